@@ -1,0 +1,72 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Subject;
+
+/// "These people work for these clients": lives in the partner's home namespace.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "liaison.dev",
+    version = "v1alpha1",
+    kind = "AccessGrant",
+    namespaced,
+    status = "AccessGrantStatus",
+    shortname = "ag",
+    category = "liaison",
+    printcolumn(name = "Clients", type_ = "string", json_path = ".spec.clients"),
+    printcolumn(name = "Level", type_ = "string", json_path = ".spec.accessLevel"),
+    printcolumn(name = "Subjects", type_ = "integer", json_path = ".status.subjectCount"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", priority = 1, json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 63").message("an AccessGrant's name is at most 63 characters (it is used as a label value)"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessGrantSpec {
+    /// Client namespaces; each must hold a ClientLink to this partner.
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[x_kube(validation = Rule::new("self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))").message("each client is a namespace name (a DNS label)"))]
+    pub clients: Vec<String>,
+    /// The name of an access level of each client's link.
+    #[schemars(length(min = 1, max = 63))]
+    pub access_level: String,
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub subjects: Vec<Subject>,
+    /// Access through this grant ends at this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessGrantStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Per client namespace: granted or refused, and why.
+    #[serde(default)]
+    pub clients: Vec<ClientAccess>,
+    #[serde(default)]
+    pub subject_count: i32,
+    #[serde(default)]
+    pub granted_clients: i32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientAccess {
+    pub namespace: String,
+    pub granted: bool,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_binding: Option<String>,
+    /// When access to this client ends by itself (the link's or the grant's expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_ends_at: Option<Time>,
+}

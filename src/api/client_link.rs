@@ -1,0 +1,130 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// "We accept this partner": lives in the client's namespace and says what the partner may see.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "liaison.dev",
+    version = "v1alpha1",
+    kind = "ClientLink",
+    namespaced,
+    status = "ClientLinkStatus",
+    shortname = "cl",
+    category = "liaison",
+    printcolumn(name = "Partner", type_ = "string", json_path = ".spec.partner"),
+    printcolumn(name = "Grants", type_ = "integer", json_path = ".status.grantCount"),
+    printcolumn(name = "Expires", type_ = "date", json_path = ".spec.expiresAt"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", priority = 1, json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 63").message("a ClientLink's name is at most 63 characters (it is used as a label value)"),
+)]
+#[x_kube(validation = Rule::new("!has(self.accessKey) || self.accessLevels.exists(l, l.name == self.accessKey.accessLevel)").message("accessKey.accessLevel must name one of accessLevels").field_path(".accessKey.accessLevel"))]
+#[x_kube(validation = Rule::new("self.accessLevels.all(l, self.accessLevels.exists_one(m, m.name == l.name))").message("access level names must be unique").field_path(".accessLevels"))]
+#[serde(rename_all = "camelCase")]
+pub struct ClientLinkSpec {
+    /// The Partner accepted by this namespace. Immutable: link another partner with a new link.
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.partner is immutable; delete the link and create a new one"))]
+    pub partner: String,
+    /// What the partner may see, as named levels; grants pick one by name.
+    #[schemars(length(min = 1, max = 16))]
+    pub access_levels: Vec<AccessLevel>,
+    /// A credential for the partner's automation, bound to one level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<AccessKey>,
+    /// Access through this link ends at this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// While true, the link grants nothing; set back to false to resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+}
+
+impl ClientLinkSpec {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.unwrap_or(false)
+    }
+
+    pub fn level(&self, name: &str) -> Option<&AccessLevel> {
+        self.access_levels.iter().find(|l| l.name == name)
+    }
+}
+
+/// One named level of access, from exactly one source.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.clusterRole), has(self.role), has(self.rules)].filter(x, x).size() == 1").message("an access level takes exactly one of clusterRole, role or rules"))]
+pub struct AccessLevel {
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// A ClusterRole whose rules apply in this namespace only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub cluster_role: Option<String>,
+    /// A Role in this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub role: Option<String>,
+    /// Inline rules, materialized as a Role in this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub rules: Option<Vec<AccessRule>>,
+}
+
+/// An RBAC rule for namespaced resources (no nonResourceURLs: they mean nothing in a Role).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRule {
+    #[serde(default)]
+    #[schemars(length(max = 16))]
+    pub api_groups: Vec<String>,
+    #[schemars(length(min = 1, max = 32))]
+    pub resources: Vec<String>,
+    #[schemars(length(min = 1, max = 16))]
+    pub verbs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub resource_names: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKey {
+    /// The level the key's ServiceAccount is bound to.
+    #[schemars(length(min = 1, max = 63))]
+    pub access_level: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientLinkStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The AccessGrants that use this link, with their subject counts.
+    #[serde(default)]
+    pub grants: Vec<LinkGrantSummary>,
+    #[serde(default)]
+    pub grant_count: i32,
+    /// `namespace/name` of the Secret holding the access key's kubeconfig.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_secret: Option<String>,
+    /// When access through this link ends, if it is time-bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_ends_at: Option<Time>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkGrantSummary {
+    /// `namespace/name` of the AccessGrant.
+    pub grant: String,
+    pub access_level: String,
+    pub subjects: i32,
+    pub granted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

@@ -1,0 +1,94 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Subject;
+
+/// An outside organisation: its guest suite (home namespace), its admins, and the only
+/// identities it may ever grant. Created by the platform admin; it is the access ceiling's
+/// unit of trust.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "liaison.dev",
+    version = "v1alpha1",
+    kind = "Partner",
+    status = "PartnerStatus",
+    shortname = "pt",
+    category = "liaison",
+    printcolumn(name = "Display Name", type_ = "string", json_path = ".spec.displayName"),
+    printcolumn(name = "Home", type_ = "string", json_path = ".spec.homeNamespace"),
+    printcolumn(name = "Clients", type_ = "integer", json_path = ".status.clientCount"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 63").message("a Partner's name is at most 63 characters (it is used as a label value)"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerSpec {
+    /// Human-readable name of the organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub display_name: Option<String>,
+    /// The partner's guest suite: created if absent, labelled, never deleted.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("homeNamespace is immutable"))]
+    pub home_namespace: String,
+    /// The internal User or Group that owns the relationship; may read the partner's objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.kind != 'ServiceAccount'").message("the responsible party is a User or a Group"))]
+    pub responsible_party: Option<Subject>,
+    /// Partner Admins: manage AccessGrants and robots (ServiceAccounts) in the home namespace.
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub admins: Vec<Subject>,
+    /// The only outside identities this partner may ever grant.
+    #[serde(default)]
+    pub identities: Identities,
+    /// Which namespaces may link to this partner; absent means any namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_namespace_selector: Option<LabelSelector>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Identities {
+    /// A User subject must end with one of these (for example `@techhelp.example`).
+    #[serde(default)]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(s, s.size() >= 2 && s.size() <= 253)").message("each user suffix is 2 to 253 characters"))]
+    pub user_suffixes: Vec<String>,
+    /// A Group subject must be one of these.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.all(g, g.size() >= 1 && g.size() <= 253 && !g.startsWith('system:'))").message("groups are 1 to 253 characters and never system:*"))]
+    pub groups: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Every client namespace that links to this partner, with what is granted there.
+    #[serde(default)]
+    pub clients: Vec<PartnerClient>,
+    #[serde(default)]
+    pub client_count: i32,
+    #[serde(default)]
+    pub grant_count: i32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerClient {
+    pub namespace: String,
+    pub link: String,
+    /// Whether the link is active (Ready) for this partner.
+    pub active: bool,
+    /// Names of the AccessGrants in the home namespace that reach this client.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Distinct subjects with access to this client.
+    pub subjects: i32,
+}

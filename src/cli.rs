@@ -1,0 +1,89 @@
+//! Command-line interface: `run`, `crds`, `access`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "liaison", version, about = "Delegated, revocable partner access to client namespaces")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller (kubeconfig or in-cluster credentials).
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions, or write one file per CRD into a directory.
+    Crds {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show the current access: who can reach which client, through which level, until when.
+    Access(AccessArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The ClusterRole that bounds every access level.
+    #[arg(long, env = "LIAISON_CEILING", default_value = "liaison-access-ceiling")]
+    pub ceiling: String,
+    /// Objects of one kind reconciled at once.
+    #[arg(long, env = "LIAISON_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, env = "LIAISON_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// Use a Lease so that only one replica reconciles.
+    #[arg(long, env = "LIAISON_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    #[arg(long, env = "LIAISON_LEASE_NAME", default_value = "liaison")]
+    pub lease_name: String,
+    /// Namespace of the Lease; defaults to the pod's namespace.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// How long a lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "LIAISON_LEASE_DURATION", value_parser = parse_seconds, default_value = "15")]
+    pub lease_duration: Duration,
+    /// The API server URL written into access key kubeconfigs (default: the one Liaison uses).
+    #[arg(long, env = "LIAISON_ACCESS_KEY_SERVER")]
+    pub access_key_server: Option<String>,
+    /// Lifetime of an access key token, in seconds; refreshed after two thirds of it.
+    #[arg(long, env = "LIAISON_ACCESS_KEY_TTL", value_parser = parse_seconds, default_value = "3600")]
+    pub access_key_ttl: Duration,
+    #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AccessArgs {
+    /// As the partner sees it: every grant of this Partner.
+    #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+    pub partner: Option<String>,
+    /// As the client sees it: every access into this namespace.
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let digits = text.trim_end_matches('s');
+    digits.parse::<u64>().map(Duration::from_secs).map_err(|_| format!("{text:?} is not a number of seconds"))
+}

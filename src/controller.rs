@@ -1,0 +1,316 @@
+//! Wiring: one shared watch per kind, three controllers subscribed to them.
+//!
+//! Each controller is re-triggered by what its verdicts depend on: a link by the grants that
+//! name its namespace, its partner, its namespace's labels, the roles its levels use and the
+//! ceiling; a grant by its clients' links and its partner; a partner by its links and grants.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::core::PartialObjectMeta;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::desired::names::{self, Component};
+use crate::metrics::Metrics;
+use crate::reconcile::{self, Caches, Context, Settings};
+
+/// How many objects of one kind are reconciled at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub concurrency: u16,
+}
+
+/// Becomes true once every cache has been filled from the API server.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    fn set(&self) {
+        self.0.store(true, Ordering::Release)
+    }
+}
+
+struct Shared<K: Resource + Clone + 'static>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store: Store<K>,
+    handle: ReflectHandle<K>,
+}
+
+impl<K> Shared<K>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    fn subscribe(&self) -> ReflectHandle<K> {
+        self.handle.clone()
+    }
+}
+
+const BUFFER: usize = 4096;
+
+/// A shared, cached watch; the returned future drives it and must be polled.
+fn shared<K>(api: Api<K>, config: watcher::Config, drivers: &mut Vec<BoxFuture<'static, ()>>) -> Shared<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    let (store, writer) = reflector::store_shared(BUFFER);
+    let handle = writer.subscribe().expect("a shared store accepts subscribers");
+    let kind = K::kind(&Default::default()).to_string();
+    let driver = watcher(api, config)
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect_shared(writer)
+        .for_each(move |event| {
+            if let Err(error) = event {
+                tracing::warn!(%kind, %error, "watch failed; retrying");
+            }
+            futures::future::ready(())
+        });
+    drivers.push(driver.boxed());
+    Shared { store, handle }
+}
+
+/// Runs the three controllers until `shutdown` turns true.
+pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Metrics, readiness: Readiness, shutdown: watch::Receiver<bool>) {
+    let mut drivers = Vec::new();
+    let all = watcher::Config::default();
+    let managed = watcher::Config::default().labels(&names::managed_selector(None));
+    let keys = watcher::Config::default().labels(&names::managed_selector(Some(Component::AccessKey)));
+
+    let partners = shared(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers);
+    let links = shared(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers);
+    let grants = shared(Api::<AccessGrant>::all(client.clone()), all.clone(), &mut drivers);
+    // Namespaces are watched as metadata only: the labels are all the rules read.
+    let namespaces = shared(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers);
+    let managed_namespaces = shared(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers);
+    let cluster_roles = shared(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers);
+    // Every Role, not only Liaison's: access levels may name any Role of a client namespace.
+    let roles = shared(Api::<Role>::all(client.clone()), all.clone(), &mut drivers);
+    let role_bindings = shared(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers);
+    let service_accounts = shared(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers);
+    let secrets = shared(Api::<Secret>::all(client.clone()), keys, &mut drivers);
+    let cluster_role_bindings = shared(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers);
+
+    let caches = Caches {
+        partners: partners.store.clone(),
+        links: links.store.clone(),
+        grants: grants.store.clone(),
+        namespaces: namespaces.store.clone(),
+        cluster_roles: cluster_roles.store.clone(),
+        roles: roles.store.clone(),
+        role_bindings: role_bindings.store.clone(),
+        service_accounts: service_accounts.store.clone(),
+        secrets: secrets.store.clone(),
+        cluster_role_bindings: cluster_role_bindings.store.clone(),
+        managed_namespaces: managed_namespaces.store.clone(),
+    };
+    drivers.push(mark_ready_when_synced(caches.clone(), readiness.clone()).boxed());
+
+    let reporter = Reporter { controller: "liaison".into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        caches: caches.clone(),
+        settings: settings.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics,
+    });
+    let config = ControllerConfig::default().concurrency(limits.concurrency);
+    let ceiling = settings.ceiling.clone();
+
+    let link_controller = {
+        let (grant_links, partner_links, ns_links, role_links, cr_links) =
+            (caches.links.clone(), caches.links.clone(), caches.links.clone(), caches.links.clone(), caches.links.clone());
+        let partner_store = caches.partners.clone();
+        let ceiling = ceiling.clone();
+        Controller::for_shared_stream(links.subscribe(), caches.links.clone())
+            .with_config(config.clone())
+            .owns_shared_stream(roles.subscribe())
+            .owns_shared_stream(role_bindings.subscribe())
+            .owns_shared_stream(service_accounts.subscribe())
+            // A key Secret lives in the partner's namespace: its labels say which link it serves.
+            .watches_shared_stream(secrets.subscribe(), |secret| {
+                let labels = secret.labels();
+                let found = labels.get(names::CLIENT_NAMESPACE).zip(labels.get(names::CLIENT_LINK));
+                found.map(|(ns, name)| ObjectRef::<ClientLink>::new(name).within(ns))
+            })
+            .watches_shared_stream(grants.subscribe(), move |grant| {
+                links_where(&grant_links, |l| grant.spec.clients.iter().any(|c| Some(c.as_str()) == l.namespace().as_deref()))
+            })
+            .watches_shared_stream(partners.subscribe(), move |partner| {
+                // Partners sharing a home namespace decide each other's standing.
+                let home = partner.spec.home_namespace.clone();
+                let affected: Vec<String> = partner_store
+                    .state()
+                    .iter()
+                    .filter(|p| p.spec.home_namespace == home)
+                    .map(|p| p.name_any())
+                    .chain([partner.name_any()])
+                    .collect();
+                links_where(&partner_links, |l| affected.contains(&l.spec.partner))
+            })
+            .watches_shared_stream(namespaces.subscribe(), move |ns| {
+                links_where(&ns_links, |l| l.namespace().as_deref() == Some(ns.name_any().as_str()))
+            })
+            .watches_shared_stream(roles.subscribe(), move |role| {
+                let (ns, name) = (role.namespace(), role.name_any());
+                links_where(&role_links, |l| {
+                    l.namespace() == ns && l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()))
+                })
+            })
+            .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
+                let name = cr.name_any();
+                let is_ceiling = name == ceiling;
+                links_where(&cr_links, |l| {
+                    is_ceiling || l.spec.access_levels.iter().any(|lv| lv.cluster_role.as_deref() == Some(name.as_str()))
+                })
+            })
+            .graceful_shutdown_on(stopped(shutdown.clone()))
+            .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx.clone())
+            .for_each(|_| futures::future::ready(()))
+    };
+
+    let grant_controller = {
+        let (link_grants, partner_grants, ns_grants, role_grants, cr_grants) =
+            (caches.grants.clone(), caches.grants.clone(), caches.grants.clone(), caches.grants.clone(), caches.grants.clone());
+        let link_store = caches.links.clone();
+        let ceiling = ceiling.clone();
+        Controller::for_shared_stream(grants.subscribe(), caches.grants.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(links.subscribe(), move |link| {
+                let ns = link.namespace().unwrap_or_default();
+                grants_where(&link_grants, |g| g.spec.clients.contains(&ns))
+            })
+            .watches_shared_stream(partners.subscribe(), move |partner| {
+                let home = partner.spec.home_namespace.clone();
+                grants_where(&partner_grants, |g| g.namespace().as_deref() == Some(home.as_str()))
+            })
+            .watches_shared_stream(namespaces.subscribe(), move |ns| {
+                let name = ns.name_any();
+                grants_where(&ns_grants, |g| g.spec.clients.contains(&name))
+            })
+            .watches_shared_stream(roles.subscribe(), move |role| {
+                let ns = role.namespace().unwrap_or_default();
+                grants_where(&role_grants, |g| g.spec.clients.contains(&ns))
+            })
+            .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
+                let name = cr.name_any();
+                let is_ceiling = name == ceiling;
+                let using: Vec<String> = link_store
+                    .state()
+                    .iter()
+                    .filter(|l| is_ceiling || l.spec.access_levels.iter().any(|lv| lv.cluster_role.as_deref() == Some(name.as_str())))
+                    .filter_map(|l| l.namespace())
+                    .collect();
+                grants_where(&cr_grants, |g| g.spec.clients.iter().any(|c| using.contains(c)))
+            })
+            .graceful_shutdown_on(stopped(shutdown.clone()))
+            .run(gated(reconcile::access_grant::reconcile, readiness.clone()), reconcile::error_policy, ctx.clone())
+            .for_each(|_| futures::future::ready(()))
+    };
+
+    let partner_controller = {
+        let (link_partners, grant_partners, ns_partners) = (caches.partners.clone(), caches.partners.clone(), caches.partners.clone());
+        Controller::for_shared_stream(partners.subscribe(), caches.partners.clone())
+            .with_config(config)
+            .owns_shared_stream(roles.subscribe())
+            .owns_shared_stream(role_bindings.subscribe())
+            .owns_shared_stream(cluster_roles.subscribe())
+            .owns_shared_stream(cluster_role_bindings.subscribe())
+            .watches_shared_stream(links.subscribe(), move |link| {
+                partners_where(&link_partners, |p| p.name_any() == link.spec.partner)
+            })
+            .watches_shared_stream(grants.subscribe(), move |grant| {
+                let ns = grant.namespace();
+                partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
+            })
+            .watches_shared_stream(managed_namespaces.subscribe(), move |ns| {
+                let name = ns.name_any();
+                partners_where(&ns_partners, |p| p.spec.home_namespace == name)
+            })
+            .graceful_shutdown_on(stopped(shutdown.clone()))
+            .run(gated(reconcile::partner::reconcile, readiness.clone()), reconcile::error_policy, ctx.clone())
+            .for_each(|_| futures::future::ready(()))
+    };
+
+    // The watches end only with the process; the controllers end on shutdown.
+    let watches = futures::future::join_all(drivers);
+    tokio::select! {
+        _ = watches => {},
+        _ = futures::future::join3(link_controller, grant_controller, partner_controller) => {},
+    }
+}
+
+fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) -> Vec<ObjectRef<ClientLink>> {
+    store.state().iter().filter(|l| keep(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect()
+}
+
+fn grants_where(store: &Store<AccessGrant>, keep: impl Fn(&AccessGrant) -> bool) -> Vec<ObjectRef<AccessGrant>> {
+    store.state().iter().filter(|g| keep(g)).map(|g| ObjectRef::from_obj(g.as_ref())).collect()
+}
+
+fn partners_where(store: &Store<Partner>, keep: impl Fn(&Partner) -> bool) -> Vec<ObjectRef<Partner>> {
+    store.state().iter().filter(|p| keep(p)).map(|p| ObjectRef::from_obj(p.as_ref())).collect()
+}
+
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// A plan computed from half-filled caches would prune real access: until every cache is
+/// synced, reconciles only come back later.
+fn gated<K, F, Fut>(reconcile: F, readiness: Readiness) -> impl Fn(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, reconcile::Error>>
+where
+    K: Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, reconcile::Error>> + Send + 'static,
+{
+    move |object, ctx| {
+        if readiness.is_ready() {
+            reconcile(object, ctx).boxed()
+        } else {
+            futures::future::ready(Ok(Action::requeue(std::time::Duration::from_millis(250)))).boxed()
+        }
+    }
+}
+
+async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
+    let synced = futures::future::join_all([
+        caches.partners.wait_until_ready().boxed(),
+        caches.links.wait_until_ready().boxed(),
+        caches.grants.wait_until_ready().boxed(),
+        caches.namespaces.wait_until_ready().boxed(),
+        caches.cluster_roles.wait_until_ready().boxed(),
+        caches.roles.wait_until_ready().boxed(),
+        caches.role_bindings.wait_until_ready().boxed(),
+        caches.service_accounts.wait_until_ready().boxed(),
+        caches.secrets.wait_until_ready().boxed(),
+        caches.cluster_role_bindings.wait_until_ready().boxed(),
+        caches.managed_namespaces.wait_until_ready().boxed(),
+    ])
+    .await;
+    if synced.iter().all(Result::is_ok) {
+        tracing::info!("caches synced; reconciling");
+        readiness.set();
+    }
+    // Keep this driver alive like the watches.
+    futures::future::pending::<()>().await;
+}

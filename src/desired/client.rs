@@ -1,0 +1,523 @@
+//! What should exist in one client namespace, and why: a pure function of the declared
+//! objects, the referenced roles, the ceiling and the time.
+//!
+//! The plan is computed per namespace because that is where the rules meet: one active link,
+//! the grants that name the namespace, the levels they pick. Every reconciler that needs a
+//! verdict about a namespace (the link's, a grant's, the partner's) asks this same function.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::ResourceExt;
+use kube::core::{Selector, SelectorExt};
+
+use super::coverage;
+use super::identity::foreign_subjects;
+use super::names::{self, Component};
+use super::verdict::{Reason, Verdict};
+use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, LinkGrantSummary, Partner, SubjectKind};
+
+/// Everything the rules need to know about one client namespace.
+pub struct ClientInputs<'a> {
+    pub namespace: &'a str,
+    pub namespace_labels: &'a BTreeMap<String, String>,
+    /// Every ClientLink in the namespace.
+    pub links: &'a [ClientLink],
+    /// Every Partner (few, cluster-scoped): needed to judge home-namespace conflicts.
+    pub partners: &'a [Partner],
+    /// The AccessGrants (of any namespace) whose `clients` name this namespace.
+    pub grants: &'a [AccessGrant],
+    /// Roles of this namespace, by name.
+    pub roles: &'a BTreeMap<String, Vec<PolicyRule>>,
+    pub cluster_roles: &'a BTreeMap<String, Vec<PolicyRule>>,
+    /// The ceiling's rules; `None` when the ceiling ClusterRole does not exist.
+    pub ceiling: Option<&'a [PolicyRule]>,
+    pub now: Timestamp,
+}
+
+/// The verdict on one link, with what its status shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkPlan {
+    pub verdict: Verdict,
+    pub ends_at: Option<Timestamp>,
+    pub grants: Vec<LinkGrantSummary>,
+    pub access_key_secret: Option<String>,
+}
+
+/// The verdict on one (grant, this namespace) pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantPlan {
+    pub grant_namespace: String,
+    pub grant_name: String,
+    pub verdict: Verdict,
+    pub role_binding: Option<String>,
+    /// When this access ends by itself (the earlier of the link's and the grant's expiry).
+    pub ends_at: Option<Timestamp>,
+}
+
+/// The access key to materialize: its ServiceAccount and RoleBinding here, its Secret in the
+/// partner's home namespace (whose token the materializer mints).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessKeyPlan {
+    pub service_account: ServiceAccount,
+    pub binding: RoleBinding,
+    pub secret_namespace: String,
+    pub secret_name: String,
+    pub secret_labels: BTreeMap<String, String>,
+    pub partner_owner: OwnerReference,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientPlan {
+    /// By link name: every link of the namespace gets a verdict.
+    pub links: BTreeMap<String, LinkPlan>,
+    /// UID of the link that is in force, if any.
+    pub active_link_uid: Option<String>,
+    pub roles: Vec<Role>,
+    pub bindings: Vec<RoleBinding>,
+    pub access_key: Option<AccessKeyPlan>,
+    pub grants: Vec<GrantPlan>,
+    /// The next instant at which the plan changes by itself (an expiry).
+    pub wake_at: Option<Timestamp>,
+}
+
+impl ClientPlan {
+    pub fn grant(&self, namespace: &str, name: &str) -> Option<&GrantPlan> {
+        self.grants.iter().find(|g| g.grant_namespace == namespace && g.grant_name == name)
+    }
+}
+
+/// Why a partner grants nothing at all, if it does not.
+pub fn partner_standing(partner: &Partner, partners: &[Partner]) -> Result<(), Verdict> {
+    if partner.metadata.deletion_timestamp.is_some() {
+        return Err(Verdict::new(Reason::Deleting, format!("partner {} is being deleted", partner.name_any())));
+    }
+    let home = &partner.spec.home_namespace;
+    let first_claimant = partners
+        .iter()
+        .filter(|p| &p.spec.home_namespace == home && p.metadata.deletion_timestamp.is_none())
+        .min_by(|a, b| age_order(&a.metadata, &b.metadata));
+    match first_claimant {
+        Some(first) if first.metadata.uid != partner.metadata.uid => Err(Verdict::new(
+            Reason::HomeNamespaceConflict,
+            format!("home namespace {home} already belongs to partner {}", first.name_any()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Oldest first, then by name: decides who wins a contested namespace.
+fn age_order(a: &ObjectMeta, b: &ObjectMeta) -> std::cmp::Ordering {
+    let created = |m: &ObjectMeta| m.creation_timestamp.as_ref().map(|t| t.0);
+    created(a).cmp(&created(b)).then_with(|| a.name.cmp(&b.name))
+}
+
+fn expired(at: Option<Timestamp>, now: Timestamp) -> bool {
+    at.is_some_and(|at| at <= now)
+}
+
+pub fn plan(inputs: &ClientInputs) -> ClientPlan {
+    let mut plan = ClientPlan::default();
+    let mut live: Vec<&ClientLink> = inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_none()).collect();
+    live.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
+
+    for link in inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_some()) {
+        plan.links.insert(link.name_any(), link_plan(Verdict::new(Reason::Deleting, "the link is being deleted; access is being revoked"), None));
+    }
+    let Some((winner, losers)) = live.split_first() else {
+        plan.grants = refuse_all_grants(inputs, Verdict::new(Reason::LinkNotFound, format!("namespace {} holds no ClientLink", inputs.namespace)));
+        return plan;
+    };
+    for loser in losers {
+        let message = format!(
+            "namespace {} is already linked to partner {} by ClientLink {}; a namespace has one partner",
+            inputs.namespace, winner.spec.partner, winner.name_any()
+        );
+        plan.links.insert(loser.name_any(), link_plan(Verdict::new(Reason::Conflict, message), None));
+    }
+    plan_active_link(inputs, winner, &mut plan);
+    plan
+}
+
+fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
+    LinkPlan { verdict, ends_at, grants: Vec::new(), access_key_secret: None }
+}
+
+fn refuse_all_grants(inputs: &ClientInputs, verdict: Verdict) -> Vec<GrantPlan> {
+    inputs
+        .grants
+        .iter()
+        .map(|g| GrantPlan {
+            grant_namespace: g.namespace().unwrap_or_default(),
+            grant_name: g.name_any(),
+            verdict: verdict.clone(),
+            role_binding: None,
+            ends_at: None,
+        })
+        .collect()
+}
+
+/// Why the link grants nothing, if it does not.
+fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a Partner, Verdict> {
+    let ns = inputs.namespace;
+    let partner = inputs
+        .partners
+        .iter()
+        .find(|p| p.name_any() == link.spec.partner)
+        .ok_or_else(|| Verdict::new(Reason::PartnerNotFound, format!("no Partner named {}", link.spec.partner)))?;
+    partner_standing(partner, inputs.partners)
+        .map_err(|v| Verdict::new(Reason::PartnerNotReady, format!("partner {} grants nothing: {}", partner.name_any(), v.message)))?;
+    if partner.spec.home_namespace == ns {
+        return Err(Verdict::new(Reason::NamespaceNotAllowed, format!("{ns} is the partner's own home namespace")));
+    }
+    if let Some(selector) = &partner.spec.client_namespace_selector {
+        let allowed = match Selector::try_from(selector.clone()) {
+            Ok(selector) => selector.matches(inputs.namespace_labels),
+            // A selector Kubernetes would reject cannot allow anything.
+            Err(_) => false,
+        };
+        if !allowed {
+            return Err(Verdict::new(
+                Reason::NamespaceNotAllowed,
+                format!("namespace {ns} does not match partner {}'s clientNamespaceSelector", partner.name_any()),
+            ));
+        }
+    }
+    if expired(link.spec.expires_at.as_ref().map(|t| t.0), inputs.now) {
+        return Err(Verdict::new(Reason::Expired, "the link's expiresAt has passed"));
+    }
+    if link.spec.is_suspended() {
+        return Err(Verdict::new(Reason::Suspended, "the link is suspended; set spec.suspended to false to resume"));
+    }
+    Ok(partner)
+}
+
+/// A level whose rules passed the ceiling, and the Role that carries them.
+struct UsableLevel {
+    level: String,
+    role: Role,
+}
+
+fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientPlan) {
+    let link_name = link.name_any();
+    let link_ends_at = link.spec.expires_at.as_ref().map(|t| t.0);
+    let partner = match link_standing(inputs, link) {
+        Ok(partner) => partner,
+        Err(verdict) => {
+            let grant_verdict = Verdict::new(Reason::LinkNotReady, format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message));
+            plan.grants = refuse_all_grants(inputs, grant_verdict);
+            plan.links.insert(link_name, link_plan(verdict, link_ends_at));
+            return;
+        }
+    };
+    let link_uid = link.metadata.uid.clone().unwrap_or_default();
+    plan.active_link_uid = Some(link_uid.clone());
+    let owner = link_owner(link);
+
+    let mut levels: BTreeMap<&str, Result<UsableLevel, Verdict>> = BTreeMap::new();
+    for level in &link.spec.access_levels {
+        let usable = resolve_level(inputs, level).map(|rules| UsableLevel {
+            level: level.name.clone(),
+            role: Role {
+                metadata: object_meta(
+                    names::level_role(&link_uid, &level.name),
+                    inputs.namespace,
+                    level_labels(partner, link, &level.name),
+                    &owner,
+                ),
+                rules: Some(rules),
+            },
+        });
+        levels.insert(level.name.as_str(), usable);
+    }
+
+    let mut wake_at = link_ends_at;
+    let mut summaries = Vec::new();
+    for grant in inputs.grants {
+        let grant_plan = plan_grant(inputs, partner, link, &owner, &levels, grant, plan);
+        let grant_ends_at = grant.spec.expires_at.as_ref().map(|t| t.0).filter(|at| *at > inputs.now);
+        wake_at = earliest(wake_at, grant_ends_at);
+        summaries.push(LinkGrantSummary {
+            grant: format!("{}/{}", grant_plan.grant_namespace, grant_plan.grant_name),
+            access_level: grant.spec.access_level.clone(),
+            subjects: grant.spec.subjects.len() as i32,
+            granted: grant_plan.verdict.is_ok(),
+            reason: (!grant_plan.verdict.is_ok()).then(|| grant_plan.verdict.reason.to_string()),
+        });
+        plan.grants.push(grant_plan);
+    }
+
+    let mut access_key_secret = None;
+    if let Some(key) = &link.spec.access_key
+        && let Some(Ok(level)) = levels.get(key.access_level.as_str())
+    {
+        let key_plan = access_key_plan(inputs, partner, link, &owner, level);
+        access_key_secret = Some(format!("{}/{}", key_plan.secret_namespace, key_plan.secret_name));
+        plan.access_key = Some(key_plan);
+    }
+
+    // Only levels in use get a Role: an unused level grants nothing and needs nothing.
+    let used: BTreeSet<String> = plan
+        .bindings
+        .iter()
+        .chain(plan.access_key.as_ref().map(|k| &k.binding))
+        .map(|b| b.role_ref.name.clone())
+        .collect();
+    plan.roles = levels
+        .values()
+        .filter_map(|l| l.as_ref().ok())
+        .filter(|l| used.contains(l.role.metadata.name.as_deref().unwrap_or_default()))
+        .map(|l| l.role.clone())
+        .collect();
+
+    let broken: Vec<&Verdict> = levels.values().filter_map(|l| l.as_ref().err()).collect();
+    let verdict = match broken.first() {
+        None => Verdict::new(Reason::Active, format!("namespace {} is linked to partner {}", inputs.namespace, partner.name_any())),
+        Some(first) => Verdict::new(
+            first.reason,
+            broken.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; "),
+        ),
+    };
+    summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
+    plan.links.insert(
+        link_name,
+        LinkPlan { verdict, ends_at: link_ends_at, grants: summaries, access_key_secret },
+    );
+    plan.wake_at = wake_at.filter(|at| *at > inputs.now);
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The level's effective rules, if they exist and stay within the ceiling.
+fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<PolicyRule>, Verdict> {
+    let name = &level.name;
+    let rules = match (&level.rules, &level.role, &level.cluster_role) {
+        (Some(rules), _, _) => rules.iter().map(to_policy_rule).collect(),
+        (None, Some(role), _) => inputs.roles.get(role).cloned().ok_or_else(|| {
+            Verdict::new(Reason::RoleNotFound, format!("level {name}: Role {}/{role} not found", inputs.namespace))
+        })?,
+        (None, None, Some(cluster_role)) => inputs.cluster_roles.get(cluster_role).cloned().ok_or_else(|| {
+            Verdict::new(Reason::RoleNotFound, format!("level {name}: ClusterRole {cluster_role} not found"))
+        })?,
+        // The schema forbids this; should it ever reach us, it grants nothing.
+        (None, None, None) => return Err(Verdict::new(Reason::RoleNotFound, format!("level {name} names no rules"))),
+    };
+    let ceiling = inputs
+        .ceiling
+        .ok_or_else(|| Verdict::new(Reason::CeilingNotFound, "the access ceiling ClusterRole is missing; nothing can be granted"))?;
+    let beyond = coverage::uncovered(ceiling, &rules);
+    if !beyond.is_empty() {
+        let shown: Vec<String> = beyond.iter().take(5).map(ToString::to_string).collect();
+        let more = if beyond.len() > 5 { format!(" and {} more", beyond.len() - 5) } else { String::new() };
+        return Err(Verdict::new(
+            Reason::EscalationDenied,
+            format!("level {name} exceeds the access ceiling: {}{more}", shown.join(", ")),
+        ));
+    }
+    // Only resource rules reach a namespaced Role.
+    Ok(rules.into_iter().filter(|r| r.non_resource_urls.as_ref().is_none_or(|u| u.is_empty())).collect())
+}
+
+pub fn to_policy_rule(rule: &AccessRule) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(rule.api_groups.clone()),
+        resources: Some(rule.resources.clone()),
+        verbs: rule.verbs.clone(),
+        resource_names: (!rule.resource_names.is_empty()).then(|| rule.resource_names.clone()),
+        non_resource_urls: None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_grant(
+    inputs: &ClientInputs,
+    partner: &Partner,
+    link: &ClientLink,
+    owner: &OwnerReference,
+    levels: &BTreeMap<&str, Result<UsableLevel, Verdict>>,
+    grant: &AccessGrant,
+    plan: &mut ClientPlan,
+) -> GrantPlan {
+    let grant_namespace = grant.namespace().unwrap_or_default();
+    let grant_name = grant.name_any();
+    let refused = |verdict: Verdict| GrantPlan {
+        grant_namespace: grant_namespace.clone(),
+        grant_name: grant_name.clone(),
+        verdict,
+        role_binding: None,
+        ends_at: None,
+    };
+    let ns = inputs.namespace;
+    if grant.metadata.deletion_timestamp.is_some() {
+        return refused(Verdict::new(Reason::Deleting, "the grant is being deleted; access is being revoked"));
+    }
+    if grant_namespace != partner.spec.home_namespace {
+        return refused(Verdict::new(
+            Reason::LinkNotFound,
+            format!("namespace {ns} is linked to a partner whose home namespace is not {grant_namespace}"),
+        ));
+    }
+    if expired(grant.spec.expires_at.as_ref().map(|t| t.0), inputs.now) {
+        return refused(Verdict::new(Reason::Expired, "the grant's expiresAt has passed"));
+    }
+    let level = match levels.get(grant.spec.access_level.as_str()) {
+        None => {
+            return refused(Verdict::new(
+                Reason::LevelNotFound,
+                format!("ClientLink {ns}/{} has no access level {}", link.name_any(), grant.spec.access_level),
+            ));
+        }
+        Some(Err(verdict)) => return refused(verdict.clone()),
+        Some(Ok(level)) => level,
+    };
+    let foreign = foreign_subjects(&partner.spec.identities, &grant.spec.subjects);
+    if !foreign.is_empty() {
+        let shown: Vec<String> = foreign.iter().map(ToString::to_string).collect();
+        return refused(Verdict::new(
+            Reason::SubjectNotAllowed,
+            format!("not partner {}'s to grant: {}", partner.name_any(), shown.join(", ")),
+        ));
+    }
+    if grant.spec.subjects.is_empty() {
+        return refused(Verdict::new(Reason::NoSubjects, "the grant names no subjects"));
+    }
+    let grant_uid = grant.metadata.uid.clone().unwrap_or_default();
+    let link_uid = link.metadata.uid.clone().unwrap_or_default();
+    let binding_name = names::grant_binding(&link_uid, &grant_uid, &grant_name);
+    let mut labels = link_labels(Component::GrantBinding, partner, link);
+    labels.insert(names::ACCESS_GRANT.into(), grant_name.clone());
+    labels.insert(names::GRANT_NAMESPACE.into(), grant_namespace.clone());
+    labels.insert(names::GRANT_UID.into(), grant_uid);
+    labels.insert(names::ACCESS_LEVEL.into(), grant.spec.access_level.clone());
+    let subjects = grant
+        .spec
+        .subjects
+        .iter()
+        .map(|s| RbacSubject {
+            kind: s.kind.as_str().to_string(),
+            name: s.name.clone(),
+            namespace: (s.kind == SubjectKind::ServiceAccount).then(|| grant_namespace.clone()),
+            api_group: (s.kind != SubjectKind::ServiceAccount).then(|| "rbac.authorization.k8s.io".to_string()),
+        })
+        .collect();
+    let ends_at = earliest(link.spec.expires_at.as_ref().map(|t| t.0), grant.spec.expires_at.as_ref().map(|t| t.0));
+    let mut metadata = object_meta(binding_name.clone(), ns, labels, owner);
+    if let Some(at) = ends_at {
+        metadata.annotations = Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), at.to_string())]));
+    }
+    plan.bindings.push(RoleBinding {
+        metadata,
+        role_ref: role_ref(&level.role),
+        subjects: Some(subjects),
+    });
+    GrantPlan {
+        grant_namespace,
+        grant_name,
+        verdict: Verdict::new(Reason::Granted, format!("bound to level {} in {ns}", grant.spec.access_level)),
+        role_binding: Some(binding_name),
+        ends_at,
+    }
+}
+
+fn access_key_plan(
+    inputs: &ClientInputs,
+    partner: &Partner,
+    link: &ClientLink,
+    owner: &OwnerReference,
+    level: &UsableLevel,
+) -> AccessKeyPlan {
+    let ns = inputs.namespace;
+    let link_uid = link.metadata.uid.clone().unwrap_or_default();
+    let name = names::access_key(&link_uid);
+    let labels = link_labels(Component::AccessKey, partner, link);
+    let service_account = ServiceAccount {
+        metadata: object_meta(name.clone(), ns, labels.clone(), owner),
+        // The token lives in the partner's Secret; nothing should mount one in a pod here.
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    };
+    let mut binding_labels = labels.clone();
+    binding_labels.insert(names::ACCESS_LEVEL.into(), level.level.clone());
+    let binding = RoleBinding {
+        metadata: object_meta(name.clone(), ns, binding_labels, owner),
+        role_ref: role_ref(&level.role),
+        subjects: Some(vec![RbacSubject {
+            kind: "ServiceAccount".into(),
+            name,
+            namespace: Some(ns.to_string()),
+            api_group: None,
+        }]),
+    };
+    let mut secret_labels = labels;
+    secret_labels.insert(names::CLIENT_NAMESPACE.into(), ns.to_string());
+    secret_labels.insert(names::ACCESS_LEVEL.into(), level.level.clone());
+    AccessKeyPlan {
+        service_account,
+        binding,
+        secret_namespace: partner.spec.home_namespace.clone(),
+        secret_name: names::access_key_secret(ns, &link_uid),
+        secret_labels,
+        partner_owner: partner_owner(partner),
+    }
+}
+
+fn role_ref(role: &Role) -> RoleRef {
+    RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: "Role".into(),
+        name: role.metadata.name.clone().unwrap_or_default(),
+    }
+}
+
+fn link_labels(component: Component, partner: &Partner, link: &ClientLink) -> BTreeMap<String, String> {
+    let mut labels = names::base_labels(component, &partner.name_any(), link.metadata.uid.as_deref().unwrap_or_default());
+    labels.insert(names::CLIENT_LINK.into(), link.name_any());
+    labels
+}
+
+fn level_labels(partner: &Partner, link: &ClientLink, level: &str) -> BTreeMap<String, String> {
+    let mut labels = link_labels(Component::LevelRole, partner, link);
+    labels.insert(names::ACCESS_LEVEL.into(), level.to_string());
+    labels
+}
+
+fn object_meta(name: String, namespace: &str, labels: BTreeMap<String, String>, owner: &OwnerReference) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.to_string()),
+        labels: Some(labels),
+        owner_references: Some(vec![owner.clone()]),
+        ..Default::default()
+    }
+}
+
+pub fn link_owner(link: &ClientLink) -> OwnerReference {
+    OwnerReference {
+        api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+        kind: "ClientLink".into(),
+        name: link.name_any(),
+        uid: link.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+
+pub fn partner_owner(partner: &Partner) -> OwnerReference {
+    OwnerReference {
+        api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+        kind: "Partner".into(),
+        name: partner.name_any(),
+        uid: partner.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+

@@ -1,0 +1,16 @@
+//! What should exist, decided purely from what was declared: no API calls here.
+//!
+//! `client::plan` judges one client namespace (links, grants, levels, the ceiling, the time);
+//! `partner::plan` the objects of a partner's guest suite. `coverage` and `identity` hold the
+//! two security checks, `names` the naming and labelling of everything materialized.
+
+pub mod client;
+pub mod coverage;
+pub mod identity;
+pub mod names;
+pub mod partner;
+pub mod verdict;
+
+pub use client::{ClientInputs, ClientPlan, GrantPlan, LinkPlan, partner_standing, plan as plan_client};
+pub use partner::{PartnerPlan, plan as plan_partner};
+pub use verdict::{Reason, Verdict};

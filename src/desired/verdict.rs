@@ -1,0 +1,78 @@
+//! Outcomes of the rules, as condition reasons users read.
+
+/// Why something is granted or not. Each variant is a condition `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// Link or partner: in force.
+    Active,
+    /// Grant: bound in every client it names.
+    Granted,
+    /// Grant: bound in some clients, refused in others.
+    PartiallyGranted,
+    PartnerNotFound,
+    PartnerNotReady,
+    HomeNamespaceConflict,
+    Conflict,
+    NamespaceNotAllowed,
+    Expired,
+    Suspended,
+    EscalationDenied,
+    RoleNotFound,
+    CeilingNotFound,
+    LinkNotFound,
+    LinkNotReady,
+    LevelNotFound,
+    SubjectNotAllowed,
+    NoSubjects,
+    Deleting,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Active => "Active",
+            Reason::Granted => "Granted",
+            Reason::PartiallyGranted => "PartiallyGranted",
+            Reason::PartnerNotFound => "PartnerNotFound",
+            Reason::PartnerNotReady => "PartnerNotReady",
+            Reason::HomeNamespaceConflict => "HomeNamespaceConflict",
+            Reason::Conflict => "Conflict",
+            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
+            Reason::Expired => "Expired",
+            Reason::Suspended => "Suspended",
+            Reason::EscalationDenied => "EscalationDenied",
+            Reason::RoleNotFound => "RoleNotFound",
+            Reason::CeilingNotFound => "CeilingNotFound",
+            Reason::LinkNotFound => "LinkNotFound",
+            Reason::LinkNotReady => "LinkNotReady",
+            Reason::LevelNotFound => "LevelNotFound",
+            Reason::SubjectNotAllowed => "SubjectNotAllowed",
+            Reason::NoSubjects => "NoSubjects",
+            Reason::Deleting => "Deleting",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A decision with the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Verdict { reason, message: message.into() }
+    }
+
+    /// Whether access flows.
+    pub fn is_ok(&self) -> bool {
+        matches!(self.reason, Reason::Active | Reason::Granted | Reason::PartiallyGranted)
+    }
+}

@@ -1,0 +1,21 @@
+//! Liaison: delegated, revocable partner access to client namespaces.
+//!
+//! - `api`: the CRD types (`Partner`, `ClientLink`, `AccessGrant`);
+//! - `desired`: what should exist, decided purely from what was declared;
+//! - `materialize`: writing that and removing the rest;
+//! - `reconcile`: one reconciler per resource, each a read → decide → apply → status pipeline;
+//! - `controller`: the watches and controllers; `run`: leader election and shutdown;
+//! - `report`: the current-access table of `liaison access`.
+pub mod api;
+pub mod ceiling;
+pub mod cli;
+pub mod controller;
+pub mod crdgen;
+pub mod desired;
+pub mod http;
+pub mod materialize;
+pub mod metrics;
+pub mod reconcile;
+pub mod report;
+pub mod run;
+pub mod telemetry;

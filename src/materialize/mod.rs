@@ -1,0 +1,189 @@
+//! Writing the desired objects and removing the rest.
+//!
+//! Reads come from the shared caches, so that a reconcile with nothing to change issues no
+//! request at all; writes are server-side applies owned by the `liaison` field manager,
+//! forced, so that hand edits of what Liaison owns are put back. Revocation lists from the
+//! API server itself: a stale cache must never hide a binding that should go.
+
+pub mod access_key;
+mod compare;
+
+use std::fmt::Debug;
+
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use compare::Materialized;
+
+use crate::desired::names::FIELD_MANAGER;
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing {kind} {name}: {source}")]
+    Write { kind: &'static str, name: String, source: kube::Error },
+    #[error("deleting {kind} {name}: {source}")]
+    Delete { kind: &'static str, name: String, source: kube::Error },
+    #[error("listing {kind}: {source}")]
+    List { kind: &'static str, source: kube::Error },
+    #[error("requesting a token for ServiceAccount {name}: {source}")]
+    Token { name: String, source: kube::Error },
+    #[error("encoding the access key's kubeconfig: {0}")]
+    Kubeconfig(#[from] serde_yaml::Error),
+}
+
+/// What `ensure` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Written,
+}
+
+fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
+    // `K::kind` returns a Cow from a static str for every k8s-openapi type.
+    match K::kind(&()) {
+        std::borrow::Cow::Borrowed(kind) => kind,
+        std::borrow::Cow::Owned(_) => "object",
+    }
+}
+
+/// The API for an object of either scope, from where the object says it lives.
+pub trait ScopedApi: Resource<DynamicType = ()> + Sized {
+    /// The API that holds an object of this namespace (ignored for cluster-scoped kinds).
+    fn api_in(client: &Client, namespace: &str) -> Api<Self>;
+    /// The API to list from: one namespace, or all of them.
+    fn api_over(client: &Client, namespace: Option<&str>) -> Api<Self>;
+}
+
+macro_rules! namespaced {
+    ($($t:ty),*) => {$(
+        impl ScopedApi for $t {
+            fn api_in(client: &Client, namespace: &str) -> Api<Self> {
+                Api::namespaced(client.clone(), namespace)
+            }
+            fn api_over(client: &Client, namespace: Option<&str>) -> Api<Self> {
+                match namespace {
+                    Some(ns) => Api::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                }
+            }
+        }
+    )*};
+}
+macro_rules! cluster {
+    ($($t:ty),*) => {$(
+        impl ScopedApi for $t {
+            fn api_in(client: &Client, _namespace: &str) -> Api<Self> {
+                Api::all(client.clone())
+            }
+            fn api_over(client: &Client, _namespace: Option<&str>) -> Api<Self> {
+                Api::all(client.clone())
+            }
+        }
+    )*};
+}
+namespaced!(Role, RoleBinding, ServiceAccount, Secret);
+cluster!(ClusterRole, ClusterRoleBinding, Namespace);
+
+/// Makes the object match `desired`, writing only if the cached copy differs.
+pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: &Metrics) -> Result<Outcome, Error>
+where
+    K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let name = desired.name_any();
+    let namespace = desired.meta().namespace.clone();
+    let mut reference = ObjectRef::<K>::new(&name);
+    if let Some(ns) = &namespace {
+        reference = reference.within(ns);
+    }
+    let existing = cache.get(&reference);
+    if existing.as_deref().is_some_and(|existing| desired.is_matched_by(existing)) {
+        return Ok(Outcome::Unchanged);
+    }
+    let api = K::api_in(client, namespace.as_deref().unwrap_or_default());
+    if existing.as_deref().is_some_and(|existing| desired.needs_recreate(existing)) {
+        delete(&api, &name, metrics).await?;
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    metrics.write(kind_of::<K>());
+    match api.patch(&name, &params, &Patch::Apply(desired)).await {
+        Ok(_) => Ok(Outcome::Written),
+        // The cache missed an object whose immutable fields differ: replace it.
+        Err(kube::Error::Api(status)) if status.code == 422 && desired.has_immutable_fields() => {
+            delete(&api, &name, metrics).await?;
+            metrics.write(kind_of::<K>());
+            api.patch(&name, &params, &Patch::Apply(desired))
+                .await
+                .map(|_| Outcome::Written)
+                .map_err(|source| Error::Write { kind: kind_of::<K>(), name, source })
+        }
+        Err(source) => Err(Error::Write { kind: kind_of::<K>(), name, source }),
+    }
+}
+
+/// Deletes the object; an object already gone is fine.
+pub async fn delete<K>(api: &Api<K>, name: &str, metrics: &Metrics) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    metrics.write(kind_of::<K>());
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::Delete { kind: kind_of::<K>(), name: name.to_string(), source }),
+    }
+}
+
+/// Deletes every cached object that `stale` selects.
+pub async fn prune_cached<K>(client: &Client, cache: &Store<K>, stale: impl Fn(&K) -> bool, metrics: &Metrics) -> Result<usize, Error>
+where
+    K: ScopedApi + Clone + Debug + DeserializeOwned,
+{
+    let mut removed = 0;
+    for object in cache.state().into_iter().filter(|o| stale(o)) {
+        let api = K::api_in(client, object.meta().namespace.as_deref().unwrap_or_default());
+        delete(&api, &object.name_any(), metrics).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Revocation: lists from the API server (never the cache) and deletes every object the
+/// label selector finds and `owned` confirms from its metadata. Returns how many it deleted.
+pub async fn revoke<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    selector: &str,
+    owned: impl Fn(&ObjectMeta) -> bool,
+    metrics: &Metrics,
+) -> Result<usize, Error>
+where
+    K: ScopedApi + Clone + Debug + DeserializeOwned,
+{
+    let listed = K::api_over(client, namespace)
+        .list_metadata(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
+    let mut removed = 0;
+    for item in listed.items.iter().filter(|item| owned(&item.metadata)) {
+        let api = K::api_in(client, item.metadata.namespace.as_deref().unwrap_or_default());
+        delete(&api, &item.name_any(), metrics).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Whether the object names `uid` as its controlling owner (labels alone prove nothing).
+pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
+    meta.owner_references
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.uid == uid && o.controller == Some(true) && o.api_version.starts_with("liaison.dev/"))
+}

@@ -1,0 +1,197 @@
+//! ClientLink: materializes everything Liaison grants in the link's namespace.
+//!
+//! Every link of a namespace computes the same plan for the whole namespace (the winner's
+//! roles and bindings, nothing for conflicting links), so links never undo each other.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::status::{publish, ready_condition, transitioned};
+use super::{Context, Error, requeue_at};
+use crate::api::{ClientLink, ClientLinkStatus};
+use crate::desired::names::{self, Component, FINALIZER};
+use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
+use crate::materialize::{access_key, controlled_by, ensure, prune_cached, revoke};
+
+const KIND: &str = "ClientLink";
+
+pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = link.namespace().unwrap_or_default();
+    let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&api, FINALIZER, link, |event| async {
+        match event {
+            Finalizer::Apply(link) => apply(&link, &ctx).await,
+            Finalizer::Cleanup(link) => cleanup(&link, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    result
+}
+
+async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
+    let now = Timestamp::now();
+    let namespace = link.namespace().unwrap_or_default();
+    let world = ctx.client_world(&namespace);
+    let plan = plan_client(&world.inputs(now));
+    let key_refresh = materialize_namespace(ctx, &namespace, &plan, now).await?;
+    let mine = plan.links.get(&link.name_any()).cloned().unwrap_or_else(|| LinkPlan {
+        verdict: Verdict::new(Reason::LinkNotReady, "the link is not yet in the operator's cache"),
+        ends_at: None,
+        grants: vec![],
+        access_key_secret: None,
+    });
+    write_status(ctx, link, &mine, now).await?;
+    let wake = [plan.wake_at, key_refresh].into_iter().flatten().min();
+    Ok(requeue_at(wake, now))
+}
+
+/// Writes what the plan wants in the namespace, then removes what it no longer wants.
+/// Grants go in the order role → account → binding; removal in the reverse order.
+/// Returns when the access key's token must next be refreshed.
+pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
+    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
+    for role in &plan.roles {
+        ensure(client, &caches.roles, role, metrics).await?;
+    }
+    let mut key_refresh = None;
+    if let Some(key) = &plan.access_key {
+        ensure(client, &caches.service_accounts, &key.service_account, metrics).await?;
+        ensure(client, &caches.role_bindings, &key.binding, metrics).await?;
+        let account = current_service_account(ctx, &key.service_account).await?;
+        let existing = caches.secrets.get(&ObjectRef::new(&key.secret_name).within(&key.secret_namespace));
+        let settings = &ctx.settings.access_key;
+        key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_deref(), settings, now, metrics).await?);
+    }
+    for binding in &plan.bindings {
+        ensure(client, &caches.role_bindings, binding, metrics).await?;
+    }
+
+    let wanted: BTreeSet<String> = plan
+        .roles
+        .iter()
+        .map(|r| r.name_any())
+        .chain(plan.bindings.iter().map(|b| b.name_any()))
+        .chain(plan.access_key.iter().flat_map(|k| [k.service_account.name_any(), k.secret_name.clone()]))
+        .collect();
+    let stale = |meta: &ObjectMeta| {
+        meta.namespace.as_deref() == Some(namespace)
+            && is_link_owned(meta)
+            && !wanted.contains(meta.name.as_deref().unwrap_or_default())
+    };
+    prune_cached(client, &caches.role_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await?;
+    prune_cached(client, &caches.service_accounts, |o: &ServiceAccount| stale(&o.metadata), metrics).await?;
+    let stale_secret = |o: &Secret| {
+        let labels = o.labels();
+        labels.get(names::CLIENT_NAMESPACE).map(String::as_str) == Some(namespace)
+            && labels.get(names::COMPONENT).map(String::as_str) == Some(Component::AccessKey.as_str())
+            && !wanted.contains(&o.name_any())
+    };
+    prune_cached(client, &caches.secrets, stale_secret, metrics).await?;
+    prune_cached(client, &caches.roles, |o: &Role| stale(&o.metadata), metrics).await?;
+    Ok(key_refresh)
+}
+
+/// Objects Liaison made for some ClientLink: its label, and a controlling ClientLink owner.
+fn is_link_owned(meta: &ObjectMeta) -> bool {
+    let labelled = meta.labels.as_ref().and_then(|l| l.get(names::MANAGED_BY)).map(String::as_str) == Some(names::MANAGER);
+    let owner = meta.labels.as_ref().and_then(|l| l.get(names::OWNER_UID));
+    labelled && owner.is_some_and(|uid| controlled_by(meta, uid))
+}
+
+/// The key's ServiceAccount as the API server has it: its UID binds the token.
+async fn current_service_account(ctx: &Context, desired: &ServiceAccount) -> Result<ServiceAccount, Error> {
+    let namespace = desired.namespace().unwrap_or_default();
+    let reference = ObjectRef::new(&desired.name_any()).within(&namespace);
+    if let Some(cached) = ctx.caches.service_accounts.get(&reference) {
+        return Ok((*cached).clone());
+    }
+    Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace)
+        .get(&desired.name_any())
+        .await
+        .map_err(Error::Read)
+}
+
+async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Timestamp) -> Result<(), Error> {
+    let previous = link.status.clone().unwrap_or_default();
+    let ready = plan.verdict.reason == Reason::Active;
+    let status = ClientLinkStatus {
+        observed_generation: link.meta().generation,
+        conditions: ready_condition(ready, &plan.verdict, link.meta().generation, &previous.conditions, now),
+        grant_count: plan.grants.iter().filter(|g| g.granted).count() as i32,
+        grants: plan.grants.clone(),
+        access_key_secret: plan.access_key_secret.clone(),
+        access_ends_at: plan.ends_at.map(Time),
+    };
+    if status == previous {
+        return Ok(());
+    }
+    let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
+    ctx.metrics.write(KIND);
+    api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+        .await
+        .map_err(Error::Status)?;
+    if transitioned(&previous.conditions, &status.conditions) {
+        let action = if ready { "Grant" } else { "Refuse" };
+        publish(ctx, link, !ready, plan.verdict.reason.as_str(), action, plan.verdict.message.clone()).await;
+    }
+    Ok(())
+}
+
+/// Revocation, in DESIGN order: bindings, then the access key (account, then Secret), then
+/// roles. Lists come from the API server, so a stale cache cannot hide anything.
+async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
+    let namespace = link.namespace().unwrap_or_default();
+    let uid = link.uid().unwrap_or_default();
+    let (client, metrics) = (&ctx.client, &ctx.metrics);
+    let selector = format!("{}={},{}={uid}", names::MANAGED_BY, names::MANAGER, names::OWNER_UID);
+    let owned = |meta: &ObjectMeta| controlled_by(meta, &uid);
+    let bindings = revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await?;
+    let accounts = revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await?;
+    // The Secret lives in the partner's home namespace and is owned by the Partner.
+    let secrets = revoke::<Secret>(client, None, &selector, |_| true, metrics).await?;
+    let roles = revoke::<Role>(client, Some(&namespace), &selector, owned, metrics).await?;
+    materialize_others(ctx, &namespace).await?;
+    let latency = deletion_latency(link.meta());
+    metrics.revoked(KIND, latency);
+    publish(
+        ctx,
+        link,
+        false,
+        "Revoked",
+        "Revoke",
+        format!("removed {bindings} bindings, {accounts} access key accounts, {secrets} key secrets and {roles} roles in {latency:.3}s"),
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+/// After a link goes, another link of the namespace may take over: apply its plan now rather
+/// than waiting for its own reconcile.
+async fn materialize_others(ctx: &Context, namespace: &str) -> Result<(), Error> {
+    let world = ctx.client_world(namespace);
+    let now = Timestamp::now();
+    let plan = plan_client(&world.inputs(now));
+    materialize_namespace(ctx, namespace, &plan, now).await.map(|_| ())
+}
+
+pub fn deletion_latency(meta: &ObjectMeta) -> f64 {
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| Timestamp::now().duration_since(t.0).as_secs_f64().max(0.0))
+        .unwrap_or_default()
+}

@@ -1,0 +1,155 @@
+//! What every reconciler shares: the client, the caches, the settings, the recorder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+
+use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::desired::ClientInputs;
+use crate::materialize::access_key::KeySettings;
+use crate::metrics::Metrics;
+
+/// Caches kept by shared watches. Materialized kinds are watched through Liaison's label only.
+#[derive(Clone)]
+pub struct Caches {
+    pub partners: Store<Partner>,
+    pub links: Store<ClientLink>,
+    pub grants: Store<AccessGrant>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub cluster_roles: Store<ClusterRole>,
+    pub roles: Store<Role>,
+    pub role_bindings: Store<RoleBinding>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub secrets: Store<Secret>,
+    pub cluster_role_bindings: Store<ClusterRoleBinding>,
+    pub managed_namespaces: Store<Namespace>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The ClusterRole that bounds every access level.
+    pub ceiling: String,
+    pub access_key: KeySettings,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub caches: Caches,
+    pub settings: Settings,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+}
+
+/// The inputs of `desired::client::plan` for one namespace, owned.
+pub struct ClientWorld {
+    pub namespace: String,
+    pub namespace_labels: BTreeMap<String, String>,
+    pub links: Vec<ClientLink>,
+    pub partners: Vec<Partner>,
+    pub grants: Vec<AccessGrant>,
+    pub roles: BTreeMap<String, Vec<PolicyRule>>,
+    pub cluster_roles: BTreeMap<String, Vec<PolicyRule>>,
+    pub ceiling: Option<Vec<PolicyRule>>,
+}
+
+impl ClientWorld {
+    pub fn inputs(&self, now: Timestamp) -> ClientInputs<'_> {
+        ClientInputs {
+            namespace: &self.namespace,
+            namespace_labels: &self.namespace_labels,
+            links: &self.links,
+            partners: &self.partners,
+            grants: &self.grants,
+            roles: &self.roles,
+            cluster_roles: &self.cluster_roles,
+            ceiling: self.ceiling.as_deref(),
+            now,
+        }
+    }
+}
+
+impl Context {
+    pub fn links_in(&self, namespace: &str) -> Vec<ClientLink> {
+        let mut links: Vec<ClientLink> = self
+            .caches
+            .links
+            .state()
+            .iter()
+            .filter(|l| l.namespace().as_deref() == Some(namespace))
+            .map(|l| (**l).clone())
+            .collect();
+        links.sort_by_key(|l| l.name_any());
+        links
+    }
+
+    pub fn grants_naming(&self, namespace: &str) -> Vec<AccessGrant> {
+        let mut grants: Vec<AccessGrant> = self
+            .caches
+            .grants
+            .state()
+            .iter()
+            .filter(|g| g.spec.clients.iter().any(|c| c == namespace))
+            .map(|g| (**g).clone())
+            .collect();
+        grants.sort_by_key(|g| (g.namespace(), g.name_any()));
+        grants
+    }
+
+    pub fn partners(&self) -> Vec<Partner> {
+        let mut partners: Vec<Partner> = self.caches.partners.state().iter().map(|p| (**p).clone()).collect();
+        partners.sort_by_key(|p| p.name_any());
+        partners
+    }
+
+    pub fn partner(&self, name: &str) -> Option<Arc<Partner>> {
+        self.caches.partners.get(&ObjectRef::new(name))
+    }
+
+    /// Everything the rules need about one client namespace, from the caches.
+    pub fn client_world(&self, namespace: &str) -> ClientWorld {
+        let links = self.links_in(namespace);
+        let namespace_labels = self
+            .caches
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .map(|ns| ns.labels().clone())
+            .unwrap_or_default();
+        let mut roles = BTreeMap::new();
+        let mut cluster_roles = BTreeMap::new();
+        for level in links.iter().flat_map(|l| &l.spec.access_levels) {
+            if let Some(role) = &level.role
+                && !roles.contains_key(role)
+                && let Some(found) = self.caches.roles.get(&ObjectRef::new(role).within(namespace))
+            {
+                roles.insert(role.clone(), found.rules.clone().unwrap_or_default());
+            }
+            if let Some(cluster_role) = &level.cluster_role
+                && let Some(found) = self.caches.cluster_roles.get(&ObjectRef::new(cluster_role))
+            {
+                cluster_roles.insert(cluster_role.clone(), found.rules.clone().unwrap_or_default());
+            }
+        }
+        let ceiling = self
+            .caches
+            .cluster_roles
+            .get(&ObjectRef::new(&self.settings.ceiling))
+            .map(|c| c.rules.clone().unwrap_or_default());
+        ClientWorld {
+            namespace: namespace.to_string(),
+            namespace_labels,
+            links,
+            partners: self.partners(),
+            grants: self.grants_naming(namespace),
+            roles,
+            cluster_roles,
+            ceiling,
+        }
+    }
+}

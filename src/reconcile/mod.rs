@@ -1,0 +1,67 @@
+//! Reconcilers, one per resource, each a pipeline: read what is needed (caches) → decide
+//! (`desired`, pure) → apply and prune (`materialize`) → write status and Events.
+
+pub mod access_grant;
+pub mod client_link;
+pub mod context;
+pub mod partner;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+
+pub use context::{Caches, Context, Settings};
+
+/// How long an object that is fine waits before it is looked at again anyway.
+pub const RESYNC: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading the cluster: {0}")]
+    Read(#[source] kube::Error),
+    #[error(transparent)]
+    Materialize(#[from] crate::materialize::Error),
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("managing the finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// The condition reason and metric label of this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Read(_) => "ReadFailed",
+            Error::Materialize(crate::materialize::Error::Token { .. }) => "TokenRequestFailed",
+            Error::Materialize(_) => "ApplyFailed",
+            Error::Status(_) => "StatusFailed",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "FinalizerFailed",
+            },
+        }
+    }
+}
+
+/// Transient failures requeue with a short delay; the controller's own backoff spreads retries.
+pub fn error_policy<K>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    let kind = K::kind(&());
+    tracing::warn!(kind = %kind, namespace = ?object.namespace(), name = %object.name_any(), reason = error.reason(), %error, "reconcile failed");
+    ctx.metrics.failed(&kind, error.reason());
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Requeue at the next instant the plan changes by itself, or at the resync period.
+pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Action {
+    let until = wake
+        .and_then(|at| at.duration_since(now).try_into().ok())
+        .map(|d: Duration| d + Duration::from_millis(50))
+        .unwrap_or(RESYNC);
+    Action::requeue(until.min(RESYNC))
+}

@@ -1,0 +1,168 @@
+//! Partner: its guest suite (home namespace, admin and observer roles, read access to itself)
+//! and the summary of its clients. Deleting it revokes everything granted in its name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::status::{publish, ready_condition, transitioned};
+use super::{Context, Error, RESYNC};
+use crate::api::{Partner, PartnerClient, PartnerStatus, condition_is_true};
+use crate::desired::names::{self, FINALIZER};
+use crate::desired::{PartnerPlan, Reason, Verdict, partner_standing, plan_partner};
+use crate::materialize::{controlled_by, ensure, prune_cached, revoke};
+
+const KIND: &str = "Partner";
+
+pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let api: Api<Partner> = Api::all(ctx.client.clone());
+    let result = finalizer(&api, FINALIZER, partner, |event| async {
+        match event {
+            Finalizer::Apply(partner) => apply(&partner, &ctx).await,
+            Finalizer::Cleanup(partner) => cleanup(&partner, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    result
+}
+
+async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
+    let now = Timestamp::now();
+    let verdict = match partner_standing(partner, &ctx.partners()) {
+        Ok(()) => {
+            materialize_suite(ctx, &plan_partner(partner)).await?;
+            Verdict::new(Reason::Active, format!("guest suite {} is ready", partner.spec.home_namespace))
+        }
+        // A partner that lost its home namespace to another must not touch it.
+        Err(verdict) => verdict,
+    };
+    write_status(ctx, partner, verdict, now).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
+    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
+    ensure(client, &caches.managed_namespaces, &plan.home_namespace, metrics).await?;
+    ensure(client, &caches.roles, &plan.admin_role, metrics).await?;
+    ensure(client, &caches.roles, &plan.observer_role, metrics).await?;
+    ensure(client, &caches.cluster_roles, &plan.reader_role, metrics).await?;
+    let bindings = [&plan.admin_binding, &plan.observer_binding];
+    for binding in bindings.into_iter().flatten() {
+        ensure(client, &caches.role_bindings, binding, metrics).await?;
+    }
+    if let Some(binding) = &plan.reader_binding {
+        ensure(client, &caches.cluster_role_bindings, binding, metrics).await?;
+    }
+    // Bindings the plan no longer wants (no admins, no responsible party) go.
+    let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
+    let wanted: BTreeSet<String> = bindings.into_iter().flatten().map(|b| b.name_any()).collect();
+    let stale = |meta: &ObjectMeta| controlled_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
+    prune_cached(client, &caches.role_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await?;
+    if plan.reader_binding.is_none() {
+        prune_cached(client, &caches.cluster_role_bindings, |o: &ClusterRoleBinding| controlled_by(&o.metadata, &uid), metrics).await?;
+    }
+    Ok(())
+}
+
+/// Who reaches which client, read from the links' and grants' own statuses.
+fn client_summary(ctx: &Context, partner: &Partner) -> Vec<PartnerClient> {
+    let name = partner.name_any();
+    let grants: BTreeMap<String, Arc<crate::api::AccessGrant>> = ctx
+        .caches
+        .grants
+        .state()
+        .into_iter()
+        .filter(|g| g.namespace().as_deref() == Some(partner.spec.home_namespace.as_str()))
+        .map(|g| (format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()), g))
+        .collect();
+    let mut clients: Vec<PartnerClient> = ctx
+        .caches
+        .links
+        .state()
+        .iter()
+        .filter(|l| l.spec.partner == name)
+        .map(|link| {
+            let status = link.status.clone().unwrap_or_default();
+            let granted: Vec<&str> = status.grants.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect();
+            let subjects: BTreeSet<String> = granted
+                .iter()
+                .filter_map(|g| grants.get(*g))
+                .flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string()))
+                .collect();
+            PartnerClient {
+                namespace: link.namespace().unwrap_or_default(),
+                link: link.name_any(),
+                active: condition_is_true(&status.conditions, "Ready"),
+                grants: granted.iter().map(|g| g.rsplit('/').next().unwrap_or(g).to_string()).collect(),
+                subjects: subjects.len() as i32,
+            }
+        })
+        .collect();
+    clients.sort_by(|a, b| (&a.namespace, &a.link).cmp(&(&b.namespace, &b.link)));
+    clients
+}
+
+async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: Timestamp) -> Result<(), Error> {
+    let previous = partner.status.clone().unwrap_or_default();
+    let ready = verdict.reason == Reason::Active;
+    let clients = client_summary(ctx, partner);
+    let grant_count = ctx
+        .caches
+        .grants
+        .state()
+        .iter()
+        .filter(|g| g.namespace().as_deref() == Some(partner.spec.home_namespace.as_str()))
+        .count() as i32;
+    let status = PartnerStatus {
+        observed_generation: partner.meta().generation,
+        conditions: ready_condition(ready, &verdict, partner.meta().generation, &previous.conditions, now),
+        client_count: clients.iter().filter(|c| c.active).count() as i32,
+        grant_count,
+        clients,
+    };
+    if status == previous {
+        return Ok(());
+    }
+    let api: Api<Partner> = Api::all(ctx.client.clone());
+    ctx.metrics.write(KIND);
+    api.patch_status(&partner.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+        .await
+        .map_err(Error::Status)?;
+    if transitioned(&previous.conditions, &status.conditions) {
+        publish(ctx, partner, !ready, verdict.reason.as_str(), if ready { "Activate" } else { "Refuse" }, verdict.message).await;
+    }
+    Ok(())
+}
+
+/// Everything granted in the partner's name goes, bindings first; the home namespace stays.
+async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
+    let (client, metrics) = (&ctx.client, &ctx.metrics);
+    let selector = format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
+    let liaison_owned = |meta: &ObjectMeta| {
+        meta.owner_references.iter().flatten().any(|o| o.api_version.starts_with("liaison.dev/") && o.controller == Some(true))
+    };
+    let bindings = revoke::<RoleBinding>(client, None, &selector, liaison_owned, metrics).await?
+        + revoke::<ClusterRoleBinding>(client, None, &selector, liaison_owned, metrics).await?;
+    revoke::<ServiceAccount>(client, None, &selector, liaison_owned, metrics).await?;
+    revoke::<Secret>(client, None, &selector, liaison_owned, metrics).await?;
+    revoke::<Role>(client, None, &selector, liaison_owned, metrics).await?;
+    revoke::<ClusterRole>(client, None, &selector, liaison_owned, metrics).await?;
+    let latency = super::client_link::deletion_latency(partner.meta());
+    metrics.revoked(KIND, latency);
+    publish(ctx, partner, false, "Revoked", "Revoke", format!("removed {bindings} bindings in {latency:.3}s; home namespace kept")).await;
+    Ok(Action::await_change())
+}
+

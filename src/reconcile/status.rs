@@ -1,0 +1,94 @@
+//! Conditions and Events: how verdicts reach users.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+
+use super::Context;
+use crate::desired::Verdict;
+
+/// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
+/// unchanged so that `kubectl get` shows how long things have been the way they are.
+pub fn ready_condition(ready: bool, verdict: &Verdict, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Vec<Condition> {
+    let status = if ready { "True" } else { "False" };
+    let before = previous.iter().find(|c| c.type_ == "Ready");
+    let last_transition_time = match before {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => Time(now),
+    };
+    let mut conditions: Vec<Condition> = previous.iter().filter(|c| c.type_ != "Ready").cloned().collect();
+    conditions.push(Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: verdict.reason.to_string(),
+        message: truncate(&verdict.message, 1024),
+        observed_generation: generation,
+        last_transition_time,
+    });
+    conditions
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+/// Whether the Ready condition changed in status or reason (what users react to).
+pub fn transitioned(previous: &[Condition], next: &[Condition]) -> bool {
+    let ready = |cs: &[Condition]| cs.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()));
+    ready(previous) != ready(next)
+}
+
+/// Publishes an Event about `object`; failures are logged, never fatal: the status already
+/// says the same.
+pub async fn publish<K>(ctx: &Context, object: &K, warning: bool, reason: &str, action: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let event = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.to_string(),
+        note: Some(truncate(&note, 1000)),
+        action: action.to_string(),
+        secondary: None,
+    };
+    ctx.metrics.write("Event");
+    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(%error, reason, "publishing an Event failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::Reason;
+
+    #[test]
+    fn transition_time_is_kept_while_status_holds() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let t1: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let first = ready_condition(true, &Verdict::new(Reason::Active, "ok"), Some(1), &[], t0);
+        let again = ready_condition(true, &Verdict::new(Reason::Active, "still ok"), Some(2), &first, t1);
+        assert_eq!(again[0].last_transition_time, Time(t0));
+        assert_eq!(again[0].observed_generation, Some(2));
+        let flipped = ready_condition(false, &Verdict::new(Reason::Expired, "gone"), Some(2), &again, t1);
+        assert_eq!(flipped[0].last_transition_time, Time(t1));
+        assert_eq!(flipped.len(), 1);
+        assert!(transitioned(&again, &flipped));
+        assert!(!transitioned(&first, &again));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(2000);
+        let cut = truncate(&long, 1024);
+        assert!(cut.len() <= 1024 && cut.ends_with("..."));
+    }
+}
