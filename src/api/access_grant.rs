@@ -25,9 +25,8 @@ use super::Subject;
 #[serde(rename_all = "camelCase")]
 pub struct AccessGrantSpec {
     /// Client namespaces; each must hold a ClientLink to this partner.
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(length(min = 1, max = 128), inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")))]
     #[x_kube(merge_strategy = ListMerge::Set)]
-    #[x_kube(validation = Rule::new("self.all(c, c.size() <= 63 && c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))").message("each client is a namespace name (a DNS label)"))]
     pub clients: Vec<String>,
     /// The name of an access level of each client's link.
     #[schemars(length(min = 1, max = 63))]

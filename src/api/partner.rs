@@ -53,13 +53,12 @@ pub struct PartnerSpec {
 pub struct Identities {
     /// A User subject must end with one of these (for example `@techhelp.example`).
     #[serde(default)]
-    #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self.all(s, s.size() >= 2 && s.size() <= 253)").message("each user suffix is 2 to 253 characters"))]
+    #[schemars(length(max = 16), inner(length(min = 2, max = 253)))]
     pub user_suffixes: Vec<String>,
     /// A Group subject must be one of these.
     #[serde(default)]
-    #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.all(g, g.size() >= 1 && g.size() <= 253 && !g.startsWith('system:'))").message("groups are 1 to 253 characters and never system:*"))]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(g, !g.startsWith('system:'))").message("system:* groups can never be granted"))]
     pub groups: Vec<String>,
 }
 

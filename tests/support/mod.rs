@@ -5,6 +5,8 @@
 //! a watchdog process when the test binary exits, however it exits (panic, ^C, SIGKILL).
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,35 @@
+# Liaison — the commands a newcomer and CI run. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+DEMO_DIR ?= $(CURDIR)/.demo
+
+.PHONY: help test test-unit testenv crds demo demo-stop clean-testenv
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+testenv: ## build (once) the control plane binaries from Go modules
+	@scripts/testenv install
+
+test: ## unit tests, then integration tests against a real control plane
+	@bin=$$(scripts/testenv install | tail -n 1) && \
+	  LIAISON_TESTENV_BIN=$$bin $(CARGO) test --all-targets -- --nocapture 2>&1 | tee target/test.log; \
+	  exit $${PIPESTATUS[0]}
+
+test-unit: ## only the pure tests (no control plane)
+	$(CARGO) test --lib
+
+crds: ## regenerate crds/ and the chart's CRDs from the Rust types
+	$(CARGO) run --quiet -- crds --dir crds
+	$(CARGO) run --quiet -- crds --dir charts/liaison/crds
+
+demo: ## a local control plane with the operator and the TechHelp/Beta story
+	@scripts/demo up "$(DEMO_DIR)"
+
+demo-stop: ## stop what `make demo` started
+	@scripts/demo down "$(DEMO_DIR)"
+
+clean-testenv: ## remove the cached control plane binaries
+	rm -rf "$$HOME/.cache/liaison/testenv"

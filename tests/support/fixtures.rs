@@ -1,0 +1,148 @@
+//! Builders for Liaison objects in tests: a partner with its own identities, client
+//! namespaces, links and grants, each with unique names so that tests can run side by side.
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::Client;
+use liaison::api::{AccessGrant, ClientLink, Partner};
+use serde_json::{Value, json};
+
+use super::{fresh_namespace_with, unique, until};
+
+pub const WAIT: Duration = Duration::from_secs(30);
+pub const ALLOWED: (&str, &str) = ("liaison.dev/partners-allowed", "true");
+
+/// A partner whose users end with `@<name>.example` and whose group is `<name>:staff`.
+pub struct PartnerFixture {
+    pub name: String,
+    pub home: String,
+    pub admin: Client,
+}
+
+impl PartnerFixture {
+    pub async fn create(admin: &Client, prefix: &str) -> PartnerFixture {
+        let name = unique(prefix);
+        let home = format!("home-{name}");
+        let partner = json!({
+            "apiVersion": "liaison.dev/v1alpha1", "kind": "Partner",
+            "metadata": {"name": name},
+            "spec": {
+                "homeNamespace": home,
+                "admins": [{"kind": "User", "name": format!("admin@{name}.example")}],
+                "identities": {"userSuffixes": [format!("@{name}.example")], "groups": [format!("{name}:staff")]},
+                "clientNamespaceSelector": {"matchLabels": {ALLOWED.0: ALLOWED.1}}
+            }
+        });
+        apply::<Partner>(&Api::all(admin.clone()), &partner).await;
+        let fixture = PartnerFixture { name, home, admin: admin.clone() };
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+        let home = fixture.home.clone();
+        until("the partner's home namespace exists", WAIT, || {
+            let (namespaces, home) = (namespaces.clone(), home.clone());
+            async move { namespaces.get_opt(&home).await.unwrap().is_some() }
+        })
+        .await;
+        fixture
+    }
+
+    pub fn user(&self, who: &str) -> String {
+        format!("{who}@{}.example", self.name)
+    }
+
+    pub fn group(&self) -> String {
+        format!("{}:staff", self.name)
+    }
+
+    /// A client namespace that the partner's selector allows.
+    pub async fn client_namespace(&self, prefix: &str) -> String {
+        fresh_namespace_with(&self.admin, prefix, &[ALLOWED]).await
+    }
+
+    /// A ClientLink accepting this partner, with the given levels (JSON) and extra spec fields.
+    pub async fn link(&self, namespace: &str, name: &str, levels: Value, extra: Value) -> ClientLink {
+        let mut spec = json!({"partner": self.name, "accessLevels": levels});
+        merge(&mut spec, extra);
+        let link = json!({
+            "apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec
+        });
+        apply(&Api::<ClientLink>::namespaced(self.admin.clone(), namespace), &link).await
+    }
+
+    /// An AccessGrant in the home namespace.
+    pub async fn grant(&self, name: &str, clients: &[&str], level: &str, subjects: Value, extra: Value) -> AccessGrant {
+        let mut spec = json!({"clients": clients, "accessLevel": level, "subjects": subjects});
+        merge(&mut spec, extra);
+        let grant = json!({
+            "apiVersion": "liaison.dev/v1alpha1", "kind": "AccessGrant",
+            "metadata": {"name": name, "namespace": self.home},
+            "spec": spec
+        });
+        apply(&Api::<AccessGrant>::namespaced(self.admin.clone(), &self.home), &grant).await
+    }
+
+    pub fn grants(&self) -> Api<AccessGrant> {
+        Api::namespaced(self.admin.clone(), &self.home)
+    }
+}
+
+/// The one level most tests use: read pods and configmaps.
+pub fn read_level(name: &str) -> Value {
+    json!([{"name": name, "rules": [{"apiGroups": [""], "resources": ["pods", "configmaps"], "verbs": ["get", "list", "watch"]}]}])
+}
+
+pub fn user(name: &str) -> Value {
+    json!({"kind": "User", "name": name})
+}
+
+pub async fn apply<K>(api: &Api<K>, object: &Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = object["metadata"]["name"].as_str().expect("a name").to_string();
+    api.patch(&name, &PatchParams::apply("liaison-tests").force(), &Patch::Apply(object))
+        .await
+        .unwrap_or_else(|e| panic!("applying {name}: {e}"))
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+}
+
+/// The Ready condition's (status, reason) of a Liaison object's status.
+pub fn ready_of(status: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>) -> Option<(String, String)> {
+    status?.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Waits until the link's Ready condition has `reason`.
+pub async fn link_reason(admin: &Client, namespace: &str, name: &str, reason: &str) -> ClientLink {
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), namespace);
+    let (name, reason) = (name.to_string(), reason.to_string());
+    super::eventually(&format!("ClientLink {namespace}/{name} has reason {reason}"), WAIT, || {
+        let (links, name, reason) = (links.clone(), name.clone(), reason.clone());
+        async move {
+            let link = links.get(&name).await.ok()?;
+            let (_, r) = ready_of(link.status.as_ref().map(|s| &s.conditions))?;
+            (r == reason).then_some(link)
+        }
+    })
+    .await
+}
+
+/// Waits until the grant's Ready condition has `reason`.
+pub async fn grant_reason(grants: &Api<AccessGrant>, name: &str, reason: &str) -> AccessGrant {
+    let (name, reason) = (name.to_string(), reason.to_string());
+    super::eventually(&format!("AccessGrant {name} has reason {reason}"), WAIT, || {
+        let (grants, name, reason) = (grants.clone(), name.clone(), reason.clone());
+        async move {
+            let grant = grants.get(&name).await.ok()?;
+            let (_, r) = ready_of(grant.status.as_ref().map(|s| &s.conditions))?;
+            (r == reason).then_some(grant)
+        }
+    })
+    .await
+}
