@@ -15,12 +15,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::core::PartialObjectMeta;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, watch};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::desired::names::{self, Component};
@@ -46,47 +47,59 @@ impl Readiness {
     }
 }
 
-struct Shared<K: Resource + Clone + 'static>
+/// One watch of a kind: its cache, and every change (deletions included) fanned out to each
+/// subscriber. kube's shared stores forward only applied objects, and an access operator must
+/// hear about a deleted binding, grant or partner as surely as about a new one.
+struct Watched<K: Resource + Clone + 'static>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    handle: ReflectHandle<K>,
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
 }
 
-impl<K> Shared<K>
+impl<K> Watched<K>
 where
     K: Resource + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Default,
 {
-    fn subscribe(&self) -> ReflectHandle<K> {
-        self.handle.clone()
+    /// A stream of every object that changed, for one controller. Subscribing happens while
+    /// the controllers are built, before the watch is first polled.
+    fn subscribe(&self) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.subscribers.lock().expect("subscriber list").push(tx);
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok)
     }
 }
 
-const BUFFER: usize = 4096;
-
-/// A shared, cached watch; the returned future drives it and must be polled.
-fn shared<K>(api: Api<K>, config: watcher::Config, drivers: &mut Vec<BoxFuture<'static, ()>>) -> Shared<K>
+/// A cached watch whose every event reaches every subscriber; the pushed future drives it.
+fn watched<K>(api: Api<K>, config: watcher::Config, drivers: &mut Vec<BoxFuture<'static, ()>>) -> Watched<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Default,
 {
-    let (store, writer) = reflector::store_shared(BUFFER);
-    let handle = writer.subscribe().expect("a shared store accepts subscribers");
+    let (store, writer) = reflector::store();
+    let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
+    let fan = subscribers.clone();
     let kind = K::kind(&Default::default()).to_string();
     let driver = watcher(api, config)
         .default_backoff()
         .modify(|o| o.managed_fields_mut().clear())
-        .reflect_shared(writer)
+        .reflect(writer)
         .for_each(move |event| {
-            if let Err(error) = event {
-                tracing::warn!(%kind, %error, "watch failed; retrying");
+            match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object) | watcher::Event::InitApply(object)) => {
+                    for subscriber in fan.lock().expect("subscriber list").iter() {
+                        let _ = subscriber.send(object.clone());
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
             }
             futures::future::ready(())
         });
     drivers.push(driver.boxed());
-    Shared { store, handle }
+    Watched { store, subscribers }
 }
 
 /// Runs the three controllers until `shutdown` turns true.
@@ -96,19 +109,19 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
     let managed = watcher::Config::default().labels(&names::managed_selector(None));
     let keys = watcher::Config::default().labels(&names::managed_selector(Some(Component::AccessKey)));
 
-    let partners = shared(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers);
-    let links = shared(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers);
-    let grants = shared(Api::<AccessGrant>::all(client.clone()), all.clone(), &mut drivers);
+    let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers);
+    let links = watched(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers);
+    let grants = watched(Api::<AccessGrant>::all(client.clone()), all.clone(), &mut drivers);
     // Namespaces are watched as metadata only: the labels are all the rules read.
-    let namespaces = shared(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers);
-    let managed_namespaces = shared(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers);
-    let cluster_roles = shared(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers);
+    let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers);
+    let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers);
+    let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers);
     // Every Role, not only Liaison's: access levels may name any Role of a client namespace.
-    let roles = shared(Api::<Role>::all(client.clone()), all.clone(), &mut drivers);
-    let role_bindings = shared(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers);
-    let service_accounts = shared(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers);
-    let secrets = shared(Api::<Secret>::all(client.clone()), keys, &mut drivers);
-    let cluster_role_bindings = shared(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers);
+    let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers);
+    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers);
+    let service_accounts = watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers);
+    let secrets = watched(Api::<Secret>::all(client.clone()), keys, &mut drivers);
+    let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers);
 
     let caches = Caches {
         partners: partners.store.clone(),
@@ -140,22 +153,34 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
         let (grant_links, partner_links, ns_links, role_links, cr_links) =
             (caches.links.clone(), caches.links.clone(), caches.links.clone(), caches.links.clone(), caches.links.clone());
         let partner_store = caches.partners.clone();
+        let grant_bindings = caches.role_bindings.clone();
         let ceiling = ceiling.clone();
-        Controller::for_shared_stream(links.subscribe(), caches.links.clone())
+        Controller::for_stream(links.subscribe(), caches.links.clone())
             .with_config(config.clone())
-            .owns_shared_stream(roles.subscribe())
-            .owns_shared_stream(role_bindings.subscribe())
-            .owns_shared_stream(service_accounts.subscribe())
+            .owns_stream(roles.subscribe())
+            .owns_stream(role_bindings.subscribe())
+            .owns_stream(service_accounts.subscribe())
             // A key Secret lives in the partner's namespace: its labels say which link it serves.
-            .watches_shared_stream(secrets.subscribe(), |secret| {
+            .watches_stream(secrets.subscribe(), |secret| {
                 let labels = secret.labels();
                 let found = labels.get(names::CLIENT_NAMESPACE).zip(labels.get(names::CLIENT_LINK));
                 found.map(|(ns, name)| ObjectRef::<ClientLink>::new(name).within(ns))
             })
-            .watches_shared_stream(grants.subscribe(), move |grant| {
-                links_where(&grant_links, |l| grant.spec.clients.iter().any(|c| Some(c.as_str()) == l.namespace().as_deref()))
+            .watches_stream(grants.subscribe(), move |grant| {
+                // The namespaces it names now, and those where it still has bindings: a client
+                // dropped from the grant must lose its binding.
+                let uid = grant.uid().unwrap_or_default();
+                let mut namespaces: Vec<String> = grant.spec.clients.clone();
+                namespaces.extend(
+                    grant_bindings
+                        .state()
+                        .iter()
+                        .filter(|b| b.labels().get(names::GRANT_UID) == Some(&uid))
+                        .filter_map(|b| b.namespace()),
+                );
+                links_where(&grant_links, |l| l.namespace().is_some_and(|ns| namespaces.contains(&ns)))
             })
-            .watches_shared_stream(partners.subscribe(), move |partner| {
+            .watches_stream(partners.subscribe(), move |partner| {
                 // Partners sharing a home namespace decide each other's standing.
                 let home = partner.spec.home_namespace.clone();
                 let affected: Vec<String> = partner_store
@@ -167,16 +192,16 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
                     .collect();
                 links_where(&partner_links, |l| affected.contains(&l.spec.partner))
             })
-            .watches_shared_stream(namespaces.subscribe(), move |ns| {
+            .watches_stream(namespaces.subscribe(), move |ns| {
                 links_where(&ns_links, |l| l.namespace().as_deref() == Some(ns.name_any().as_str()))
             })
-            .watches_shared_stream(roles.subscribe(), move |role| {
+            .watches_stream(roles.subscribe(), move |role| {
                 let (ns, name) = (role.namespace(), role.name_any());
                 links_where(&role_links, |l| {
                     l.namespace() == ns && l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()))
                 })
             })
-            .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
+            .watches_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
                 let is_ceiling = name == ceiling;
                 links_where(&cr_links, |l| {
@@ -193,25 +218,25 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
             (caches.grants.clone(), caches.grants.clone(), caches.grants.clone(), caches.grants.clone(), caches.grants.clone());
         let link_store = caches.links.clone();
         let ceiling = ceiling.clone();
-        Controller::for_shared_stream(grants.subscribe(), caches.grants.clone())
+        Controller::for_stream(grants.subscribe(), caches.grants.clone())
             .with_config(config.clone())
-            .watches_shared_stream(links.subscribe(), move |link| {
+            .watches_stream(links.subscribe(), move |link| {
                 let ns = link.namespace().unwrap_or_default();
                 grants_where(&link_grants, |g| g.spec.clients.contains(&ns))
             })
-            .watches_shared_stream(partners.subscribe(), move |partner| {
+            .watches_stream(partners.subscribe(), move |partner| {
                 let home = partner.spec.home_namespace.clone();
                 grants_where(&partner_grants, |g| g.namespace().as_deref() == Some(home.as_str()))
             })
-            .watches_shared_stream(namespaces.subscribe(), move |ns| {
+            .watches_stream(namespaces.subscribe(), move |ns| {
                 let name = ns.name_any();
                 grants_where(&ns_grants, |g| g.spec.clients.contains(&name))
             })
-            .watches_shared_stream(roles.subscribe(), move |role| {
+            .watches_stream(roles.subscribe(), move |role| {
                 let ns = role.namespace().unwrap_or_default();
                 grants_where(&role_grants, |g| g.spec.clients.contains(&ns))
             })
-            .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
+            .watches_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
                 let is_ceiling = name == ceiling;
                 let using: Vec<String> = link_store
@@ -229,20 +254,20 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
 
     let partner_controller = {
         let (link_partners, grant_partners, ns_partners) = (caches.partners.clone(), caches.partners.clone(), caches.partners.clone());
-        Controller::for_shared_stream(partners.subscribe(), caches.partners.clone())
+        Controller::for_stream(partners.subscribe(), caches.partners.clone())
             .with_config(config)
-            .owns_shared_stream(roles.subscribe())
-            .owns_shared_stream(role_bindings.subscribe())
-            .owns_shared_stream(cluster_roles.subscribe())
-            .owns_shared_stream(cluster_role_bindings.subscribe())
-            .watches_shared_stream(links.subscribe(), move |link| {
+            .owns_stream(roles.subscribe())
+            .owns_stream(role_bindings.subscribe())
+            .owns_stream(cluster_roles.subscribe())
+            .owns_stream(cluster_role_bindings.subscribe())
+            .watches_stream(links.subscribe(), move |link| {
                 partners_where(&link_partners, |p| p.name_any() == link.spec.partner)
             })
-            .watches_shared_stream(grants.subscribe(), move |grant| {
+            .watches_stream(grants.subscribe(), move |grant| {
                 let ns = grant.namespace();
                 partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
             })
-            .watches_shared_stream(managed_namespaces.subscribe(), move |ns| {
+            .watches_stream(managed_namespaces.subscribe(), move |ns| {
                 let name = ns.name_any();
                 partners_where(&ns_partners, |p| p.spec.home_namespace == name)
             })

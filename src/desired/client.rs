@@ -360,10 +360,7 @@ fn plan_grant(
         return refused(Verdict::new(Reason::Deleting, "the grant is being deleted; access is being revoked"));
     }
     if grant_namespace != partner.spec.home_namespace {
-        return refused(Verdict::new(
-            Reason::LinkNotFound,
-            format!("namespace {ns} is linked to a partner whose home namespace is not {grant_namespace}"),
-        ));
+        return refused(other_partners_grant(inputs, &grant_namespace));
     }
     if expired(grant.spec.expires_at.as_ref().map(|t| t.0), inputs.now) {
         return refused(Verdict::new(Reason::Expired, "the grant's expiresAt has passed"));
@@ -424,6 +421,21 @@ fn plan_grant(
         verdict: Verdict::new(Reason::Granted, format!("bound to level {} in {ns}", grant.spec.access_level)),
         role_binding: Some(binding_name),
         ends_at,
+    }
+}
+
+/// The verdict for a grant of a partner that is not the one in force in this namespace.
+fn other_partners_grant(inputs: &ClientInputs, grant_namespace: &str) -> Verdict {
+    let ns = inputs.namespace;
+    let own_link = inputs.links.iter().find(|l| {
+        inputs.partners.iter().any(|p| p.name_any() == l.spec.partner && p.spec.home_namespace == grant_namespace)
+    });
+    match own_link {
+        Some(link) => Verdict::new(
+            Reason::LinkNotReady,
+            format!("ClientLink {ns}/{} is not in force: namespace {ns} has one partner and it is another", link.name_any()),
+        ),
+        None => Verdict::new(Reason::LinkNotFound, format!("namespace {ns} holds no ClientLink to this partner")),
     }
 }
 

@@ -1,0 +1,369 @@
+//! DESIGN.md's rules on a real control plane, each judged by the API server's own
+//! authorization before and after the change.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use liaison::api::{ClientLink, Partner};
+use serde_json::json;
+use support::fixtures::*;
+use support::*;
+
+const PODS: Res = res("", "pods");
+const SECRETS: Res = res("", "secrets");
+const CONFIGMAPS: Res = res("", "configmaps");
+
+async fn setup(prefix: &str) -> (kube::Client, PartnerFixture) {
+    let admin = client().await;
+    shared_operator().await;
+    let partner = PartnerFixture::create(&admin, prefix).await;
+    (admin, partner)
+}
+
+async fn allowed(admin: &kube::Client, user: &str, ns: &str) -> bool {
+    can(admin, user, &[], "list", PODS, ns).await
+}
+
+async fn until_allowed(admin: &kube::Client, user: &str, ns: &str) {
+    until(&format!("{user} may list pods in {ns}"), WAIT, || allowed(admin, user, ns)).await
+}
+
+async fn until_denied(admin: &kube::Client, user: &str, ns: &str) {
+    until(&format!("{user} may no longer list pods in {ns}"), WAIT, || async { !allowed(admin, user, ns).await }).await
+}
+
+fn seconds_from_now(seconds: i64) -> String {
+    let at = Timestamp::now().as_second() + seconds;
+    Timestamp::from_second(at).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn one_grant_serves_several_clients() {
+    let (admin, p) = setup("multi").await;
+    let (c1, c2) = (p.client_namespace("c1").await, p.client_namespace("c2").await);
+    p.link(&c1, "link", read_level("read"), json!({})).await;
+    p.link(&c2, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("both", &[&c1, &c2], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &c1).await;
+    until_allowed(&admin, &bob, &c2).await;
+    let grant = grant_reason(&p.grants(), "both", "Granted").await;
+    assert_eq!(grant.status.unwrap().granted_clients, 2);
+
+    p.grant("both", &[&c1], "read", json!([user(&bob)]), json!({})).await;
+    until_denied(&admin, &bob, &c2).await;
+    assert!(allowed(&admin, &bob, &c1).await, "the remaining client keeps its access");
+}
+
+#[tokio::test]
+async fn a_namespace_has_one_partner_the_oldest_link_wins() {
+    let (admin, first) = setup("first").await;
+    let second = PartnerFixture::create(&admin, "second").await;
+    let ns = first.client_namespace("contested").await;
+    first.link(&ns, "a-first", read_level("read"), json!({})).await;
+    link_reason(&admin, &ns, "a-first", "Active").await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // creationTimestamp has second resolution
+    second.link(&ns, "b-second", read_level("read"), json!({})).await;
+    let (alice, mallory) = (first.user("alice"), second.user("mallory"));
+    first.grant("g", &[&ns], "read", json!([user(&alice)]), json!({})).await;
+    second.grant("g", &[&ns], "read", json!([user(&mallory)]), json!({})).await;
+
+    let refused = link_reason(&admin, &ns, "b-second", "Conflict").await;
+    assert!(refused.status.unwrap().conditions[0].message.contains(&first.name), "the message names the partner in place");
+    until_allowed(&admin, &alice, &ns).await;
+    grant_reason(&second.grants(), "g", "LinkNotReady").await;
+    assert!(!allowed(&admin, &mallory, &ns).await, "the second partner gets nothing");
+
+    // The first link goes: the second takes over.
+    Api::<ClientLink>::namespaced(admin.clone(), &ns).delete("a-first", &DeleteParams::default()).await.unwrap();
+    until_allowed(&admin, &mallory, &ns).await;
+    until_denied(&admin, &alice, &ns).await;
+    link_reason(&admin, &ns, "b-second", "Active").await;
+}
+
+#[tokio::test]
+async fn a_namespace_outside_the_selector_is_refused_until_labelled() {
+    let (admin, p) = setup("selector").await;
+    let ns = fresh_namespace(&admin, "unlabelled").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    link_reason(&admin, &ns, "link", "NamespaceNotAllowed").await;
+    assert!(!allowed(&admin, &bob, &ns).await);
+
+    let label = json!({"metadata": {"labels": {ALLOWED.0: ALLOWED.1}}});
+    Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+    until_allowed(&admin, &bob, &ns).await;
+    link_reason(&admin, &ns, "link", "Active").await;
+
+    let unlabel = json!({"metadata": {"labels": {ALLOWED.0: null}}});
+    Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
+    until_denied(&admin, &bob, &ns).await;
+}
+
+#[tokio::test]
+async fn foreign_and_system_subjects_are_refused() {
+    let (admin, p) = setup("ids").await;
+    let other = PartnerFixture::create(&admin, "other").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let cases = [
+        ("masters", json!([{"kind": "Group", "name": "system:masters"}])),
+        ("authenticated", json!([{"kind": "Group", "name": "system:authenticated"}])),
+        ("other-partner", json!([user(&other.user("eve"))])),
+        ("anonymous", json!([user("system:anonymous")])),
+        ("unlisted-group", json!([{"kind": "Group", "name": format!("{}:admins", p.name)}])),
+    ];
+    for (name, subjects) in &cases {
+        p.grant(name, &[&ns], "read", subjects.clone(), json!({})).await;
+    }
+    for (name, _) in &cases {
+        let grant = grant_reason(&p.grants(), name, "SubjectNotAllowed").await;
+        assert!(grant.status.unwrap().clients[0].role_binding.is_none());
+    }
+    assert!(!can(&admin, "someone", &["system:authenticated"], "list", PODS, &ns).await);
+    assert!(!allowed(&admin, &other.user("eve"), &ns).await);
+    let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&ListParams::default().labels("app.kubernetes.io/managed-by=liaison")).await.unwrap();
+    assert!(bindings.items.is_empty(), "no binding at all was made: {:?}", bindings.items.iter().map(|b| &b.metadata.name).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn levels_beyond_the_ceiling_are_denied_and_the_others_still_work() {
+    let (admin, p) = setup("ceiling").await;
+    let ns = p.client_namespace("c").await;
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
+    let deleter = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "deleter", "namespace": ns},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete"]}]});
+    apply(&roles, &deleter).await;
+    let levels = json!([
+        {"name": "read", "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]},
+        {"name": "secrets", "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]},
+        {"name": "deleter", "role": "deleter"},
+        {"name": "admin", "clusterRole": "admin"},
+    ]);
+    p.link(&ns, "link", levels, json!({})).await;
+    let (reader, snoop, killer, boss) = (p.user("reader"), p.user("snoop"), p.user("killer"), p.user("boss"));
+    p.grant("read", &[&ns], "read", json!([user(&reader)]), json!({})).await;
+    p.grant("secrets", &[&ns], "secrets", json!([user(&snoop)]), json!({})).await;
+    p.grant("deleter", &[&ns], "deleter", json!([user(&killer)]), json!({})).await;
+    p.grant("admin", &[&ns], "admin", json!([user(&boss)]), json!({})).await;
+
+    until_allowed(&admin, &reader, &ns).await;
+    let link = link_reason(&admin, &ns, "link", "EscalationDenied").await;
+    let message = link.status.unwrap().conditions[0].message.clone();
+    assert!(message.contains("level secrets") && message.contains("get secrets.core"), "{message}");
+    for name in ["secrets", "deleter", "admin"] {
+        grant_reason(&p.grants(), name, "EscalationDenied").await;
+    }
+    assert!(!can(&admin, &snoop, &[], "get", SECRETS, &ns).await);
+    assert!(!can(&admin, &killer, &[], "delete", PODS, &ns).await);
+    assert!(!can(&admin, &killer, &[], "get", PODS, &ns).await, "a denied level grants none of its rules");
+    assert!(!allowed(&admin, &boss, &ns).await);
+}
+
+#[tokio::test]
+async fn a_cluster_role_that_grows_beyond_the_ceiling_is_revoked() {
+    let (admin, p) = setup("grow").await;
+    let ns = p.client_namespace("c").await;
+    let label = format!("liaison-test/{}", p.name);
+    let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
+    let aggregated = format!("{}-level", p.name);
+    apply(&cluster_roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": aggregated},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label.clone(): "true"}}]}})).await;
+    apply(&cluster_roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": format!("{}-pods", p.name), "labels": {label.clone(): "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})).await;
+    p.link(&ns, "link", json!([{"name": "grown", "clusterRole": aggregated}]), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "grown", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+
+    // The client's ClusterRole later aggregates a rule the ceiling does not cover.
+    apply(&cluster_roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": format!("{}-secrets", p.name), "labels": {label: "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]})).await;
+    until_denied(&admin, &bob, &ns).await;
+    assert!(!can(&admin, &bob, &[], "get", SECRETS, &ns).await, "the grown rule never reached the client");
+    link_reason(&admin, &ns, "link", "EscalationDenied").await;
+}
+
+#[tokio::test]
+async fn access_ends_at_the_instant_of_expiry() {
+    let (admin, p) = setup("expiry").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    let expires = seconds_from_now(8);
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({"expiresAt": expires})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    let at: Timestamp = expires.parse().unwrap();
+    let started = Instant::now();
+    until_denied(&admin, &bob, &ns).await;
+    let lag = Timestamp::now().duration_since(at);
+    eprintln!("access ended {lag:#} after expiresAt (waited {:?})", started.elapsed());
+    assert!(lag.as_secs_f64() >= 0.0, "access must not end before expiresAt");
+    assert!(lag.as_secs_f64() < 3.0, "access must end promptly after expiresAt, ended {lag:#} late");
+    grant_reason(&p.grants(), "g", "Expired").await;
+}
+
+#[tokio::test]
+async fn an_expired_link_revokes_every_grant() {
+    let (admin, p) = setup("linkexp").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({"expiresAt": seconds_from_now(6)})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    until_denied(&admin, &bob, &ns).await;
+    link_reason(&admin, &ns, "link", "Expired").await;
+}
+
+#[tokio::test]
+async fn suspension_revokes_and_resumption_restores() {
+    let (admin, p) = setup("suspend").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    p.link(&ns, "link", read_level("read"), json!({"suspended": true})).await;
+    until_denied(&admin, &bob, &ns).await;
+    link_reason(&admin, &ns, "link", "Suspended").await;
+    p.link(&ns, "link", read_level("read"), json!({"suspended": false})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    link_reason(&admin, &ns, "link", "Active").await;
+}
+
+#[tokio::test]
+async fn deleting_the_partner_revokes_everything_and_keeps_its_namespace() {
+    let (admin, p) = setup("gone").await;
+    let (c1, c2) = (p.client_namespace("c1").await, p.client_namespace("c2").await);
+    p.link(&c1, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    p.link(&c2, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&c1, &c2], "read", json!([user(&bob)]), json!({})).await;
+    let admin_user = p.user("admin");
+    until_allowed(&admin, &bob, &c2).await;
+    until_allowed(&admin, &bob, &c1).await;
+    assert!(can(&admin, &admin_user, &[], "create", res("liaison.dev", "accessgrants"), &p.home).await, "the partner admin manages grants");
+
+    Api::<Partner>::all(admin.clone()).delete(&p.name, &DeleteParams::default()).await.unwrap();
+    until_denied(&admin, &bob, &c1).await;
+    until_denied(&admin, &bob, &c2).await;
+    until("the partner admin's role is gone", WAIT, || async {
+        !can(&admin, &admin_user, &[], "create", res("liaison.dev", "accessgrants"), &p.home).await
+    })
+    .await;
+    link_reason(&admin, &c1, "link", "PartnerNotFound").await;
+    let managed = ListParams::default().labels(&format!("liaison.dev/partner={}", p.name));
+    until("nothing of the partner is left", WAIT, || {
+        let (admin, managed) = (admin.clone(), managed.clone());
+        async move {
+            Api::<RoleBinding>::all(admin.clone()).list(&managed).await.unwrap().items.is_empty()
+                && Api::<k8s_openapi::api::core::v1::ServiceAccount>::all(admin.clone()).list(&managed).await.unwrap().items.is_empty()
+                && Api::<k8s_openapi::api::core::v1::Secret>::all(admin.clone()).list(&managed).await.unwrap().items.is_empty()
+        }
+    })
+    .await;
+    assert!(Api::<Namespace>::all(admin.clone()).get_opt(&p.home).await.unwrap().is_some(), "the home namespace is kept");
+}
+
+#[tokio::test]
+async fn edited_and_deleted_bindings_are_put_back() {
+    let (admin, p) = setup("drift").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let (bob, mallory) = (p.user("bob"), "mallory@evil.example");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    let grant = grant_reason(&p.grants(), "g", "Granted").await;
+    let name = grant.status.unwrap().clients[0].role_binding.clone().unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+
+    let mut edited = bindings.get(&name).await.unwrap();
+    edited.subjects.as_mut().unwrap().push(k8s_openapi::api::rbac::v1::Subject {
+        kind: "User".into(),
+        name: mallory.into(),
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        namespace: None,
+    });
+    edited.metadata.managed_fields = None;
+    bindings.replace(&name, &Default::default(), &edited).await.unwrap();
+    until_denied(&admin, mallory, &ns).await;
+    assert!(allowed(&admin, &bob, &ns).await);
+
+    bindings.delete(&name, &DeleteParams::default()).await.unwrap();
+    until("the binding is re-created", WAIT, || {
+        let (bindings, name) = (bindings.clone(), name.clone());
+        async move { bindings.get_opt(&name).await.unwrap().is_some() }
+    })
+    .await;
+    until_allowed(&admin, &bob, &ns).await;
+}
+
+#[tokio::test]
+async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
+    let (admin, p) = setup("stray").await;
+    let ns = p.client_namespace("c").await;
+    let link = p.link(&ns, "link", read_level("read"), json!({})).await;
+    link_reason(&admin, &ns, "link", "Active").await;
+    let uid = link.metadata.uid.clone().unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+    let labels = json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": "grant-binding", "liaison.dev/owner-uid": uid, "liaison.dev/partner": p.name});
+    let role_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"});
+    let subjects = json!([{"kind": "User", "name": "mallory@evil.example", "apiGroup": "rbac.authorization.k8s.io"}]);
+    // Made by Liaison for this link once, no longer wanted: removed.
+    apply(&bindings, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "leftover", "namespace": ns, "labels": labels,
+                     "ownerReferences": [{"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "name": "link", "uid": uid, "controller": true}]},
+        "roleRef": role_ref, "subjects": subjects})).await;
+    // A tenant's own binding wearing Liaison's labels: neither adopted nor deleted.
+    apply(&bindings, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "forged", "namespace": ns, "labels": labels},
+        "roleRef": role_ref, "subjects": subjects})).await;
+    // Nudge the link so that it reconciles now rather than at its next resync.
+    p.link(&ns, "link", read_level("read"), json!({"suspended": false})).await;
+    until("the leftover binding is removed", WAIT, || {
+        let bindings = bindings.clone();
+        async move { bindings.get_opt("leftover").await.unwrap().is_none() }
+    })
+    .await;
+    let forged = bindings.get("forged").await.unwrap();
+    assert_eq!(forged.subjects.unwrap()[0].name, "mallory@evil.example", "Liaison never rewrites what it does not own");
+}
+
+#[tokio::test]
+async fn a_recreated_link_does_not_inherit_old_objects() {
+    let (admin, p) = setup("reborn").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    let before = grant_reason(&p.grants(), "g", "Granted").await.status.unwrap().clients[0].role_binding.clone();
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    links.delete("link", &DeleteParams::default()).await.unwrap();
+    until_denied(&admin, &bob, &ns).await;
+    until("the old link is gone", WAIT, || {
+        let links = links.clone();
+        async move { links.get_opt("link").await.unwrap().is_none() }
+    })
+    .await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    let after = eventually("the grant reports its new binding", WAIT, || {
+        let (grants, before) = (p.grants(), before.clone());
+        async move {
+            let binding = grants.get("g").await.ok()?.status?.clients.first()?.role_binding.clone();
+            (binding.is_some() && binding != before).then_some(binding)
+        }
+    })
+    .await;
+    assert_ne!(before, after, "binding names derive from the link's UID");
+    let _ = CONFIGMAPS;
+}
