@@ -1,0 +1,130 @@
+//! The operator's own lifecycle on a real control plane: it finishes revocations it missed
+//! while down, writes nothing when nothing changed, stops cleanly, and its conditions work
+//! with `kubectl wait`. These tests start and stop operators themselves, so they run one at a
+//! time in their own test binary.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams};
+use liaison::api::ClientLink;
+use serde_json::json;
+use support::fixtures::*;
+use support::*;
+
+const PODS: Res = res("", "pods");
+
+/// Sum of every `liaison_api_writes_total` series in a metrics page.
+fn writes(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("liaison_api_writes_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn a_revocation_missed_while_down_completes_on_restart() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let p = PartnerFixture::create(&admin, "down").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until("bob is granted", WAIT, || can(&admin, &bob, &[], "list", PODS, &ns)).await;
+
+    operator.kill();
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    links.delete("link", &DeleteParams::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(links.get_opt("link").await.unwrap().is_some(), "the finalizer holds the link while nobody revoked");
+    assert!(can(&admin, &bob, &[], "list", PODS, &ns).await, "nothing revoked it yet");
+
+    let restarted = Operator::start(&[]);
+    until("bob's access is revoked", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await }).await;
+    until("the link is released", WAIT, || {
+        let links = links.clone();
+        async move { links.get_opt("link").await.unwrap().is_none() }
+    })
+    .await;
+    drop(restarted);
+}
+
+#[tokio::test]
+async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let first = Operator::start(&[]);
+    first.wait_ready().await;
+    let p = PartnerFixture::create(&admin, "quiet").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    for i in 0..10 {
+        p.grant(&format!("g{i}"), &[&ns], "read", json!([user(&p.user(&format!("u{i}")))]), json!({})).await;
+    }
+    for i in 0..10 {
+        grant_reason(&p.grants(), &format!("g{i}"), "Granted").await;
+    }
+    link_reason(&admin, &ns, "link", "Active").await;
+    // Let the partner's summary settle too.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let granted_writes = writes(&first.metrics().await);
+    assert!(granted_writes >= 20.0, "the counter sees the writes that granted access ({granted_writes})");
+    first.terminate();
+
+    let fresh = Operator::start(&[]);
+    fresh.wait_ready().await;
+    // Every object is reconciled once at start; give it time to do all of it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let metrics = fresh.metrics().await;
+    let reconciles: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("liaison_reconciles_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(reconciles >= 12.0, "the fresh operator reconciled everything ({reconciles})");
+    assert_eq!(writes(&metrics), 0.0, "a converged cluster needs no write:\n{}", metrics.lines().filter(|l| l.contains("writes")).collect::<Vec<_>>().join("\n"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_operator_cleanly() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let started = std::time::Instant::now();
+    let status = operator.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped in {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn kubectl_wait_for_ready_works_on_all_three_kinds() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let p = PartnerFixture::create(&admin, "wait").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    p.grant("g", &[&ns], "read", json!([user(&p.user("bob"))]), json!({})).await;
+    for (target, namespace) in [(format!("partner/{}", p.name), None), ("clientlink/link".to_string(), Some(ns.as_str())), ("accessgrant/g".to_string(), Some(p.home.as_str()))] {
+        let mut args = vec!["wait", "--for=condition=Ready", "--timeout=30s", target.as_str()];
+        if let Some(ns) = namespace {
+            args.extend(["-n", ns]);
+        }
+        let (ok, output) = kubectl(&args);
+        assert!(ok, "kubectl wait {target}: {output}");
+    }
+    drop(operator);
+}
