@@ -23,7 +23,7 @@ test-unit: ## only the pure tests (no control plane)
 
 crds: ## regenerate crds/ and the chart's CRDs from the Rust types
 	$(CARGO) run --quiet -- crds --dir crds
-	$(CARGO) run --quiet -- crds --dir charts/liaison/crds
+	$(CARGO) run --quiet -- crds --dir charts/liaison/files/crds
 
 demo: ## a local control plane with the operator and the TechHelp/Beta story
 	@scripts/demo up "$(DEMO_DIR)"

@@ -54,6 +54,14 @@ pub struct RunArgs {
     /// Lifetime of an access key token, in seconds; refreshed after two thirds of it.
     #[arg(long, env = "LIAISON_ACCESS_KEY_TTL", value_parser = parse_seconds, default_value = "3600")]
     pub access_key_ttl: Duration,
+    /// The operator's own ServiceAccount (in the lease namespace). With --home-access-role, the
+    /// operator binds itself to that ClusterRole in each partner home namespace, and so needs
+    /// no Secret access anywhere else.
+    #[arg(long, env = "LIAISON_SERVICE_ACCOUNT", requires = "home_access_role")]
+    pub service_account: Option<String>,
+    /// ClusterRole granting access key Secrets in one namespace (bound per home namespace).
+    #[arg(long, env = "LIAISON_HOME_ACCESS_ROLE", requires = "service_account")]
+    pub home_access_role: Option<String>,
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
-use crate::desired::names::{self, Component};
+use crate::desired::names;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Caches, Context, Settings};
 
@@ -107,7 +107,6 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
     let mut drivers = Vec::new();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&names::managed_selector(None));
-    let keys = watcher::Config::default().labels(&names::managed_selector(Some(Component::AccessKey)));
 
     let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers);
     let links = watched(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers);
@@ -120,7 +119,6 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
     let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers);
     let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers);
     let service_accounts = watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers);
-    let secrets = watched(Api::<Secret>::all(client.clone()), keys, &mut drivers);
     let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers);
 
     let caches = Caches {
@@ -132,7 +130,6 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
         roles: roles.store.clone(),
         role_bindings: role_bindings.store.clone(),
         service_accounts: service_accounts.store.clone(),
-        secrets: secrets.store.clone(),
         cluster_role_bindings: cluster_role_bindings.store.clone(),
         managed_namespaces: managed_namespaces.store.clone(),
     };
@@ -160,13 +157,7 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
             .owns_stream(roles.subscribe())
             .owns_stream(role_bindings.subscribe())
             .owns_stream(service_accounts.subscribe())
-            // A key Secret lives in the partner's namespace: its labels say which link it serves.
-            .watches_stream(secrets.subscribe(), |secret| {
-                let labels = secret.labels();
-                let found = labels.get(names::CLIENT_NAMESPACE).zip(labels.get(names::CLIENT_LINK));
-                found.map(|(ns, name)| ObjectRef::<ClientLink>::new(name).within(ns))
-            })
-            .watches_stream(grants.subscribe(), move |grant| {
+.watches_stream(grants.subscribe(), move |grant| {
                 // The namespaces it names now, and those where it still has bindings: a client
                 // dropped from the grant must lose its binding.
                 let uid = grant.uid().unwrap_or_default();
@@ -327,7 +318,6 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
         caches.roles.wait_until_ready().boxed(),
         caches.role_bindings.wait_until_ready().boxed(),
         caches.service_accounts.wait_until_ready().boxed(),
-        caches.secrets.wait_until_ready().boxed(),
         caches.cluster_role_bindings.wait_until_ready().boxed(),
         caches.managed_namespaces.wait_until_ready().boxed(),
     ])

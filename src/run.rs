@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::controller::{self, Limits, Readiness};
+use crate::desired::partner::HomeAccess;
 use crate::http::{self, Health};
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
@@ -34,6 +35,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             ca_pem: config.root_cert.as_ref().map(|certs| certs.iter().flat_map(|der| der_to_pem(der).into_bytes()).collect()),
             token_ttl: args.access_key_ttl,
         },
+        home_access: args.service_account.clone().zip(args.home_access_role.clone()).map(|(service_account, cluster_role)| HomeAccess {
+            service_account,
+            namespace: args.lease_namespace.clone(),
+            cluster_role,
+        }),
     };
     let client = Client::try_from(config).map_err(Error::Client)?;
     let metrics = Metrics::default();

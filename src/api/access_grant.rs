@@ -14,6 +14,7 @@ use super::Subject;
     status = "AccessGrantStatus",
     shortname = "ag",
     category = "liaison",
+    annotation("helm.sh/resource-policy", "keep"),
     printcolumn(name = "Clients", type_ = "string", json_path = ".spec.clients"),
     printcolumn(name = "Level", type_ = "string", json_path = ".spec.accessLevel"),
     printcolumn(name = "Subjects", type_ = "integer", json_path = ".status.subjectCount"),

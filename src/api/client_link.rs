@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
     status = "ClientLinkStatus",
     shortname = "cl",
     category = "liaison",
+    annotation("helm.sh/resource-policy", "keep"),
     printcolumn(name = "Partner", type_ = "string", json_path = ".spec.partner"),
     printcolumn(name = "Grants", type_ = "integer", json_path = ".status.grantCount"),
     printcolumn(name = "Expires", type_ = "date", json_path = ".spec.expiresAt"),

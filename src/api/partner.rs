@@ -15,6 +15,7 @@ use super::Subject;
     status = "PartnerStatus",
     shortname = "pt",
     category = "liaison",
+    annotation("helm.sh/resource-policy", "keep"),
     printcolumn(name = "Display Name", type_ = "string", json_path = ".spec.displayName"),
     printcolumn(name = "Home", type_ = "string", json_path = ".spec.homeNamespace"),
     printcolumn(name = "Clients", type_ = "integer", json_path = ".status.clientCount"),

@@ -76,6 +76,8 @@ pub struct ClientPlan {
     pub links: BTreeMap<String, LinkPlan>,
     /// UID of the link that is in force, if any.
     pub active_link_uid: Option<String>,
+    /// Home namespace of the partner in force, where its access key Secrets live.
+    pub partner_home: Option<String>,
     pub roles: Vec<Role>,
     pub bindings: Vec<RoleBinding>,
     pub access_key: Option<AccessKeyPlan>,
@@ -204,6 +206,8 @@ struct UsableLevel {
 fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientPlan) {
     let link_name = link.name_any();
     let link_ends_at = link.spec.expires_at.as_ref().map(|t| t.0);
+    // Known even when the link is refused: its key Secrets there may have to go.
+    plan.partner_home = inputs.partners.iter().find(|p| p.name_any() == link.spec.partner).map(|p| p.spec.home_namespace.clone());
     let partner = match link_standing(inputs, link) {
         Ok(partner) => partner,
         Err(verdict) => {

@@ -39,6 +39,7 @@ pub enum Component {
     PartnerAdmin,
     PartnerObserver,
     PartnerReader,
+    OperatorAccess,
 }
 
 impl Component {
@@ -50,6 +51,7 @@ impl Component {
             Component::PartnerAdmin => "partner-admin",
             Component::PartnerObserver => "partner-observer",
             Component::PartnerReader => "partner-reader",
+            Component::OperatorAccess => "operator-access",
         }
     }
 }
@@ -110,6 +112,7 @@ pub fn access_key_secret(client_namespace: &str, link_uid: &str) -> String {
 
 pub const PARTNER_ADMIN: &str = "liaison-partner-admin";
 pub const PARTNER_OBSERVER: &str = "liaison-partner-observer";
+pub const OPERATOR_HOME_ACCESS: &str = "liaison-operator";
 
 pub fn partner_reader(partner: &str) -> String {
     derived(&format!("partner-{partner}"), &["partner-reader", partner])

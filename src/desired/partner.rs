@@ -11,8 +11,20 @@ use super::client::partner_owner;
 use super::names::{self, Component};
 use crate::api::{Partner, Subject, SubjectKind};
 
+/// Who the operator is, and the ClusterRole (Secrets of one namespace) it binds itself to in
+/// each partner home namespace. Without it (a development run with admin credentials), no
+/// binding is made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeAccess {
+    pub service_account: String,
+    pub namespace: String,
+    pub cluster_role: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartnerPlan {
+    /// Lets the operator manage access key Secrets in the home namespace, and only there.
+    pub operator_binding: Option<RoleBinding>,
     /// Labels the home namespace must carry (it is created if absent, never deleted).
     pub home_namespace: Namespace,
     pub admin_role: Role,
@@ -57,7 +69,7 @@ pub fn observer_rules() -> Vec<PolicyRule> {
     ]
 }
 
-pub fn plan(partner: &Partner) -> PartnerPlan {
+pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>) -> PartnerPlan {
     let name = partner.name_any();
     let uid = partner.metadata.uid.clone().unwrap_or_default();
     let home = partner.spec.home_namespace.clone();
@@ -81,6 +93,16 @@ pub fn plan(partner: &Partner) -> PartnerPlan {
     let reader_name = names::partner_reader(&name);
 
     PartnerPlan {
+        operator_binding: home_access.map(|access| RoleBinding {
+            metadata: meta(names::OPERATOR_HOME_ACCESS, Some(&home), Component::OperatorAccess),
+            role_ref: role_ref("ClusterRole", &access.cluster_role),
+            subjects: Some(vec![RbacSubject {
+                kind: "ServiceAccount".into(),
+                name: access.service_account.clone(),
+                namespace: Some(access.namespace.clone()),
+                api_group: None,
+            }]),
+        }),
         home_namespace: Namespace {
             metadata: ObjectMeta {
                 name: Some(home.clone()),

@@ -73,9 +73,10 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         ensure(client, &caches.service_accounts, &key.service_account, metrics).await?;
         ensure(client, &caches.role_bindings, &key.binding, metrics).await?;
         let account = current_service_account(ctx, &key.service_account).await?;
-        let existing = caches.secrets.get(&ObjectRef::new(&key.secret_name).within(&key.secret_namespace));
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &key.secret_namespace);
+        let existing = secrets.get_opt(&key.secret_name).await.map_err(Error::Read)?;
         let settings = &ctx.settings.access_key;
-        key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_deref(), settings, now, metrics).await?);
+        key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?);
     }
     for binding in &plan.bindings {
         ensure(client, &caches.role_bindings, binding, metrics).await?;
@@ -95,13 +96,13 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
     };
     prune_cached(client, &caches.role_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await?;
     prune_cached(client, &caches.service_accounts, |o: &ServiceAccount| stale(&o.metadata), metrics).await?;
-    let stale_secret = |o: &Secret| {
-        let labels = o.labels();
-        labels.get(names::CLIENT_NAMESPACE).map(String::as_str) == Some(namespace)
-            && labels.get(names::COMPONENT).map(String::as_str) == Some(Component::AccessKey.as_str())
-            && !wanted.contains(&o.name_any())
-    };
-    prune_cached(client, &caches.secrets, stale_secret, metrics).await?;
+    if let Some(home) = &plan.partner_home {
+        // Key Secrets of this namespace's links that the plan no longer wants, read from the
+        // API: the operator caches no Secret.
+        let selector = format!("{},{}={namespace}", names::managed_selector(Some(Component::AccessKey)), names::CLIENT_NAMESPACE);
+        let unwanted = |meta: &ObjectMeta| !wanted.contains(meta.name.as_deref().unwrap_or_default());
+        revoke::<Secret>(client, Some(home), &selector, unwanted, metrics).await?;
+    }
     prune_cached(client, &caches.roles, |o: &Role| stale(&o.metadata), metrics).await?;
     Ok(key_refresh)
 }
@@ -162,8 +163,12 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let owned = |meta: &ObjectMeta| controlled_by(meta, &uid);
     let bindings = revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await?;
     let accounts = revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await?;
-    // The Secret lives in the partner's home namespace and is owned by the Partner.
-    let secrets = revoke::<Secret>(client, None, &selector, |_| true, metrics).await?;
+    // The Secret lives in the partner's home namespace and is owned by the Partner; with the
+    // Partner gone, garbage collection has it.
+    let secrets = match ctx.partner(&link.spec.partner) {
+        Some(partner) => revoke::<Secret>(client, Some(&partner.spec.home_namespace), &selector, |_| true, metrics).await?,
+        None => 0,
+    };
     let roles = revoke::<Role>(client, Some(&namespace), &selector, owned, metrics).await?;
     materialize_others(ctx, &namespace).await?;
     let latency = deletion_latency(link.meta());

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::Recorder;
@@ -27,7 +27,6 @@ pub struct Caches {
     pub roles: Store<Role>,
     pub role_bindings: Store<RoleBinding>,
     pub service_accounts: Store<ServiceAccount>,
-    pub secrets: Store<Secret>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,
 }
@@ -37,6 +36,9 @@ pub struct Settings {
     /// The ClusterRole that bounds every access level.
     pub ceiling: String,
     pub access_key: KeySettings,
+    /// How the operator reaches access key Secrets: it holds no Secret access cluster-wide,
+    /// only in partner home namespaces, through a binding it makes there for itself.
+    pub home_access: Option<crate::desired::partner::HomeAccess>,
 }
 
 pub struct Context {

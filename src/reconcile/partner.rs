@@ -18,7 +18,7 @@ use serde_json::json;
 use super::status::{publish, ready_condition, transitioned};
 use super::{Context, Error, RESYNC};
 use crate::api::{Partner, PartnerClient, PartnerStatus, condition_is_true};
-use crate::desired::names::{self, FINALIZER};
+use crate::desired::names::{self, Component, FINALIZER};
 use crate::desired::{PartnerPlan, Reason, Verdict, partner_standing, plan_partner};
 use crate::materialize::{controlled_by, ensure, prune_cached, revoke};
 
@@ -43,7 +43,7 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
     let verdict = match partner_standing(partner, &ctx.partners()) {
         Ok(()) => {
-            materialize_suite(ctx, &plan_partner(partner)).await?;
+            materialize_suite(ctx, &plan_partner(partner, ctx.settings.home_access.as_ref())).await?;
             Verdict::new(Reason::Active, format!("guest suite {} is ready", partner.spec.home_namespace))
         }
         // A partner that lost its home namespace to another must not touch it.
@@ -56,10 +56,13 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
     let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
     ensure(client, &caches.managed_namespaces, &plan.home_namespace, metrics).await?;
+    if let Some(binding) = &plan.operator_binding {
+        ensure(client, &caches.role_bindings, binding, metrics).await?;
+    }
     ensure(client, &caches.roles, &plan.admin_role, metrics).await?;
     ensure(client, &caches.roles, &plan.observer_role, metrics).await?;
     ensure(client, &caches.cluster_roles, &plan.reader_role, metrics).await?;
-    let bindings = [&plan.admin_binding, &plan.observer_binding];
+    let bindings = [&plan.operator_binding, &plan.admin_binding, &plan.observer_binding];
     for binding in bindings.into_iter().flatten() {
         ensure(client, &caches.role_bindings, binding, metrics).await?;
     }
@@ -154,11 +157,17 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let liaison_owned = |meta: &ObjectMeta| {
         meta.owner_references.iter().flatten().any(|o| o.api_version.starts_with("liaison.dev/") && o.controller == Some(true))
     };
-    let bindings = revoke::<RoleBinding>(client, None, &selector, liaison_owned, metrics).await?
+    // Grant and key bindings first; the operator's own access to the home namespace last,
+    // since it is what lets it remove the key Secrets there.
+    let operator_access = |meta: &ObjectMeta| {
+        meta.labels.as_ref().and_then(|l| l.get(names::COMPONENT)).map(String::as_str) == Some(Component::OperatorAccess.as_str())
+    };
+    let bindings = revoke::<RoleBinding>(client, None, &selector, |m| liaison_owned(m) && !operator_access(m), metrics).await?
         + revoke::<ClusterRoleBinding>(client, None, &selector, liaison_owned, metrics).await?;
     revoke::<ServiceAccount>(client, None, &selector, liaison_owned, metrics).await?;
-    revoke::<Secret>(client, None, &selector, liaison_owned, metrics).await?;
+    revoke::<Secret>(client, Some(&partner.spec.home_namespace), &selector, liaison_owned, metrics).await?;
     revoke::<Role>(client, None, &selector, liaison_owned, metrics).await?;
+    revoke::<RoleBinding>(client, Some(&partner.spec.home_namespace), &selector, liaison_owned, metrics).await?;
     revoke::<ClusterRole>(client, None, &selector, liaison_owned, metrics).await?;
     let latency = super::client_link::deletion_latency(partner.meta());
     metrics.revoked(KIND, latency);

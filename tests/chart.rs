@@ -1,0 +1,172 @@
+//! The Helm chart: it lints, renders what platform teams expect, installs and upgrades on a
+//! real control plane, and its RBAC is least privilege as the API server itself judges it.
+
+mod support;
+
+use std::process::Command;
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use support::*;
+
+fn helm(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin_dir().join("helm"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig_path())
+        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
+        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
+        .output()
+        .expect("running helm");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn chart() -> String {
+    path_of("charts/liaison").display().to_string()
+}
+
+fn render(extra: &[&str]) -> Vec<Value> {
+    let chart = chart();
+    let mut args = vec!["template", "liaison", chart.as_str(), "-n", "liaison-system", "--kube-version", "1.35.4"];
+    args.extend(extra);
+    let (ok, text) = helm(&args);
+    assert!(ok, "helm template failed: {text}");
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| serde::Deserialize::deserialize(doc).ok())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("the chart renders no {kind} {name}"))
+}
+
+#[test]
+fn the_chart_lints() {
+    let (ok, text) = helm(&["lint", &chart(), "--kube-version", "1.35.4"]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn the_chart_renders_a_hardened_deployment_and_least_privilege_rbac() {
+    let objects = render(&[]);
+    let deployment = find(&objects, "Deployment", "liaison");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(container["resources"]["limits"]["memory"].is_string());
+    assert!(container["args"].as_array().unwrap().iter().any(|a| a == "--leader-election"));
+
+    let operator = find(&objects, "ClusterRole", "liaison");
+    for rule in operator["rules"].as_array().unwrap() {
+        for field in ["apiGroups", "resources", "verbs"] {
+            assert!(!rule[field].as_array().unwrap().iter().any(|v| v == "*"), "no wildcard in {rule}");
+        }
+        let verbs = rule["verbs"].as_array().unwrap();
+        for verb in ["escalate", "impersonate"] {
+            assert!(!verbs.iter().any(|v| v == verb), "no {verb} in {rule}");
+        }
+        if verbs.iter().any(|v| v == "bind") {
+            assert_eq!(rule["resourceNames"], json!(["liaison-home-access"]), "bind only the home-access role: {rule}");
+        }
+        assert!(!rule["resources"].as_array().unwrap().iter().any(|r| r == "secrets"), "no cluster-wide Secret access: {rule}");
+    }
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "CustomResourceDefinition").count(), 3);
+    assert!(!kinds.contains(&"PodDisruptionBudget"), "no PDB that would block drains of a single replica");
+
+    // The ceiling the chart installs is the one the operator's own code describes.
+    let ceiling: ClusterRole = serde_json::from_value(find(&objects, "ClusterRole", "liaison-access-ceiling").clone()).unwrap();
+    let expected = liaison::ceiling::cluster_role("liaison-access-ceiling");
+    assert_eq!(ceiling.aggregation_rule, expected.aggregation_rule);
+}
+
+#[test]
+fn values_switch_parts_on_and_off() {
+    let objects = render(&["--set", "crds.install=false", "--set", "replicaCount=2", "--set", "metrics.serviceMonitor.enabled=true"]);
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert!(!kinds.contains(&"CustomResourceDefinition"));
+    assert!(kinds.contains(&"PodDisruptionBudget"));
+    assert!(kinds.contains(&"ServiceMonitor"));
+    let chart = chart();
+    let (ok, text) = helm(&["template", "liaison", &chart, "--kube-version", "1.35.4", "--set", "controller.logFormat=xml"]);
+    assert!(!ok && text.contains("logFormat"), "values.schema.json refuses bad values: {text}");
+}
+
+#[tokio::test]
+async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
+    let admin = client().await;
+    let chart = chart();
+    let (ok, text) = helm(&["install", "liaison", &chart, "-n", "liaison-system", "--create-namespace"]);
+    assert!(ok, "helm install: {text}");
+    let (ok, text) = helm(&["upgrade", "liaison", &chart, "-n", "liaison-system", "--set", "replicaCount=2", "--set", "controller.concurrency=4"]);
+    assert!(ok, "helm upgrade: {text}");
+    let (ok, text) = kubectl(&["get", "crd", "clientlinks.liaison.dev", "partners.liaison.dev", "accessgrants.liaison.dev"]);
+    assert!(ok, "{text}");
+    let (ok, text) = kubectl(&["-n", "liaison-system", "get", "deployment/liaison", "-o", "jsonpath={.spec.replicas}"]);
+    assert!(ok && text == "2", "the upgrade applied: {text}");
+
+    // Wait for the ceiling to be aggregated from `view`.
+    let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
+    until("the ceiling is aggregated", std::time::Duration::from_secs(30), || {
+        let cluster_roles = cluster_roles.clone();
+        async move { cluster_roles.get("liaison-access-ceiling").await.ok().and_then(|c| c.rules).is_some_and(|r| !r.is_empty()) }
+    })
+    .await;
+
+    // Act as the operator's ServiceAccount: what the chart grants it is what it can do.
+    let operator = client_as("system:serviceaccount:liaison-system:liaison", &["system:serviceaccounts", "system:serviceaccounts:liaison-system", "system:authenticated"]).await;
+    let ns = fresh_namespace(&admin, "privilege").await;
+    let roles: Api<Role> = Api::namespaced(operator.clone(), &ns);
+    let role = |name: &str, resource: &str, verb: &str| -> Role {
+        serde_json::from_value(json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]})).unwrap()
+    };
+    roles.create(&PostParams::default(), &role("within", "pods", "list")).await.expect("a Role within the ceiling");
+    let beyond = roles.create(&PostParams::default(), &role("beyond", "secrets", "get")).await;
+    assert!(matches!(&beyond, Err(kube::Error::Api(s)) if s.code == 403), "the API server refuses a Role beyond the ceiling: {beyond:?}");
+    let partner_admin = Role {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta { name: Some("partner-admin".into()), ..Default::default() },
+        rules: Some(liaison::desired::partner::admin_rules()),
+    };
+    // In a home namespace the operator first binds itself to the home-access role (Secrets
+    // there only), which is what lets it create the Partner Admin role (that reads Secrets).
+    let premature = roles.create(&PostParams::default(), &partner_admin).await;
+    assert!(matches!(&premature, Err(kube::Error::Api(s)) if s.code == 403), "no Secret rights before the home binding: {premature:?}");
+    let home_access: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-operator"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
+        "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": "liaison-system"}]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &home_access).await.expect("the operator may bind the home-access role");
+    until("the operator can create the Partner Admin role", std::time::Duration::from_secs(10), || {
+        let (roles, partner_admin) = (roles.clone(), partner_admin.clone());
+        async move { roles.create(&PostParams::default(), &partner_admin).await.is_ok() }
+    })
+    .await;
+    let to_cluster_admin: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "escalate"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
+    }))
+    .unwrap();
+    let bound = Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &to_cluster_admin).await;
+    assert!(matches!(&bound, Err(kube::Error::Api(s)) if s.code == 403), "no binding to cluster-admin: {bound:?}");
+
+    let (ok, text) = helm(&["uninstall", "liaison", "-n", "liaison-system"]);
+    assert!(ok, "{text}");
+    let (ok, _) = kubectl(&["get", "crd", "clientlinks.liaison.dev"]);
+    assert!(ok, "CRDs are kept on uninstall");
+}
