@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
     annotation("helm.sh/resource-policy", "keep"),
     printcolumn(name = "Partner", type_ = "string", json_path = ".spec.partner"),
     printcolumn(name = "Grants", type_ = "integer", json_path = ".status.grantCount"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".spec.expiresAt"),
+    printcolumn(name = "Expires", type_ = "string", json_path = ".spec.expiresAt"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", priority = 1, json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
