@@ -128,3 +128,42 @@ async fn kubectl_wait_for_ready_works_on_all_three_kinds() {
     }
     drop(operator);
 }
+
+#[tokio::test]
+async fn reapplying_the_same_yaml_changes_nothing_and_the_kubectl_plugin_works() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let p = PartnerFixture::create(&admin, "gitops").await;
+    let ns = p.client_namespace("c").await;
+    let link = p.link(&ns, "link", read_level("read"), json!({})).await;
+    p.grant("g", &[&ns], "read", json!([user(&p.user("bob"))]), json!({})).await;
+    link_reason(&admin, &ns, "link", "Active").await;
+    grant_reason(&p.grants(), "g", "Granted").await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let settled = links.get("link").await.unwrap();
+    assert_eq!(settled.spec, link.spec, "the operator never writes spec");
+
+    // A GitOps tool applies the same YAML again: nothing changes, not even resourceVersion.
+    let again = p.link(&ns, "link", read_level("read"), json!({})).await;
+    assert_eq!(again.metadata.resource_version, settled.metadata.resource_version);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(links.get("link").await.unwrap().metadata.resource_version, settled.metadata.resource_version, "and the operator does not react with a write");
+
+    // `kubectl liaison access` through a kubectl plugin symlink.
+    let plugins = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_liaison"), plugins.path().join("kubectl-liaison")).unwrap();
+    let path = format!("{}:{}", plugins.path().display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new(bin_dir().join("kubectl"))
+        .args(["liaison", "access", "--client", &ns])
+        .env("PATH", path)
+        .env("KUBECONFIG", kubeconfig_path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("User:{}", p.user("bob"))) && text.contains("Granted"), "{text}");
+    drop(operator);
+}
