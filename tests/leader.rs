@@ -1,0 +1,92 @@
+//! Two replicas with leader election: only the lease holder reconciles; when it dies the other
+//! takes over within the lease duration; when it stops cleanly it hands over at once.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::fixtures::*;
+use support::*;
+
+const LEASE_SECONDS: u64 = 5;
+
+fn reconciles(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("liaison_reconciles_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn replica(lease: &str) -> Operator {
+    Operator::start(&["--leader-election", "--lease-name", lease, "--lease-duration", &LEASE_SECONDS.to_string()])
+}
+
+/// Starts two replicas and returns (leader, standby) once one of them leads.
+async fn pair(lease: &str) -> (Operator, Operator) {
+    let (a, b) = (replica(lease), replica(lease));
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let leader = eventually("one replica leads", WAIT, || async {
+        let (la, lb) = (a.log_text().contains("leading;"), b.log_text().contains("leading;"));
+        match (la, lb) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            _ => None,
+        }
+    })
+    .await;
+    if leader { (a, b) } else { (b, a) }
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn only_the_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let (leader, standby) = pair("liaison-failover").await;
+    let p = PartnerFixture::create(&admin, "lead").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until("bob is granted", WAIT, || can(&admin, &bob, &[], "list", res("", "pods"), &ns)).await;
+    assert!(reconciles(&leader.metrics().await) > 0.0, "the leader reconciles");
+    assert_eq!(reconciles(&standby.metrics().await), 0.0, "the standby does not");
+
+    leader.kill();
+    let killed = Instant::now();
+    let carol = p.user("carol");
+    p.grant("g2", &[&ns], "read", json!([user(&carol)]), json!({})).await;
+    until("the standby grants carol", Duration::from_secs(LEASE_SECONDS * 4), || can(&admin, &carol, &[], "list", res("", "pods"), &ns)).await;
+    let failover = killed.elapsed();
+    eprintln!("failover after SIGKILL of the leader: {failover:?} (lease {LEASE_SECONDS}s)");
+    assert!(failover < Duration::from_secs(LEASE_SECONDS * 3), "failover took {failover:?}");
+    assert!(reconciles(&standby.metrics().await) > 0.0);
+}
+
+#[tokio::test]
+async fn a_clean_shutdown_hands_the_lease_over_at_once() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let (leader, standby) = pair("liaison-handover").await;
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(admin.clone(), "default");
+    let holder = |lease: &k8s_openapi::api::coordination::v1::Lease| lease.spec.as_ref().and_then(|s| s.holder_identity.clone()).filter(|h| !h.is_empty());
+    let held_by = holder(&leases.get("liaison-handover").await.unwrap()).expect("the leader holds the lease");
+    let stopped = Instant::now();
+    assert!(leader.terminate().success());
+    let after = leases.get("liaison-handover").await.unwrap();
+    assert_ne!(holder(&after).as_deref(), Some(held_by.as_str()), "SIGTERM released the lease before exiting");
+    until("the standby leads", WAIT, || {
+        let log = standby.log_text();
+        async move { log.contains("leading;") }
+    })
+    .await;
+    let handover = stopped.elapsed();
+    eprintln!("handover after SIGTERM of the leader: {handover:?} (lease {LEASE_SECONDS}s)");
+    assert!(handover < Duration::from_secs(LEASE_SECONDS * 2), "handover took {handover:?}");
+}
