@@ -537,3 +537,7 @@ pub fn partner_owner(partner: &Partner) -> OwnerReference {
     }
 }
 
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
