@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// Objects of one kind reconciled at once.
     #[arg(long, env = "LIAISON_CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
+    /// How often objects whose owner no longer exists are swept, in seconds.
+    #[arg(long, env = "LIAISON_SWEEP_INTERVAL", value_parser = parse_seconds, default_value = "300")]
+    pub sweep_interval: Duration,
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, env = "LIAISON_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,

@@ -32,6 +32,8 @@ use crate::reconcile::{self, Caches, Context, Settings};
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub concurrency: u16,
+    /// How often objects whose owner vanished are looked for.
+    pub sweep_interval: std::time::Duration,
 }
 
 /// Becomes true once every cache has been filled from the API server.
@@ -267,6 +269,7 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
             .for_each(|_| futures::future::ready(()))
     };
 
+    drivers.push(sweep_periodically(ctx.clone(), readiness.clone(), limits.sweep_interval).boxed());
     // The watches end only with the process; the controllers end on shutdown.
     let watches = futures::future::join_all(drivers);
     tokio::select! {
@@ -328,4 +331,41 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
     }
     // Keep this driver alive like the watches.
     futures::future::pending::<()>().await;
+}
+
+/// Removes, every `interval`, what Liaison made for owners that no longer exist.
+async fn sweep_periodically(ctx: Arc<Context>, readiness: Readiness, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !readiness.is_ready() {
+            continue;
+        }
+        if let Err(error) = sweep(&ctx).await {
+            tracing::warn!(%error, "sweeping orphaned objects failed; trying again next time");
+        }
+    }
+}
+
+async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
+    use crate::materialize::{prune_cached, sweep::is_orphan};
+    let caches = &ctx.caches;
+    let live: std::collections::BTreeSet<String> = caches
+        .links
+        .state()
+        .iter()
+        .filter_map(|l| l.uid())
+        .chain(caches.partners.state().iter().filter_map(|p| p.uid()))
+        .collect();
+    let (client, metrics) = (&ctx.client, &ctx.metrics);
+    let removed = prune_cached(client, &caches.role_bindings, |o: &RoleBinding| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, &caches.cluster_role_bindings, |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, &caches.service_accounts, |o: &ServiceAccount| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, &caches.roles, |o: &Role| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, &caches.cluster_roles, |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?;
+    if removed > 0 {
+        tracing::info!(removed, "removed objects whose owner no longer exists");
+    }
+    Ok(())
 }

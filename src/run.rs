@@ -60,7 +60,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let _ = stop_tx.send(true);
     });
 
-    let limits = Limits { concurrency: args.concurrency.max(1) };
+    let limits = Limits { concurrency: args.concurrency.max(1), sweep_interval: args.sweep_interval.max(std::time::Duration::from_secs(1)) };
     if !args.leader_election {
         controller::run(client, settings, limits, metrics, readiness, stop_rx).await;
         return Ok(());

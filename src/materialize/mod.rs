@@ -6,6 +6,7 @@
 //! API server itself: a stale cache must never hide a binding that should go.
 
 pub mod access_key;
+pub mod sweep;
 mod compare;
 
 use std::fmt::Debug;
