@@ -72,6 +72,7 @@ async fn malformed_grants_are_refused_with_a_clear_message() {
         ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Robot, name: r2}]\n", "Unsupported value: \"Robot\""),
         ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: ServiceAccount, name: bot, namespace: kube-system}]\n", "subjects carry no namespace"),
         ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: User, name: \"\"}]\n", "spec.subjects[0].name"),
+        ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Group, name: \"system:masters\"}]\n", "system:* identities can never be granted"),
     ];
     for (spec, expected) in cases {
         let output = refused(&grant(&ns, spec));

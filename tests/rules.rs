@@ -112,12 +112,17 @@ async fn foreign_and_system_subjects_are_refused() {
     let other = PartnerFixture::create(&admin, "other").await;
     let ns = p.client_namespace("c").await;
     p.link(&ns, "link", read_level("read"), json!({})).await;
+    // system:* never gets past admission; the operator's own check stays authoritative.
+    for (name, subject) in [("masters", json!({"kind": "Group", "name": "system:masters"})), ("authenticated", json!({"kind": "Group", "name": "system:authenticated"})), ("anonymous", user("system:anonymous"))] {
+        let grant = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessGrant", "metadata": {"name": name, "namespace": p.home},
+            "spec": {"clients": [ns], "accessLevel": "read", "subjects": [subject]}});
+        let refused = p.grants().patch(name, &PatchParams::apply("liaison-tests"), &Patch::Apply(&grant)).await;
+        assert!(matches!(&refused, Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("system:* identities can never be granted")), "{refused:?}");
+    }
     let cases = [
-        ("masters", json!([{"kind": "Group", "name": "system:masters"}])),
-        ("authenticated", json!([{"kind": "Group", "name": "system:authenticated"}])),
         ("other-partner", json!([user(&other.user("eve"))])),
-        ("anonymous", json!([user("system:anonymous")])),
         ("unlisted-group", json!([{"kind": "Group", "name": format!("{}:admins", p.name)}])),
+        ("mixed", json!([user(&p.user("bob")), user(&other.user("eve"))])),
     ];
     for (name, subjects) in &cases {
         p.grant(name, &[&ns], "read", subjects.clone(), json!({})).await;
@@ -128,6 +133,7 @@ async fn foreign_and_system_subjects_are_refused() {
     }
     assert!(!can(&admin, "someone", &["system:authenticated"], "list", PODS, &ns).await);
     assert!(!allowed(&admin, &other.user("eve"), &ns).await);
+    assert!(!allowed(&admin, &p.user("bob"), &ns).await, "a grant naming a foreign subject grants nobody");
     let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&ListParams::default().labels("app.kubernetes.io/managed-by=liaison")).await.unwrap();
     assert!(bindings.items.is_empty(), "no binding at all was made: {:?}", bindings.items.iter().map(|b| &b.metadata.name).collect::<Vec<_>>());
 }
@@ -366,4 +372,43 @@ async fn a_recreated_link_does_not_inherit_old_objects() {
     .await;
     assert_ne!(before, after, "binding names derive from the link's UID");
     let _ = CONFIGMAPS;
+}
+
+#[tokio::test]
+async fn a_partner_admin_reaches_neither_another_partners_keys_nor_other_clients() {
+    let (admin, p) = setup("mine").await;
+    let other = PartnerFixture::create(&admin, "theirs").await;
+    let (mine, theirs) = (p.client_namespace("c").await, other.client_namespace("c").await);
+    p.link(&mine, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    other.link(&theirs, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    let their_link = eventually("the other partner's key exists", WAIT, || {
+        let links: Api<ClientLink> = Api::namespaced(admin.clone(), &theirs);
+        async move { links.get("link").await.ok().filter(|l| l.status.as_ref().is_some_and(|s| s.access_key_secret.is_some())) }
+    })
+    .await;
+    let secret_ref = their_link.status.unwrap().access_key_secret.unwrap();
+    let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
+    let my_admin = p.user("admin");
+    until("my admin reads my grants", WAIT, || can(&admin, &my_admin, &[], "list", res("liaison.dev", "accessgrants"), &p.home)).await;
+    let as_my_admin = client_as(&my_admin, &[]).await;
+    let stolen = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(as_my_admin.clone(), secret_ns).get(secret_name).await;
+    assert!(matches!(&stolen, Err(kube::Error::Api(s)) if s.code == 403), "another partner's key is out of reach: {stolen:?}");
+    assert!(!can(&admin, &my_admin, &[], "list", PODS, &theirs).await, "another client's data is out of reach");
+    assert!(!can(&admin, &my_admin, &[], "list", PODS, &mine).await, "the admin role itself grants no client access");
+    assert!(!can(&admin, &my_admin, &[], "create", res("liaison.dev", "accessgrants"), &other.home).await);
+}
+
+#[tokio::test]
+async fn a_huge_spec_is_handled() {
+    let (admin, p) = setup("huge").await;
+    let ns = p.client_namespace("c").await;
+    let levels: Vec<serde_json::Value> = (0..16)
+        .map(|i| json!({"name": format!("level-{i}"), "rules": (0..32).map(|_| json!({"apiGroups": [""], "resources": ["pods", "configmaps"], "verbs": ["get", "list"]})).collect::<Vec<_>>()}))
+        .collect();
+    p.link(&ns, "link", json!(levels), json!({})).await;
+    let subjects: Vec<serde_json::Value> = (0..256).map(|i| user(&p.user(&format!("u{i}")))).collect();
+    p.grant("g", &[&ns], "level-15", json!(subjects), json!({})).await;
+    grant_reason(&p.grants(), "g", "Granted").await;
+    until_allowed(&admin, &p.user("u255"), &ns).await;
+    assert!(!can(&admin, &p.user("u255"), &[], "delete", PODS, &ns).await);
 }

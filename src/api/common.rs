@@ -27,6 +27,7 @@ impl SubjectKind {
 /// clear message instead of being silently dropped.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, KubeSchema)]
 #[x_kube(validation = Rule::new("!has(self.__namespace__)").message("subjects carry no namespace: ServiceAccounts are always those of the partner's home namespace"))]
+#[x_kube(validation = Rule::new("!self.name.startsWith('system:')").message("system:* identities can never be granted"))]
 pub struct Subject {
     pub kind: SubjectKind,
     #[schemars(length(min = 1, max = 253))]
