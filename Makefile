@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: help test test-unit testenv crds demo demo-stop clean-testenv
+.PHONY: help test test-unit test-faults testenv crds demo demo-stop clean-testenv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,10 @@ test: ## unit tests, then integration tests against a real control plane
 	@bin=$$(scripts/testenv install | tail -n 1) && \
 	  LIAISON_TESTENV_BIN=$$bin $(CARGO) test --all-targets -- --nocapture 2>&1 | tee target/test.log; \
 	  exit $${PIPESTATUS[0]}
+
+test-faults: ## the crash campaign with 20 trials (TRIALS=n to change)
+	@bin=$$(scripts/testenv install | tail -n 1) && \
+	  LIAISON_TESTENV_BIN=$$bin LIAISON_FAULT_TRIALS=$${TRIALS:-20} $(CARGO) test --test faults -- --nocapture
 
 test-unit: ## only the pure tests (no control plane)
 	$(CARGO) test --lib

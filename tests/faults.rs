@@ -1,0 +1,86 @@
+//! Crashes at random moments: the operator is SIGKILLed while it grants many subjects at once
+//! and while it revokes them, then restarted. After each trial the API server's authorization
+//! must equal the declared intent, and nothing Liaison made may be left behind.
+//!
+//! `LIAISON_FAULT_TRIALS` sets the number of trials (CI: 5; `make test-faults`: 20).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams};
+use liaison::api::ClientLink;
+use serde_json::json;
+use support::fixtures::*;
+use support::*;
+
+const GRANTS: usize = 20;
+const PODS: Res = res("", "pods");
+
+fn trials() -> usize {
+    std::env::var("LIAISON_FAULT_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(5)
+}
+
+async fn all_allowed(admin: &kube::Client, users: &[String], ns: &str, expected: bool) -> bool {
+    for user in users {
+        if can(admin, user, &[], "list", PODS, ns).await != expected {
+            return false;
+        }
+    }
+    true
+}
+
+/// Kills the operator after a random delay, then starts a fresh one.
+async fn crash_and_restart(operator: Operator, window_ms: u64) -> Operator {
+    let delay = rand::random_range(0..window_ms);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    operator.kill();
+    Operator::start(&[])
+}
+
+#[tokio::test]
+async fn sigkill_during_mass_grant_and_mass_revocation_converges_to_intent() {
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let mut operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let started = Instant::now();
+    for trial in 0..trials() {
+        let p = PartnerFixture::create(&admin, &format!("crash{trial}")).await;
+        let ns = p.client_namespace("c").await;
+        p.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+        let users: Vec<String> = (0..GRANTS).map(|i| p.user(&format!("u{i}"))).collect();
+
+        // Mass grant, interrupted.
+        for (i, user_name) in users.iter().enumerate() {
+            p.grant(&format!("g{i}"), &[&ns], "read", json!([user(user_name)]), json!({})).await;
+        }
+        operator = crash_and_restart(operator, 1500).await;
+        until(&format!("trial {trial}: every subject is granted"), WAIT, || all_allowed(&admin, &users, &ns, true)).await;
+
+        // Mass revocation (the link goes), interrupted.
+        let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+        links.delete("link", &DeleteParams::default()).await.unwrap();
+        operator = crash_and_restart(operator, 800).await;
+        until(&format!("trial {trial}: every subject is revoked"), WAIT, || all_allowed(&admin, &users, &ns, false)).await;
+        until(&format!("trial {trial}: the link is released"), WAIT, || {
+            let links = links.clone();
+            async move { links.get_opt("link").await.unwrap().is_none() }
+        })
+        .await;
+        let managed = ListParams::default().labels("app.kubernetes.io/managed-by=liaison");
+        let left = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items.len()
+            + Api::<Role>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items.len()
+            + Api::<ServiceAccount>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items.len();
+        assert_eq!(left, 0, "trial {trial}: nothing is orphaned");
+        let keys = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), &p.home)
+            .list(&ListParams::default().labels("liaison.dev/component=access-key"))
+            .await
+            .unwrap();
+        assert!(keys.items.is_empty(), "trial {trial}: the access key Secret is gone");
+    }
+    eprintln!("{} crash trials of {GRANTS} grants each passed in {:?}", trials(), started.elapsed());
+    drop(operator);
+}
