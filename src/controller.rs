@@ -367,5 +367,14 @@ async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
     if removed > 0 {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }
+    let grant_bindings = caches
+        .role_bindings
+        .state()
+        .iter()
+        .filter(|b| b.labels().get(names::COMPONENT).map(String::as_str) == Some(names::Component::GrantBinding.as_str()))
+        .count();
+    let granted = caches.grants.state().iter().filter(|g| g.status.as_ref().is_some_and(|s| s.granted_clients > 0)).count();
+    metrics.active_bindings.set(grant_bindings as i64);
+    metrics.active_grants.set(granted as i64);
     Ok(())
 }

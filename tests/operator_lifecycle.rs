@@ -92,6 +92,9 @@ async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
         .sum();
     assert!(reconciles >= 12.0, "the fresh operator reconciled everything ({reconciles})");
     assert_eq!(writes(&metrics), 0.0, "a converged cluster needs no write:\n{}", metrics.lines().filter(|l| l.contains("writes")).collect::<Vec<_>>().join("\n"));
+    for family in ["liaison_reconciles_total", "liaison_reconcile_duration_seconds", "liaison_expiry_lag_seconds", "liaison_active_bindings", "liaison_active_grants"] {
+        assert!(metrics.contains(family), "/metrics exposes {family}");
+    }
 }
 
 #[tokio::test]

@@ -215,6 +215,11 @@ async fn access_ends_at_the_instant_of_expiry() {
     assert!(lag.as_secs_f64() >= 0.0, "access must not end before expiresAt");
     assert!(lag.as_secs_f64() < 3.0, "access must end promptly after expiresAt, ended {lag:#} late");
     grant_reason(&p.grants(), "g", "Expired").await;
+    let operator = shared_operator().await;
+    until("the expiry lag is observed", WAIT, || async {
+        operator.metrics().await.lines().any(|l| l.starts_with("liaison_expiry_lag_seconds_count") && !l.ends_with(" 0"))
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -129,6 +129,11 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
         async move { Api::<Pod>::namespaced(key_client, "beta").list(&ListParams::default()).await.is_err() }
     })
     .await;
+    let metrics = shared_operator().await.metrics().await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("liaison_revocation_latency_seconds_count{kind=\"ClientLink\"}") && !l.ends_with(" 0")),
+        "the revocation's latency is measured"
+    );
     let managed = ListParams::default().labels("app.kubernetes.io/managed-by=liaison");
     assert!(Api::<RoleBinding>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());
     assert!(Api::<Role>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());

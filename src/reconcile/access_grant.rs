@@ -118,6 +118,11 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
         .await
         .map_err(Error::Status)?;
     if transitioned(&previous.conditions, &status.conditions) {
+        if verdict.reason == Reason::Expired
+            && let Some(at) = &grant.spec.expires_at
+        {
+            ctx.metrics.expiry_lag.observe(now.duration_since(at.0).as_secs_f64().max(0.0));
+        }
         let action = if ready { "Grant" } else { "Refuse" };
         publish(ctx, grant, !ready, verdict.reason.as_str(), action, verdict.message).await;
     }

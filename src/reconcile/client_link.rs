@@ -147,6 +147,11 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         .await
         .map_err(Error::Status)?;
     if transitioned(&previous.conditions, &status.conditions) {
+        if plan.verdict.reason == Reason::Expired
+            && let Some(at) = plan.ends_at
+        {
+            ctx.metrics.expiry_lag.observe(now.duration_since(at).as_secs_f64().max(0.0));
+        }
         let action = if ready { "Grant" } else { "Refuse" };
         publish(ctx, link, !ready, plan.verdict.reason.as_str(), action, plan.verdict.message.clone()).await;
     }
