@@ -13,10 +13,8 @@ pub const DEFAULT_NAME: &str = "liaison-access-ceiling";
 pub const AGGREGATE_LABEL: &str = "liaison.dev/aggregate-to-access-ceiling";
 
 pub fn cluster_role(name: &str) -> ClusterRole {
-    let selector = |key: &str| LabelSelector {
-        match_labels: Some(BTreeMap::from([(key.to_string(), "true".to_string())])),
-        ..Default::default()
-    };
+    let selector =
+        |key: &str| LabelSelector { match_labels: Some(BTreeMap::from([(key.to_string(), "true".to_string())])), ..Default::default() };
     ClusterRole {
         metadata: ObjectMeta {
             name: Some(name.to_string()),

@@ -13,11 +13,11 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
-use kube::core::PartialObjectMeta;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::sync::Mutex;
@@ -84,28 +84,31 @@ where
     let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
     let fan = subscribers.clone();
     let kind = K::kind(&Default::default()).to_string();
-    let driver = watcher(api, config)
-        .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
-        .reflect(writer)
-        .for_each(move |event| {
-            match event {
-                Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object) | watcher::Event::InitApply(object)) => {
-                    for subscriber in fan.lock().expect("subscriber list").iter() {
-                        let _ = subscriber.send(object.clone());
-                    }
+    let driver = watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer).for_each(move |event| {
+        match event {
+            Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object) | watcher::Event::InitApply(object)) => {
+                for subscriber in fan.lock().expect("subscriber list").iter() {
+                    let _ = subscriber.send(object.clone());
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
             }
-            futures::future::ready(())
-        });
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+        }
+        futures::future::ready(())
+    });
     drivers.push(driver.boxed());
     Watched { store, subscribers }
 }
 
 /// Runs the three controllers until `shutdown` turns true.
-pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Metrics, readiness: Readiness, shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    limits: Limits,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut drivers = Vec::new();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&names::managed_selector(None));
@@ -159,17 +162,13 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
             .owns_stream(roles.subscribe())
             .owns_stream(role_bindings.subscribe())
             .owns_stream(service_accounts.subscribe())
-.watches_stream(grants.subscribe(), move |grant| {
+            .watches_stream(grants.subscribe(), move |grant| {
                 // The namespaces it names now, and those where it still has bindings: a client
                 // dropped from the grant must lose its binding.
                 let uid = grant.uid().unwrap_or_default();
                 let mut namespaces: Vec<String> = grant.spec.clients.clone();
                 namespaces.extend(
-                    grant_bindings
-                        .state()
-                        .iter()
-                        .filter(|b| b.labels().get(names::GRANT_UID) == Some(&uid))
-                        .filter_map(|b| b.namespace()),
+                    grant_bindings.state().iter().filter(|b| b.labels().get(names::GRANT_UID) == Some(&uid)).filter_map(|b| b.namespace()),
                 );
                 links_where(&grant_links, |l| l.namespace().is_some_and(|ns| namespaces.contains(&ns)))
             })
@@ -253,9 +252,7 @@ pub async fn run(client: Client, settings: Settings, limits: Limits, metrics: Me
             .owns_stream(role_bindings.subscribe())
             .owns_stream(cluster_roles.subscribe())
             .owns_stream(cluster_role_bindings.subscribe())
-            .watches_stream(links.subscribe(), move |link| {
-                partners_where(&link_partners, |p| p.name_any() == link.spec.partner)
-            })
+            .watches_stream(links.subscribe(), move |link| partners_where(&link_partners, |p| p.name_any() == link.spec.partner))
             .watches_stream(grants.subscribe(), move |grant| {
                 let ns = grant.namespace();
                 partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
@@ -296,7 +293,10 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 
 /// A plan computed from half-filled caches would prune real access: until every cache is
 /// synced, reconciles only come back later.
-fn gated<K, F, Fut>(reconcile: F, readiness: Readiness) -> impl Fn(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, reconcile::Error>>
+fn gated<K, F, Fut>(
+    reconcile: F,
+    readiness: Readiness,
+) -> impl Fn(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, reconcile::Error>>
 where
     K: Send + Sync + 'static,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
@@ -351,13 +351,8 @@ async fn sweep_periodically(ctx: Arc<Context>, readiness: Readiness, interval: s
 async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
     use crate::materialize::{prune_cached, sweep::is_orphan};
     let caches = &ctx.caches;
-    let live: std::collections::BTreeSet<String> = caches
-        .links
-        .state()
-        .iter()
-        .filter_map(|l| l.uid())
-        .chain(caches.partners.state().iter().filter_map(|p| p.uid()))
-        .collect();
+    let live: std::collections::BTreeSet<String> =
+        caches.links.state().iter().filter_map(|l| l.uid()).chain(caches.partners.state().iter().filter_map(|p| p.uid())).collect();
     let (client, metrics) = (&ctx.client, &ctx.metrics);
     let removed = prune_cached(client, &caches.role_bindings, |o: &RoleBinding| is_orphan(&o.metadata, &live), metrics).await?
         + prune_cached(client, &caches.cluster_role_bindings, |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live), metrics).await?

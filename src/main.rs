@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
             liaison::telemetry::init(args.log_format);
             liaison::run::run(args).await.map_err(Into::into)
         }
-        Command::Crds { dir } => liaison::crdgen::print_or_write(dir.as_deref()).map_err(Into::into),
+        Command::Crds { dir } => liaison::crdgen::print_or_write(dir.as_deref()),
         Command::Access(args) => liaison::report::run(args).await.map_err(Into::into),
     };
     match result {

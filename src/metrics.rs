@@ -59,7 +59,11 @@ impl Default for Metrics {
             "From deletion requested to every access removed and the finalizer released",
             revocation_latency.clone(),
         );
-        registry.register("expiry_lag_seconds", "From expiresAt to the status saying Expired (access is removed before)", expiry_lag.clone());
+        registry.register(
+            "expiry_lag_seconds",
+            "From expiresAt to the status saying Expired (access is removed before)",
+            expiry_lag.clone(),
+        );
         registry.register("active_bindings", "Grant RoleBindings materialized (updated at each sweep)", active_bindings.clone());
         registry.register("active_grants", "AccessGrants granted in at least one client (updated at each sweep)", active_grants.clone());
         Metrics {

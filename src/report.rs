@@ -184,10 +184,7 @@ pub fn render(rows: &[Row], format: OutputFormat) -> Result<String, Error> {
 
 fn table(rows: &[Row]) -> String {
     let header = ["SUBJECT", "CLIENT", "LEVEL", "GRANT", "UNTIL", "STATE"];
-    let cells: Vec<[&str; 6]> = rows
-        .iter()
-        .map(|r| [r.subject.as_str(), &r.client, &r.level, &r.grant, &r.until, &r.state])
-        .collect();
+    let cells: Vec<[&str; 6]> = rows.iter().map(|r| [r.subject.as_str(), &r.client, &r.level, &r.grant, &r.until, &r.state]).collect();
     let mut widths = header.map(str::len);
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -28,19 +28,18 @@ pub enum Error {
 
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let config = Config::infer().await?;
-    let settings = Settings {
-        ceiling: args.ceiling.clone(),
-        access_key: KeySettings {
-            server: args.access_key_server.clone().unwrap_or_else(|| config.cluster_url.to_string().trim_end_matches('/').to_string()),
-            ca_pem: config.root_cert.as_ref().map(|certs| certs.iter().flat_map(|der| der_to_pem(der).into_bytes()).collect()),
-            token_ttl: args.access_key_ttl,
-        },
-        home_access: args.service_account.clone().zip(args.home_access_role.clone()).map(|(service_account, cluster_role)| HomeAccess {
-            service_account,
-            namespace: args.lease_namespace.clone(),
-            cluster_role,
-        }),
-    };
+    let settings =
+        Settings {
+            ceiling: args.ceiling.clone(),
+            access_key: KeySettings {
+                server: args.access_key_server.clone().unwrap_or_else(|| config.cluster_url.to_string().trim_end_matches('/').to_string()),
+                ca_pem: config.root_cert.as_ref().map(|certs| certs.iter().flat_map(|der| der_to_pem(der).into_bytes()).collect()),
+                token_ttl: args.access_key_ttl,
+            },
+            home_access: args.service_account.clone().zip(args.home_access_role.clone()).map(|(service_account, cluster_role)| {
+                HomeAccess { service_account, namespace: args.lease_namespace.clone(), cluster_role }
+            }),
+        };
     let client = Client::try_from(config).map_err(Error::Client)?;
     let metrics = Metrics::default();
     let readiness = Readiness::default();
@@ -60,7 +59,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let _ = stop_tx.send(true);
     });
 
-    let limits = Limits { concurrency: args.concurrency.max(1), sweep_interval: args.sweep_interval.max(std::time::Duration::from_secs(1)) };
+    let limits =
+        Limits { concurrency: args.concurrency.max(1), sweep_interval: args.sweep_interval.max(std::time::Duration::from_secs(1)) };
     if !args.leader_election {
         controller::run(client, settings, limits, metrics, readiness, stop_rx).await;
         return Ok(());

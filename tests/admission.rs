@@ -39,7 +39,10 @@ async fn malformed_client_links_are_refused_with_a_clear_message() {
         ("  partner: p\n  accessLevels:\n  - {name: a}\n", "exactly one of clusterRole, role or rules"),
         ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  - {name: a, role: s}\n", "access level names must be unique"),
         ("  partner: p\n  accessLevels:\n  - {name: Not_A_Label, role: r}\n", "spec.accessLevels[0].name"),
-        ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  accessKey: {accessLevel: b}\n", "accessKey.accessLevel must name one of accessLevels"),
+        (
+            "  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  accessKey: {accessLevel: b}\n",
+            "accessKey.accessLevel must name one of accessLevels",
+        ),
         ("  partner: p\n  accessLevels: []\n", "spec.accessLevels"),
         ("  accessLevels:\n  - {name: a, role: r}\n", "spec.partner: Required value"),
         ("  partner: p\n  accessLevels:\n  - {name: a, rules: [{resources: [pods], verbs: []}]}\n", "spec.accessLevels[0].rules[0].verbs"),
@@ -70,9 +73,15 @@ async fn malformed_grants_are_refused_with_a_clear_message() {
         ("  clients: [beta, beta]\n  accessLevel: a\n", "duplicate entries for key"),
         ("  clients: [Beta_Corp]\n  accessLevel: a\n", "spec.clients[0]"),
         ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Robot, name: r2}]\n", "Unsupported value: \"Robot\""),
-        ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: ServiceAccount, name: bot, namespace: kube-system}]\n", "subjects carry no namespace"),
+        (
+            "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: ServiceAccount, name: bot, namespace: kube-system}]\n",
+            "subjects carry no namespace",
+        ),
         ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: User, name: \"\"}]\n", "spec.subjects[0].name"),
-        ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Group, name: \"system:masters\"}]\n", "system:* identities can never be granted"),
+        (
+            "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Group, name: \"system:masters\"}]\n",
+            "system:* identities can never be granted",
+        ),
     ];
     for (spec, expected) in cases {
         let output = refused(&grant(&ns, spec));

@@ -111,7 +111,8 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     let chart = chart();
     let (ok, text) = helm(&["install", "liaison", &chart, "-n", "liaison-system", "--create-namespace"]);
     assert!(ok, "helm install: {text}");
-    let (ok, text) = helm(&["upgrade", "liaison", &chart, "-n", "liaison-system", "--set", "replicaCount=2", "--set", "controller.concurrency=4"]);
+    let (ok, text) =
+        helm(&["upgrade", "liaison", &chart, "-n", "liaison-system", "--set", "replicaCount=2", "--set", "controller.concurrency=4"]);
     assert!(ok, "helm upgrade: {text}");
     let (ok, text) = kubectl(&["get", "crd", "clientlinks.liaison.dev", "partners.liaison.dev", "accessgrants.liaison.dev"]);
     assert!(ok, "{text}");
@@ -127,11 +128,18 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     .await;
 
     // Act as the operator's ServiceAccount: what the chart grants it is what it can do.
-    let operator = client_as("system:serviceaccount:liaison-system:liaison", &["system:serviceaccounts", "system:serviceaccounts:liaison-system", "system:authenticated"]).await;
+    let operator = client_as(
+        "system:serviceaccount:liaison-system:liaison",
+        &["system:serviceaccounts", "system:serviceaccounts:liaison-system", "system:authenticated"],
+    )
+    .await;
     let ns = fresh_namespace(&admin, "privilege").await;
     let roles: Api<Role> = Api::namespaced(operator.clone(), &ns);
     let role = |name: &str, resource: &str, verb: &str| -> Role {
-        serde_json::from_value(json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]}),
+        )
+        .unwrap()
     };
     roles.create(&PostParams::default(), &role("within", "pods", "list")).await.expect("a Role within the ceiling");
     let beyond = roles.create(&PostParams::default(), &role("beyond", "secrets", "get")).await;
@@ -150,7 +158,10 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
         "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": "liaison-system"}]
     }))
     .unwrap();
-    Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &home_access).await.expect("the operator may bind the home-access role");
+    Api::<RoleBinding>::namespaced(operator.clone(), &ns)
+        .create(&PostParams::default(), &home_access)
+        .await
+        .expect("the operator may bind the home-access role");
     until("the operator can create the Partner Admin role", std::time::Duration::from_secs(10), || {
         let (roles, partner_admin) = (roles.clone(), partner_admin.clone());
         async move { roles.create(&PostParams::default(), &partner_admin).await.is_ok() }

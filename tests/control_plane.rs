@@ -42,7 +42,12 @@ async fn rbac_allows_exactly_what_a_role_binding_grants() {
     let binding = RoleBinding {
         metadata: ObjectMeta { name: Some("carol-reads".into()), ..Default::default() },
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: "reader".into() },
-        subjects: Some(vec![Subject { kind: "User".into(), name: user.into(), api_group: Some("rbac.authorization.k8s.io".into()), namespace: None }]),
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: user.into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            namespace: None,
+        }]),
     };
     Api::<RoleBinding>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &binding).await.unwrap();
 
@@ -62,7 +67,10 @@ async fn deleting_an_owner_collects_its_dependents() {
     let ns = fresh_namespace(&admin, "gc").await;
     let maps: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     let owner = maps
-        .create(&PostParams::default(), &ConfigMap { metadata: ObjectMeta { name: Some("owner".into()), ..Default::default() }, ..Default::default() })
+        .create(
+            &PostParams::default(),
+            &ConfigMap { metadata: ObjectMeta { name: Some("owner".into()), ..Default::default() }, ..Default::default() },
+        )
         .await
         .unwrap();
     let dependent = ConfigMap {
@@ -106,14 +114,21 @@ async fn a_token_authenticates_until_its_service_account_is_deleted() {
     let ns = fresh_namespace(&admin, "token").await;
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
     accounts
-        .create(&PostParams::default(), &ServiceAccount { metadata: ObjectMeta { name: Some("robot".into()), ..Default::default() }, ..Default::default() })
+        .create(
+            &PostParams::default(),
+            &ServiceAccount { metadata: ObjectMeta { name: Some("robot".into()), ..Default::default() }, ..Default::default() },
+        )
         .await
         .unwrap();
-    let request = TokenRequest { spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(600), bound_object_ref: None }, ..Default::default() };
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(600), bound_object_ref: None },
+        ..Default::default()
+    };
     let token = accounts.create_token_request("robot", &PostParams::default(), &request).await.unwrap().status.unwrap().token;
 
     let as_robot = client_with_token(&token).await;
-    let review = Api::<SelfSubjectReview>::all(as_robot.clone()).create(&PostParams::default(), &SelfSubjectReview::default()).await.unwrap();
+    let review =
+        Api::<SelfSubjectReview>::all(as_robot.clone()).create(&PostParams::default(), &SelfSubjectReview::default()).await.unwrap();
     let username = review.status.and_then(|s| s.user_info).and_then(|u| u.username);
     assert_eq!(username.as_deref(), Some(format!("system:serviceaccount:{ns}:robot").as_str()));
 

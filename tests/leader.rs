@@ -12,11 +12,7 @@ use support::*;
 const LEASE_SECONDS: u64 = 5;
 
 fn reconciles(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("liaison_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metrics.lines().filter(|l| l.starts_with("liaison_reconciles_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 fn replica(lease: &str) -> Operator {
@@ -61,7 +57,8 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     let killed = Instant::now();
     let carol = p.user("carol");
     p.grant("g2", &[&ns], "read", json!([user(&carol)]), json!({})).await;
-    until("the standby grants carol", Duration::from_secs(LEASE_SECONDS * 4), || can(&admin, &carol, &[], "list", res("", "pods"), &ns)).await;
+    until("the standby grants carol", Duration::from_secs(LEASE_SECONDS * 4), || can(&admin, &carol, &[], "list", res("", "pods"), &ns))
+        .await;
     let failover = killed.elapsed();
     eprintln!("failover after SIGKILL of the leader: {failover:?} (lease {LEASE_SECONDS}s)");
     assert!(failover < Duration::from_secs(LEASE_SECONDS * 3), "failover took {failover:?}");
@@ -75,7 +72,9 @@ async fn a_clean_shutdown_hands_the_lease_over_at_once() {
     install_liaison(&admin).await;
     let (leader, standby) = pair("liaison-handover").await;
     let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(admin.clone(), "default");
-    let holder = |lease: &k8s_openapi::api::coordination::v1::Lease| lease.spec.as_ref().and_then(|s| s.holder_identity.clone()).filter(|h| !h.is_empty());
+    let holder = |lease: &k8s_openapi::api::coordination::v1::Lease| {
+        lease.spec.as_ref().and_then(|s| s.holder_identity.clone()).filter(|h| !h.is_empty())
+    };
     let held_by = holder(&leases.get("liaison-handover").await.unwrap()).expect("the leader holds the lease");
     let stopped = Instant::now();
     assert!(leader.terminate().success());

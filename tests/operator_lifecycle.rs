@@ -17,11 +17,7 @@ const PODS: Res = res("", "pods");
 
 /// Sum of every `liaison_api_writes_total` series in a metrics page.
 fn writes(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("liaison_api_writes_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metrics.lines().filter(|l| l.starts_with("liaison_api_writes_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -91,8 +87,19 @@ async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(reconciles >= 12.0, "the fresh operator reconciled everything ({reconciles})");
-    assert_eq!(writes(&metrics), 0.0, "a converged cluster needs no write:\n{}", metrics.lines().filter(|l| l.contains("writes")).collect::<Vec<_>>().join("\n"));
-    for family in ["liaison_reconciles_total", "liaison_reconcile_duration_seconds", "liaison_expiry_lag_seconds", "liaison_active_bindings", "liaison_active_grants"] {
+    assert_eq!(
+        writes(&metrics),
+        0.0,
+        "a converged cluster needs no write:\n{}",
+        metrics.lines().filter(|l| l.contains("writes")).collect::<Vec<_>>().join("\n")
+    );
+    for family in [
+        "liaison_reconciles_total",
+        "liaison_reconcile_duration_seconds",
+        "liaison_expiry_lag_seconds",
+        "liaison_active_bindings",
+        "liaison_active_grants",
+    ] {
         assert!(metrics.contains(family), "/metrics exposes {family}");
     }
 }
@@ -121,7 +128,11 @@ async fn kubectl_wait_for_ready_works_on_all_three_kinds() {
     let ns = p.client_namespace("c").await;
     p.link(&ns, "link", read_level("read"), json!({})).await;
     p.grant("g", &[&ns], "read", json!([user(&p.user("bob"))]), json!({})).await;
-    for (target, namespace) in [(format!("partner/{}", p.name), None), ("clientlink/link".to_string(), Some(ns.as_str())), ("accessgrant/g".to_string(), Some(p.home.as_str()))] {
+    for (target, namespace) in [
+        (format!("partner/{}", p.name), None),
+        ("clientlink/link".to_string(), Some(ns.as_str())),
+        ("accessgrant/g".to_string(), Some(p.home.as_str())),
+    ] {
         let mut args = vec!["wait", "--for=condition=Ready", "--timeout=30s", target.as_str()];
         if let Some(ns) = namespace {
             args.extend(["-n", ns]);
@@ -153,7 +164,11 @@ async fn reapplying_the_same_yaml_changes_nothing_and_the_kubectl_plugin_works()
     let again = p.link(&ns, "link", read_level("read"), json!({})).await;
     assert_eq!(again.metadata.resource_version, settled.metadata.resource_version);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(links.get("link").await.unwrap().metadata.resource_version, settled.metadata.resource_version, "and the operator does not react with a write");
+    assert_eq!(
+        links.get("link").await.unwrap().metadata.resource_version,
+        settled.metadata.resource_version,
+        "and the operator does not react with a write"
+    );
 
     // `kubectl liaison access` through a kubectl plugin symlink.
     let plugins = tempfile::tempdir().unwrap();

@@ -113,11 +113,18 @@ async fn foreign_and_system_subjects_are_refused() {
     let ns = p.client_namespace("c").await;
     p.link(&ns, "link", read_level("read"), json!({})).await;
     // system:* never gets past admission; the operator's own check stays authoritative.
-    for (name, subject) in [("masters", json!({"kind": "Group", "name": "system:masters"})), ("authenticated", json!({"kind": "Group", "name": "system:authenticated"})), ("anonymous", user("system:anonymous"))] {
+    for (name, subject) in [
+        ("masters", json!({"kind": "Group", "name": "system:masters"})),
+        ("authenticated", json!({"kind": "Group", "name": "system:authenticated"})),
+        ("anonymous", user("system:anonymous")),
+    ] {
         let grant = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessGrant", "metadata": {"name": name, "namespace": p.home},
             "spec": {"clients": [ns], "accessLevel": "read", "subjects": [subject]}});
         let refused = p.grants().patch(name, &PatchParams::apply("liaison-tests"), &Patch::Apply(&grant)).await;
-        assert!(matches!(&refused, Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("system:* identities can never be granted")), "{refused:?}");
+        assert!(
+            matches!(&refused, Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("system:* identities can never be granted")),
+            "{refused:?}"
+        );
     }
     let cases = [
         ("other-partner", json!([user(&other.user("eve"))])),
@@ -134,8 +141,15 @@ async fn foreign_and_system_subjects_are_refused() {
     assert!(!can(&admin, "someone", &["system:authenticated"], "list", PODS, &ns).await);
     assert!(!allowed(&admin, &other.user("eve"), &ns).await);
     assert!(!allowed(&admin, &p.user("bob"), &ns).await, "a grant naming a foreign subject grants nobody");
-    let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&ListParams::default().labels("app.kubernetes.io/managed-by=liaison")).await.unwrap();
-    assert!(bindings.items.is_empty(), "no binding at all was made: {:?}", bindings.items.iter().map(|b| &b.metadata.name).collect::<Vec<_>>());
+    let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=liaison"))
+        .await
+        .unwrap();
+    assert!(
+        bindings.items.is_empty(),
+        "no binding at all was made: {:?}",
+        bindings.items.iter().map(|b| &b.metadata.name).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -179,20 +193,32 @@ async fn a_cluster_role_that_grows_beyond_the_ceiling_is_revoked() {
     let label = format!("liaison-test/{}", p.name);
     let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
     let aggregated = format!("{}-level", p.name);
-    apply(&cluster_roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": aggregated},
-        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label.clone(): "true"}}]}})).await;
-    apply(&cluster_roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    apply(
+        &cluster_roles,
+        &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": aggregated},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label.clone(): "true"}}]}}),
+    )
+    .await;
+    apply(
+        &cluster_roles,
+        &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": format!("{}-pods", p.name), "labels": {label.clone(): "true"}},
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})).await;
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}),
+    )
+    .await;
     p.link(&ns, "link", json!([{"name": "grown", "clusterRole": aggregated}]), json!({})).await;
     let bob = p.user("bob");
     p.grant("g", &[&ns], "grown", json!([user(&bob)]), json!({})).await;
     until_allowed(&admin, &bob, &ns).await;
 
     // The client's ClusterRole later aggregates a rule the ceiling does not cover.
-    apply(&cluster_roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    apply(
+        &cluster_roles,
+        &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": format!("{}-secrets", p.name), "labels": {label: "true"}},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]})).await;
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
+    )
+    .await;
     until_denied(&admin, &bob, &ns).await;
     assert!(!can(&admin, &bob, &[], "get", SECRETS, &ns).await, "the grown rule never reached the client");
     link_reason(&admin, &ns, "link", "EscalationDenied").await;
@@ -334,9 +360,13 @@ async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
                      "ownerReferences": [{"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "name": "link", "uid": uid, "controller": true}]},
         "roleRef": role_ref, "subjects": subjects})).await;
     // A tenant's own binding wearing Liaison's labels: neither adopted nor deleted.
-    apply(&bindings, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+    apply(
+        &bindings,
+        &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": "forged", "namespace": ns, "labels": labels},
-        "roleRef": role_ref, "subjects": subjects})).await;
+        "roleRef": role_ref, "subjects": subjects}),
+    )
+    .await;
     // Nudge the link so that it reconciles now rather than at its next resync.
     p.link(&ns, "link", read_level("read"), json!({"suspended": false})).await;
     until("the leftover binding is removed", WAIT, || {

@@ -79,7 +79,8 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     let secret_ref = link.status.unwrap().access_key_secret.unwrap();
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     assert_eq!(secret_ns, "partner-techhelp");
-    let secret = Api::<Secret>::namespaced(alice.clone(), secret_ns).get(secret_name).await.expect("the partner admin reads her access key");
+    let secret =
+        Api::<Secret>::namespaced(alice.clone(), secret_ns).get(secret_name).await.expect("the partner admin reads her access key");
     let kubeconfig = String::from_utf8(secret.data.unwrap()["kubeconfig"].0.clone()).unwrap();
     let key_client = client_from_kubeconfig(&kubeconfig).await;
     Api::<Pod>::namespaced(key_client.clone(), "beta").list(&ListParams::default()).await.expect("the access key lists pods in beta");
@@ -91,11 +92,16 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
         async move { grants.get("beta-support").await.ok().filter(|g| ready(g.status.as_ref().map(|s| &s.conditions))) }
     })
     .await;
-    let partner = eventually("the partner counts its client", WAIT, || {
-        let partners = partners.clone();
-        async move { partners.get("techhelp").await.ok().filter(|p| p.status.as_ref().is_some_and(|s| s.client_count == 1 && s.clients.first().is_some_and(|c| c.subjects == 4))) }
-    })
-    .await;
+    let partner =
+        eventually("the partner counts its client", WAIT, || {
+            let partners = partners.clone();
+            async move {
+                partners.get("techhelp").await.ok().filter(|p| {
+                    p.status.as_ref().is_some_and(|s| s.client_count == 1 && s.clients.first().is_some_and(|c| c.subjects == 4))
+                })
+            }
+        })
+        .await;
     assert_eq!(partner.status.unwrap().clients[0].namespace, "beta");
 
     // 4. Bob leaves TechHelp: its admin removes him; carol and the group keep their access.
@@ -121,7 +127,10 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     })
     .await;
     // The finalizer is released only after revocation: no waiting needed beyond the informer.
-    until("carol has lost access", Duration::from_secs(5), || async { !can(&admin, "carol@techhelp.example", &[], "list", PODS, "beta").await }).await;
+    until("carol has lost access", Duration::from_secs(5), || async {
+        !can(&admin, "carol@techhelp.example", &[], "list", PODS, "beta").await
+    })
+    .await;
     assert!(!can(&admin, "dan@techhelp.example", &analysts, "list", PODS, "beta").await);
     assert!(!can_named(&admin, &bot, &bot_groups, "get", CONFIGMAPS, "beta", "tickets").await);
     until("the access key is dead", Duration::from_secs(5), || {

@@ -10,14 +10,12 @@ mod common;
 mod partner;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
-pub use client_link::{
-    AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary,
-};
+pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary};
 pub use common::{Subject, SubjectKind, condition_is_true, ready_condition};
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};
 
-use kube::CustomResourceExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 
 /// The API group every Liaison resource lives in.
 pub const GROUP: &str = "liaison.dev";

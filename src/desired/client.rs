@@ -127,16 +127,20 @@ pub fn plan(inputs: &ClientInputs) -> ClientPlan {
     live.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
 
     for link in inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_some()) {
-        plan.links.insert(link.name_any(), link_plan(Verdict::new(Reason::Deleting, "the link is being deleted; access is being revoked"), None));
+        plan.links
+            .insert(link.name_any(), link_plan(Verdict::new(Reason::Deleting, "the link is being deleted; access is being revoked"), None));
     }
     let Some((winner, losers)) = live.split_first() else {
-        plan.grants = refuse_all_grants(inputs, Verdict::new(Reason::LinkNotFound, format!("namespace {} holds no ClientLink", inputs.namespace)));
+        plan.grants =
+            refuse_all_grants(inputs, Verdict::new(Reason::LinkNotFound, format!("namespace {} holds no ClientLink", inputs.namespace)));
         return plan;
     };
     for loser in losers {
         let message = format!(
             "namespace {} is already linked to partner {} by ClientLink {}; a namespace has one partner",
-            inputs.namespace, winner.spec.partner, winner.name_any()
+            inputs.namespace,
+            winner.spec.partner,
+            winner.name_any()
         );
         plan.links.insert(loser.name_any(), link_plan(Verdict::new(Reason::Conflict, message), None));
     }
@@ -211,7 +215,8 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     let partner = match link_standing(inputs, link) {
         Ok(partner) => partner,
         Err(verdict) => {
-            let grant_verdict = Verdict::new(Reason::LinkNotReady, format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message));
+            let grant_verdict =
+                Verdict::new(Reason::LinkNotReady, format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message));
             plan.grants = refuse_all_grants(inputs, grant_verdict);
             plan.links.insert(link_name, link_plan(verdict, link_ends_at));
             return;
@@ -264,12 +269,8 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     }
 
     // Only levels in use get a Role: an unused level grants nothing and needs nothing.
-    let used: BTreeSet<String> = plan
-        .bindings
-        .iter()
-        .chain(plan.access_key.as_ref().map(|k| &k.binding))
-        .map(|b| b.role_ref.name.clone())
-        .collect();
+    let used: BTreeSet<String> =
+        plan.bindings.iter().chain(plan.access_key.as_ref().map(|k| &k.binding)).map(|b| b.role_ref.name.clone()).collect();
     plan.roles = levels
         .values()
         .filter_map(|l| l.as_ref().ok())
@@ -280,16 +281,10 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     let broken: Vec<&Verdict> = levels.values().filter_map(|l| l.as_ref().err()).collect();
     let verdict = match broken.first() {
         None => Verdict::new(Reason::Active, format!("namespace {} is linked to partner {}", inputs.namespace, partner.name_any())),
-        Some(first) => Verdict::new(
-            first.reason,
-            broken.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; "),
-        ),
+        Some(first) => Verdict::new(first.reason, broken.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ")),
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
-    plan.links.insert(
-        link_name,
-        LinkPlan { verdict, ends_at: link_ends_at, grants: summaries, access_key_secret },
-    );
+    plan.links.insert(link_name, LinkPlan { verdict, ends_at: link_ends_at, grants: summaries, access_key_secret });
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);
 }
 
@@ -305,12 +300,16 @@ fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<Polic
     let name = &level.name;
     let rules = match (&level.rules, &level.role, &level.cluster_role) {
         (Some(rules), _, _) => rules.iter().map(to_policy_rule).collect(),
-        (None, Some(role), _) => inputs.roles.get(role).cloned().ok_or_else(|| {
-            Verdict::new(Reason::RoleNotFound, format!("level {name}: Role {}/{role} not found", inputs.namespace))
-        })?,
-        (None, None, Some(cluster_role)) => inputs.cluster_roles.get(cluster_role).cloned().ok_or_else(|| {
-            Verdict::new(Reason::RoleNotFound, format!("level {name}: ClusterRole {cluster_role} not found"))
-        })?,
+        (None, Some(role), _) => inputs
+            .roles
+            .get(role)
+            .cloned()
+            .ok_or_else(|| Verdict::new(Reason::RoleNotFound, format!("level {name}: Role {}/{role} not found", inputs.namespace)))?,
+        (None, None, Some(cluster_role)) => inputs
+            .cluster_roles
+            .get(cluster_role)
+            .cloned()
+            .ok_or_else(|| Verdict::new(Reason::RoleNotFound, format!("level {name}: ClusterRole {cluster_role} not found")))?,
         // The schema forbids this; should it ever reach us, it grants nothing.
         (None, None, None) => return Err(Verdict::new(Reason::RoleNotFound, format!("level {name} names no rules"))),
     };
@@ -321,10 +320,7 @@ fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<Polic
     if !beyond.is_empty() {
         let shown: Vec<String> = beyond.iter().take(5).map(ToString::to_string).collect();
         let more = if beyond.len() > 5 { format!(" and {} more", beyond.len() - 5) } else { String::new() };
-        return Err(Verdict::new(
-            Reason::EscalationDenied,
-            format!("level {name} exceeds the access ceiling: {}{more}", shown.join(", ")),
-        ));
+        return Err(Verdict::new(Reason::EscalationDenied, format!("level {name} exceeds the access ceiling: {}{more}", shown.join(", "))));
     }
     // Only resource rules reach a namespaced Role.
     Ok(rules.into_iter().filter(|r| r.non_resource_urls.as_ref().is_none_or(|u| u.is_empty())).collect())
@@ -414,11 +410,7 @@ fn plan_grant(
     if let Some(at) = ends_at {
         metadata.annotations = Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), at.to_string())]));
     }
-    plan.bindings.push(RoleBinding {
-        metadata,
-        role_ref: role_ref(&level.role),
-        subjects: Some(subjects),
-    });
+    plan.bindings.push(RoleBinding { metadata, role_ref: role_ref(&level.role), subjects: Some(subjects) });
     GrantPlan {
         grant_namespace,
         grant_name,
@@ -431,9 +423,10 @@ fn plan_grant(
 /// The verdict for a grant of a partner that is not the one in force in this namespace.
 fn other_partners_grant(inputs: &ClientInputs, grant_namespace: &str) -> Verdict {
     let ns = inputs.namespace;
-    let own_link = inputs.links.iter().find(|l| {
-        inputs.partners.iter().any(|p| p.name_any() == l.spec.partner && p.spec.home_namespace == grant_namespace)
-    });
+    let own_link = inputs
+        .links
+        .iter()
+        .find(|l| inputs.partners.iter().any(|p| p.name_any() == l.spec.partner && p.spec.home_namespace == grant_namespace));
     match own_link {
         Some(link) => Verdict::new(
             Reason::LinkNotReady,
@@ -465,12 +458,7 @@ fn access_key_plan(
     let binding = RoleBinding {
         metadata: object_meta(name.clone(), ns, binding_labels, owner),
         role_ref: role_ref(&level.role),
-        subjects: Some(vec![RbacSubject {
-            kind: "ServiceAccount".into(),
-            name,
-            namespace: Some(ns.to_string()),
-            api_group: None,
-        }]),
+        subjects: Some(vec![RbacSubject { kind: "ServiceAccount".into(), name, namespace: Some(ns.to_string()), api_group: None }]),
     };
     let mut secret_labels = labels;
     secret_labels.insert(names::CLIENT_NAMESPACE.into(), ns.to_string());
@@ -486,11 +474,7 @@ fn access_key_plan(
 }
 
 fn role_ref(role: &Role) -> RoleRef {
-    RoleRef {
-        api_group: "rbac.authorization.k8s.io".into(),
-        kind: "Role".into(),
-        name: role.metadata.name.clone().unwrap_or_default(),
-    }
+    RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: role.metadata.name.clone().unwrap_or_default() }
 }
 
 fn link_labels(component: Component, partner: &Partner, link: &ClientLink) -> BTreeMap<String, String> {
@@ -536,7 +520,6 @@ pub fn partner_owner(partner: &Partner) -> OwnerReference {
         block_owner_deletion: None,
     }
 }
-
 
 #[cfg(test)]
 #[path = "client_tests.rs"]

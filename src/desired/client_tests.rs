@@ -54,11 +54,19 @@ fn level(name: &str, rules: Vec<AccessRule>) -> AccessLevel {
 }
 
 fn read_pods() -> Vec<AccessRule> {
-    vec![AccessRule { api_groups: vec!["".into()], resources: vec!["pods".into()], verbs: vec!["get".into(), "list".into()], resource_names: vec![] }]
+    vec![AccessRule {
+        api_groups: vec!["".into()],
+        resources: vec!["pods".into()],
+        verbs: vec!["get".into(), "list".into()],
+        resource_names: vec![],
+    }]
 }
 
 fn link(name: &str, partner: &str, created: &str, levels: Vec<AccessLevel>) -> ClientLink {
-    let mut l = ClientLink::new(name, ClientLinkSpec { partner: partner.into(), access_levels: levels, access_key: None, expires_at: None, suspended: None });
+    let mut l = ClientLink::new(
+        name,
+        ClientLinkSpec { partner: partner.into(), access_levels: levels, access_key: None, expires_at: None, suspended: None },
+    );
     l.metadata.namespace = Some(NS.into());
     l.metadata.uid = Some(format!("uid-link-{name}-{created}"));
     l.metadata.creation_timestamp = Some(Time(t(created)));
@@ -66,7 +74,8 @@ fn link(name: &str, partner: &str, created: &str, levels: Vec<AccessLevel>) -> C
 }
 
 fn grant(home: &str, name: &str, level: &str, subjects: Vec<Subject>) -> AccessGrant {
-    let mut g = AccessGrant::new(name, AccessGrantSpec { clients: vec![NS.into()], access_level: level.into(), subjects, expires_at: None });
+    let mut g =
+        AccessGrant::new(name, AccessGrantSpec { clients: vec![NS.into()], access_level: level.into(), subjects, expires_at: None });
     g.metadata.namespace = Some(home.into());
     g.metadata.uid = Some(format!("uid-grant-{home}-{name}"));
     g
@@ -188,7 +197,11 @@ fn link_refusals() {
         ("partner being deleted", |w| w.partners[0].metadata.deletion_timestamp = Some(Time(now())), Reason::PartnerNotReady),
         ("older partner owns the home", |w| w.partners.push(partner("squatter", HOME, "2025-01-01T00:00:00Z")), Reason::PartnerNotReady),
         ("link in the partner's own home", |w| w.partners[0].spec.home_namespace = NS.into(), Reason::NamespaceNotAllowed),
-        ("selector does not match", |w| w.partners[0].spec.client_namespace_selector = Some(selector_labels("allowed", "true")), Reason::NamespaceNotAllowed),
+        (
+            "selector does not match",
+            |w| w.partners[0].spec.client_namespace_selector = Some(selector_labels("allowed", "true")),
+            Reason::NamespaceNotAllowed,
+        ),
         ("expired", |w| w.links[0].spec.expires_at = Some(Time(now())), Reason::Expired),
         ("suspended", |w| w.links[0].spec.suspended = Some(true), Reason::Suspended),
     ];
@@ -214,7 +227,11 @@ fn selectors_match_labels_and_expressions() {
     assert_eq!(link_reason(&world.plan(), "techhelp"), Reason::Active);
     world.partners[0].spec.client_namespace_selector = Some(LabelSelector {
         match_labels: None,
-        match_expressions: Some(vec![LabelSelectorRequirement { key: "tier".into(), operator: "In".into(), values: Some(vec!["gold".into()]) }]),
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "tier".into(),
+            operator: "In".into(),
+            values: Some(vec!["gold".into()]),
+        }]),
     });
     assert_eq!(link_reason(&world.plan(), "techhelp"), Reason::NamespaceNotAllowed);
     world.labels.insert("tier".into(), "gold".into());
@@ -233,7 +250,11 @@ fn grant_refusals() {
         ("unknown level", |w| w.grants[0].spec.access_level = "admin".into(), Reason::LevelNotFound),
         ("foreign user", |w| w.grants[0].spec.subjects.push(user("eve@evil.example")), Reason::SubjectNotAllowed),
         ("system group", |w| w.grants[0].spec.subjects.push(Subject::new(SubjectKind::Group, "system:masters")), Reason::SubjectNotAllowed),
-        ("unlisted group", |w| w.grants[0].spec.subjects.push(Subject::new(SubjectKind::Group, "techhelp:admins")), Reason::SubjectNotAllowed),
+        (
+            "unlisted group",
+            |w| w.grants[0].spec.subjects.push(Subject::new(SubjectKind::Group, "techhelp:admins")),
+            Reason::SubjectNotAllowed,
+        ),
         ("no subjects", |w| w.grants[0].spec.subjects.clear(), Reason::NoSubjects),
         ("expired at the instant", |w| w.grants[0].spec.expires_at = Some(Time(now())), Reason::Expired),
         ("being deleted", |w| w.grants[0].metadata.deletion_timestamp = Some(Time(now())), Reason::Deleting),
@@ -261,11 +282,27 @@ fn no_link_means_link_not_found() {
 #[test]
 fn levels_beyond_the_ceiling_are_denied_alone() {
     let mut world = World::story();
-    let secrets = AccessRule { api_groups: vec!["".into()], resources: vec!["secrets".into()], verbs: vec!["get".into()], resource_names: vec![] };
+    let secrets =
+        AccessRule { api_groups: vec!["".into()], resources: vec!["secrets".into()], verbs: vec!["get".into()], resource_names: vec![] };
     world.links[0].spec.access_levels.push(level("secrets", vec![secrets]));
-    world.links[0].spec.access_levels.push(AccessLevel { name: "role".into(), cluster_role: None, role: Some("deleter".into()), rules: None });
-    world.links[0].spec.access_levels.push(AccessLevel { name: "cluster".into(), cluster_role: Some("edit".into()), role: None, rules: None });
-    world.links[0].spec.access_levels.push(AccessLevel { name: "missing".into(), cluster_role: None, role: Some("nope".into()), rules: None });
+    world.links[0].spec.access_levels.push(AccessLevel {
+        name: "role".into(),
+        cluster_role: None,
+        role: Some("deleter".into()),
+        rules: None,
+    });
+    world.links[0].spec.access_levels.push(AccessLevel {
+        name: "cluster".into(),
+        cluster_role: Some("edit".into()),
+        role: None,
+        rules: None,
+    });
+    world.links[0].spec.access_levels.push(AccessLevel {
+        name: "missing".into(),
+        cluster_role: None,
+        role: Some("nope".into()),
+        rules: None,
+    });
     world.roles.insert("deleter".into(), vec![rule(&[""], &["pods"], &["delete"])]);
     world.cluster_roles.insert("edit".into(), vec![rule(&["apps"], &["deployments"], &["create"])]);
     for (name, level) in [("s", "secrets"), ("r", "role"), ("c", "cluster"), ("m", "missing")] {
@@ -286,7 +323,8 @@ fn levels_beyond_the_ceiling_are_denied_alone() {
 #[test]
 fn role_and_cluster_role_levels_are_copied_into_a_role_of_their_own() {
     let mut world = World::story();
-    world.links[0].spec.access_levels = vec![AccessLevel { name: "read".into(), cluster_role: Some("view".into()), role: None, rules: None }];
+    world.links[0].spec.access_levels =
+        vec![AccessLevel { name: "read".into(), cluster_role: Some("view".into()), role: None, rules: None }];
     world.cluster_roles.insert("view".into(), vec![rule(&[""], &["pods"], &["list"])]);
     let plan = world.plan();
     assert_eq!(plan.roles[0].rules.as_ref().unwrap(), &vec![rule(&[""], &["pods"], &["list"])]);
@@ -362,13 +400,14 @@ fn arb_rule() -> impl Strategy<Value = AccessRule> {
             verbs: v.into_iter().map(String::from).collect(),
             resource_names: vec![],
         });
-    let within = (prop::sample::subsequence(vec!["pods", "configmaps"], 1..3), prop::sample::subsequence(vec!["get", "list", "watch"], 1..4))
-        .prop_map(|(r, v)| AccessRule {
-            api_groups: vec!["".into()],
-            resources: r.into_iter().map(String::from).collect(),
-            verbs: v.into_iter().map(String::from).collect(),
-            resource_names: vec![],
-        });
+    let within =
+        (prop::sample::subsequence(vec!["pods", "configmaps"], 1..3), prop::sample::subsequence(vec!["get", "list", "watch"], 1..4))
+            .prop_map(|(r, v)| AccessRule {
+                api_groups: vec!["".into()],
+                resources: r.into_iter().map(String::from).collect(),
+                verbs: v.into_iter().map(String::from).collect(),
+                resource_names: vec![],
+            });
     prop_oneof![4 => within, 1 => any_rule]
 }
 
@@ -514,5 +553,8 @@ fn the_generator_reaches_grants_and_refusals() {
         conflicts += plan.links.values().filter(|l| l.verdict.reason == Reason::Conflict).count();
         refused += plan.grants.iter().filter(|g| !g.verdict.is_ok()).count();
     }
-    assert!(bindings > 20 && keys > 5 && conflicts > 20 && refused > 100, "bindings {bindings}, keys {keys}, conflicts {conflicts}, refused {refused}");
+    assert!(
+        bindings > 20 && keys > 5 && conflicts > 20 && refused > 100,
+        "bindings {bindings}, keys {keys}, conflicts {conflicts}, refused {refused}"
+    );
 }

@@ -61,10 +61,7 @@ pub fn atoms(rules: &[PolicyRule]) -> Vec<Atom> {
 
 /// The servant's atoms that no owner rule covers; empty means fully covered.
 pub fn uncovered(owner: &[PolicyRule], servant: &[PolicyRule]) -> Vec<Atom> {
-    let mut missing: Vec<Atom> = atoms(servant)
-        .into_iter()
-        .filter(|atom| !owner.iter().any(|rule| rule_covers(rule, atom)))
-        .collect();
+    let mut missing: Vec<Atom> = atoms(servant).into_iter().filter(|atom| !owner.iter().any(|rule| rule_covers(rule, atom))).collect();
     missing.sort();
     missing.dedup();
     missing
@@ -75,9 +72,7 @@ pub fn covers(owner: &[PolicyRule], servant: &[PolicyRule]) -> bool {
 }
 
 fn rule_covers(owner: &PolicyRule, atom: &Atom) -> bool {
-    let listed = |list: &Option<Vec<String>>, value: &str| {
-        list.as_deref().unwrap_or_default().iter().any(|v| v == ALL || v == value)
-    };
+    let listed = |list: &Option<Vec<String>>, value: &str| list.as_deref().unwrap_or_default().iter().any(|v| v == ALL || v == value);
     listed(&Some(owner.verbs.clone()), &atom.verb)
         && listed(&owner.api_groups, &atom.api_group)
         && resource_covers(owner.resources.as_deref().unwrap_or_default(), &atom.resource)

@@ -17,12 +17,7 @@ impl std::fmt::Display for ForeignSubject {
 
 /// Every subject the partner may not grant; empty means all are the partner's own.
 pub fn foreign_subjects(identities: &Identities, subjects: &[Subject]) -> Vec<ForeignSubject> {
-    subjects
-        .iter()
-        .filter_map(|subject| {
-            refusal(identities, subject).map(|why| ForeignSubject { subject: subject.clone(), why })
-        })
-        .collect()
+    subjects.iter().filter_map(|subject| refusal(identities, subject).map(|why| ForeignSubject { subject: subject.clone(), why })).collect()
 }
 
 pub fn is_allowed(identities: &Identities, subject: &Subject) -> bool {
@@ -38,9 +33,8 @@ fn refusal(identities: &Identities, subject: &Subject) -> Option<&'static str> {
     }
     match subject.kind {
         SubjectKind::User => {
-            let owned = identities.user_suffixes.iter().any(|suffix| {
-                subject.name.len() > suffix.len() && subject.name.ends_with(suffix.as_str())
-            });
+            let owned =
+                identities.user_suffixes.iter().any(|suffix| subject.name.len() > suffix.len() && subject.name.ends_with(suffix.as_str()));
             (!owned).then_some("user name does not end with one of the partner's userSuffixes")
         }
         SubjectKind::Group => {
@@ -70,10 +64,7 @@ mod tests {
     use super::*;
 
     fn techhelp() -> Identities {
-        Identities {
-            user_suffixes: vec!["@techhelp.example".into()],
-            groups: vec!["techhelp:analysts".into()],
-        }
+        Identities { user_suffixes: vec!["@techhelp.example".into()], groups: vec!["techhelp:analysts".into()] }
     }
 
     #[test]

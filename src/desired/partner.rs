@@ -37,12 +37,7 @@ pub struct PartnerPlan {
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    PolicyRule {
-        api_groups: Some(strings(groups)),
-        resources: Some(strings(resources)),
-        verbs: strings(verbs),
-        ..Default::default()
-    }
+    PolicyRule { api_groups: Some(strings(groups)), resources: Some(strings(resources)), verbs: strings(verbs), ..Default::default() }
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
@@ -81,11 +76,7 @@ pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>) -> PartnerPlan 
         owner_references: Some(vec![owner.clone()]),
         ..Default::default()
     };
-    let role_ref = |kind: &str, role: &str| RoleRef {
-        api_group: "rbac.authorization.k8s.io".into(),
-        kind: kind.into(),
-        name: role.into(),
-    };
+    let role_ref = |kind: &str, role: &str| RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: kind.into(), name: role.into() };
 
     let admins = rbac_subjects(&partner.spec.admins, &home);
     let observers = rbac_subjects(partner.spec.responsible_party.as_slice(), &home);

@@ -68,11 +68,7 @@ pub async fn ensure_secret(
     let sa_namespace = service_account.namespace().unwrap_or_default();
     let sa_name = service_account.name_any();
     let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![],
-            expiration_seconds: Some(settings.token_ttl.as_secs() as i64),
-            bound_object_ref: None,
-        },
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(settings.token_ttl.as_secs() as i64), bound_object_ref: None },
         ..Default::default()
     };
     metrics.write("TokenRequest");
@@ -91,10 +87,7 @@ pub async fn ensure_secret(
             name: Some(plan.secret_name.clone()),
             namespace: Some(plan.secret_namespace.clone()),
             labels: Some(plan.secret_labels.clone()),
-            annotations: Some(BTreeMap::from([
-                (EXPIRES_AT.to_string(), expires.to_string()),
-                (SERVICE_ACCOUNT_UID.to_string(), sa_uid),
-            ])),
+            annotations: Some(BTreeMap::from([(EXPIRES_AT.to_string(), expires.to_string()), (SERVICE_ACCOUNT_UID.to_string(), sa_uid)])),
             owner_references: Some(vec![plan.partner_owner.clone()]),
             ..Default::default()
         },
@@ -162,9 +155,7 @@ pub fn render_kubeconfig(settings: &KeySettings, namespace: &str, user: &str, to
         users: vec![Named { name: user.into(), inner: UserEntry { user: BTreeMap::from([("token", token)]) } }],
         contexts: vec![Named {
             name: namespace.into(),
-            inner: ContextEntry {
-                context: BTreeMap::from([("cluster", "liaison"), ("user", user), ("namespace", namespace)]),
-            },
+            inner: ContextEntry { context: BTreeMap::from([("cluster", "liaison"), ("user", user), ("namespace", namespace)]) },
         }],
         current_context: namespace,
     };
@@ -205,7 +196,8 @@ mod tests {
 
     #[test]
     fn the_kubeconfig_names_server_ca_token_and_namespace() {
-        let settings = KeySettings { server: "https://127.0.0.1:6443".into(), ca_pem: Some(b"PEM".to_vec()), token_ttl: Duration::from_secs(600) };
+        let settings =
+            KeySettings { server: "https://127.0.0.1:6443".into(), ca_pem: Some(b"PEM".to_vec()), token_ttl: Duration::from_secs(600) };
         let yaml = render_kubeconfig(&settings, "beta", "liaison-key-x", "tok").unwrap();
         let parsed: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(parsed["clusters"][0]["cluster"]["server"], "https://127.0.0.1:6443");

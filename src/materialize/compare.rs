@@ -57,29 +57,24 @@ impl Materialized for ClusterRole {
     }
 }
 
-impl Materialized for RoleBinding {
-    fn same_payload(&self, existing: &Self) -> bool {
-        self.role_ref == existing.role_ref && same_or_empty(&self.subjects, &existing.subjects)
-    }
-    fn needs_recreate(&self, existing: &Self) -> bool {
-        self.role_ref != existing.role_ref
-    }
-    fn has_immutable_fields(&self) -> bool {
-        true
-    }
+/// Bindings compare the same whatever their scope; `roleRef` is immutable, so a different one
+/// means delete and create.
+macro_rules! binding {
+    ($($t:ty),*) => {$(
+        impl Materialized for $t {
+            fn same_payload(&self, existing: &Self) -> bool {
+                self.role_ref == existing.role_ref && same_or_empty(&self.subjects, &existing.subjects)
+            }
+            fn needs_recreate(&self, existing: &Self) -> bool {
+                self.role_ref != existing.role_ref
+            }
+            fn has_immutable_fields(&self) -> bool {
+                true
+            }
+        }
+    )*};
 }
-
-impl Materialized for ClusterRoleBinding {
-    fn same_payload(&self, existing: &Self) -> bool {
-        self.role_ref == existing.role_ref && same_or_empty(&self.subjects, &existing.subjects)
-    }
-    fn needs_recreate(&self, existing: &Self) -> bool {
-        self.role_ref != existing.role_ref
-    }
-    fn has_immutable_fields(&self) -> bool {
-        true
-    }
-}
+binding!(RoleBinding, ClusterRoleBinding);
 
 impl Materialized for ServiceAccount {
     fn same_payload(&self, existing: &Self) -> bool {

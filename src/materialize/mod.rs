@@ -6,15 +6,15 @@
 //! API server itself: a stale cache must never hide a binding that should go.
 
 pub mod access_key;
-pub mod sweep;
 mod compare;
+pub mod sweep;
 
 use std::fmt::Debug;
 
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -119,10 +119,11 @@ where
         Err(kube::Error::Api(status)) if status.code == 422 && desired.has_immutable_fields() => {
             delete(&api, &name, metrics).await?;
             metrics.write(kind_of::<K>());
-            api.patch(&name, &params, &Patch::Apply(desired))
-                .await
-                .map(|_| Outcome::Written)
-                .map_err(|source| Error::Write { kind: kind_of::<K>(), name, source })
+            api.patch(&name, &params, &Patch::Apply(desired)).await.map(|_| Outcome::Written).map_err(|source| Error::Write {
+                kind: kind_of::<K>(),
+                name,
+                source,
+            })
         }
         Err(source) => Err(Error::Write { kind: kind_of::<K>(), name, source }),
     }

@@ -31,7 +31,14 @@ mod tests {
         ObjectMeta {
             labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             owner_references: owner.map(|(api, uid)| {
-                vec![OwnerReference { api_version: api.into(), kind: "ClientLink".into(), name: "l".into(), uid: uid.into(), controller: Some(true), block_owner_deletion: None }]
+                vec![OwnerReference {
+                    api_version: api.into(),
+                    kind: "ClientLink".into(),
+                    name: "l".into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    block_owner_deletion: None,
+                }]
             }),
             ..Default::default()
         }
@@ -47,6 +54,9 @@ mod tests {
         assert!(!is_orphan(&meta(&ours, None), &live), "labels alone prove nothing");
         assert!(!is_orphan(&meta(&ours, Some(("v1", "gone"))), &live), "owner is not a Liaison object");
         assert!(!is_orphan(&meta(&ours, Some(("liaison.dev/v1alpha1", "other"))), &live), "owner reference and label disagree");
-        assert!(!is_orphan(&meta(&[(names::OWNER_UID, "gone")], Some(("liaison.dev/v1alpha1", "gone"))), &live), "not labelled as Liaison's");
+        assert!(
+            !is_orphan(&meta(&[(names::OWNER_UID, "gone")], Some(("liaison.dev/v1alpha1", "gone"))), &live),
+            "not labelled as Liaison's"
+        );
     }
 }

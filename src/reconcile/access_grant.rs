@@ -3,40 +3,34 @@
 //! which sees every grant naming it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use jiff::Timestamp;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::status::{publish, ready_condition, transitioned};
-use super::{Context, Error, requeue_at};
+use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess};
-use crate::desired::names::{self, FINALIZER};
+use crate::desired::names;
 use crate::desired::{Reason, Verdict, plan_client};
 use crate::materialize::revoke;
 
 const KIND: &str = "AccessGrant";
 
 pub async fn reconcile(grant: Arc<AccessGrant>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = grant.namespace().unwrap_or_default();
-    let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, grant, |event| async {
+    let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
+    with_finalizer(&api, grant, &ctx, |event| async {
         match event {
             Finalizer::Apply(grant) => apply(&grant, &ctx).await,
             Finalizer::Cleanup(grant) => cleanup(&grant, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
-    result
 }
 
 async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {

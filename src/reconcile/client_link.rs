@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -13,34 +12,29 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::status::{publish, ready_condition, transitioned};
-use super::{Context, Error, requeue_at};
+use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{ClientLink, ClientLinkStatus};
-use crate::desired::names::{self, Component, FINALIZER};
+use crate::desired::names::{self, Component};
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
 use crate::materialize::{access_key, controlled_by, ensure, prune_cached, revoke};
 
 const KIND: &str = "ClientLink";
 
 pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = link.namespace().unwrap_or_default();
-    let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, link, |event| async {
+    let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
+    with_finalizer(&api, link, &ctx, |event| async {
         match event {
             Finalizer::Apply(link) => apply(&link, &ctx).await,
             Finalizer::Cleanup(link) => cleanup(&link, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
-    result
 }
 
 async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
@@ -90,9 +84,7 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         .chain(plan.access_key.iter().flat_map(|k| [k.service_account.name_any(), k.secret_name.clone()]))
         .collect();
     let stale = |meta: &ObjectMeta| {
-        meta.namespace.as_deref() == Some(namespace)
-            && is_link_owned(meta)
-            && !wanted.contains(meta.name.as_deref().unwrap_or_default())
+        meta.namespace.as_deref() == Some(namespace) && is_link_owned(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default())
     };
     prune_cached(client, &caches.role_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await?;
     prune_cached(client, &caches.service_accounts, |o: &ServiceAccount| stale(&o.metadata), metrics).await?;
@@ -121,10 +113,7 @@ async fn current_service_account(ctx: &Context, desired: &ServiceAccount) -> Res
     if let Some(cached) = ctx.caches.service_accounts.get(&reference) {
         return Ok((*cached).clone());
     }
-    Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace)
-        .get(&desired.name_any())
-        .await
-        .map_err(Error::Read)
+    Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace).get(&desired.name_any()).await.map_err(Error::Read)
 }
 
 async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Timestamp) -> Result<(), Error> {
@@ -143,9 +132,7 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
     }
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
     ctx.metrics.write(KIND);
-    api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await
-        .map_err(Error::Status)?;
+    api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await.map_err(Error::Status)?;
     if transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired
             && let Some(at) = plan.ends_at
@@ -200,8 +187,5 @@ async fn materialize_others(ctx: &Context, namespace: &str) -> Result<(), Error>
 }
 
 pub fn deletion_latency(meta: &ObjectMeta) -> f64 {
-    meta.deletion_timestamp
-        .as_ref()
-        .map(|t| Timestamp::now().duration_since(t.0).as_secs_f64().max(0.0))
-        .unwrap_or_default()
+    meta.deletion_timestamp.as_ref().map(|t| Timestamp::now().duration_since(t.0).as_secs_f64().max(0.0)).unwrap_or_default()
 }

@@ -79,27 +79,15 @@ impl ClientWorld {
 
 impl Context {
     pub fn links_in(&self, namespace: &str) -> Vec<ClientLink> {
-        let mut links: Vec<ClientLink> = self
-            .caches
-            .links
-            .state()
-            .iter()
-            .filter(|l| l.namespace().as_deref() == Some(namespace))
-            .map(|l| (**l).clone())
-            .collect();
+        let mut links: Vec<ClientLink> =
+            self.caches.links.state().iter().filter(|l| l.namespace().as_deref() == Some(namespace)).map(|l| (**l).clone()).collect();
         links.sort_by_key(|l| l.name_any());
         links
     }
 
     pub fn grants_naming(&self, namespace: &str) -> Vec<AccessGrant> {
-        let mut grants: Vec<AccessGrant> = self
-            .caches
-            .grants
-            .state()
-            .iter()
-            .filter(|g| g.spec.clients.iter().any(|c| c == namespace))
-            .map(|g| (**g).clone())
-            .collect();
+        let mut grants: Vec<AccessGrant> =
+            self.caches.grants.state().iter().filter(|g| g.spec.clients.iter().any(|c| c == namespace)).map(|g| (**g).clone()).collect();
         grants.sort_by_key(|g| (g.namespace(), g.name_any()));
         grants
     }
@@ -117,12 +105,7 @@ impl Context {
     /// Everything the rules need about one client namespace, from the caches.
     pub fn client_world(&self, namespace: &str) -> ClientWorld {
         let links = self.links_in(namespace);
-        let namespace_labels = self
-            .caches
-            .namespaces
-            .get(&ObjectRef::new(namespace))
-            .map(|ns| ns.labels().clone())
-            .unwrap_or_default();
+        let namespace_labels = self.caches.namespaces.get(&ObjectRef::new(namespace)).map(|ns| ns.labels().clone()).unwrap_or_default();
         let mut roles = BTreeMap::new();
         let mut cluster_roles = BTreeMap::new();
         for level in links.iter().flat_map(|l| &l.spec.access_levels) {
@@ -138,11 +121,7 @@ impl Context {
                 cluster_roles.insert(cluster_role.clone(), found.rules.clone().unwrap_or_default());
             }
         }
-        let ceiling = self
-            .caches
-            .cluster_roles
-            .get(&ObjectRef::new(&self.settings.ceiling))
-            .map(|c| c.rules.clone().unwrap_or_default());
+        let ceiling = self.caches.cluster_roles.get(&ObjectRef::new(&self.settings.ceiling)).map(|c| c.rules.clone().unwrap_or_default());
         ClientWorld {
             namespace: namespace.to_string(),
             namespace_labels,

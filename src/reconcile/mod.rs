@@ -57,11 +57,29 @@ where
     Action::requeue(Duration::from_secs(2))
 }
 
+/// Runs one reconcile under Liaison's finalizer (so that deletion always passes through
+/// `Cleanup`, even after downtime) and records its duration.
+pub async fn with_finalizer<K, Fut>(
+    api: &kube::Api<K>,
+    object: Arc<K>,
+    ctx: &Context,
+    handle: impl FnOnce(kube::runtime::finalizer::Event<K>) -> Fut,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    let started = std::time::Instant::now();
+    let result = kube::runtime::finalizer::finalizer(api, crate::desired::names::FINALIZER, object, handle)
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.reconciled(&K::kind(&()), started.elapsed().as_secs_f64());
+    result
+}
+
 /// Requeue at the next instant the plan changes by itself, or at the resync period.
 pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Action {
-    let until = wake
-        .and_then(|at| at.duration_since(now).try_into().ok())
-        .map(|d: Duration| d + Duration::from_millis(50))
-        .unwrap_or(RESYNC);
+    let until =
+        wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50)).unwrap_or(RESYNC);
     Action::requeue(until.min(RESYNC))
 }

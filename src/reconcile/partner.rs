@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -11,32 +10,28 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::status::{publish, ready_condition, transitioned};
-use super::{Context, Error, RESYNC};
+use super::{Context, Error, RESYNC, with_finalizer};
 use crate::api::{Partner, PartnerClient, PartnerStatus, condition_is_true};
-use crate::desired::names::{self, Component, FINALIZER};
+use crate::desired::names::{self, Component};
 use crate::desired::{PartnerPlan, Reason, Verdict, partner_standing, plan_partner};
 use crate::materialize::{controlled_by, ensure, prune_cached, revoke};
 
 const KIND: &str = "Partner";
 
 pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let api: Api<Partner> = Api::all(ctx.client.clone());
-    let result = finalizer(&api, FINALIZER, partner, |event| async {
+    with_finalizer(&api, partner, &ctx, |event| async {
         match event {
             Finalizer::Apply(partner) => apply(&partner, &ctx).await,
             Finalizer::Cleanup(partner) => cleanup(&partner, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
-    result
 }
 
 async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
@@ -100,11 +95,8 @@ fn client_summary(ctx: &Context, partner: &Partner) -> Vec<PartnerClient> {
         .map(|link| {
             let status = link.status.clone().unwrap_or_default();
             let granted: Vec<&str> = status.grants.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect();
-            let subjects: BTreeSet<String> = granted
-                .iter()
-                .filter_map(|g| grants.get(*g))
-                .flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string()))
-                .collect();
+            let subjects: BTreeSet<String> =
+                granted.iter().filter_map(|g| grants.get(*g)).flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string())).collect();
             PartnerClient {
                 namespace: link.namespace().unwrap_or_default(),
                 link: link.name_any(),
@@ -122,13 +114,8 @@ async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: T
     let previous = partner.status.clone().unwrap_or_default();
     let ready = verdict.reason == Reason::Active;
     let clients = client_summary(ctx, partner);
-    let grant_count = ctx
-        .caches
-        .grants
-        .state()
-        .iter()
-        .filter(|g| g.namespace().as_deref() == Some(partner.spec.home_namespace.as_str()))
-        .count() as i32;
+    let grant_count =
+        ctx.caches.grants.state().iter().filter(|g| g.namespace().as_deref() == Some(partner.spec.home_namespace.as_str())).count() as i32;
     let status = PartnerStatus {
         observed_generation: partner.meta().generation,
         conditions: ready_condition(ready, &verdict, partner.meta().generation, &previous.conditions, now),
@@ -174,4 +161,3 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     publish(ctx, partner, false, "Revoked", "Revoke", format!("removed {bindings} bindings in {latency:.3}s; home namespace kept")).await;
     Ok(Action::await_change())
 }
-

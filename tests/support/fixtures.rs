@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 use liaison::api::{AccessGrant, ClientLink, Partner};
 use serde_json::{Value, json};
 

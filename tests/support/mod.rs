@@ -42,7 +42,11 @@ fn start_testenv() -> TestEnv {
     let bin_dir = match std::env::var_os("LIAISON_TESTENV_BIN") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let out = Command::new(repo().join("scripts/testenv")).arg("install").stderr(Stdio::inherit()).output().expect("running scripts/testenv install");
+            let out = Command::new(repo().join("scripts/testenv"))
+                .arg("install")
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("running scripts/testenv install");
             assert!(out.status.success(), "scripts/testenv install failed");
             let text = String::from_utf8_lossy(&out.stdout);
             PathBuf::from(text.lines().last().expect("install prints the bin dir").trim())
@@ -51,13 +55,15 @@ fn start_testenv() -> TestEnv {
     let binary = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default();
     let dir = repo().join("target/testenv").join(format!("{binary}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("creating the control plane's directory");
-    // The watchdog outlives this process and stops the control plane once it is gone.
+    // The watchdog outlives this process and stops the control plane once it is gone: it is
+    // detached on purpose, never waited for.
     let watchdog = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; '{script}' stop '{dir}' >/dev/null 2>&1; rm -rf '{dir}'",
         pid = std::process::id(),
         script = repo().join("scripts/testenv").display(),
         dir = dir.display(),
     );
+    #[allow(clippy::zombie_processes)]
     Command::new("setsid")
         .args(["bash", "-c", &watchdog])
         .stdin(Stdio::null())
@@ -263,7 +269,11 @@ pub async fn install_liaison(client: &Client) {
                     let name = name.clone();
                     async move {
                         let crd = crds.get(&name).await.ok();
-                        crd.and_then(|c| c.status).and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True")
+                        crd.and_then(|c| c.status)
+                            .and_then(|s| s.conditions)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
                     }
                 })
                 .await;
@@ -324,10 +334,7 @@ impl Operator {
 
     pub async fn wait_ready(&self) {
         let port = self.http_port;
-        until("operator /readyz", Duration::from_secs(60), || async move {
-            http_get(port, "/readyz").await.is_some()
-        })
-        .await;
+        until("operator /readyz", Duration::from_secs(60), || async move { http_get(port, "/readyz").await.is_some() }).await;
     }
 
     pub fn log_text(&self) -> String {
