@@ -5,10 +5,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: help test test-unit test-faults testenv crds demo demo-stop clean-testenv
+.PHONY: help lint test test-unit test-faults testenv crds demo demo-stop clean-testenv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+lint: ## rustfmt and clippy, warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
 
 testenv: ## build (once) the control plane binaries from Go modules
 	@scripts/testenv install
