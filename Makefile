@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: help lint test test-unit test-faults testenv crds demo demo-stop clean-testenv
+.PHONY: help lint test test-unit test-faults test-model testenv crds demo demo-stop clean-testenv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ test: ## unit tests, then integration tests against a real control plane
 test-faults: ## the crash campaign with 20 trials (TRIALS=n to change)
 	@bin=$$(scripts/testenv install | tail -n 1) && \
 	  LIAISON_TESTENV_BIN=$$bin LIAISON_FAULT_TRIALS=$${TRIALS:-20} $(CARGO) test --test faults -- --nocapture
+
+test-model: ## the model-based access test, SEED=n STEPS=n for long runs
+	@bin=$$(scripts/testenv install | tail -n 1) && \
+	  LIAISON_TESTENV_BIN=$$bin LIAISON_MODEL_SEED=$${SEED:-20261122} LIAISON_MODEL_STEPS=$${STEPS:-200} $(CARGO) test --test model -- --nocapture
 
 test-unit: ## only the pure tests (no control plane)
 	$(CARGO) test --lib
