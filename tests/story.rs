@@ -143,6 +143,24 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
         metrics.lines().any(|l| l.starts_with("liaison_revocation_latency_seconds_count{kind=\"ClientLink\"}") && !l.ends_with(" 0")),
         "the revocation's latency is measured"
     );
+    // Events tell the story too: the link was granted, then revoked.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), "beta");
+    until("the link's Events say Active and Revoked", WAIT, || {
+        let events = events.clone();
+        async move {
+            let reasons: Vec<String> = events
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("ClientLink"))
+                .filter_map(|e| e.reason)
+                .collect();
+            reasons.iter().any(|r| r == "Active") && reasons.iter().any(|r| r == "Revoked")
+        }
+    })
+    .await;
     let managed = ListParams::default().labels("app.kubernetes.io/managed-by=liaison");
     assert!(Api::<RoleBinding>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());
     assert!(Api::<Role>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());

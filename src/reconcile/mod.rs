@@ -69,11 +69,16 @@ where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
+    let kind = K::kind(&());
+    // Every log line of this reconcile names the object.
+    let span = tracing::info_span!("reconcile", kind = %kind, namespace = object.namespace().unwrap_or_default(), name = object.name_any());
     let result = kube::runtime::finalizer::finalizer(api, crate::desired::names::FINALIZER, object, handle)
+        .instrument(span)
         .await
         .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(&K::kind(&()), started.elapsed().as_secs_f64());
+    ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
     result
 }
 
