@@ -40,8 +40,12 @@ async fn crash_and_restart(operator: Operator, window_ms: u64) -> Operator {
     Operator::start(&[])
 }
 
+/// These tests disturb the whole control plane: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn sigkill_during_mass_grant_and_mass_revocation_converges_to_intent() {
+    let _serial = SERIAL.lock().await;
     let admin = client().await;
     install_liaison(&admin).await;
     let mut operator = Operator::start(&[]);
@@ -83,4 +87,64 @@ async fn sigkill_during_mass_grant_and_mass_revocation_converges_to_intent() {
     }
     eprintln!("{} crash trials of {GRANTS} grants each passed in {:?}", trials(), started.elapsed());
     drop(operator);
+}
+
+/// A disturbance of the control plane while the operator runs; afterwards new grants are
+/// still applied and a link deletion still revokes everything.
+async fn survives(disturb: impl std::future::Future<Output = ()>, prefix: &str) {
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let p = PartnerFixture::create(&admin, prefix).await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let (bob, carol) = (p.user("bob"), p.user("carol"));
+    p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until("bob is granted", WAIT, || can(&admin, &bob, &[], "list", PODS, &ns)).await;
+
+    disturb.await;
+
+    let admin = client().await;
+    p.grant("carol", &[&ns], "read", json!([user(&carol)]), json!({})).await;
+    until("carol is granted after the disturbance", Duration::from_secs(60), || can(&admin, &carol, &[], "list", PODS, &ns)).await;
+    Api::<ClientLink>::namespaced(admin.clone(), &ns).delete("link", &DeleteParams::default()).await.unwrap();
+    until("both are revoked", Duration::from_secs(60), || {
+        let users = vec![bob.clone(), carol.clone()];
+        let (admin, ns) = (admin.clone(), ns.clone());
+        async move { all_allowed(&admin, &users, &ns, false).await }
+    })
+    .await;
+    drop(operator);
+}
+
+#[tokio::test]
+async fn the_operator_survives_a_kube_apiserver_restart() {
+    let _serial = SERIAL.lock().await;
+    survives(
+        async {
+            let status = std::process::Command::new(path_of("scripts/testenv"))
+                .args(["restart", testenv().dir.to_str().unwrap(), "kube-apiserver"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "restarting kube-apiserver");
+        },
+        "apirestart",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_operator_survives_a_paused_etcd() {
+    let _serial = SERIAL.lock().await;
+    survives(
+        async {
+            let pid = std::fs::read_to_string(testenv().dir.join("etcd.pid")).unwrap().trim().to_string();
+            assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+        },
+        "etcdpause",
+    )
+    .await;
 }
