@@ -39,6 +39,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             home_access: args.service_account.clone().zip(args.home_access_role.clone()).map(|(service_account, cluster_role)| {
                 HomeAccess { service_account, namespace: args.lease_namespace.clone(), cluster_role }
             }),
+            resync: args.resync.max(std::time::Duration::from_secs(1)),
         };
     let client = Client::try_from(config).map_err(Error::Client)?;
     let metrics = Metrics::default();

@@ -89,3 +89,30 @@ async fn a_clean_shutdown_hands_the_lease_over_at_once() {
     eprintln!("handover after SIGTERM of the leader: {handover:?} (lease {LEASE_SECONDS}s)");
     assert!(handover < Duration::from_secs(LEASE_SECONDS * 2), "handover took {handover:?}");
 }
+
+#[tokio::test]
+async fn a_leader_whose_lease_is_taken_stops_at_once() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let mut leader = replica("liaison-stolen");
+    until("the replica leads", WAIT, || {
+        let log = leader.log_text();
+        async move { log.contains("leading;") }
+    })
+    .await;
+    // Someone else takes the lease (as a partitioned replica's successor would).
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(admin.clone(), "default");
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(jiff::Timestamp::now());
+    let theft = json!({"spec": {"holderIdentity": "thief", "acquireTime": now, "renewTime": now, "leaseDurationSeconds": 60}});
+    leases.patch("liaison-stolen", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&theft)).await.unwrap();
+    let stolen = Instant::now();
+    let status = eventually("the former leader exits", Duration::from_secs(LEASE_SECONDS * 3), || {
+        let exited = leader.try_wait();
+        async move { exited }
+    })
+    .await;
+    eprintln!("the former leader exited {:?} after losing the lease", stolen.elapsed());
+    assert!(!status.success(), "losing the lease is an error exit, so that the pod restarts as a standby");
+    assert!(leader.log_text().contains("leadership lost"), "{}", leader.log_text());
+}

@@ -61,7 +61,7 @@ async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
         clients.push(outcome);
     }
     write_status(ctx, grant, &clients, now).await?;
-    Ok(requeue_at(wake, now))
+    Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
 struct ClientVerdict {

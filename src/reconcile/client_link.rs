@@ -51,7 +51,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     });
     write_status(ctx, link, &mine, now).await?;
     let wake = [plan.wake_at, key_refresh].into_iter().flatten().min();
-    Ok(requeue_at(wake, now))
+    Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
 /// Writes what the plan wants in the namespace, then removes what it no longer wants.

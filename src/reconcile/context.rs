@@ -39,6 +39,8 @@ pub struct Settings {
     /// How the operator reaches access key Secrets: it holds no Secret access cluster-wide,
     /// only in partner home namespaces, through a binding it makes there for itself.
     pub home_access: Option<crate::desired::partner::HomeAccess>,
+    /// How long an object that is fine waits before it is reconciled again anyway.
+    pub resync: std::time::Duration,
 }
 
 pub struct Context {

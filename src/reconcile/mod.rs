@@ -15,9 +15,6 @@ use kube::{Resource, ResourceExt};
 
 pub use context::{Caches, Context, Settings};
 
-/// How long an object that is fine waits before it is looked at again anyway.
-pub const RESYNC: Duration = Duration::from_secs(600);
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("reading the cluster: {0}")]
@@ -82,9 +79,10 @@ where
     result
 }
 
-/// Requeue at the next instant the plan changes by itself, or at the resync period.
-pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Action {
+/// Requeue at the next instant the plan changes by itself, or after `resync` (an object that
+/// is fine is looked at again anyway).
+pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp, resync: Duration) -> Action {
     let until =
-        wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50)).unwrap_or(RESYNC);
-    Action::requeue(until.min(RESYNC))
+        wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50)).unwrap_or(resync);
+    Action::requeue(until.min(resync))
 }

@@ -15,7 +15,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::status::{publish, ready_condition, transitioned};
-use super::{Context, Error, RESYNC, with_finalizer};
+use super::{Context, Error, with_finalizer};
 use crate::api::{Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
 use crate::desired::{PartnerPlan, Reason, Verdict, partner_standing, plan_partner};
@@ -45,7 +45,7 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
         Err(verdict) => verdict,
     };
     write_status(ctx, partner, verdict, now).await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {

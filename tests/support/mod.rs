@@ -296,13 +296,19 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(extra_args: &[&str]) -> Operator {
+        Operator::start_with(&kubeconfig_path(), extra_args)
+    }
+
+    /// Starts the operator with its own kubeconfig (for example one that impersonates a
+    /// distinct user, so that the API server's audit log can tell its requests apart).
+    pub fn start_with(kubeconfig: &Path, extra_args: &[&str]) -> Operator {
         let http_port = free_port();
         let log = testenv().dir.join(format!("operator-{http_port}.log"));
         let out = std::fs::File::create(&log).expect("creating the operator log");
         let child = Command::new(env!("CARGO_BIN_EXE_liaison"))
             .args(["run", "--log-format", "text", "--http-addr", &format!("127.0.0.1:{http_port}")])
             .args(extra_args)
-            .env("KUBECONFIG", kubeconfig_path())
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,liaison=debug".into()))
             .stdout(out.try_clone().expect("cloning a file handle"))
             .stderr(out)
@@ -310,6 +316,11 @@ impl Operator {
             .expect("starting the operator");
         register_child(child.id());
         Operator { child, http_port, log }
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     pub fn pid(&self) -> u32 {
