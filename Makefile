@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: help lint test test-unit test-faults test-model testenv crds demo demo-stop clean-testenv
+.PHONY: help lint test test-unit test-faults test-model bench bench-quick testenv crds demo demo-stop clean-testenv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ test-faults: ## the crash campaign with 20 trials (TRIALS=n to change)
 test-model: ## the model-based access test, SEED=n STEPS=n for long runs
 	@bin=$$(scripts/testenv install | tail -n 1) && \
 	  LIAISON_TESTENV_BIN=$$bin LIAISON_MODEL_SEED=$${SEED:-20261122} LIAISON_MODEL_STEPS=$${STEPS:-200} $(CARGO) test --test model -- --nocapture
+
+bench-quick: ## the scale benchmark, small (10 partners, 100 links, 500 grants; ~2 minutes)
+	@bin=$$(scripts/testenv install | tail -n 1) && LIAISON_TESTENV_BIN=$$bin $(CARGO) bench --bench scale -- --quick
+
+bench: ## the scale benchmark, full (100 partners, 2,000 links, 10,000 grants); ARGS= to resize
+	@bin=$$(scripts/testenv install | tail -n 1) && LIAISON_TESTENV_BIN=$$bin $(CARGO) bench --bench scale -- $(ARGS)
 
 test-unit: ## only the pure tests (no control plane)
 	$(CARGO) test --lib

@@ -1,0 +1,230 @@
+//! Scale benchmark against a real control plane, with its physical baseline in the same run.
+//!
+//! `make bench-quick` (10 partners, 100 links, 500 grants, 3 subjects) or `make bench`
+//! (100 / 2,000 / 10,000 / 3); every size can be set: `cargo bench --bench scale --
+//! --partners 10 --links 100 --grants 500 --subjects 3 --concurrency 16`.
+//!
+//! Measured: (1) convergence, from the first grant applied until every expected RoleBinding
+//! exists, seen by a watch; (2) the baseline: a plain kube-rs client creating the same number
+//! of RoleBindings with the same concurrency, seen by the same watch; (3) revocation: a link
+//! deleted until its bindings are gone and SubjectAccessReview denies; (4) the operator's peak
+//! RSS and CPU seconds, and its write requests per grant (API server audit log); (5) writes at
+//! rest over three resync periods.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use liaison::api::ClientLink;
+use serde_json::json;
+use support::fixtures::*;
+use support::*;
+
+struct Sizes {
+    partners: usize,
+    links: usize,
+    grants: usize,
+    subjects: usize,
+    concurrency: usize,
+}
+
+fn sizes() -> Sizes {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let flag = |name: &str, default: usize| {
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let (p, l, g) = if quick { (10, 100, 500) } else { (100, 2000, 10_000) };
+    Sizes {
+        partners: flag("--partners", p),
+        links: flag("--links", l),
+        grants: flag("--grants", g),
+        subjects: flag("--subjects", 3),
+        concurrency: flag("--concurrency", 16),
+    }
+}
+
+const OPERATOR_USER: &str = "liaison-bench-operator";
+const RESYNC_SECONDS: u64 = 5;
+
+fn operator_writes() -> usize {
+    let log = std::fs::read_to_string(testenv().dir.join("audit.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| e["impersonatedUser"]["username"] == OPERATOR_USER)
+        .count()
+}
+
+/// Waits until a watch of RoleBindings matching `labels` has seen `count` distinct ones.
+async fn seen(admin: &kube::Client, labels: &str, count: usize) {
+    let api: Api<RoleBinding> = Api::all(admin.clone());
+    let mut names = BTreeSet::new();
+    let stream = watcher(api, watcher::Config::default().labels(labels)).applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    while names.len() < count {
+        let Some(binding) = stream.try_next().await.expect("watching RoleBindings") else { break };
+        names.insert((binding.metadata.namespace.clone(), binding.metadata.name.clone()));
+    }
+}
+
+fn proc_stats(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_kib: f64 =
+        status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0.0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    (peak_kib / 1024.0, ticks / 100.0)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo test --all-targets` runs this binary too; only `cargo bench` (which passes
+    // `--bench`) means to measure.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("the scale benchmark runs with `make bench-quick` or `make bench`");
+        return;
+    }
+    let sizes = sizes();
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let config = std::fs::read_to_string(kubeconfig_path())
+        .unwrap()
+        .replace("    client-key:", &format!("    as: {OPERATOR_USER}\n    as-groups: [\"system:masters\"]\n    client-key:"));
+    let operator_kubeconfig = testenv().dir.join("bench-operator-kubeconfig");
+    std::fs::write(&operator_kubeconfig, config).unwrap();
+    let operator = Operator::start_with(&operator_kubeconfig, &["--resync", &RESYNC_SECONDS.to_string(), "--concurrency", "16"]);
+    operator.wait_ready().await;
+    let c = sizes.concurrency;
+
+    eprintln!("setting up {} partners and {} links...", sizes.partners, sizes.links);
+    let partners: Vec<PartnerFixture> = futures::stream::iter(0..sizes.partners)
+        .map(|i| {
+            let admin = admin.clone();
+            async move { PartnerFixture::create(&admin, &format!("b{i}")).await }
+        })
+        .buffered(c)
+        .collect()
+        .await;
+    let (partner_count, partners_ref) = (partners.len(), &partners);
+    let links: Vec<(usize, String)> = futures::stream::iter(0..sizes.links)
+        .map(move |i| {
+            let partner = &partners_ref[i % partner_count];
+            async move {
+                let ns = partner.client_namespace(&format!("l{i}")).await;
+                partner.link(&ns, "link", read_level("read"), json!({})).await;
+                (i % partner_count, ns)
+            }
+        })
+        .buffered(c)
+        .collect()
+        .await;
+
+    // 1. Convergence through the operator.
+    eprintln!("applying {} grants...", sizes.grants);
+    let writes_before = operator_writes();
+    let started = Instant::now();
+    let watch = tokio::spawn({
+        let admin = admin.clone();
+        let total = sizes.grants;
+        async move { seen(&admin, "liaison.dev/component=grant-binding", total).await }
+    });
+    futures::stream::iter(0..sizes.grants)
+        .for_each_concurrent(c, |j| {
+            let (p, ns) = &links[j % links.len()];
+            let partner = &partners[*p];
+            let subjects: Vec<serde_json::Value> = (0..sizes.subjects).map(|s| user(&partner.user(&format!("g{j}s{s}")))).collect();
+            async move {
+                partner.grant(&format!("g{j}"), &[ns], "read", json!(subjects), json!({})).await;
+            }
+        })
+        .await;
+    watch.await.unwrap();
+    let convergence = started.elapsed();
+    let writes_converging = operator_writes() - writes_before;
+
+    // 2. The physical baseline: the same number of RoleBindings, written directly.
+    let started = Instant::now();
+    let watch = tokio::spawn({
+        let admin = admin.clone();
+        let total = sizes.grants;
+        async move { seen(&admin, "bench=baseline", total).await }
+    });
+    futures::stream::iter(0..sizes.grants)
+        .for_each_concurrent(c, |j| {
+            let ns = links[j % links.len()].1.clone();
+            let admin = admin.clone();
+            let subjects: Vec<serde_json::Value> = (0..sizes.subjects)
+                .map(|s| json!({"kind": "User", "name": format!("baseline-{j}-{s}"), "apiGroup": "rbac.authorization.k8s.io"}))
+                .collect();
+            async move {
+                let binding: RoleBinding = serde_json::from_value(json!({
+                    "metadata": {"name": format!("baseline-{j}"), "labels": {"bench": "baseline"}},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                    "subjects": subjects
+                }))
+                .unwrap();
+                Api::<RoleBinding>::namespaced(admin, &ns).create(&PostParams::default(), &binding).await.unwrap();
+            }
+        })
+        .await;
+    watch.await.unwrap();
+    let baseline = started.elapsed();
+
+    // 3. Revocation: delete links one at a time.
+    let sample: Vec<&(usize, String)> = links.iter().take(20).collect();
+    let mut revocations = Vec::new();
+    for (p, ns) in &sample {
+        let victim = partners[*p].user(&format!("g{}s0", links.iter().position(|(_, n)| n == ns).unwrap()));
+        let started = Instant::now();
+        Api::<ClientLink>::namespaced(admin.clone(), ns).delete("link", &DeleteParams::default()).await.unwrap();
+        let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
+        loop {
+            let left =
+                bindings.list(&kube::api::ListParams::default().labels("liaison.dev/component=grant-binding")).await.unwrap().items.len();
+            if left == 0 && !can(&admin, &victim, &[], "list", res("", "pods"), ns).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        revocations.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    revocations.sort_by(f64::total_cmp);
+
+    // 5. At rest.
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS + 2)).await;
+    let before = operator_writes();
+    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * 3 + 1)).await;
+    let at_rest = operator_writes() - before;
+
+    // 4. The operator's cost.
+    let (rss_mib, cpu_seconds) = proc_stats(operator.pid());
+    let ratio = convergence.as_secs_f64() / baseline.as_secs_f64();
+    let (p50, p99) = (percentile(&revocations, 0.5), percentile(&revocations, 0.99));
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| sizes | {} partners, {} links, {} grants × {} subjects, concurrency {c} |",
+        sizes.partners, sizes.links, sizes.grants, sizes.subjects
+    );
+    println!("| convergence through Liaison | {:.2} s |", convergence.as_secs_f64());
+    println!("| baseline (RoleBindings written directly) | {:.2} s |", baseline.as_secs_f64());
+    println!("| ratio | {ratio:.2} |");
+    println!("| revocation p50 / p99 ({} links) | {p50:.0} ms / {p99:.0} ms |", revocations.len());
+    println!("| operator peak RSS | {rss_mib:.1} MiB |");
+    println!("| operator CPU | {cpu_seconds:.1} s |");
+    println!("| operator writes per grant while converging | {:.2} |", writes_converging as f64 / sizes.grants as f64);
+    println!("| writes at rest ({} s) | {at_rest} |", RESYNC_SECONDS * 3 + 1);
+    println!("convergence_ratio={ratio:.2} revoke_p50_ms={p50:.0} revoke_p99_ms={p99:.0} rss_mib={rss_mib:.1} writes_at_rest={at_rest}");
+}
