@@ -247,7 +247,9 @@ pub async fn run(
     let partner_controller = {
         let (link_partners, grant_partners, ns_partners) = (caches.partners.clone(), caches.partners.clone(), caches.partners.clone());
         Controller::for_stream(partners.subscribe(), caches.partners.clone())
-            .with_config(config)
+            // A partner's status only summarizes its links and grants, and each grant arriving
+            // would rewrite it: coalesce bursts. Links and grants react at once (revocation).
+            .with_config(config.debounce(std::time::Duration::from_secs(1)))
             .owns_stream(roles.subscribe())
             .owns_stream(role_bindings.subscribe())
             .owns_stream(cluster_roles.subscribe())
