@@ -504,6 +504,16 @@ async fn the_api_server_authorizes_exactly_what_the_model_says() {
         runner.apply("v1", "Namespace", None, json!({"metadata": {"name": runner.model.client(c), "labels": labels}})).await;
     }
     runner.operator = Some(Operator::start(&["--ceiling", &ceiling]));
+    // The operator creates the partners' home namespaces; grants can only live there after.
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    for p in 0..2 {
+        let home = runner.model.home(p);
+        until("the partner's home namespace exists", WAIT, || {
+            let (namespaces, home) = (namespaces.clone(), home.clone());
+            async move { namespaces.get_opt(&home).await.unwrap().is_some() }
+        })
+        .await;
+    }
     runner.seed_world().await;
 
     let (mut compared, mut with_access) = (0, 0);
