@@ -229,15 +229,8 @@ impl Runner {
             // Any other link there would hold the namespace: remove it first.
             let others: Vec<String> =
                 self.model.links.get(&c).into_iter().flatten().map(|(n, _)| n.clone()).filter(|n| n != "link0").collect();
-            let api: Api<ClientLink> = Api::namespaced(self.admin.clone(), &self.model.client(c));
             for name in others {
-                api.delete(&name, &DeleteParams::default()).await.unwrap();
-                let gone = name.clone();
-                until("the link is deleted", WAIT, || {
-                    let (api, gone) = (api.clone(), gone.clone());
-                    async move { api.get_opt(&gone).await.unwrap().is_none() }
-                })
-                .await;
+                self.delete_link(c, &name).await;
                 self.model.links.get_mut(&c).unwrap().retain(|(n, _)| *n != name);
             }
             let levels: BTreeMap<String, Source> = [
@@ -248,12 +241,7 @@ impl Runner {
             self.model.roles.insert((c, "r".into()), [("configmaps", "get")].into());
             self.write_role(c, "r").await;
             if self.model.links.get(&c).is_some_and(|l| l.iter().any(|(n, link)| n == "link0" && link.partner != p)) {
-                api.delete("link0", &DeleteParams::default()).await.unwrap();
-                until("link0 is deleted", WAIT, || {
-                    let api = api.clone();
-                    async move { api.get_opt("link0").await.unwrap().is_none() }
-                })
-                .await;
+                self.delete_link(c, "link0").await;
             }
             self.model.links.insert(
                 c,
@@ -341,6 +329,18 @@ impl Runner {
         .await;
     }
 
+    /// Deletes a link and waits until its finalizer has let it go (revocation done).
+    async fn delete_link(&self, c: usize, name: &str) {
+        let api: Api<ClientLink> = Api::namespaced(self.admin.clone(), &self.model.client(c));
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+        let gone = name.to_string();
+        until("the link is deleted", WAIT, || {
+            let (api, gone) = (api.clone(), gone.clone());
+            async move { api.get_opt(&gone).await.unwrap().is_none() }
+        })
+        .await;
+    }
+
     /// One random operation, applied to the cluster and the model alike.
     async fn step(&mut self) {
         let c = self.rng.random_range(0..self.model.labelled.len());
@@ -372,14 +372,7 @@ impl Runner {
             2 => {
                 let Some((name, _)) = self.model.links.get(&c).and_then(|l| l.first()).cloned() else { return };
                 self.model.links.get_mut(&c).unwrap().retain(|(n, _)| *n != name);
-                let api: Api<ClientLink> = Api::namespaced(self.admin.clone(), &self.model.client(c));
-                api.delete(&name, &DeleteParams::default()).await.unwrap();
-                let gone = name.clone();
-                until("the link is deleted", WAIT, || {
-                    let (api, gone) = (api.clone(), gone.clone());
-                    async move { api.get_opt(&gone).await.unwrap().is_none() }
-                })
-                .await;
+                self.delete_link(c, &name).await;
                 format!("delete link {name} in c{c}")
             }
             3 | 4 => {

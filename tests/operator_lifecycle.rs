@@ -15,11 +15,6 @@ use support::*;
 
 const PODS: Res = res("", "pods");
 
-/// Sum of every `liaison_api_writes_total` series in a metrics page.
-fn writes(metrics: &str) -> f64 {
-    metrics.lines().filter(|l| l.starts_with("liaison_api_writes_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
-
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]
@@ -72,7 +67,7 @@ async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
     link_reason(&admin, &ns, "link", "Active").await;
     // Let the partner's summary settle too.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let granted_writes = writes(&first.metrics().await);
+    let granted_writes = metric_total(&first.metrics().await, "liaison_api_writes_total");
     assert!(granted_writes >= 20.0, "the counter sees the writes that granted access ({granted_writes})");
     first.terminate();
 
@@ -81,14 +76,10 @@ async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
     // Every object is reconciled once at start; give it time to do all of it.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let metrics = fresh.metrics().await;
-    let reconciles: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("liaison_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let reconciles = metric_total(&metrics, "liaison_reconciles_total");
     assert!(reconciles >= 12.0, "the fresh operator reconciled everything ({reconciles})");
     assert_eq!(
-        writes(&metrics),
+        metric_total(&metrics, "liaison_api_writes_total"),
         0.0,
         "a converged cluster needs no write:\n{}",
         metrics.lines().filter(|l| l.contains("writes")).collect::<Vec<_>>().join("\n")

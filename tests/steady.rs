@@ -28,10 +28,6 @@ fn operator_writes() -> usize {
         .count()
 }
 
-fn reconciles(metrics: &str) -> f64 {
-    metrics.lines().filter(|l| l.starts_with("liaison_reconciles_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
-
 #[tokio::test]
 async fn a_thousand_grants_at_rest_cause_no_write() {
     let admin = client().await;
@@ -83,9 +79,9 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
     // Let the last status updates (the partner's summary) land.
     tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS + 2)).await;
 
-    let (writes_before, reconciles_before) = (operator_writes(), reconciles(&operator.metrics().await));
+    let (writes_before, reconciles_before) = (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
     tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * 3 + 1)).await;
-    let (writes_after, reconciles_after) = (operator_writes(), reconciles(&operator.metrics().await));
+    let (writes_after, reconciles_after) = (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
     eprintln!(
         "at rest over {}s: {} writes, {} reconciles",
         RESYNC_SECONDS * 3 + 1,

@@ -383,6 +383,15 @@ pub async fn shared_operator() -> &'static Operator {
         .await
 }
 
+/// The sum of every series of a metric (`liaison_api_writes_total`, …) in a /metrics page.
+pub fn metric_total(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().unwrap().port()
 }
