@@ -18,7 +18,7 @@ testenv: ## build (once) the control plane binaries from Go modules
 	@scripts/testenv install
 
 test: ## unit tests, then integration tests against a real control plane
-	@bin=$$(scripts/testenv install | tail -n 1) && \
+	@mkdir -p target && bin=$$(scripts/testenv install | tail -n 1) && \
 	  LIAISON_TESTENV_BIN=$$bin $(CARGO) test --all-targets -- --nocapture 2>&1 | tee target/test.log; \
 	  exit $${PIPESTATUS[0]}
 
