@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
 
@@ -181,9 +181,9 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
     }
     if let Some(selector) = &partner.spec.client_namespace_selector {
         let allowed = match Selector::try_from(selector.clone()) {
-            Ok(selector) => selector.matches(inputs.namespace_labels),
+            Ok(parsed) if selector_is_valid(selector) => parsed.matches(inputs.namespace_labels),
             // A selector Kubernetes would reject cannot allow anything.
-            Err(_) => false,
+            _ => false,
         };
         if !allowed {
             return Err(Verdict::new(
@@ -199,6 +199,19 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
         return Err(Verdict::new(Reason::Suspended, "the link is suspended; set spec.suspended to false to resume"));
     }
     Ok(partner)
+}
+
+/// What kube's parser lets through but Kubernetes rejects: `In`/`NotIn` need values (an empty
+/// `NotIn` would otherwise match every namespace), `Exists`/`DoesNotExist` take none.
+fn selector_is_valid(selector: &LabelSelector) -> bool {
+    selector.match_expressions.iter().flatten().all(|r| {
+        let values = r.values.as_deref().unwrap_or_default();
+        match r.operator.as_str() {
+            "In" | "NotIn" => !values.is_empty(),
+            "Exists" | "DoesNotExist" => values.is_empty(),
+            _ => false,
+        }
+    })
 }
 
 /// A level whose rules passed the ceiling, and the Role that carries them.
@@ -219,6 +232,8 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
                 Verdict::new(Reason::LinkNotReady, format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message));
             plan.grants = refuse_all_grants(inputs, grant_verdict);
             plan.links.insert(link_name, link_plan(verdict, link_ends_at));
+            // A refused link still turns Expired at its expiry (a suspended one, say).
+            plan.wake_at = link_ends_at.filter(|at| *at > inputs.now);
             return;
         }
     };

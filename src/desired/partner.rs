@@ -149,3 +149,7 @@ fn rbac_subjects(subjects: &[Subject], home: &str) -> Vec<RbacSubject> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "partner_tests.rs"]
+mod tests;
