@@ -5,19 +5,22 @@ mod support;
 
 use support::*;
 
-/// Applies `yaml` with kubectl and returns its combined output; panics if it was accepted.
-fn refused(yaml: &str) -> String {
+/// Server-side applies `yaml` with kubectl: (accepted, combined output).
+fn apply(yaml: &str) -> (bool, String) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), yaml).unwrap();
-    let (ok, output) = kubectl(&["apply", "--server-side", "-f", file.path().to_str().unwrap()]);
+    kubectl(&["apply", "--server-side", "-f", file.path().to_str().unwrap()])
+}
+
+/// The output of a refused apply; panics if it was accepted.
+fn refused(yaml: &str) -> String {
+    let (ok, output) = apply(yaml);
     assert!(!ok, "kubectl apply accepted:\n{yaml}\n{output}");
     output
 }
 
 fn accepted(yaml: &str) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), yaml).unwrap();
-    let (ok, output) = kubectl(&["apply", "--server-side", "-f", file.path().to_str().unwrap()]);
+    let (ok, output) = apply(yaml);
     assert!(ok, "kubectl apply refused:\n{yaml}\n{output}");
 }
 

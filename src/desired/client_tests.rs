@@ -19,6 +19,7 @@ use super::*;
 use crate::api::{AccessGrantSpec, AccessKey, ClientLinkSpec, Identities, PartnerSpec, Subject};
 use crate::desired::coverage::covers;
 use crate::desired::identity::is_allowed;
+use crate::desired::test_builders::*;
 
 // ---- builders -----------------------------------------------------------------------------
 
@@ -47,18 +48,6 @@ fn now() -> Timestamp {
 
 fn from_now(seconds: i64) -> Timestamp {
     now() + SignedDuration::from_secs(seconds)
-}
-
-fn strings(xs: &[&str]) -> Vec<String> {
-    xs.iter().map(|s| s.to_string()).collect()
-}
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule { api_groups: Some(strings(groups)), resources: Some(strings(resources)), verbs: strings(verbs), ..Default::default() }
-}
-
-fn named(rule: PolicyRule, names: &[&str]) -> PolicyRule {
-    PolicyRule { resource_names: Some(strings(names)), ..rule }
 }
 
 fn access_rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> AccessRule {
@@ -151,18 +140,6 @@ fn grant(home: &str, name: &str, clients: &[&str], level: &str, subjects: Vec<Su
     g.metadata.namespace = Some(home.into());
     g.metadata.uid = Some(format!("uid-grant-{home}-{name}"));
     created(g, JAN)
-}
-
-fn user(name: &str) -> Subject {
-    Subject::new(SubjectKind::User, name)
-}
-
-fn group(name: &str) -> Subject {
-    Subject::new(SubjectKind::Group, name)
-}
-
-fn sa(name: &str) -> Subject {
-    Subject::new(SubjectKind::ServiceAccount, name)
 }
 
 fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, Option<Vec<&str>>)]) -> LabelSelector {

@@ -9,6 +9,8 @@ pub mod coverage;
 pub mod identity;
 pub mod names;
 pub mod partner;
+#[cfg(test)]
+mod test_builders;
 pub mod verdict;
 
 pub use client::{ClientInputs, ClientPlan, GrantPlan, LinkPlan, partner_standing, plan as plan_client};

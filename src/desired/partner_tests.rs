@@ -11,34 +11,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::api::{Identities, PartnerSpec};
 use crate::desired::coverage::covers;
+use crate::desired::test_builders::{group, named, sa, strings, user};
 
 const HOME: &str = "partner-techhelp";
 const RBAC: &str = "rbac.authorization.k8s.io";
 const READ: &[&str] = &["get", "list", "watch"];
-
-fn strings(xs: &[&str]) -> Vec<String> {
-    xs.iter().map(|s| s.to_string()).collect()
-}
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule { api_groups: Some(strings(groups)), resources: Some(strings(resources)), verbs: strings(verbs), ..Default::default() }
-}
-
-fn named(rule: PolicyRule, names: &[&str]) -> PolicyRule {
-    PolicyRule { resource_names: Some(strings(names)), ..rule }
-}
-
-fn user(name: &str) -> Subject {
-    Subject::new(SubjectKind::User, name)
-}
-
-fn group(name: &str) -> Subject {
-    Subject::new(SubjectKind::Group, name)
-}
-
-fn sa(name: &str) -> Subject {
-    Subject::new(SubjectKind::ServiceAccount, name)
-}
 
 fn partner(name: &str, home: &str, admins: Vec<Subject>, responsible_party: Option<Subject>) -> Partner {
     let mut p = Partner::new(

@@ -118,31 +118,45 @@ pub fn ready_of(status: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::
     status?.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()))
 }
 
-/// Waits until the link's Ready condition has `reason`.
-pub async fn link_reason(admin: &Client, namespace: &str, name: &str, reason: &str) -> ClientLink {
-    let links: Api<ClientLink> = Api::namespaced(admin.clone(), namespace);
+/// Liaison objects whose status carries conditions.
+pub trait Conditioned:
+    kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+    fn conditions(&self) -> Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>;
+}
+
+impl Conditioned for ClientLink {
+    fn conditions(&self) -> Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>> {
+        self.status.as_ref().map(|s| &s.conditions)
+    }
+}
+
+impl Conditioned for AccessGrant {
+    fn conditions(&self) -> Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>> {
+        self.status.as_ref().map(|s| &s.conditions)
+    }
+}
+
+/// Waits until the object's Ready condition has `reason`, and returns it.
+pub async fn ready_reason<K: Conditioned>(api: &Api<K>, name: &str, reason: &str) -> K {
     let (name, reason) = (name.to_string(), reason.to_string());
-    super::eventually(&format!("ClientLink {namespace}/{name} has reason {reason}"), WAIT, || {
-        let (links, name, reason) = (links.clone(), name.clone(), reason.clone());
+    super::eventually(&format!("{} {name} has reason {reason}", K::kind(&())), WAIT, || {
+        let (api, name, reason) = (api.clone(), name.clone(), reason.clone());
         async move {
-            let link = links.get(&name).await.ok()?;
-            let (_, r) = ready_of(link.status.as_ref().map(|s| &s.conditions))?;
-            (r == reason).then_some(link)
+            let object = api.get(&name).await.ok()?;
+            let (_, r) = ready_of(object.conditions())?;
+            (r == reason).then_some(object)
         }
     })
     .await
 }
 
+/// Waits until the link's Ready condition has `reason`.
+pub async fn link_reason(admin: &Client, namespace: &str, name: &str, reason: &str) -> ClientLink {
+    ready_reason(&Api::namespaced(admin.clone(), namespace), name, reason).await
+}
+
 /// Waits until the grant's Ready condition has `reason`.
 pub async fn grant_reason(grants: &Api<AccessGrant>, name: &str, reason: &str) -> AccessGrant {
-    let (name, reason) = (name.to_string(), reason.to_string());
-    super::eventually(&format!("AccessGrant {name} has reason {reason}"), WAIT, || {
-        let (grants, name, reason) = (grants.clone(), name.clone(), reason.clone());
-        async move {
-            let grant = grants.get(&name).await.ok()?;
-            let (_, r) = ready_of(grant.status.as_ref().map(|s| &s.conditions))?;
-            (r == reason).then_some(grant)
-        }
-    })
-    .await
+    ready_reason(grants, name, reason).await
 }
