@@ -28,6 +28,10 @@ use crate::desired::names;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Caches, Context, Settings};
 
+/// The longest a link's list of grants lags behind its grants (each grant's own status is
+/// written as soon as it is bound).
+const LINK_SUMMARY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How many objects of one kind are reconciled at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -147,6 +151,7 @@ pub async fn run(
         settings: settings.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         metrics,
+        link_summaries: reconcile::status::SummaryWrites::new(LINK_SUMMARY_DELAY),
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();
@@ -215,6 +220,13 @@ pub async fn run(
             .watches_stream(links.subscribe(), move |link| {
                 let ns = link.namespace().unwrap_or_default();
                 grants_where(&link_grants, |g| g.spec.clients.contains(&ns))
+            })
+            // A grant reports `Granted` once its binding is in place: the binding's arrival is
+            // what completes it. Labels only pick which grant to look at again.
+            .watches_stream(role_bindings.subscribe(), |binding| {
+                let labels = binding.labels();
+                let grant = labels.get(names::ACCESS_GRANT).zip(labels.get(names::GRANT_NAMESPACE));
+                grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
             })
             .watches_stream(partners.subscribe(), move |partner| {
                 let home = partner.spec.home_namespace.clone();

@@ -60,6 +60,35 @@ async fn one_grant_serves_several_clients() {
     assert!(allowed(&admin, &bob, &c1).await, "the remaining client keeps its access");
 }
 
+/// `Ready=True` is a promise to the user who waits for it: the access works from that instant.
+/// The condition is awaited through a watch (no polling slack), then asked once, without retry.
+#[tokio::test]
+async fn a_grant_is_ready_only_once_its_access_works() {
+    use kube::runtime::wait::await_condition;
+    let (admin, p) = setup("promise").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    link_reason(&admin, &ns, "link", "Active").await;
+    let names: Vec<String> = (0..6).map(|i| format!("g{i}")).collect();
+    let ready = |name: &str| {
+        let grants = p.grants();
+        let name = name.to_string();
+        async move {
+            let is_ready = |g: Option<&liaison::api::AccessGrant>| {
+                ready_of(g.and_then(|g| g.status.as_ref()).map(|s| &s.conditions)) == Some(("True".into(), "Granted".into()))
+            };
+            tokio::time::timeout(WAIT, await_condition(grants, &name, is_ready)).await.expect("Ready in time").expect("watch")
+        }
+    };
+    let waits: Vec<_> = names.iter().map(|n| tokio::spawn(ready(n))).collect();
+    let clients = [ns.as_str()];
+    futures::future::join_all(names.iter().map(|n| p.grant(n, &clients, "read", json!([user(&p.user(n))]), json!({})))).await;
+    for (name, wait) in names.iter().zip(waits) {
+        wait.await.expect("waiter");
+        assert!(allowed(&admin, &p.user(name), &ns).await, "{name} was Ready before its access worked");
+    }
+}
+
 #[tokio::test]
 async fn a_namespace_has_one_partner_the_oldest_link_wins() {
     let (admin, first) = setup("first").await;

@@ -9,6 +9,9 @@ pub enum Reason {
     Granted,
     /// Grant: bound in some clients, refused in others.
     PartiallyGranted,
+    /// Grant: allowed, but its RoleBinding is not yet seen in place (only the reconciler,
+    /// which sees the cluster, can tell; the pure plan never says it).
+    Pending,
     PartnerNotFound,
     PartnerNotReady,
     HomeNamespaceConflict,
@@ -33,6 +36,7 @@ impl Reason {
             Reason::Active => "Active",
             Reason::Granted => "Granted",
             Reason::PartiallyGranted => "PartiallyGranted",
+            Reason::Pending => "Pending",
             Reason::PartnerNotFound => "PartnerNotFound",
             Reason::PartnerNotReady => "PartnerNotReady",
             Reason::HomeNamespaceConflict => "HomeNamespaceConflict",

@@ -3,13 +3,15 @@
 //! which sees every grant naming it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -17,8 +19,8 @@ use super::status::{publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess};
 use crate::desired::names;
-use crate::desired::{Reason, Verdict, plan_client};
-use crate::materialize::revoke;
+use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
+use crate::materialize::{Materialized, revoke};
 
 const KIND: &str = "AccessGrant";
 
@@ -33,6 +35,10 @@ pub async fn reconcile(grant: Arc<AccessGrant>, ctx: Arc<Context>) -> Result<Act
     .await
 }
 
+/// How long a new grant waits, silent, for its bindings before it reports `Pending`: most
+/// grants are bound well within it, and their first status write is then the final one.
+const SETTLE: Duration = Duration::from_secs(5);
+
 async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
     let home = grant.namespace().unwrap_or_default();
@@ -46,7 +52,7 @@ async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
         let outcome = match plan.grant(&home, &name) {
             Some(found) => ClientVerdict {
                 namespace: client.clone(),
-                verdict: found.verdict.clone(),
+                verdict: confirmed(found, &plan, ctx),
                 role_binding: found.role_binding.clone(),
                 ends_at: found.ends_at,
             },
@@ -60,8 +66,52 @@ async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
         };
         clients.push(outcome);
     }
+    let settling = settling_for(grant, &clients, now);
+    if let Some(left) = settling {
+        // The binding's own watch event brings this grant back as soon as it is in place.
+        return Ok(Action::requeue(left));
+    }
     write_status(ctx, grant, &clients, now).await?;
     Ok(requeue_at(wake, now, ctx.settings.resync))
+}
+
+/// A grant is `Granted` in a client only once its binding, and the Role it binds, are in place
+/// as planned: `kubectl wait --for=condition=Ready` then means the access works.
+fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
+    if found.verdict.reason != Reason::Granted {
+        return found.verdict.clone();
+    }
+    let Some(binding) = found.role_binding.as_ref().and_then(|name| plan.bindings.iter().find(|b| b.metadata.name.as_ref() == Some(name)))
+    else {
+        return found.verdict.clone();
+    };
+    let namespace = binding.namespace().unwrap_or_default();
+    let binding_ready = ctx
+        .caches
+        .role_bindings
+        .get(&ObjectRef::new(&binding.name_any()).within(&namespace))
+        .is_some_and(|live| binding.is_matched_by(&live));
+    let role_ready = plan
+        .roles
+        .iter()
+        .filter(|role| binding.role_ref.kind == "Role" && role.metadata.name.as_deref() == Some(binding.role_ref.name.as_str()))
+        .all(|role| {
+            ctx.caches.roles.get(&ObjectRef::new(&role.name_any()).within(&namespace)).is_some_and(|live| role.is_matched_by(&live))
+        });
+    if binding_ready && role_ready {
+        found.verdict.clone()
+    } else {
+        Verdict::new(Reason::Pending, format!("RoleBinding {} is being written", binding.name_any()))
+    }
+}
+
+/// While a new grant's bindings are being written, how long it may still stay silent.
+fn settling_for(grant: &AccessGrant, clients: &[ClientVerdict], now: Timestamp) -> Option<Duration> {
+    let never_reported = grant.status.as_ref().is_none_or(|s| s.conditions.is_empty());
+    let pending = clients.iter().any(|c| c.verdict.reason == Reason::Pending);
+    let created = grant.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now);
+    let age: Duration = now.duration_since(created).try_into().unwrap_or_default();
+    (never_reported && pending && age < SETTLE).then(|| SETTLE - age)
 }
 
 struct ClientVerdict {
@@ -71,14 +121,21 @@ struct ClientVerdict {
     ends_at: Option<Timestamp>,
 }
 
-/// Ready only when granted in every client; otherwise the refusals, each client named.
+/// Ready only when granted in every client; otherwise the refusals, each client named, or
+/// `Pending` while bindings that are allowed are still being written.
 fn overall(clients: &[ClientVerdict]) -> (bool, Verdict) {
-    let refused: Vec<&ClientVerdict> = clients.iter().filter(|c| c.verdict.reason != Reason::Granted).collect();
-    let Some(first) = refused.first() else {
+    let not_granted: Vec<&ClientVerdict> = clients.iter().filter(|c| c.verdict.reason != Reason::Granted).collect();
+    let Some(first) = not_granted.first() else {
         return (true, Verdict::new(Reason::Granted, format!("granted in {} client namespaces", clients.len())));
     };
-    let reason = if refused.len() < clients.len() { Reason::PartiallyGranted } else { first.verdict.reason };
-    let details: Vec<String> = refused.iter().map(|c| format!("{}: {} ({})", c.namespace, c.verdict.reason, c.verdict.message)).collect();
+    let refused = not_granted.iter().filter(|c| c.verdict.reason != Reason::Pending).count();
+    let reason = match refused {
+        0 => Reason::Pending,
+        n if n < clients.len() => Reason::PartiallyGranted,
+        _ => first.verdict.reason,
+    };
+    let details: Vec<String> =
+        not_granted.iter().map(|c| format!("{}: {} ({})", c.namespace, c.verdict.reason, c.verdict.message)).collect();
     (false, Verdict::new(reason, details.join("; ")))
 }
 
@@ -117,10 +174,23 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
         {
             ctx.metrics.expiry_lag.observe(now.duration_since(at.0).as_secs_f64().max(0.0));
         }
-        let action = if ready { "Grant" } else { "Refuse" };
-        publish(ctx, grant, !ready, verdict.reason.as_str(), action, verdict.message).await;
+        if worth_an_event(&previous.conditions, verdict.reason) {
+            let action = if ready { "Grant" } else { "Refuse" };
+            publish(ctx, grant, !ready, verdict.reason.as_str(), action, verdict.message).await;
+        }
     }
     Ok(())
+}
+
+/// Events tell what changed for someone who did not ask: a refusal, a revocation, a grant
+/// that came late. A grant bound on creation says so in its status; `Pending` is transient.
+fn worth_an_event(previous: &[Condition], reason: Reason) -> bool {
+    let first_report = previous.iter().all(|c| c.type_ != "Ready");
+    match reason {
+        Reason::Pending => false,
+        Reason::Granted => !first_report,
+        _ => true,
+    }
 }
 
 /// Removes every binding of this grant in every client, then lets the grant go.
@@ -155,5 +225,44 @@ mod tests {
         let (ready, v) = overall(&[verdict("a", Reason::SubjectNotAllowed)]);
         assert!(!ready);
         assert_eq!(v.reason, Reason::SubjectNotAllowed);
+    }
+
+    #[test]
+    fn bindings_being_written_are_pending_not_refused() {
+        let (ready, v) = overall(&[verdict("a", Reason::Granted), verdict("b", Reason::Pending)]);
+        assert!(!ready);
+        assert_eq!(v.reason, Reason::Pending);
+        assert!(v.message.contains("b: Pending"));
+        let (_, v) = overall(&[verdict("a", Reason::Pending), verdict("b", Reason::Expired)]);
+        assert_eq!(v.reason, Reason::PartiallyGranted, "a refusal is reported even while another client is pending");
+    }
+
+    #[test]
+    fn events_for_what_changed_unasked() {
+        let ready = |reason: Reason| ready_condition(true, &Verdict::new(reason, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
+        let refused = ready_condition(false, &Verdict::new(Reason::Expired, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
+        assert!(!worth_an_event(&[], Reason::Granted), "granted on creation: the status says it");
+        assert!(worth_an_event(&refused, Reason::Granted), "granted after a refusal");
+        assert!(worth_an_event(&[], Reason::SubjectNotAllowed), "refused on creation");
+        assert!(worth_an_event(&ready(Reason::Granted), Reason::Expired));
+        assert!(!worth_an_event(&ready(Reason::Granted), Reason::Pending));
+    }
+
+    #[test]
+    fn a_new_grant_waits_silently_for_its_bindings_but_not_forever() {
+        let created: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut grant =
+            AccessGrant::new("g", serde_json::from_value(json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap());
+        grant.metadata.creation_timestamp = Some(Time(created));
+        let pending = [verdict("c", Reason::Pending)];
+        let at = |secs: i64| created + jiff::SignedDuration::from_secs(secs);
+        assert_eq!(settling_for(&grant, &pending, at(1)), Some(Duration::from_secs(4)));
+        assert_eq!(settling_for(&grant, &pending, at(5)), None, "after SETTLE it reports Pending");
+        assert_eq!(settling_for(&grant, &[verdict("c", Reason::Granted)], at(1)), None);
+        grant.status = Some(AccessGrantStatus {
+            conditions: ready_condition(true, &Verdict::new(Reason::Granted, "m"), Some(1), &[], at(0)),
+            ..Default::default()
+        });
+        assert_eq!(settling_for(&grant, &pending, at(1)), None, "a grant that already reported says Pending at once");
     }
 }

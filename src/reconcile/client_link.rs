@@ -5,8 +5,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -49,8 +50,9 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
         grants: vec![],
         access_key_secret: None,
     });
-    write_status(ctx, link, &mine, now).await?;
-    let wake = [plan.wake_at, key_refresh].into_iter().flatten().min();
+    let summary_held = write_status(ctx, link, &mine, now).await?;
+    let summary_due = summary_held.map(|wait| now + SignedDuration::try_from(wait).unwrap_or_default());
+    let wake = [plan.wake_at, key_refresh, summary_due].into_iter().flatten().min();
     Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
@@ -116,7 +118,9 @@ async fn current_service_account(ctx: &Context, desired: &ServiceAccount) -> Res
     Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace).get(&desired.name_any()).await.map_err(Error::Read)
 }
 
-async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Timestamp) -> Result<(), Error> {
+/// Writes the link's status, unless only its list of grants changed and that change is being
+/// coalesced: then returns how long it is held.
+async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Timestamp) -> Result<Option<Duration>, Error> {
     let previous = link.status.clone().unwrap_or_default();
     let ready = plan.verdict.reason == Reason::Active;
     let status = ClientLinkStatus {
@@ -127,12 +131,20 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         access_key_secret: plan.access_key_secret.clone(),
         access_ends_at: plan.ends_at.map(Time),
     };
+    let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     if status == previous {
-        return Ok(());
+        ctx.link_summaries.settled(&key);
+        return Ok(None);
+    }
+    if only_grants_differ(&status, &previous)
+        && let Some(wait) = ctx.link_summaries.hold(&key, Instant::now())
+    {
+        return Ok(Some(wait));
     }
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
     ctx.metrics.write(KIND);
     api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await.map_err(Error::Status)?;
+    ctx.link_summaries.settled(&key);
     if transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired
             && let Some(at) = plan.ends_at
@@ -142,7 +154,14 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         let action = if ready { "Grant" } else { "Refuse" };
         publish(ctx, link, !ready, plan.verdict.reason.as_str(), action, plan.verdict.message.clone()).await;
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Whether the verdict, key and end of access are as written, and only the grants using the
+/// link changed.
+fn only_grants_differ(next: &ClientLinkStatus, previous: &ClientLinkStatus) -> bool {
+    let without_grants = |s: &ClientLinkStatus| ClientLinkStatus { grants: vec![], grant_count: 0, ..s.clone() };
+    previous.conditions.iter().any(|c| c.type_ == "Ready") && without_grants(next) == without_grants(previous)
 }
 
 /// Revocation, in DESIGN order: bindings, then the access key (account, then Secret), then
@@ -150,6 +169,7 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
 async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let namespace = link.namespace().unwrap_or_default();
     let uid = link.uid().unwrap_or_default();
+    ctx.link_summaries.settled(&format!("{namespace}/{}", link.name_any()));
     let (client, metrics) = (&ctx.client, &ctx.metrics);
     let selector = format!("{}={},{}={uid}", names::MANAGED_BY, names::MANAGER, names::OWNER_UID);
     let owned = |meta: &ObjectMeta| controlled_by(meta, &uid);

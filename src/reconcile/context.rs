@@ -49,6 +49,8 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Metrics,
+    /// Link summaries coalesced over bursts of grants.
+    pub link_summaries: super::status::SummaryWrites,
 }
 
 /// The inputs of `desired::client::plan` for one namespace, owned.

@@ -1,5 +1,9 @@
 //! Conditions and Events: how verdicts reach users.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::Resource;
@@ -65,9 +69,55 @@ where
     }
 }
 
+/// Holds back writes of summaries (which grants use a link) that change with every grant of a
+/// burst: a held summary is written at most `delay` after it first differed, once, with all
+/// the changes of the burst. Verdicts are never held.
+pub struct SummaryWrites {
+    delay: Duration,
+    dirty_since: Mutex<HashMap<String, Instant>>,
+}
+
+impl SummaryWrites {
+    pub fn new(delay: Duration) -> Self {
+        SummaryWrites { delay, dirty_since: Mutex::default() }
+    }
+
+    /// `None`: write now. `Some(wait)`: hold it, and look again after `wait`.
+    pub fn hold(&self, key: &str, now: Instant) -> Option<Duration> {
+        let mut dirty = self.dirty_since.lock().expect("summary writes");
+        let since = *dirty.entry(key.to_string()).or_insert(now);
+        self.delay.checked_sub(now.saturating_duration_since(since)).filter(|wait| !wait.is_zero())
+    }
+
+    /// The summary was written (or its object is gone): nothing is held for it any more.
+    pub fn settled(&self, key: &str) {
+        self.dirty_since.lock().expect("summary writes").remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_are_held_at_most_the_delay_from_their_first_change() {
+        let writes = SummaryWrites::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        assert_eq!(writes.hold("ns/a", t0), Some(Duration::from_secs(1)));
+        assert_eq!(
+            writes.hold("ns/a", t0 + Duration::from_millis(600)),
+            Some(Duration::from_millis(400)),
+            "a later change does not restart the clock"
+        );
+        assert_eq!(writes.hold("ns/b", t0 + Duration::from_millis(600)), Some(Duration::from_secs(1)), "each summary has its own clock");
+        assert_eq!(writes.hold("ns/a", t0 + Duration::from_secs(1)), None);
+        writes.settled("ns/a");
+        assert_eq!(
+            writes.hold("ns/a", t0 + Duration::from_secs(5)),
+            Some(Duration::from_secs(1)),
+            "after a write, the next change waits again"
+        );
+    }
     use crate::desired::Reason;
 
     #[test]
