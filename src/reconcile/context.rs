@@ -102,6 +102,21 @@ impl Context {
         partners
     }
 
+    /// The partners the rules of a namespace can consult: those its links name, and those
+    /// sharing their home namespaces (which decide their standing). Copying only these keeps a
+    /// reconcile's cost independent of how many partners the cluster has.
+    pub fn partners_for(&self, links: &[ClientLink]) -> Vec<Partner> {
+        let named: Vec<Arc<Partner>> = links.iter().filter_map(|l| self.partner(&l.spec.partner)).collect();
+        let homes: Vec<&str> = named.iter().map(|p| p.spec.home_namespace.as_str()).collect();
+        let mut partners: Vec<Partner> = if homes.is_empty() {
+            vec![]
+        } else {
+            self.caches.partners.state().iter().filter(|p| homes.contains(&p.spec.home_namespace.as_str())).map(|p| (**p).clone()).collect()
+        };
+        partners.sort_by_key(|p| p.name_any());
+        partners
+    }
+
     pub fn partner(&self, name: &str) -> Option<Arc<Partner>> {
         self.caches.partners.get(&ObjectRef::new(name))
     }
@@ -126,11 +141,12 @@ impl Context {
             }
         }
         let ceiling = self.caches.cluster_roles.get(&ObjectRef::new(&self.settings.ceiling)).map(|c| c.rules.clone().unwrap_or_default());
+        let partners = self.partners_for(&links);
         ClientWorld {
             namespace: namespace.to_string(),
             namespace_labels,
             links,
-            partners: self.partners(),
+            partners,
             grants: self.grants_naming(namespace),
             roles,
             cluster_roles,
