@@ -18,7 +18,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -80,16 +80,16 @@ fn difference(after: &BTreeMap<String, usize>, before: &BTreeMap<String, usize>)
     after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).collect()
 }
 
-/// Waits until a watch of AccessGrants has seen `count` of them Ready.
-async fn all_ready(admin: &kube::Client, count: usize) {
-    let api: Api<AccessGrant> = Api::all(admin.clone());
+/// Waits until a watch of a Liaison kind has seen `count` of its objects Ready.
+async fn all_ready<K: Conditioned>(admin: &kube::Client, count: usize) {
+    let api: Api<K> = Api::all(admin.clone());
     let mut ready = BTreeSet::new();
     let stream = watcher(api, watcher::Config::default()).applied_objects();
     let mut stream = std::pin::pin!(stream);
     while ready.len() < count {
-        let Some(grant) = stream.try_next().await.expect("watching AccessGrants") else { break };
-        if ready_of(grant.status.as_ref().map(|s| &s.conditions)).is_some_and(|(status, _)| status == "True") {
-            ready.insert((grant.metadata.namespace.clone(), grant.metadata.name.clone()));
+        let Some(object) = stream.try_next().await.expect("watching Liaison objects") else { break };
+        if ready_of(object.conditions()).is_some_and(|(status, _)| status == "True") {
+            ready.insert((object.meta().namespace.clone(), object.meta().name.clone()));
         }
     }
 }
@@ -165,7 +165,7 @@ async fn main() {
         .await;
 
     // The links' own materialization is not part of what is measured.
-    futures::stream::iter(&links).for_each_concurrent(c, |(_, ns)| link_reason(&admin, ns, "link", "Active").map(|_| ())).await;
+    all_ready::<ClientLink>(&admin, links.len()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 1. Convergence through the operator.
@@ -180,7 +180,7 @@ async fn main() {
     let ready_watch = tokio::spawn({
         let admin = admin.clone();
         let total = sizes.grants;
-        async move { all_ready(&admin, total).await }
+        async move { all_ready::<AccessGrant>(&admin, total).await }
     });
     futures::stream::iter(0..sizes.grants)
         .for_each_concurrent(c, |j| {

@@ -6,7 +6,8 @@ mod support;
 use std::process::Command;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use liaison::api::{AccessGrant, Partner};
 use serde_json::{Value, json};
 use support::*;
 
@@ -100,6 +101,9 @@ fn values_switch_parts_on_and_off() {
     assert!(!kinds.contains(&"CustomResourceDefinition"));
     assert!(kinds.contains(&"PodDisruptionBudget"));
     assert!(kinds.contains(&"ServiceMonitor"));
+    assert!(kinds.contains(&"ValidatingAdmissionPolicy") && kinds.contains(&"ValidatingAdmissionPolicyBinding"), "on by default");
+    let without = render(&["--set", "admissionPolicies.enabled=false"]);
+    assert!(!without.iter().any(|o| o["kind"].as_str().is_some_and(|k| k.starts_with("ValidatingAdmission"))));
     let chart = chart();
     let (ok, text) = helm(&["template", "liaison", &chart, "--kube-version", "1.35.4", "--set", "controller.logFormat=xml"]);
     assert!(!ok && text.contains("logFormat"), "values.schema.json refuses bad values: {text}");
@@ -176,8 +180,83 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     let bound = Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &to_cluster_admin).await;
     assert!(matches!(&bound, Err(kube::Error::Api(s)) if s.code == 403), "no binding to cluster-admin: {bound:?}");
 
+    foreign_grant_subjects_are_refused_at_apply_time(&admin).await;
+
     let (ok, text) = helm(&["uninstall", "liaison", "-n", "liaison-system"]);
     assert!(ok, "{text}");
     let (ok, _) = kubectl(&["get", "crd", "clientlinks.liaison.dev"]);
     assert!(ok, "CRDs are kept on uninstall");
+}
+
+fn grant(name: &str, namespace: &str, subjects: Value) -> AccessGrant {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"clients": ["some-client"], "accessLevel": "read", "subjects": subjects}
+    }))
+    .unwrap()
+}
+
+fn refusal(result: &Result<AccessGrant, kube::Error>) -> Option<String> {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 || status.code == 422 => Some(status.message.clone()),
+        _ => None,
+    }
+}
+
+/// The chart's ValidatingAdmissionPolicy: no operator runs here (the chart's image is not
+/// built in tests), so whatever is refused is refused by the API server itself.
+async fn foreign_grant_subjects_are_refused_at_apply_time(admin: &kube::Client) {
+    let home = fresh_namespace(admin, "vap-home").await;
+    let partner = unique("vap");
+    let identities = |suffixes: Value| json!({"userSuffixes": suffixes, "groups": [format!("{partner}:staff")]});
+    let spec = |suffixes: Value| json!({"spec": {"homeNamespace": home, "identities": identities(suffixes)}});
+    let partners: Api<Partner> = Api::all(admin.clone());
+    let mut body = spec(json!([format!("@{partner}.example")]));
+    body["metadata"] = json!({"name": partner});
+    partners.create(&PostParams::default(), &serde_json::from_value(body).unwrap()).await.expect("a Partner");
+
+    let grants: Api<AccessGrant> = Api::namespaced(admin.clone(), &home);
+    let dry_run = PostParams { dry_run: true, ..Default::default() };
+    let mixed = json!([
+        {"kind": "User", "name": format!("bob@{partner}.example")},
+        {"kind": "User", "name": "mallory@evil.example"},
+        {"kind": "Group", "name": "evil:staff"}
+    ]);
+    let message = eventually("the policy refuses foreign subjects", std::time::Duration::from_secs(30), || {
+        let (grants, dry_run, body) = (grants.clone(), dry_run.clone(), grant("mixed", &home, mixed.clone()));
+        async move { refusal(&grants.create(&dry_run, &body).await) }
+    })
+    .await;
+    assert!(message.contains("User mallory@evil.example") && message.contains("Group evil:staff"), "names each foreign subject: {message}");
+    assert!(message.contains(&partner) && !message.contains("bob@"), "names the partner, not the partner's own: {message}");
+
+    let own = json!([
+        {"kind": "User", "name": format!("bob@{partner}.example")},
+        {"kind": "Group", "name": format!("{partner}:staff")},
+        {"kind": "ServiceAccount", "name": "robot"}
+    ]);
+    grants.create(&PostParams::default(), &grant("own", &home, own)).await.expect("the partner's own people and robots pass");
+    let elsewhere = fresh_namespace(admin, "vap-not-a-home").await;
+    let outside = Api::<AccessGrant>::namespaced(admin.clone(), &elsewhere).create(&dry_run, &grant("g", &elsewhere, mixed.clone())).await;
+    assert!(outside.is_ok(), "outside any partner's home the policy has no say (the operator refuses): {outside:?}");
+
+    // The partner drops bob's suffix: the grant is now foreign, yet its finalizer can still be
+    // set and cleared (what the operator does on deletion); only a new spec is judged.
+    partners.patch(&partner, &PatchParams::default(), &Patch::Merge(spec(json!(["@elsewhere.example"])))).await.unwrap();
+    let finalizers = |list: Value| Patch::Merge(json!({"metadata": {"finalizers": list}}));
+    eventually("the policy sees the partner's new identities", std::time::Duration::from_secs(30), || {
+        let grants = grants.clone();
+        async move {
+            let edit = Patch::Merge(json!({"spec": {"accessLevel": "write"}}));
+            let patched = grants.patch("own", &PatchParams { dry_run: true, ..Default::default() }, &edit).await;
+            refusal(&patched)
+        }
+    })
+    .await;
+    grants
+        .patch("own", &PatchParams::default(), &finalizers(json!(["liaison.dev/revoke-access"])))
+        .await
+        .expect("metadata-only update passes");
+    grants.patch("own", &PatchParams::default(), &finalizers(json!(null))).await.expect("releasing the finalizer passes");
+    grants.delete("own", &Default::default()).await.expect("deletion passes");
 }
