@@ -4,6 +4,7 @@
 //! name its namespace, its partner, its namespace's labels, the roles its levels use and the
 //! ceiling; a grant by its clients' links and its partner; a partner by its links and grants.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -25,8 +26,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::desired::names;
+use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::reconcile::{self, Caches, Context, Settings};
+use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 
 /// The longest a link's list of grants lags behind its grants (each grant's own status is
 /// written as soon as it is bound).
@@ -79,16 +81,20 @@ where
 }
 
 /// A cached watch whose every event reaches every subscriber; the pushed future drives it.
-fn watched<K>(api: Api<K>, config: watcher::Config, drivers: &mut Vec<BoxFuture<'static, ()>>) -> Watched<K>
+/// Indexes are updated from each event after the cache, and before any controller hears of it.
+fn watched<K>(api: Api<K>, config: watcher::Config, drivers: &mut Vec<BoxFuture<'static, ()>>, indexes: Vec<Arc<Index<K>>>) -> Watched<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Default,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
     let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
     let fan = subscribers.clone();
-    let kind = K::kind(&Default::default()).to_string();
+    let kind = K::kind(&()).to_string();
+    let cache = store.clone();
     let driver = watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer).for_each(move |event| {
+        if let Ok(event) = &event {
+            indexes.iter().for_each(|index| index.observe(event, &cache));
+        }
         match event {
             Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object) | watcher::Event::InitApply(object)) => {
                 for subscriber in fan.lock().expect("subscriber list").iter() {
@@ -117,18 +123,21 @@ pub async fn run(
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&names::managed_selector(None));
 
-    let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers);
-    let links = watched(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers);
-    let grants = watched(Api::<AccessGrant>::all(client.clone()), all.clone(), &mut drivers);
+    let by = Indexes::default();
+    let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![]);
+    let links = watched(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers, vec![by.links_by_namespace.clone()]);
+    let grants = watched(Api::<AccessGrant>::all(client.clone()), all.clone(), &mut drivers, vec![by.grants_by_client.clone()]);
     // Namespaces are watched as metadata only: the labels are all the rules read.
-    let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers);
-    let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers);
-    let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers);
+    let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![]);
+    let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers, vec![]);
+    let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![]);
     // Every Role, not only Liaison's: access levels may name any Role of a client namespace.
-    let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers);
-    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers);
-    let service_accounts = watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers);
-    let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers);
+    let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers, vec![by.roles_by_namespace.clone()]);
+    let binding_indexes = vec![by.bindings_by_namespace.clone(), by.bindings_by_grant.clone()];
+    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers, binding_indexes);
+    let service_accounts =
+        watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers, vec![by.accounts_by_namespace.clone()]);
+    let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers, vec![]);
 
     let caches = Caches {
         partners: partners.store.clone(),
@@ -141,6 +150,7 @@ pub async fn run(
         service_accounts: service_accounts.store.clone(),
         cluster_role_bindings: cluster_role_bindings.store.clone(),
         managed_namespaces: managed_namespaces.store.clone(),
+        by: by.clone(),
     };
     drivers.push(mark_ready_when_synced(caches.clone(), readiness.clone()).boxed());
 
@@ -157,10 +167,9 @@ pub async fn run(
     let ceiling = settings.ceiling.clone();
 
     let link_controller = {
-        let (grant_links, partner_links, ns_links, role_links, cr_links) =
-            (caches.links.clone(), caches.links.clone(), caches.links.clone(), caches.links.clone(), caches.links.clone());
+        let (partner_links, cr_links) = (caches.links.clone(), caches.links.clone());
         let partner_store = caches.partners.clone();
-        let grant_bindings = caches.role_bindings.clone();
+        let (by_grant, by_ns, by_ns_role) = (caches.clone(), caches.clone(), caches.clone());
         let ceiling = ceiling.clone();
         Controller::for_stream(links.subscribe(), caches.links.clone())
             .with_config(config.clone())
@@ -171,11 +180,9 @@ pub async fn run(
                 // The namespaces it names now, and those where it still has bindings: a client
                 // dropped from the grant must lose its binding.
                 let uid = grant.uid().unwrap_or_default();
-                let mut namespaces: Vec<String> = grant.spec.clients.clone();
-                namespaces.extend(
-                    grant_bindings.state().iter().filter(|b| b.labels().get(names::GRANT_UID) == Some(&uid)).filter_map(|b| b.namespace()),
-                );
-                links_where(&grant_links, |l| l.namespace().is_some_and(|ns| namespaces.contains(&ns)))
+                let mut namespaces: BTreeSet<String> = grant.spec.clients.iter().cloned().collect();
+                namespaces.extend(by_grant.by.bindings_by_grant.get(&uid, &by_grant.role_bindings).iter().filter_map(|b| b.namespace()));
+                namespaces.iter().flat_map(|ns| links_in(&by_grant, ns)).collect::<Vec<_>>()
             })
             .watches_stream(partners.subscribe(), move |partner| {
                 // Partners sharing a home namespace decide each other's standing.
@@ -189,14 +196,12 @@ pub async fn run(
                     .collect();
                 links_where(&partner_links, |l| affected.contains(&l.spec.partner))
             })
-            .watches_stream(namespaces.subscribe(), move |ns| {
-                links_where(&ns_links, |l| l.namespace().as_deref() == Some(ns.name_any().as_str()))
-            })
+            .watches_stream(namespaces.subscribe(), move |ns| links_in(&by_ns, &ns.name_any()))
             .watches_stream(roles.subscribe(), move |role| {
-                let (ns, name) = (role.namespace(), role.name_any());
-                links_where(&role_links, |l| {
-                    l.namespace() == ns && l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()))
-                })
+                let name = role.name_any();
+                let uses_role = |l: &ClientLink| l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()));
+                let in_namespace = by_ns_role.by.links_by_namespace.get(&role.namespace().unwrap_or_default(), &by_ns_role.links);
+                in_namespace.iter().filter(|l| uses_role(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect::<Vec<_>>()
             })
             .watches_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
@@ -211,16 +216,13 @@ pub async fn run(
     };
 
     let grant_controller = {
-        let (link_grants, partner_grants, ns_grants, role_grants, cr_grants) =
-            (caches.grants.clone(), caches.grants.clone(), caches.grants.clone(), caches.grants.clone(), caches.grants.clone());
+        let partner_grants = caches.grants.clone();
+        let (by_link, by_ns, by_role, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
         let link_store = caches.links.clone();
         let ceiling = ceiling.clone();
         Controller::for_stream(grants.subscribe(), caches.grants.clone())
             .with_config(config.clone())
-            .watches_stream(links.subscribe(), move |link| {
-                let ns = link.namespace().unwrap_or_default();
-                grants_where(&link_grants, |g| g.spec.clients.contains(&ns))
-            })
+            .watches_stream(links.subscribe(), move |link| grants_naming(&by_link, &link.namespace().unwrap_or_default()))
             // A grant reports `Granted` once its binding is in place: the binding's arrival is
             // what completes it. Labels only pick which grant to look at again.
             .watches_stream(role_bindings.subscribe(), |binding| {
@@ -232,24 +234,18 @@ pub async fn run(
                 let home = partner.spec.home_namespace.clone();
                 grants_where(&partner_grants, |g| g.namespace().as_deref() == Some(home.as_str()))
             })
-            .watches_stream(namespaces.subscribe(), move |ns| {
-                let name = ns.name_any();
-                grants_where(&ns_grants, |g| g.spec.clients.contains(&name))
-            })
-            .watches_stream(roles.subscribe(), move |role| {
-                let ns = role.namespace().unwrap_or_default();
-                grants_where(&role_grants, |g| g.spec.clients.contains(&ns))
-            })
+            .watches_stream(namespaces.subscribe(), move |ns| grants_naming(&by_ns, &ns.name_any()))
+            .watches_stream(roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
             .watches_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
                 let is_ceiling = name == ceiling;
-                let using: Vec<String> = link_store
+                let using: BTreeSet<String> = link_store
                     .state()
                     .iter()
                     .filter(|l| is_ceiling || l.spec.access_levels.iter().any(|lv| lv.cluster_role.as_deref() == Some(name.as_str())))
                     .filter_map(|l| l.namespace())
                     .collect();
-                grants_where(&cr_grants, |g| g.spec.clients.iter().any(|c| using.contains(c)))
+                using.iter().flat_map(|ns| grants_naming(&by_cr, ns)).collect::<Vec<_>>()
             })
             .graceful_shutdown_on(stopped(shutdown.clone()))
             .run(gated(reconcile::access_grant::reconcile, readiness.clone()), reconcile::error_policy, ctx.clone())
@@ -291,6 +287,14 @@ pub async fn run(
 
 fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) -> Vec<ObjectRef<ClientLink>> {
     store.state().iter().filter(|l| keep(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect()
+}
+
+fn links_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<ClientLink>> {
+    caches.by.links_by_namespace.get(namespace, &caches.links).iter().map(|l| ObjectRef::from_obj(l.as_ref())).collect()
+}
+
+fn grants_naming(caches: &Caches, namespace: &str) -> Vec<ObjectRef<AccessGrant>> {
+    caches.by.grants_by_client.get(namespace, &caches.grants).iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect()
 }
 
 fn grants_where(store: &Store<AccessGrant>, keep: impl Fn(&AccessGrant) -> bool) -> Vec<ObjectRef<AccessGrant>> {
@@ -368,11 +372,12 @@ async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
     let live: std::collections::BTreeSet<String> =
         caches.links.state().iter().filter_map(|l| l.uid()).chain(caches.partners.state().iter().filter_map(|p| p.uid())).collect();
     let (client, metrics) = (&ctx.client, &ctx.metrics);
-    let removed = prune_cached(client, &caches.role_bindings, |o: &RoleBinding| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, &caches.cluster_role_bindings, |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, &caches.service_accounts, |o: &ServiceAccount| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, &caches.roles, |o: &Role| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, &caches.cluster_roles, |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?;
+    let removed = prune_cached(client, caches.role_bindings.state(), |o: &RoleBinding| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live), metrics)
+            .await?
+        + prune_cached(client, caches.service_accounts.state(), |o: &ServiceAccount| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, caches.roles.state(), |o: &Role| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_cached(client, caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?;
     if removed > 0 {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }

@@ -10,6 +10,7 @@ mod compare;
 pub mod sweep;
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -143,12 +144,12 @@ where
 }
 
 /// Deletes every cached object that `stale` selects.
-pub async fn prune_cached<K>(client: &Client, cache: &Store<K>, stale: impl Fn(&K) -> bool, metrics: &Metrics) -> Result<usize, Error>
+pub async fn prune_cached<K>(client: &Client, cached: Vec<Arc<K>>, stale: impl Fn(&K) -> bool, metrics: &Metrics) -> Result<usize, Error>
 where
     K: ScopedApi + Clone + Debug + DeserializeOwned,
 {
     let mut removed = 0;
-    for object in cache.state().into_iter().filter(|o| stale(o)) {
+    for object in cached.into_iter().filter(|o| stale(o)) {
         let api = K::api_in(client, object.meta().namespace.as_deref().unwrap_or_default());
         delete(&api, &object.name_any(), metrics).await?;
         removed += 1;

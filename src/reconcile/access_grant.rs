@@ -183,12 +183,13 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
 }
 
 /// Events tell what changed for someone who did not ask: a refusal, a revocation, a grant
-/// that came late. A grant bound on creation says so in its status; `Pending` is transient.
+/// restored after a refusal. A grant bound after creation (at once, or after `Pending` under
+/// load) says so in its status; `Pending` itself is transient.
 fn worth_an_event(previous: &[Condition], reason: Reason) -> bool {
-    let first_report = previous.iter().all(|c| c.type_ != "Ready");
+    let before = previous.iter().find(|c| c.type_ == "Ready").map(|c| c.reason.as_str());
     match reason {
         Reason::Pending => false,
-        Reason::Granted => !first_report,
+        Reason::Granted => !matches!(before, None | Some("Pending")),
         _ => true,
     }
 }
@@ -242,6 +243,8 @@ mod tests {
         let ready = |reason: Reason| ready_condition(true, &Verdict::new(reason, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
         let refused = ready_condition(false, &Verdict::new(Reason::Expired, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
         assert!(!worth_an_event(&[], Reason::Granted), "granted on creation: the status says it");
+        let pending = ready_condition(false, &Verdict::new(Reason::Pending, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
+        assert!(!worth_an_event(&pending, Reason::Granted), "granted after Pending (a slow first binding)");
         assert!(worth_an_event(&refused, Reason::Granted), "granted after a refusal");
         assert!(worth_an_event(&[], Reason::SubjectNotAllowed), "refused on creation");
         assert!(worth_an_event(&ready(Reason::Granted), Reason::Expired));

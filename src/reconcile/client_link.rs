@@ -88,8 +88,20 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
     let stale = |meta: &ObjectMeta| {
         meta.namespace.as_deref() == Some(namespace) && is_link_owned(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default())
     };
-    prune_cached(client, &caches.role_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await?;
-    prune_cached(client, &caches.service_accounts, |o: &ServiceAccount| stale(&o.metadata), metrics).await?;
+    prune_cached(
+        client,
+        caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings),
+        |o: &RoleBinding| stale(&o.metadata),
+        metrics,
+    )
+    .await?;
+    prune_cached(
+        client,
+        caches.by.accounts_by_namespace.get(namespace, &caches.service_accounts),
+        |o: &ServiceAccount| stale(&o.metadata),
+        metrics,
+    )
+    .await?;
     if let Some(home) = &plan.partner_home {
         // Key Secrets of this namespace's links that the plan no longer wants, read from the
         // API: the operator caches no Secret.
@@ -97,7 +109,7 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         let unwanted = |meta: &ObjectMeta| !wanted.contains(meta.name.as_deref().unwrap_or_default());
         revoke::<Secret>(client, Some(home), &selector, unwanted, metrics).await?;
     }
-    prune_cached(client, &caches.roles, |o: &Role| stale(&o.metadata), metrics).await?;
+    prune_cached(client, caches.by.roles_by_namespace.get(namespace, &caches.roles), |o: &Role| stale(&o.metadata), metrics).await?;
     Ok(key_refresh)
 }
 

@@ -13,6 +13,7 @@ use kube::{Client, ResourceExt};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::desired::ClientInputs;
+use crate::index::{Index, namespace_of};
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
 
@@ -29,6 +30,35 @@ pub struct Caches {
     pub service_accounts: Store<ServiceAccount>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,
+    pub by: Indexes,
+}
+
+/// Lookups a reconcile makes many times, which a scan of a whole cache would make grow with
+/// the cluster.
+#[derive(Clone)]
+pub struct Indexes {
+    pub grants_by_client: Arc<Index<AccessGrant>>,
+    pub links_by_namespace: Arc<Index<ClientLink>>,
+    pub roles_by_namespace: Arc<Index<Role>>,
+    pub bindings_by_namespace: Arc<Index<RoleBinding>>,
+    /// Grant bindings by the UID of their grant, from Liaison's label.
+    pub bindings_by_grant: Arc<Index<RoleBinding>>,
+    pub accounts_by_namespace: Arc<Index<ServiceAccount>>,
+}
+
+impl Default for Indexes {
+    fn default() -> Self {
+        Indexes {
+            grants_by_client: Index::new(|g: &AccessGrant| g.spec.clients.clone()),
+            links_by_namespace: Index::new(namespace_of::<ClientLink>),
+            roles_by_namespace: Index::new(namespace_of::<Role>),
+            bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
+            bindings_by_grant: Index::new(|b: &RoleBinding| {
+                b.labels().get(crate::desired::names::GRANT_UID).cloned().into_iter().collect()
+            }),
+            accounts_by_namespace: Index::new(namespace_of::<ServiceAccount>),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -84,14 +114,14 @@ impl ClientWorld {
 impl Context {
     pub fn links_in(&self, namespace: &str) -> Vec<ClientLink> {
         let mut links: Vec<ClientLink> =
-            self.caches.links.state().iter().filter(|l| l.namespace().as_deref() == Some(namespace)).map(|l| (**l).clone()).collect();
+            self.caches.by.links_by_namespace.get(namespace, &self.caches.links).iter().map(|l| (**l).clone()).collect();
         links.sort_by_key(|l| l.name_any());
         links
     }
 
     pub fn grants_naming(&self, namespace: &str) -> Vec<AccessGrant> {
         let mut grants: Vec<AccessGrant> =
-            self.caches.grants.state().iter().filter(|g| g.spec.clients.iter().any(|c| c == namespace)).map(|g| (**g).clone()).collect();
+            self.caches.by.grants_by_client.get(namespace, &self.caches.grants).iter().map(|g| (**g).clone()).collect();
         grants.sort_by_key(|g| (g.namespace(), g.name_any()));
         grants
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
-pub use context::{Caches, Context, Settings};
+pub use context::{Caches, Context, Indexes, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

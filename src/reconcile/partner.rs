@@ -68,9 +68,10 @@ async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Erro
     let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
     let wanted: BTreeSet<String> = bindings.into_iter().flatten().map(|b| b.name_any()).collect();
     let stale = |meta: &ObjectMeta| controlled_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
-    prune_cached(client, &caches.role_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await?;
+    prune_cached(client, caches.role_bindings.state(), |o: &RoleBinding| stale(&o.metadata), metrics).await?;
     if plan.reader_binding.is_none() {
-        prune_cached(client, &caches.cluster_role_bindings, |o: &ClusterRoleBinding| controlled_by(&o.metadata, &uid), metrics).await?;
+        prune_cached(client, caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| controlled_by(&o.metadata, &uid), metrics)
+            .await?;
     }
     Ok(())
 }
