@@ -5,47 +5,125 @@
 //! small enough to be obviously right: three resources, three verbs, no wildcards, so that a
 //! level is within the ceiling exactly when its permissions are a subset of the ceiling's.
 //!
+//! Operations are data (`Op`): generated from the RNG and the model alone, then executed against
+//! the cluster and the model alike. That is what makes a failing sequence printable, replayable
+//! (`LIAISON_MODEL_REPLAY='[…]'`, the JSON a failure prints) and shrinkable: on a divergence the
+//! sequence is delta-debugged by replaying subsequences in fresh worlds (new names, namespaces,
+//! ceiling and operator) on the same control plane.
+//!
+//! Time is part of the model: `expiresAt` is an instant, and the model is evaluated at the
+//! instant of each observation; observations close to an expiry are not compared, since rule 7
+//! gives the operator a second there (see `World::converge`).
+//!
 //! `LIAISON_MODEL_SEED` and `LIAISON_MODEL_STEPS` (CI: a fixed seed, 25 steps; `make test-model
-//! SEED=… STEPS=…` for long runs). A divergence prints the seed and the whole sequence.
+//! SEED=… STEPS=…` for long runs); `LIAISON_MODEL_SHRINK_SECS` bounds the shrinking (300).
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::fmt;
+use std::time::{Duration, Instant};
 
+use futures::{StreamExt, stream};
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use liaison::api::{AccessGrant, ClientLink};
+use liaison::api::{AccessGrant, ClientLink, Partner};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
-use support::fixtures::WAIT;
+use support::fixtures::{ALLOWED, WAIT};
 use support::*;
+
+// ---------------------------------------------------------------------------------------------
+// The vocabulary
 
 const RESOURCES: [&str; 3] = ["pods", "configmaps", "secrets"];
 const VERBS: [&str; 3] = ["get", "list", "delete"];
-type Perm = (&'static str, &'static str);
+
+/// One permission: a verb on a core resource. Printed and serialized as "get pods".
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Perm {
+    resource: &'static str,
+    verb: &'static str,
+}
+
+fn perms(list: &[(&'static str, &'static str)]) -> BTreeSet<Perm> {
+    list.iter().map(|&(resource, verb)| Perm { resource, verb }).collect()
+}
 
 fn all_perms() -> Vec<Perm> {
-    RESOURCES.iter().flat_map(|r| VERBS.iter().map(move |v| (*r, *v))).collect()
+    RESOURCES.iter().flat_map(|r| VERBS.iter().map(move |v| Perm { resource: r, verb: v })).collect()
+}
+
+impl fmt::Debug for Perm {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource)
+    }
+}
+
+impl Serialize for Perm {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{self:?}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Perm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        all_perms()
+            .into_iter()
+            .find(|p| format!("{p:?}") == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown permission {text:?}")))
+    }
 }
 
 fn rules_json(perms: &BTreeSet<Perm>) -> Value {
-    Value::Array(perms.iter().map(|(r, v)| json!({"apiGroups": [""], "resources": [r], "verbs": [v]})).collect())
+    Value::Array(perms.iter().map(|p| json!({"apiGroups": [""], "resources": [p.resource], "verbs": [p.verb]})).collect())
 }
 
-#[derive(Clone, Debug)]
+// ---------------------------------------------------------------------------------------------
+// The model: the declared world, and what DESIGN.md says it allows at a given instant
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum Source {
     Inline(BTreeSet<Perm>),
     Role(String),
+}
+
+/// A partner's clientNamespaceSelector, over the one label the test toggles.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+enum Selector {
+    Any,
+    Labelled,
+    Unlabelled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PartnerSpec {
+    suffixes: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    selector: Selector,
+}
+
+impl PartnerSpec {
+    /// As first declared: its own users and group; partner 0 accepts only labelled namespaces.
+    fn healthy(p: usize) -> PartnerSpec {
+        PartnerSpec {
+            suffixes: [format!("@p{p}.example")].into(),
+            groups: [format!("p{p}:staff")].into(),
+            selector: if p == 0 { Selector::Labelled } else { Selector::Any },
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 struct Link {
     partner: usize,
     levels: BTreeMap<String, Source>,
-    expired: bool,
+    expires_at: Option<Timestamp>,
     suspended: bool,
     created: (i64, String),
 }
@@ -55,14 +133,21 @@ struct Grant {
     clients: BTreeSet<usize>,
     level: String,
     subjects: BTreeSet<Who>,
-    expired: bool,
+    expires_at: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Who {
     User(String),
     Group(String),
     Robot(String),
+}
+
+/// (principal as asked about, client index, permission).
+type Access = (String, usize, Perm);
+
+fn expired(at: Option<Timestamp>, now: Timestamp) -> bool {
+    at.is_some_and(|at| at <= now)
 }
 
 /// The declared world, as the model sees it.
@@ -70,12 +155,26 @@ struct Model {
     tag: String,
     ceiling: BTreeSet<Perm>,
     labelled: Vec<bool>,
+    /// `None`: deleted (its home namespace, and the grants in it, stay).
+    partners: Vec<Option<PartnerSpec>>,
     roles: BTreeMap<(usize, String), BTreeSet<Perm>>,
     links: BTreeMap<usize, Vec<(String, Link)>>,
     grants: BTreeMap<(usize, String), Grant>,
 }
 
 impl Model {
+    fn new(tag: &str) -> Model {
+        Model {
+            tag: tag.to_string(),
+            ceiling: perms(&[("pods", "get"), ("pods", "list"), ("configmaps", "get")]),
+            labelled: vec![true, false, true],
+            partners: vec![None, None],
+            roles: BTreeMap::new(),
+            links: BTreeMap::new(),
+            grants: BTreeMap::new(),
+        }
+    }
+
     fn partner(&self, p: usize) -> String {
         format!("{}-p{p}", self.tag)
     }
@@ -86,15 +185,31 @@ impl Model {
         format!("{}-c{c}", self.tag)
     }
 
-    /// Partner 0 accepts only labelled namespaces; partner 1 any.
-    fn namespace_allowed(&self, p: usize, c: usize) -> bool {
-        p == 1 || self.labelled[c]
+    fn link(&self, c: usize, name: &str) -> Option<&Link> {
+        self.links.get(&c)?.iter().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+    fn link_mut(&mut self, c: usize, name: &str) -> Option<&mut Link> {
+        self.links.get_mut(&c)?.iter_mut().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+    /// Every link, as (client, name).
+    fn all_links(&self) -> Vec<(usize, String)> {
+        self.links.iter().flat_map(|(c, links)| links.iter().map(move |(n, _)| (*c, n.clone()))).collect()
     }
 
-    fn subject_allowed(&self, p: usize, who: &Who) -> bool {
+    /// Rule 6, over the selectors the test declares.
+    fn namespace_allowed(&self, partner: &PartnerSpec, c: usize) -> bool {
+        match partner.selector {
+            Selector::Any => true,
+            Selector::Labelled => self.labelled[c],
+            Selector::Unlabelled => !self.labelled[c],
+        }
+    }
+
+    /// Rule 4: users by suffix (a suffix alone is no user), groups by list, robots of the home.
+    fn subject_allowed(partner: &PartnerSpec, who: &Who) -> bool {
         match who {
-            Who::User(name) => name.ends_with(&format!("@p{p}.example")) && !name.starts_with('@'),
-            Who::Group(group) => group == &format!("p{p}:staff"),
+            Who::User(name) => partner.suffixes.iter().any(|s| name.len() > s.len() && name.ends_with(s.as_str())),
+            Who::Group(group) => partner.groups.contains(group),
             Who::Robot(_) => true,
         }
     }
@@ -106,28 +221,30 @@ impl Model {
         }
     }
 
-    /// (link index in the namespace's list, link) in force in client `c`, if any.
+    /// Rule 3: the oldest link (then by name) holds the namespace, whether or not it grants.
     fn winner(&self, c: usize) -> Option<&Link> {
         let links = self.links.get(&c)?;
         links.iter().map(|(_, l)| l).min_by(|a, b| a.created.cmp(&b.created))
     }
 
-    /// Every (subject name as the API server sees it, groups, client, perm) that is allowed.
-    fn allowed(&self) -> BTreeSet<(String, usize, Perm)> {
+    /// Every (subject as the API server sees it, client, perm) that is allowed at `now`.
+    fn allowed(&self, now: Timestamp) -> BTreeSet<Access> {
         let mut out = BTreeSet::new();
         for c in 0..self.labelled.len() {
             let Some(link) = self.winner(c) else { continue };
             let p = link.partner;
-            if link.expired || link.suspended || !self.namespace_allowed(p, c) {
+            // A link to a partner that is gone still holds the namespace, but grants nothing.
+            let Some(partner) = &self.partners[p] else { continue };
+            if expired(link.expires_at, now) || link.suspended || !self.namespace_allowed(partner, c) {
                 continue;
             }
             for ((gp, _), grant) in &self.grants {
-                if *gp != p || grant.expired || !grant.clients.contains(&c) || grant.subjects.is_empty() {
+                if *gp != p || expired(grant.expires_at, now) || !grant.clients.contains(&c) || grant.subjects.is_empty() {
                     continue;
                 }
                 let Some(source) = link.levels.get(&grant.level) else { continue };
                 let Some(perms) = self.level_perms(c, source) else { continue };
-                if !perms.is_subset(&self.ceiling) || !grant.subjects.iter().all(|w| self.subject_allowed(p, w)) {
+                if !perms.is_subset(&self.ceiling) || !grant.subjects.iter().all(|w| Self::subject_allowed(partner, w)) {
                     continue;
                 }
                 for who in &grant.subjects {
@@ -148,6 +265,13 @@ impl Model {
             Who::Robot(name) => format!("system:serviceaccount:{}:{name}", self.home(p)),
         }
     }
+
+    /// The latest expiry in [from, to], if any: where the model's answer may change.
+    fn expiry_between(&self, from: Timestamp, to: Timestamp) -> Option<Timestamp> {
+        let links = self.links.values().flatten().map(|(_, l)| l.expires_at);
+        let grants = self.grants.values().map(|g| g.expires_at);
+        links.chain(grants).flatten().filter(|at| (from..=to).contains(at)).max()
+    }
 }
 
 /// The principals the matrix asks about: every one the generator can name, and outsiders.
@@ -163,8 +287,9 @@ fn principals() -> Vec<(String, Vec<String>)> {
     out
 }
 
-async fn observed(admin: &kube::Client, model: &Model) -> BTreeSet<(String, usize, Perm)> {
-    let mut out = BTreeSet::new();
+/// The API server's answers for the whole matrix (a few SubjectAccessReviews at a time, so
+/// that an observation is short next to the margin around expiries).
+async fn observed(admin: &kube::Client, model: &Model) -> BTreeSet<Access> {
     let mut asks: Vec<(String, Vec<String>)> = principals();
     for p in 0..2 {
         for robot in ["bot1", "bot2"] {
@@ -172,111 +297,660 @@ async fn observed(admin: &kube::Client, model: &Model) -> BTreeSet<(String, usiz
             asks.push((format!("system:serviceaccount:{home}:{robot}"), service_account_groups(&home)));
         }
     }
+    let mut questions = Vec::new();
     for (name, groups) in &asks {
-        let user = if name.starts_with("member-of:") { "someone@nowhere.example".to_string() } else { name.clone() };
-        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
         for c in 0..model.labelled.len() {
             for perm in all_perms() {
-                if can(admin, &user, &groups, perm.1, res("", perm.0), &model.client(c)).await {
-                    out.insert((name.clone(), c, perm));
-                }
+                questions.push((name, groups, c, perm));
             }
         }
     }
-    out
+    stream::iter(questions)
+        .map(|(name, groups, c, perm)| async move {
+            let user = if name.starts_with("member-of:") { "someone@nowhere.example" } else { name.as_str() };
+            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let allowed = can(admin, user, &groups, perm.verb, res("", perm.resource), &model.client(c)).await;
+            allowed.then(|| (name.clone(), c, perm))
+        })
+        .buffer_unordered(6)
+        .filter_map(|answer| async move { answer })
+        .collect()
+        .await
 }
 
-struct Runner {
-    admin: kube::Client,
-    model: Model,
-    rng: StdRng,
-    log: Vec<String>,
-    operator: Option<Operator>,
-    ceiling: String,
+/// The API server and the model disagreed for longer than the operator is given.
+struct Mismatch {
+    expected: BTreeSet<Access>,
+    actual: BTreeSet<Access>,
+    at: Timestamp,
 }
 
-impl Runner {
-    async fn apply(&self, api_version: &str, kind: &str, namespace: Option<&str>, body: Value) {
-        let (ok, out) = {
-            let file = tempfile::NamedTempFile::new().unwrap();
-            let mut object = body;
-            object["apiVersion"] = json!(api_version);
-            object["kind"] = json!(kind);
-            if let Some(ns) = namespace {
-                object["metadata"]["namespace"] = json!(ns);
-            }
-            std::fs::write(file.path(), serde_json::to_string(&object).unwrap()).unwrap();
-            kubectl(&["apply", "--server-side", "--force-conflicts", "-f", file.path().to_str().unwrap()])
-        };
-        assert!(ok, "apply failed: {out}");
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let missing: Vec<_> = self.expected.difference(&self.actual).collect();
+        let extra: Vec<_> = self.actual.difference(&self.expected).collect();
+        write!(f, "observed at {}:\n  allowed by the model only: {missing:?}\n  allowed by the API server only: {extra:?}", self.at)
     }
+}
 
+// ---------------------------------------------------------------------------------------------
+// Operations as data
+
+/// How an expiry operation sets `expiresAt`; `InSecs` is resolved when the operation runs, so
+/// that a replay keeps the distance to the expiry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum Expiry {
+    Never,
+    Past,
+    InSecs(i64),
+}
+
+impl Expiry {
+    fn resolve(self) -> Option<Timestamp> {
+        match self {
+            Expiry::Never => None,
+            Expiry::Past => Some(Timestamp::from_second(1_577_836_800).unwrap()),
+            // Whole seconds, as the API server stores them: between n and n+1 seconds from now.
+            Expiry::InSecs(n) => Some(Timestamp::from_second(Timestamp::now().as_second() + n + 1).unwrap()),
+        }
+    }
+}
+
+/// One operation with every random choice resolved. Execution skips an operation that no longer
+/// applies (a replay may have dropped what it acted on).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Op {
+    ApplyLink {
+        c: usize,
+        name: String,
+        partner: usize,
+        levels: BTreeMap<String, Source>,
+    },
+    DeleteLink {
+        c: usize,
+        name: String,
+    },
+    SuspendLink {
+        c: usize,
+        name: String,
+        suspended: bool,
+    },
+    LinkExpiry {
+        c: usize,
+        name: String,
+        expiry: Expiry,
+    },
+    ApplyGrant {
+        p: usize,
+        name: String,
+        clients: BTreeSet<usize>,
+        level: String,
+        subjects: BTreeSet<Who>,
+    },
+    DeleteGrant {
+        p: usize,
+        name: String,
+    },
+    GrantExpiry {
+        p: usize,
+        name: String,
+        expiry: Expiry,
+    },
+    Label {
+        c: usize,
+        labelled: bool,
+    },
+    Ceiling {
+        perms: BTreeSet<Perm>,
+    },
+    Role {
+        c: usize,
+        perms: BTreeSet<Perm>,
+    },
+    CreatePartner {
+        p: usize,
+        spec: PartnerSpec,
+    },
+    ChangePartner {
+        p: usize,
+        spec: PartnerSpec,
+    },
+    DeletePartner {
+        p: usize,
+    },
+    Restart {
+        graceful: bool,
+    },
+    /// Heal the world again (every RESEED_EVERY steps), so that runs keep exercising access.
+    Reseed,
+}
+
+impl Op {
+    fn kind(&self) -> &'static str {
+        let expiry = |e: &Expiry, what: [&'static str; 3]| match e {
+            Expiry::Never => what[0],
+            Expiry::Past => what[1],
+            Expiry::InSecs(_) => what[2],
+        };
+        match self {
+            Op::ApplyLink { .. } => "apply link",
+            Op::DeleteLink { .. } => "delete link",
+            Op::SuspendLink { .. } => "suspend link",
+            Op::LinkExpiry { expiry: e, .. } => expiry(e, ["link expiry cleared", "link expired", "link expires soon"]),
+            Op::ApplyGrant { .. } => "apply grant",
+            Op::DeleteGrant { .. } => "delete grant",
+            Op::GrantExpiry { expiry: e, .. } => expiry(e, ["grant expiry cleared", "grant expired", "grant expires soon"]),
+            Op::Label { .. } => "label namespace",
+            Op::Ceiling { .. } => "ceiling",
+            Op::Role { .. } => "role",
+            Op::CreatePartner { .. } => "create partner",
+            Op::ChangePartner { .. } => "change partner",
+            Op::DeletePartner { .. } => "delete partner",
+            Op::Restart { graceful: false } => "restart: SIGKILL",
+            Op::Restart { graceful: true } => "restart: SIGTERM",
+            Op::Reseed => "re-seed",
+        }
+    }
+}
+
+fn numbered(ops: &[Op]) -> String {
+    ops.iter().enumerate().map(|(i, op)| format!("  {:>3}. {op:?}", i + 1)).collect::<Vec<_>>().join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation: pure, from the RNG and the model
+
+/// Random sequences drift towards a world of refusals (a deleted link or partner, an expiry):
+/// every so many steps the seeded world is restored.
+const RESEED_EVERY: usize = 12;
+
+/// Generated kinds and their weights: the ones that restore access (apply, clear an expiry,
+/// re-create a partner) outweigh the ones that take it away, so that access stays common.
+const WEIGHTS: [(&str, u32); 19] = [
+    ("apply link", 4),
+    ("delete link", 1),
+    ("suspend link", 2),
+    ("link expiry cleared", 2),
+    ("link expired", 1),
+    ("link expires soon", 2),
+    ("apply grant", 5),
+    ("delete grant", 1),
+    ("grant expiry cleared", 2),
+    ("grant expired", 1),
+    ("grant expires soon", 2),
+    ("label namespace", 2),
+    ("ceiling", 2),
+    ("role", 2),
+    ("create partner", 4),
+    ("change partner", 2),
+    ("delete partner", 1),
+    ("restart: SIGKILL", 1),
+    ("restart: SIGTERM", 1),
+];
+
+/// Kinds a run of 25 steps or more must contain: in the second half the generator turns to
+/// those still missing first, and the test asserts that they occurred.
+const MUST_OCCUR: [&str; 7] = [
+    "link expires soon",
+    "grant expires soon",
+    "create partner",
+    "change partner",
+    "delete partner",
+    "restart: SIGKILL",
+    "restart: SIGTERM",
+];
+
+struct Generator {
+    rng: StdRng,
+}
+
+impl Generator {
     fn pick<T: Clone>(&mut self, items: &[T]) -> T {
         items[self.rng.random_range(0..items.len())].clone()
+    }
+
+    /// The next operation; `wanted` lists kinds to try first (the ones that must still occur).
+    fn next(&mut self, model: &Model, wanted: &[&'static str]) -> Op {
+        let mut wanted = wanted.to_vec();
+        while !wanted.is_empty() {
+            let kind = wanted.swap_remove(self.rng.random_range(0..wanted.len()));
+            // A partner can only be re-created once one is gone.
+            let kind = if kind == "create partner" && model.partners.iter().all(Option::is_some) { "delete partner" } else { kind };
+            if let Some(op) = self.propose(kind, model) {
+                return op;
+            }
+        }
+        let total: u32 = WEIGHTS.iter().map(|(_, w)| w).sum();
+        loop {
+            let mut roll = self.rng.random_range(0..total);
+            let mut kind = WEIGHTS[0].0;
+            for (k, w) in WEIGHTS {
+                if roll < w {
+                    kind = k;
+                    break;
+                }
+                roll -= w;
+            }
+            if let Some(op) = self.propose(kind, model) {
+                return op;
+            }
+        }
+    }
+
+    /// An operation of `kind`, or `None` when the model holds nothing it could act on.
+    fn propose(&mut self, kind: &str, model: &Model) -> Option<Op> {
+        let c = self.rng.random_range(0..model.labelled.len());
+        let p = self.rng.random_range(0..2);
+        let soon = Expiry::InSecs(self.rng.random_range(2..=6));
+        Some(match kind {
+            "apply link" => self.apply_link(model, c, p),
+            "delete link" => {
+                let (c, name) = self.some_link(model, |_| true)?;
+                Op::DeleteLink { c, name }
+            }
+            "suspend link" => {
+                let (c, name) = self.some_link(model, |_| true)?;
+                let suspended = !model.link(c, &name).unwrap().suspended;
+                Op::SuspendLink { c, name, suspended }
+            }
+            "link expiry cleared" => self.link_expiry(model, Expiry::Never, |l| l.expires_at.is_some())?,
+            "link expired" => self.link_expiry(model, Expiry::Past, |_| true)?,
+            "link expires soon" => self.link_expiry(model, soon, |_| true)?,
+            "apply grant" => self.apply_grant(p),
+            "delete grant" => {
+                let (p, name) = self.some_grant(model, |_| true)?;
+                Op::DeleteGrant { p, name }
+            }
+            "grant expiry cleared" => self.grant_expiry(model, Expiry::Never, |g| g.expires_at.is_some())?,
+            "grant expired" => self.grant_expiry(model, Expiry::Past, |_| true)?,
+            "grant expires soon" => self.grant_expiry(model, soon, |_| true)?,
+            "label namespace" => Op::Label { c, labelled: !model.labelled[c] },
+            "ceiling" => Op::Ceiling { perms: self.random_perms().union(&perms(&[("pods", "get"), ("pods", "list")])).cloned().collect() },
+            "role" => Op::Role { c, perms: self.random_perms() },
+            "create partner" => {
+                let gone: Vec<usize> = (0..2).filter(|p| model.partners[*p].is_none()).collect();
+                let p = *gone.get(self.rng.random_range(0..gone.len().max(1)))?;
+                // Mostly as it was first declared, so that the old links and grants come back.
+                let spec = if self.rng.random_bool(0.6) { PartnerSpec::healthy(p) } else { self.random_partner(p) };
+                Op::CreatePartner { p, spec }
+            }
+            "change partner" => {
+                model.partners[p].as_ref()?;
+                Op::ChangePartner { p, spec: self.random_partner(p) }
+            }
+            "delete partner" => {
+                model.partners[p].as_ref()?;
+                Op::DeletePartner { p }
+            }
+            "restart: SIGKILL" => Op::Restart { graceful: false },
+            "restart: SIGTERM" => Op::Restart { graceful: true },
+            other => unreachable!("no generator for {other}"),
+        })
+    }
+
+    fn some_link(&mut self, model: &Model, filter: impl Fn(&Link) -> bool) -> Option<(usize, String)> {
+        let links: Vec<(usize, String)> = model.all_links().into_iter().filter(|(c, n)| filter(model.link(*c, n).unwrap())).collect();
+        (!links.is_empty()).then(|| self.pick(&links))
+    }
+
+    fn some_grant(&mut self, model: &Model, filter: impl Fn(&Grant) -> bool) -> Option<(usize, String)> {
+        let grants: Vec<(usize, String)> = model.grants.iter().filter(|(_, g)| filter(g)).map(|(k, _)| k.clone()).collect();
+        (!grants.is_empty()).then(|| self.pick(&grants))
+    }
+
+    fn link_expiry(&mut self, model: &Model, expiry: Expiry, filter: impl Fn(&Link) -> bool) -> Option<Op> {
+        let (c, name) = self.some_link(model, filter)?;
+        Some(Op::LinkExpiry { c, name, expiry })
+    }
+
+    fn grant_expiry(&mut self, model: &Model, expiry: Expiry, filter: impl Fn(&Grant) -> bool) -> Option<Op> {
+        let (p, name) = self.some_grant(model, filter)?;
+        Some(Op::GrantExpiry { p, name, expiry })
+    }
+
+    fn apply_link(&mut self, model: &Model, c: usize, p: usize) -> Op {
+        let name = format!("link{}", self.rng.random_range(0..2));
+        let second = if self.rng.random_bool(0.5) { Source::Role("r".into()) } else { Source::Inline(self.random_perms()) };
+        let levels: BTreeMap<String, Source> = [("l0".to_string(), Source::Inline(self.random_perms())), ("l1".to_string(), second)].into();
+        // spec.partner is immutable: an existing link keeps its partner.
+        let partner = model.link(c, &name).map_or(p, |l| l.partner);
+        Op::ApplyLink { c, name, partner, levels }
+    }
+
+    fn apply_grant(&mut self, p: usize) -> Op {
+        let name = format!("g{}", self.rng.random_range(0..3));
+        let n = self.pick(&[0usize, 1, 1, 2, 2, 3]);
+        let subjects: BTreeSet<Who> = (0..n).map(|_| self.random_subject(p)).collect();
+        // Mostly the namespace the partner starts linked to (p0: c0, p1: c2).
+        let mut clients: BTreeSet<usize> = [if p == 0 { 0 } else { 2 }].into();
+        if self.rng.random_bool(0.4) {
+            clients.insert(self.rng.random_range(0..3));
+        }
+        let level = self.pick(&["l0", "l0", "l1", "l2"]).to_string();
+        Op::ApplyGrant { p, name, clients, level, subjects }
     }
 
     /// Mostly permissions the starting ceiling allows, sometimes anything.
     fn random_perms(&mut self) -> BTreeSet<Perm> {
         let all = all_perms();
-        let usual: Vec<Perm> = vec![("pods", "get"), ("pods", "list"), ("configmaps", "get")];
+        let usual: Vec<Perm> = perms(&[("pods", "get"), ("pods", "list"), ("configmaps", "get")]).into_iter().collect();
         let n = self.rng.random_range(1..4);
         (0..n).map(|_| if self.rng.random_bool(0.75) { self.pick(&usual) } else { self.pick(&all) }).collect()
     }
 
-    /// A healthy start: each partner linked to one namespace, with working grants.
-    async fn seed_world(&mut self) {
+    fn random_subject(&mut self, p: usize) -> Who {
+        let name = self.pick(&["ann", "ben"]);
+        match self.rng.random_range(0..11) {
+            0..=4 => Who::User(format!("{name}@p{p}.example")),
+            5 => Who::User(format!("{name}@p{}.example", 1 - p)),
+            6 | 7 => Who::Group(format!("p{p}:staff")),
+            8 => Who::Group(format!("p{}:staff", 1 - p)),
+            _ => Who::Robot(self.pick(&["bot1", "bot2"]).to_string()),
+        }
+    }
+
+    /// Each value with its own chance.
+    fn some_of<const N: usize>(&mut self, options: [(String, f64); N]) -> BTreeSet<String> {
+        options.into_iter().filter(|(_, chance)| self.rng.random_bool(*chance)).map(|(value, _)| value).collect()
+    }
+
+    /// Identities and selector changed: mostly its own people, sometimes the other partner's,
+    /// sometimes none, sometimes a suffix that covers everyone's users.
+    fn random_partner(&mut self, p: usize) -> PartnerSpec {
+        let suffixes = self.some_of([(format!("@p{p}.example"), 0.8), (format!("@p{}.example", 1 - p), 0.2), (".example".into(), 0.15)]);
+        let groups = self.some_of([(format!("p{p}:staff"), 0.8), (format!("p{}:staff", 1 - p), 0.2)]);
+        let selector = self.pick(&[Selector::Any, Selector::Labelled, Selector::Labelled, Selector::Unlabelled]);
+        PartnerSpec { suffixes, groups, selector }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution: a world on the control plane, and the model kept in step with it
+
+/// How long the operator is given to make the cluster agree with the model after a step.
+const CONVERGENCE: Duration = Duration::from_secs(20);
+/// Around an expiry the truth is in doubt (rule 7: "within a second"): no comparison there.
+const MARGIN: SignedDuration = SignedDuration::from_millis(1500);
+/// An observation's usual length, so that one is not started just before an expiry.
+const OBSERVATION: SignedDuration = SignedDuration::from_millis(1000);
+
+/// One world: its own names, client namespaces, ceiling and operator.
+struct World {
+    admin: kube::Client,
+    model: Model,
+    operator: Option<Operator>,
+    ceiling: String,
+}
+
+impl World {
+    /// A fresh world on the shared control plane, seeded healthy.
+    async fn create(admin: &kube::Client) -> World {
+        let tag = unique("m");
+        let mut world = World { admin: admin.clone(), model: Model::new(&tag), operator: None, ceiling: format!("{tag}-ceiling") };
+        world.write_ceiling().await;
+        for c in 0..world.model.labelled.len() {
+            let labels = if world.model.labelled[c] { json!({ALLOWED.0: ALLOWED.1}) } else { json!({}) };
+            world.apply("v1", "Namespace", None, json!({"metadata": {"name": world.model.client(c), "labels": labels}})).await;
+        }
+        world.operator = Some(Operator::start(&["--ceiling", &world.ceiling]));
+        world.seed().await;
+        world
+    }
+
+    /// Deletes what the world declared, so that the next world's operator has little else to
+    /// do; not waited for, since nothing here is compared any more.
+    async fn teardown(self) {
+        let delete = DeleteParams::default();
+        let partners: Api<Partner> = Api::all(self.admin.clone());
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        for p in 0..2 {
+            let _ = partners.delete(&self.model.partner(p), &delete).await;
+            let _ = namespaces.delete(&self.model.home(p), &delete).await;
+        }
+        for c in 0..self.model.labelled.len() {
+            let _ = namespaces.delete(&self.model.client(c), &delete).await;
+        }
+        let _ = Api::<ClusterRole>::all(self.admin.clone()).delete(&self.ceiling, &delete).await;
+        // The operator is killed with `self`; the next world's finishes the finalizers.
+    }
+
+    /// A healthy start: both partners as first declared, each linked to one namespace (p0: c0,
+    /// p1: c2) with working grants.
+    async fn seed(&mut self) {
+        for p in 0..2 {
+            self.model.partners[p] = Some(PartnerSpec::healthy(p));
+            self.write_partner(p).await;
+        }
+        self.wait_for_homes().await;
         for (c, p) in [(0usize, 0usize), (2, 1)] {
             // Any other link there would hold the namespace: remove it first.
             let others: Vec<String> =
                 self.model.links.get(&c).into_iter().flatten().map(|(n, _)| n.clone()).filter(|n| n != "link0").collect();
             for name in others {
                 self.delete_link(c, &name).await;
-                self.model.links.get_mut(&c).unwrap().retain(|(n, _)| *n != name);
             }
+            if self.model.link(c, "link0").is_some_and(|link| link.partner != p) {
+                self.delete_link(c, "link0").await;
+            }
+            self.model.roles.insert((c, "r".into()), perms(&[("configmaps", "get")]));
+            self.write_role(c, "r").await;
             let levels: BTreeMap<String, Source> = [
-                ("l0".to_string(), Source::Inline([("pods", "get"), ("pods", "list")].into())),
+                ("l0".to_string(), Source::Inline(perms(&[("pods", "get"), ("pods", "list")]))),
                 ("l1".to_string(), Source::Role("r".into())),
             ]
             .into();
-            self.model.roles.insert((c, "r".into()), [("configmaps", "get")].into());
-            self.write_role(c, "r").await;
-            if self.model.links.get(&c).is_some_and(|l| l.iter().any(|(n, link)| n == "link0" && link.partner != p)) {
-                self.delete_link(c, "link0").await;
+            let link = Link { partner: p, levels, expires_at: None, suspended: false, created: (0, "link0".into()) };
+            match self.model.link_mut(c, "link0") {
+                Some(existing) => *existing = Link { created: existing.created.clone(), ..link },
+                None => self.model.links.entry(c).or_default().push(("link0".into(), link)),
             }
-            self.model.links.insert(
-                c,
-                vec![("link0".into(), Link { partner: p, levels, expired: false, suspended: false, created: (0, "link0".into()) })],
-            );
             self.write_link(c, "link0").await;
             self.record_creation(c, "link0").await;
             let subjects: BTreeSet<Who> =
                 [Who::User(format!("ann@p{p}.example")), Who::Group(format!("p{p}:staff")), Who::Robot("bot1".into())].into();
-            self.model.grants.insert((p, "g0".into()), Grant { clients: [c].into(), level: "l0".into(), subjects, expired: false });
+            let g0 = Grant { clients: [c].into(), level: "l0".into(), subjects, expires_at: None };
+            self.model.grants.insert((p, "g0".into()), g0);
             self.write_grant(p, "g0").await;
-            self.model.grants.insert(
-                (p, "g1".into()),
-                Grant {
-                    clients: [c].into(),
-                    level: "l1".into(),
-                    subjects: [Who::User(format!("ben@p{p}.example"))].into(),
-                    expired: false,
-                },
-            );
+            let g1 = Grant {
+                clients: [c].into(),
+                level: "l1".into(),
+                subjects: [Who::User(format!("ben@p{p}.example"))].into(),
+                expires_at: None,
+            };
+            self.model.grants.insert((p, "g1".into()), g1);
             self.write_grant(p, "g1").await;
         }
     }
 
-    fn random_subject(&mut self, p: usize) -> Who {
-        match self.rng.random_range(0..10) {
-            0..=4 => Who::User(format!("{}@p{p}.example", self.pick(&["ann", "ben"]))),
-            5 => Who::User(format!("{}@p{}.example", self.pick(&["ann", "ben"]), 1 - p)),
-            6 | 7 => Who::Group(format!("p{p}:staff")),
-            _ => Who::Robot(self.pick(&["bot1".to_string(), "bot2".to_string()])),
+    /// The operator creates the partners' home namespaces; grants can only live there after.
+    async fn wait_for_homes(&self) {
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        for p in 0..2 {
+            let home = self.model.home(p);
+            until("the partner's home namespace exists", WAIT, || {
+                let (namespaces, home) = (namespaces.clone(), home.clone());
+                async move { namespaces.get_opt(&home).await.unwrap().is_some() }
+            })
+            .await;
         }
     }
 
-    async fn write_link(&mut self, c: usize, name: &str) {
-        let link = self.model.links[&c].iter().find(|(n, _)| n == name).unwrap().1.clone();
+    /// Applies `op` to the cluster and the model; false if it no longer applies (skipped).
+    async fn execute(&mut self, op: &Op) -> bool {
+        match op.clone() {
+            Op::ApplyLink { c, name, partner, levels } => {
+                match self.model.link_mut(c, &name) {
+                    // spec.partner is immutable: a replay may meet a link made for another partner.
+                    Some(link) if link.partner != partner => return false,
+                    Some(link) => *link = Link { levels, expires_at: None, suspended: false, ..link.clone() },
+                    None => {
+                        let link = Link { partner, levels, expires_at: None, suspended: false, created: (0, name.clone()) };
+                        self.model.links.entry(c).or_default().push((name.clone(), link));
+                    }
+                }
+                self.write_link(c, &name).await;
+                self.record_creation(c, &name).await;
+            }
+            Op::DeleteLink { c, name } => {
+                if self.model.link(c, &name).is_none() {
+                    return false;
+                }
+                self.delete_link(c, &name).await;
+            }
+            Op::SuspendLink { c, name, suspended } => {
+                let Some(link) = self.model.link_mut(c, &name) else { return false };
+                link.suspended = suspended;
+                self.write_link(c, &name).await;
+            }
+            Op::LinkExpiry { c, name, expiry } => {
+                let Some(link) = self.model.link_mut(c, &name) else { return false };
+                link.expires_at = expiry.resolve();
+                self.write_link(c, &name).await;
+            }
+            Op::ApplyGrant { p, name, clients, level, subjects } => {
+                self.model.grants.insert((p, name.clone()), Grant { clients, level, subjects, expires_at: None });
+                self.write_grant(p, &name).await;
+            }
+            Op::DeleteGrant { p, name } => {
+                if self.model.grants.remove(&(p, name.clone())).is_none() {
+                    return false;
+                }
+                let api: Api<AccessGrant> = Api::namespaced(self.admin.clone(), &self.model.home(p));
+                delete_and_wait(api, &name, "the grant is deleted").await;
+            }
+            Op::GrantExpiry { p, name, expiry } => {
+                let Some(grant) = self.model.grants.get_mut(&(p, name.clone())) else { return false };
+                grant.expires_at = expiry.resolve();
+                self.write_grant(p, &name).await;
+            }
+            Op::Label { c, labelled } => {
+                self.model.labelled[c] = labelled;
+                let value = if labelled { json!(ALLOWED.1) } else { Value::Null };
+                let patch = json!({"metadata": {"labels": {ALLOWED.0: value}}});
+                Api::<Namespace>::all(self.admin.clone())
+                    .patch(&self.model.client(c), &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .unwrap();
+            }
+            Op::Ceiling { perms } => {
+                self.model.ceiling = perms;
+                self.write_ceiling().await;
+            }
+            Op::Role { c, perms } => {
+                self.model.roles.insert((c, "r".into()), perms);
+                self.write_role(c, "r").await;
+            }
+            Op::CreatePartner { p, spec } | Op::ChangePartner { p, spec } => {
+                // Create only what is gone, change only what exists: as generated.
+                if self.model.partners[p].is_some() != matches!(op, Op::ChangePartner { .. }) {
+                    return false;
+                }
+                self.model.partners[p] = Some(spec);
+                self.write_partner(p).await;
+            }
+            Op::DeletePartner { p } => {
+                if self.model.partners[p].take().is_none() {
+                    return false;
+                }
+                // Its finalizer revokes everything granted in its name before it lets go.
+                let api: Api<Partner> = Api::all(self.admin.clone());
+                delete_and_wait(api, &self.model.partner(p), "the partner is deleted").await;
+            }
+            Op::Restart { graceful } => self.restart_operator(graceful).await,
+            Op::Reseed => self.seed().await,
+        }
+        true
+    }
+
+    /// SIGKILL (no chance to finish anything) or SIGTERM (finish in-flight work, exit by
+    /// itself), then a new operator process.
+    async fn restart_operator(&mut self, graceful: bool) {
+        if let Some(mut operator) = self.operator.take() {
+            if graceful {
+                let pid = operator.pid().to_string();
+                let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+                let status = eventually("the operator exits after SIGTERM", Duration::from_secs(30), || {
+                    let status = operator.try_wait();
+                    async move { status }
+                })
+                .await;
+                assert!(status.success(), "the operator exited with {status} after SIGTERM; its log: {}", operator.log.display());
+            } else {
+                operator.kill();
+            }
+        }
+        self.operator = Some(Operator::start(&["--ceiling", &self.ceiling]));
+    }
+
+    /// Waits until the API server answers as the model says at the instant of the observation.
+    /// An observation that comes within MARGIN of an expiry is not compared: the loop waits
+    /// until the expiry has clearly passed, then gives the operator a little more time.
+    async fn converge(&self) -> Result<BTreeSet<Access>, Mismatch> {
+        let mut deadline = Instant::now() + CONVERGENCE;
+        loop {
+            let start = Timestamp::now();
+            if let Some(at) = self.model.expiry_between(start - MARGIN, start + MARGIN + OBSERVATION) {
+                sleep_until(at + MARGIN).await;
+                deadline = deadline.max(Instant::now() + Duration::from_secs(5));
+                continue;
+            }
+            let actual = observed(&self.admin, &self.model).await;
+            if self.model.expiry_between(start - MARGIN, Timestamp::now() + MARGIN).is_some() {
+                continue; // the observation straddled an expiry
+            }
+            let expected = self.model.allowed(start);
+            if actual == expected {
+                return Ok(expected);
+            }
+            if Instant::now() > deadline {
+                return Err(Mismatch { expected, actual, at: start });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// After the last step: an expiry still ahead would otherwise never be looked at, so wait
+    /// for the last one and compare once more.
+    async fn settle(&self) -> Result<(), Mismatch> {
+        let now = Timestamp::now();
+        if let Some(at) = self.model.expiry_between(now, now + SignedDuration::from_hours(1)) {
+            sleep_until(at + MARGIN).await;
+            self.converge().await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, api_version: &str, kind: &str, namespace: Option<&str>, body: Value) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut object = body;
+        object["apiVersion"] = json!(api_version);
+        object["kind"] = json!(kind);
+        if let Some(ns) = namespace {
+            object["metadata"]["namespace"] = json!(ns);
+        }
+        std::fs::write(file.path(), serde_json::to_string(&object).unwrap()).unwrap();
+        let (ok, out) = kubectl(&["apply", "--server-side", "--force-conflicts", "-f", file.path().to_str().unwrap()]);
+        assert!(ok, "apply failed: {out}");
+    }
+
+    async fn write_partner(&self, p: usize) {
+        let partner = self.model.partners[p].as_ref().unwrap();
+        let mut spec = json!({
+            "homeNamespace": self.model.home(p),
+            "identities": {"userSuffixes": partner.suffixes, "groups": partner.groups},
+        });
+        match partner.selector {
+            Selector::Any => {}
+            Selector::Labelled => spec["clientNamespaceSelector"] = json!({"matchLabels": {ALLOWED.0: ALLOWED.1}}),
+            Selector::Unlabelled => {
+                spec["clientNamespaceSelector"] = json!({"matchExpressions": [{"key": ALLOWED.0, "operator": "DoesNotExist"}]})
+            }
+        }
+        self.apply("liaison.dev/v1alpha1", "Partner", None, json!({"metadata": {"name": self.model.partner(p)}, "spec": spec})).await;
+    }
+
+    async fn write_link(&self, c: usize, name: &str) {
+        let link = self.model.link(c, name).unwrap();
         let levels: Vec<Value> = link
             .levels
             .iter()
@@ -286,15 +960,15 @@ impl Runner {
             })
             .collect();
         let mut spec = json!({"partner": self.model.partner(link.partner), "accessLevels": levels, "suspended": link.suspended});
-        if link.expired {
-            spec["expiresAt"] = json!("2020-01-01T00:00:00Z");
+        if let Some(at) = link.expires_at {
+            spec["expiresAt"] = json!(at.to_string());
         }
         self.apply("liaison.dev/v1alpha1", "ClientLink", Some(&self.model.client(c)), json!({"metadata": {"name": name}, "spec": spec}))
             .await;
     }
 
-    async fn write_grant(&mut self, p: usize, name: &str) {
-        let grant = self.model.grants[&(p, name.to_string())].clone();
+    async fn write_grant(&self, p: usize, name: &str) {
+        let grant = &self.model.grants[&(p, name.to_string())];
         let subjects: Vec<Value> = grant
             .subjects
             .iter()
@@ -306,8 +980,8 @@ impl Runner {
             .collect();
         let clients: Vec<String> = grant.clients.iter().map(|c| self.model.client(*c)).collect();
         let mut spec = json!({"clients": clients, "accessLevel": grant.level, "subjects": subjects});
-        if grant.expired {
-            spec["expiresAt"] = json!("2020-01-01T00:00:00Z");
+        if let Some(at) = grant.expires_at {
+            spec["expiresAt"] = json!(at.to_string());
         }
         self.apply("liaison.dev/v1alpha1", "AccessGrant", Some(&self.model.home(p)), json!({"metadata": {"name": name}, "spec": spec}))
             .await;
@@ -319,230 +993,209 @@ impl Runner {
     }
 
     async fn write_role(&self, c: usize, name: &str) {
-        let perms = &self.model.roles[&(c, name.to_string())];
+        let rules = rules_json(&self.model.roles[&(c, name.to_string())]);
         self.apply(
             "rbac.authorization.k8s.io/v1",
             "Role",
             Some(&self.model.client(c)),
-            json!({"metadata": {"name": name}, "rules": rules_json(perms)}),
+            json!({"metadata": {"name": name}, "rules": rules}),
         )
         .await;
     }
 
-    /// Deletes a link and waits until its finalizer has let it go (revocation done).
-    async fn delete_link(&self, c: usize, name: &str) {
+    /// Deletes a link from the model and the cluster, waiting until its finalizer has let it go
+    /// (revocation done).
+    async fn delete_link(&mut self, c: usize, name: &str) {
+        self.model.links.get_mut(&c).unwrap().retain(|(n, _)| n != name);
         let api: Api<ClientLink> = Api::namespaced(self.admin.clone(), &self.model.client(c));
-        api.delete(name, &DeleteParams::default()).await.unwrap();
-        let gone = name.to_string();
-        until("the link is deleted", WAIT, || {
-            let (api, gone) = (api.clone(), gone.clone());
-            async move { api.get_opt(&gone).await.unwrap().is_none() }
-        })
-        .await;
-    }
-
-    /// One random operation, applied to the cluster and the model alike.
-    async fn step(&mut self) {
-        let c = self.rng.random_range(0..self.model.labelled.len());
-        let p = self.rng.random_range(0..2);
-        let op = self.rng.random_range(0..13);
-        let description = match op {
-            0 | 1 => {
-                let name = format!("link{}", self.rng.random_range(0..2));
-                let levels: BTreeMap<String, Source> = [
-                    ("l0".to_string(), Source::Inline(self.random_perms())),
-                    (
-                        "l1".to_string(),
-                        if self.rng.random_bool(0.5) { Source::Role("r".into()) } else { Source::Inline(self.random_perms()) },
-                    ),
-                ]
-                .into();
-                let links = self.model.links.entry(c).or_default();
-                let existing = links.iter().position(|(n, _)| *n == name);
-                let partner = existing.map(|i| links[i].1.partner).unwrap_or(p);
-                let link = Link { partner, levels, expired: false, suspended: false, created: (0, name.clone()) };
-                match existing {
-                    Some(i) => links[i].1 = Link { created: links[i].1.created.clone(), ..link },
-                    None => links.push((name.clone(), link)),
-                }
-                self.write_link(c, &name).await;
-                self.record_creation(c, &name).await;
-                format!("apply link {name} in c{c} for p{partner}")
-            }
-            2 => {
-                let Some((name, _)) = self.model.links.get(&c).and_then(|l| l.first()).cloned() else { return };
-                self.model.links.get_mut(&c).unwrap().retain(|(n, _)| *n != name);
-                self.delete_link(c, &name).await;
-                format!("delete link {name} in c{c}")
-            }
-            3 | 4 => {
-                let name = format!("g{}", self.rng.random_range(0..3));
-                let n = self.pick(&[0usize, 1, 1, 2, 2, 3]);
-                let subjects: BTreeSet<Who> = (0..n).map(|_| self.random_subject(p)).collect();
-                // Mostly the namespace the partner starts linked to (p0: c0, p1: c2).
-                let home_client = if p == 0 { 0 } else { 2 };
-                let mut clients: BTreeSet<usize> = [home_client].into();
-                if self.rng.random_bool(0.4) {
-                    clients.insert(self.rng.random_range(0..3));
-                }
-                let level = self.pick(&["l0".to_string(), "l0".to_string(), "l1".to_string(), "l2".to_string()]);
-                self.model.grants.insert((p, name.clone()), Grant { clients, level, subjects, expired: false });
-                self.write_grant(p, &name).await;
-                format!("apply grant {name} of p{p}: {:?}", self.model.grants[&(p, name.clone())])
-            }
-            5 => {
-                let Some(((gp, name), _)) = self.model.grants.iter().next().map(|(k, v)| (k.clone(), v.clone())) else { return };
-                self.model.grants.remove(&(gp, name.clone()));
-                let api: Api<AccessGrant> = Api::namespaced(self.admin.clone(), &self.model.home(gp));
-                api.delete(&name, &DeleteParams::default()).await.unwrap();
-                format!("delete grant {name} of p{gp}")
-            }
-            6 => {
-                let Some((name, link)) = self.model.links.get_mut(&c).and_then(|l| l.first_mut()) else { return };
-                link.suspended = !link.suspended;
-                let (name, state) = (name.clone(), link.suspended);
-                self.write_link(c, &name).await;
-                format!("suspended={state} link {name} in c{c}")
-            }
-            7 => {
-                let Some((name, link)) = self.model.links.get_mut(&c).and_then(|l| l.first_mut()) else { return };
-                link.expired = !link.expired;
-                let (name, state) = (name.clone(), link.expired);
-                self.write_link(c, &name).await;
-                format!("expired={state} link {name} in c{c}")
-            }
-            8 => {
-                let Some(key) = self.model.grants.keys().next().cloned() else { return };
-                let grant = self.model.grants.get_mut(&key).unwrap();
-                grant.expired = !grant.expired;
-                let state = grant.expired;
-                self.write_grant(key.0, &key.1).await;
-                format!("expired={state} grant {} of p{}", key.1, key.0)
-            }
-            9 => {
-                self.model.labelled[c] = !self.model.labelled[c];
-                let value = if self.model.labelled[c] { json!("true") } else { Value::Null };
-                let patch = json!({"metadata": {"labels": {"liaison.dev/partners-allowed": value}}});
-                Api::<Namespace>::all(self.admin.clone())
-                    .patch(&self.model.client(c), &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .unwrap();
-                format!("labelled={} c{c}", self.model.labelled[c])
-            }
-            10 => {
-                self.model.ceiling = self.random_perms().union(&[("pods", "get"), ("pods", "list")].into()).cloned().collect();
-                self.write_ceiling().await;
-                format!("ceiling = {:?}", self.model.ceiling)
-            }
-            11 => {
-                let perms = self.random_perms();
-                self.model.roles.insert((c, "r".into()), perms);
-                self.write_role(c, "r").await;
-                format!("role r in c{c} = {:?}", self.model.roles[&(c, "r".to_string())])
-            }
-            _ => {
-                if let Some(operator) = self.operator.take() {
-                    operator.kill();
-                }
-                self.operator = Some(Operator::start(&["--ceiling", &self.ceiling]));
-                "SIGKILL and restart the operator".to_string()
-            }
-        };
-        self.log.push(description);
+        delete_and_wait(api, name, "the link is deleted").await;
     }
 
     /// The model orders links by creation second, then name, as the API server records them.
     async fn record_creation(&mut self, c: usize, name: &str) {
         let link = Api::<ClientLink>::namespaced(self.admin.clone(), &self.model.client(c)).get(name).await.unwrap();
         let second = link.metadata.creation_timestamp.unwrap().0.as_second();
-        let entry = self.model.links.get_mut(&c).unwrap().iter_mut().find(|(n, _)| n == name).unwrap();
-        entry.1.created = (second, name.to_string());
+        self.model.link_mut(c, name).unwrap().created = (second, name.to_string());
     }
+}
+
+/// Deletes an object and waits until it is gone: a finalizer may hold it for a while, and a
+/// re-creation with the same name must not land on the object being deleted.
+async fn delete_and_wait<K>(api: Api<K>, name: &str, what: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + fmt::Debug,
+{
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    until(what, WAIT, || {
+        let (api, name) = (api.clone(), name.to_string());
+        async move { api.get_opt(&name).await.unwrap().is_none() }
+    })
+    .await;
+}
+
+async fn sleep_until(at: Timestamp) {
+    let left = at.duration_since(Timestamp::now());
+    if left.is_positive() {
+        tokio::time::sleep(left.unsigned_abs()).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shrinking
+
+/// Runs `ops` in a fresh world; the first divergence, as (step, mismatch), step 0 being the
+/// seeded world and step k the one after `ops[k - 1]` (the last one includes `settle`).
+async fn replay(admin: &kube::Client, ops: &[Op]) -> Option<(usize, Mismatch)> {
+    let mut world = World::create(admin).await;
+    let mut divergence = None;
+    for step in 0..=ops.len() {
+        if step > 0 {
+            world.execute(&ops[step - 1]).await;
+        }
+        if let Err(mismatch) = world.converge().await {
+            divergence = Some((step, mismatch));
+            break;
+        }
+    }
+    if divergence.is_none() {
+        divergence = world.settle().await.err().map(|mismatch| (ops.len(), mismatch));
+    }
+    world.teardown().await;
+    divergence
+}
+
+struct Shrunk {
+    ops: Vec<Op>,
+    step: usize,
+    mismatch: Mismatch,
+    replays: usize,
+}
+
+/// Delta debugging (complements only): drop one of n chunks and keep the result if it still
+/// diverges (cut after the diverging step), else split finer, down to single operations.
+/// `None` if the sequence does not diverge again in a fresh world (a timing-dependent failure).
+async fn shrink(admin: &kube::Client, failing: &[Op], budget: Duration) -> Option<Shrunk> {
+    let deadline = Instant::now() + budget;
+    let (step, mismatch) = replay(admin, failing).await?;
+    let mut best = Shrunk { ops: failing[..step].to_vec(), step, mismatch, replays: 1 };
+    let mut n = 2;
+    while best.ops.len() >= 2 && Instant::now() < deadline {
+        let chunk = best.ops.len().div_ceil(n);
+        let mut reduced = false;
+        for start in (0..best.ops.len()).step_by(chunk) {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let end = (start + chunk).min(best.ops.len());
+            let candidate: Vec<Op> = best.ops[..start].iter().chain(&best.ops[end..]).cloned().collect();
+            best.replays += 1;
+            if let Some((step, mismatch)) = replay(admin, &candidate).await {
+                best = Shrunk { ops: candidate[..step].to_vec(), step, mismatch, replays: best.replays };
+                n = (n - 1).max(2);
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced {
+            if n >= best.ops.len() {
+                break;
+            }
+            n = (2 * n).min(best.ops.len());
+        }
+    }
+    Some(best)
+}
+
+/// What a divergence prints: the seed, the sequence, and a shortened one with how to replay it.
+async fn failure_report(admin: &kube::Client, origin: &str, ops: &[Op], step: usize, mismatch: &Mismatch) -> String {
+    let mut report =
+        format!("divergence after step {step} ({origin}), {mismatch}\nsequence ({} operations):\n{}\n", ops.len(), numbered(ops));
+    let budget = Duration::from_secs(std::env::var("LIAISON_MODEL_SHRINK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300));
+    if budget.is_zero() {
+        return report + "not shrunk (LIAISON_MODEL_SHRINK_SECS=0)";
+    }
+    let started = Instant::now();
+    match shrink(admin, &ops[..step], budget).await {
+        None => report.push_str("shrinking: the sequence did not diverge again in a fresh world (timing-dependent?)\n"),
+        Some(shrunk) => {
+            report.push_str(&format!(
+                "shortened to {} operations ({} replays, {:.0}s), diverging after step {}, {}\n{}\nreplay with:\n  LIAISON_MODEL_REPLAY='{}' make test-model\n",
+                shrunk.ops.len(),
+                shrunk.replays,
+                started.elapsed().as_secs_f64(),
+                shrunk.step,
+                shrunk.mismatch,
+                numbered(&shrunk.ops),
+                serde_json::to_string(&shrunk.ops).unwrap(),
+            ));
+        }
+    }
+    report
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
 #[tokio::test]
 async fn the_api_server_authorizes_exactly_what_the_model_says() {
     let admin = client().await;
     install_liaison(&admin).await;
-    let seed: u64 = std::env::var("LIAISON_MODEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261122);
-    let steps: usize = std::env::var("LIAISON_MODEL_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
-    let tag = unique("m");
-    let ceiling = format!("{tag}-ceiling");
-    let mut runner = Runner {
-        admin: admin.clone(),
-        model: Model {
-            tag: tag.clone(),
-            ceiling: [("pods", "get"), ("pods", "list"), ("configmaps", "get")].into(),
-            labelled: vec![true, false, true],
-            roles: BTreeMap::new(),
-            links: BTreeMap::new(),
-            grants: BTreeMap::new(),
-        },
-        rng: StdRng::seed_from_u64(seed),
-        log: vec![],
-        operator: None,
-        ceiling: ceiling.clone(),
-    };
-    runner.write_ceiling().await;
-    for p in 0..2 {
-        let selector = if p == 0 { json!({"matchLabels": {"liaison.dev/partners-allowed": "true"}}) } else { json!(null) };
-        let mut spec = json!({"homeNamespace": runner.model.home(p), "identities": {"userSuffixes": [format!("@p{p}.example")], "groups": [format!("p{p}:staff")]}});
-        if !selector.is_null() {
-            spec["clientNamespaceSelector"] = selector;
-        }
-        runner.apply("liaison.dev/v1alpha1", "Partner", None, json!({"metadata": {"name": runner.model.partner(p)}, "spec": spec})).await;
-    }
-    for c in 0..3 {
-        let labels = if runner.model.labelled[c] { json!({"liaison.dev/partners-allowed": "true"}) } else { json!({}) };
-        runner.apply("v1", "Namespace", None, json!({"metadata": {"name": runner.model.client(c), "labels": labels}})).await;
-    }
-    runner.operator = Some(Operator::start(&["--ceiling", &ceiling]));
-    // The operator creates the partners' home namespaces; grants can only live there after.
-    let namespaces: Api<Namespace> = Api::all(admin.clone());
-    for p in 0..2 {
-        let home = runner.model.home(p);
-        until("the partner's home namespace exists", WAIT, || {
-            let (namespaces, home) = (namespaces.clone(), home.clone());
-            async move { namespaces.get_opt(&home).await.unwrap().is_some() }
-        })
-        .await;
-    }
-    runner.seed_world().await;
-
+    let seed: u64 = env_or("LIAISON_MODEL_SEED", 20261122);
+    let script: Option<Vec<Op>> = std::env::var("LIAISON_MODEL_REPLAY")
+        .ok()
+        .map(|json| serde_json::from_str(&json).expect("LIAISON_MODEL_REPLAY holds a JSON array of operations"));
+    let steps: usize = script.as_ref().map_or_else(|| env_or("LIAISON_MODEL_STEPS", 25), Vec::len);
+    let origin = if script.is_some() { "LIAISON_MODEL_REPLAY".to_string() } else { format!("seed {seed}, {steps} steps") };
+    let started = Instant::now();
+    let mut generator = Generator { rng: StdRng::seed_from_u64(seed) };
+    let mut world = World::create(&admin).await;
+    let mut ops: Vec<Op> = Vec::new();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut compared, mut with_access) = (0, 0);
+    // Step 0 checks the seeded world itself.
     for step in 0..=steps {
-        // Step 0 checks the seeded world itself; every 25 steps it is healed again, so that
-        // long runs keep exercising access rather than a world of refusals.
-        if step > 0 && step % 25 == 0 {
-            runner.seed_world().await;
-            runner.log.push("re-seed the healthy world".into());
-        } else if step > 0 {
-            runner.step().await;
+        if step > 0 {
+            let op = match &script {
+                Some(script) => script[step - 1].clone(),
+                None if step % RESEED_EVERY == 0 => Op::Reseed,
+                None => {
+                    let missing: Vec<&str> = MUST_OCCUR.into_iter().filter(|k| !tally.contains_key(k)).collect();
+                    let wanted = if 2 * step > steps { missing } else { vec![] };
+                    generator.next(&world.model, &wanted)
+                }
+            };
+            world.execute(&op).await;
+            *tally.entry(op.kind()).or_default() += 1;
+            ops.push(op);
         }
-        let expected = runner.model.allowed();
-        with_access += usize::from(!expected.is_empty());
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let actual = observed(&admin, &runner.model).await;
-            if actual == expected {
-                break;
+        match world.converge().await {
+            Ok(expected) => {
+                compared += 1;
+                with_access += usize::from(!expected.is_empty());
             }
-            if std::time::Instant::now() > deadline {
-                let missing: Vec<_> = expected.difference(&actual).collect();
-                let extra: Vec<_> = actual.difference(&expected).collect();
-                panic!(
-                    "divergence after step {step} (seed {seed}):\n  allowed by the model only: {missing:?}\n  allowed by the API server only: {extra:?}\nsequence:\n  {}",
-                    runner.log.join("\n  ")
-                );
+            Err(mismatch) => {
+                world.teardown().await;
+                panic!("{}", failure_report(&admin, &origin, &ops, step, &mismatch).await);
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        compared += 1;
+    }
+    if let Err(mismatch) = world.settle().await {
+        world.teardown().await;
+        panic!("{}", failure_report(&admin, &origin, &ops, steps, &mismatch).await);
     }
     eprintln!(
-        "model test: seed {seed}, {compared} steps ({with_access} with some access granted), 0 divergences; sequence:\n  {}",
-        runner.log.join("\n  ")
+        "model test: {origin}: {compared} comparisons ({with_access} with some access granted), 0 divergences, {:.0}s\nop kinds: {tally:?}\nsequence:\n{}",
+        started.elapsed().as_secs_f64(),
+        numbered(&ops)
     );
     assert!(with_access * 4 >= steps, "the sequence must exercise real access, not only refusals ({with_access} of {steps} steps)");
-    let _ = (Role::default(), ClusterRole::default());
+    if script.is_none() && steps >= 25 {
+        let missing: Vec<&str> = MUST_OCCUR.into_iter().filter(|k| !tally.contains_key(k)).collect();
+        assert!(missing.is_empty(), "operation kinds that never occurred: {missing:?}");
+        assert!(tally.len() >= 12, "only {} distinct operation kinds occurred: {tally:?}", tally.len());
+    }
 }
