@@ -49,6 +49,9 @@ async fn malformed_client_links_are_refused_with_a_clear_message() {
         ("  partner: p\n  accessLevels: []\n", "spec.accessLevels"),
         ("  accessLevels:\n  - {name: a, role: r}\n", "spec.partner: Required value"),
         ("  partner: p\n  accessLevels:\n  - {name: a, rules: [{resources: [pods], verbs: []}]}\n", "spec.accessLevels[0].rules[0].verbs"),
+        // Instants Kubernetes' date-time format admits but no one means (see tests/stored_objects.rs).
+        ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  expiresAt: \"9999-12-31T23:59:59Z\"\n", "must be an instant before"),
+        ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  expiresAt: \"2027-01-01T00:00:00+99:00\"\n", "spec.expiresAt"),
     ];
     for (spec, expected) in cases {
         let output = refused(&link(&ns, "bad", spec));
@@ -85,6 +88,8 @@ async fn malformed_grants_are_refused_with_a_clear_message() {
             "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Group, name: \"system:masters\"}]\n",
             "system:* identities can never be granted",
         ),
+        ("  clients: [beta]\n  accessLevel: a\n  expiresAt: \"2027-01-01T00:00:00.1234567891Z\"\n", "spec.expiresAt"),
+        ("  clients: [beta]\n  accessLevel: a\n  expiresAt: \"9999-12-31T00:00:00Z\"\n", "must be an instant before"),
     ];
     for (spec, expected) in cases {
         let output = refused(&grant(&ns, spec));

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use liaison::api::{AccessGrant, ClientLink, Partner};
+use liaison::api::{AccessGrant, ClientLink, Expiry, Partner};
 use liaison::desired::coverage::covers;
 use liaison::desired::{ClientInputs, plan_client};
 use proptest::prelude::*;
@@ -237,8 +237,9 @@ fn identifiers_are_admitted(partner: &Partner, link: &ClientLink, grant: &Access
     names.chain(uids).chain(levels).chain(references).all(|id| valid_name(id) && valid_label_value(id))
 }
 
-fn expired(at: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, now: Timestamp) -> bool {
-    at.as_ref().is_some_and(|t| t.0 <= now)
+/// Passed, or not an instant at all (fail closed).
+fn expired(at: &Option<Expiry>, now: Timestamp) -> bool {
+    at.as_ref().is_some_and(|at| at.as_str().parse::<Timestamp>().ok().is_none_or(|at| at <= now))
 }
 
 proptest! {

@@ -2,7 +2,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::Subject;
+use super::{Expiry, Subject};
 
 /// "These people work for these clients": lives in the partner's home namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -37,7 +37,7 @@ pub struct AccessGrantSpec {
     pub subjects: Vec<Subject>,
     /// Access through this grant ends at this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<Time>,
+    pub expires_at: Option<Expiry>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

@@ -1,3 +1,4 @@
+use super::Expiry;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ pub struct ClientLinkSpec {
     pub access_key: Option<AccessKey>,
     /// Access through this link ends at this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<Time>,
+    pub expires_at: Option<Expiry>,
     /// While true, the link grants nothing; set back to false to resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,

@@ -7,11 +7,13 @@
 mod access_grant;
 mod client_link;
 mod common;
+mod expiry;
 mod partner;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
 pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary};
 pub use common::{Subject, SubjectKind, condition_is_true, ready_condition};
+pub use expiry::Expiry;
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -18,7 +18,7 @@ use super::coverage;
 use super::identity::foreign_subjects;
 use super::names::{self, Component};
 use super::verdict::{Reason, Verdict};
-use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, LinkGrantSummary, Partner, SubjectKind};
+use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind};
 
 /// Everything the rules need to know about one client namespace.
 pub struct ClientInputs<'a> {
@@ -117,8 +117,16 @@ fn age_order(a: &ObjectMeta, b: &ObjectMeta) -> std::cmp::Ordering {
     created(a).cmp(&created(b)).then_with(|| a.name.cmp(&b.name))
 }
 
-fn expired(at: Option<Timestamp>, now: Timestamp) -> bool {
-    at.is_some_and(|at| at <= now)
+/// `Expired` once `expiresAt` has passed, or at once when it cannot be read as an instant.
+fn expiry_verdict(what: &str, expiry: Option<&Expiry>, now: Timestamp) -> Option<Verdict> {
+    let expiry = expiry.filter(|e| e.has_passed(now))?;
+    let message = match expiry.instant() {
+        Some(_) => format!("the {what}'s expiresAt has passed"),
+        None => {
+            format!("the {what}'s expiresAt {expiry} is not an instant Liaison can read, so access has ended; write an RFC 3339 instant")
+        }
+    };
+    Some(Verdict::new(Reason::Expired, message))
 }
 
 pub fn plan(inputs: &ClientInputs) -> ClientPlan {
@@ -192,8 +200,8 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
             ));
         }
     }
-    if expired(link.spec.expires_at.as_ref().map(|t| t.0), inputs.now) {
-        return Err(Verdict::new(Reason::Expired, "the link's expiresAt has passed"));
+    if let Some(verdict) = expiry_verdict("link", link.spec.expires_at.as_ref(), inputs.now) {
+        return Err(verdict);
     }
     if link.spec.is_suspended() {
         return Err(Verdict::new(Reason::Suspended, "the link is suspended; set spec.suspended to false to resume"));
@@ -201,17 +209,44 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
     Ok(partner)
 }
 
-/// What kube's parser lets through but Kubernetes rejects: `In`/`NotIn` need values (an empty
-/// `NotIn` would otherwise match every namespace), `Exists`/`DoesNotExist` take none.
+/// What kube's parser lets through but Kubernetes rejects: keys and values that are not label
+/// syntax (a `NotIn` or `DoesNotExist` on one would otherwise match every namespace), `In`/`NotIn`
+/// without values (an empty `NotIn` likewise), `Exists`/`DoesNotExist` with values.
 fn selector_is_valid(selector: &LabelSelector) -> bool {
-    selector.match_expressions.iter().flatten().all(|r| {
-        let values = r.values.as_deref().unwrap_or_default();
-        match r.operator.as_str() {
-            "In" | "NotIn" => !values.is_empty(),
-            "Exists" | "DoesNotExist" => values.is_empty(),
-            _ => false,
-        }
-    })
+    let labels = selector.match_labels.iter().flatten().all(|(key, value)| is_label_key(key) && is_label_value(value));
+    labels
+        && selector.match_expressions.iter().flatten().all(|r| {
+            let values = r.values.as_deref().unwrap_or_default();
+            is_label_key(&r.key)
+                && values.iter().all(|v| is_label_value(v))
+                && match r.operator.as_str() {
+                    "In" | "NotIn" => !values.is_empty(),
+                    "Exists" | "DoesNotExist" => values.is_empty(),
+                    _ => false,
+                }
+        })
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name that is a non-empty label value.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = key.split_once('/').map_or((None, key), |(prefix, name)| (Some(prefix), name));
+    let dns_label = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !part.starts_with('-')
+            && !part.ends_with('-')
+    };
+    prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(dns_label)) && !name.is_empty() && is_label_value(name)
+}
+
+/// `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, at most 63 characters.
+fn is_label_value(value: &str) -> bool {
+    let alphanumeric = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    value.is_empty()
+        || (value.len() <= 63
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && alphanumeric(value.as_bytes().first())
+            && alphanumeric(value.as_bytes().last()))
 }
 
 /// A level whose rules passed the ceiling, and the Role that carries them.
@@ -222,7 +257,7 @@ struct UsableLevel {
 
 fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientPlan) {
     let link_name = link.name_any();
-    let link_ends_at = link.spec.expires_at.as_ref().map(|t| t.0);
+    let link_ends_at = link.spec.expires_at.as_ref().and_then(Expiry::instant);
     // Known even when the link is refused: its key Secrets there may have to go.
     plan.partner_home = inputs.partners.iter().find(|p| p.name_any() == link.spec.partner).map(|p| p.spec.home_namespace.clone());
     let partner = match link_standing(inputs, link) {
@@ -262,7 +297,7 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     let mut summaries = Vec::new();
     for grant in inputs.grants {
         let grant_plan = plan_grant(inputs, partner, link, &owner, &levels, grant, plan);
-        let grant_ends_at = grant.spec.expires_at.as_ref().map(|t| t.0).filter(|at| *at > inputs.now);
+        let grant_ends_at = grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
         wake_at = earliest(wake_at, grant_ends_at);
         summaries.push(LinkGrantSummary {
             grant: format!("{}/{}", grant_plan.grant_namespace, grant_plan.grant_name),
@@ -377,8 +412,8 @@ fn plan_grant(
     if grant_namespace != partner.spec.home_namespace {
         return refused(other_partners_grant(inputs, &grant_namespace));
     }
-    if expired(grant.spec.expires_at.as_ref().map(|t| t.0), inputs.now) {
-        return refused(Verdict::new(Reason::Expired, "the grant's expiresAt has passed"));
+    if let Some(verdict) = expiry_verdict("grant", grant.spec.expires_at.as_ref(), inputs.now) {
+        return refused(verdict);
     }
     let level = match levels.get(grant.spec.access_level.as_str()) {
         None => {
@@ -420,7 +455,8 @@ fn plan_grant(
             api_group: (s.kind != SubjectKind::ServiceAccount).then(|| "rbac.authorization.k8s.io".to_string()),
         })
         .collect();
-    let ends_at = earliest(link.spec.expires_at.as_ref().map(|t| t.0), grant.spec.expires_at.as_ref().map(|t| t.0));
+    let ends_at =
+        earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant));
     let mut metadata = object_meta(binding_name.clone(), ns, labels, owner);
     if let Some(at) = ends_at {
         metadata.annotations = Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), at.to_string())]));

@@ -16,7 +16,7 @@ use kube::Resource;
 use proptest::prelude::*;
 
 use super::*;
-use crate::api::{AccessGrantSpec, AccessKey, ClientLinkSpec, Identities, PartnerSpec, Subject};
+use crate::api::{AccessGrantSpec, AccessKey, ClientLinkSpec, Expiry, Identities, PartnerSpec, Subject};
 use crate::desired::coverage::covers;
 use crate::desired::identity::is_allowed;
 use crate::desired::test_builders::*;
@@ -187,9 +187,9 @@ impl World {
             vec![from_cluster_role("support", "view"), from_role("tickets", "ticket-reader"), inline("settings", settings_rules())],
         );
         beta.spec.access_key = Some(AccessKey { access_level: "support".into() });
-        beta.spec.expires_at = Some(Time(t("2027-06-30T00:00:00Z")));
+        beta.spec.expires_at = Some(Expiry::from(t("2027-06-30T00:00:00Z")));
         let mut support = grant(HOME, "beta-support", &[BETA], "support", vec![user(BOB), group(ANALYSTS), sa("ticket-bot")]);
-        support.spec.expires_at = Some(Time(t("2026-12-31T00:00:00Z")));
+        support.spec.expires_at = Some(Expiry::from(t("2026-12-31T00:00:00Z")));
         World {
             namespace_labels: BTreeMap::new(),
             partners: vec![techhelp],
@@ -767,8 +767,8 @@ fn link_refusals_grant_nothing() {
             |w| w.partner_mut("techhelp").spec.client_namespace_selector = Some(selector(&[("liaison.dev/partners-allowed", "true")], &[])),
             Reason::NamespaceNotAllowed,
         ),
-        ("expired at this very instant", |w| w.beta().spec.expires_at = Some(Time(now())), Reason::Expired),
-        ("expired long ago", |w| w.beta().spec.expires_at = Some(Time(t("2025-01-01T00:00:00Z"))), Reason::Expired),
+        ("expired at this very instant", |w| w.beta().spec.expires_at = Some(Expiry::from(now())), Reason::Expired),
+        ("expired long ago", |w| w.beta().spec.expires_at = Some(Expiry::from(t("2025-01-01T00:00:00Z"))), Reason::Expired),
         ("suspended", |w| w.beta().spec.suspended = Some(true), Reason::Suspended),
     ];
     for (what, change, reason) in cases {
@@ -899,8 +899,8 @@ fn expiry_is_at_the_instant() {
     ];
     for (what, link_at, grant_at, link_expected, grant_expected) in cases {
         let mut world = World::story();
-        world.beta().spec.expires_at = link_at.map(|s| Time(from_now(s)));
-        world.grant_mut("beta-support").spec.expires_at = grant_at.map(|s| Time(from_now(s)));
+        world.beta().spec.expires_at = link_at.map(|s| Expiry::from(from_now(s)));
+        world.grant_mut("beta-support").spec.expires_at = grant_at.map(|s| Expiry::from(from_now(s)));
         let plan = world.plan();
         assert_eq!(link_reason(&plan, "techhelp"), link_expected, "{what}");
         assert_eq!(grant_reason(&plan, HOME, "beta-support"), grant_expected, "{what}");
@@ -933,10 +933,10 @@ fn wake_at_is_the_earliest_future_expiry_of_the_link_and_its_grants() {
     ];
     for (what, link_at, grant_at, other_at, wake) in cases {
         let mut world = World::story();
-        world.beta().spec.expires_at = link_at.map(|s| Time(from_now(s)));
-        world.grant_mut("beta-support").spec.expires_at = grant_at.map(|s| Time(from_now(s)));
+        world.beta().spec.expires_at = link_at.map(|s| Expiry::from(from_now(s)));
+        world.grant_mut("beta-support").spec.expires_at = grant_at.map(|s| Expiry::from(from_now(s)));
         let mut other = grant(HOME, "beta-later", &[BETA], "nope", vec![user(BOB)]);
-        other.spec.expires_at = other_at.map(|s| Time(from_now(s)));
+        other.spec.expires_at = other_at.map(|s| Expiry::from(from_now(s)));
         world.grants.push(other);
         assert_eq!(world.plan().wake_at, wake.map(from_now), "{what}");
     }
@@ -947,7 +947,7 @@ fn a_refused_link_wakes_when_it_expires_to_say_so() {
     // Suspended now; at its expiry the reason becomes Expired (rule 7), so the plan changes then.
     let mut world = World::story();
     world.beta().spec.suspended = Some(true);
-    world.beta().spec.expires_at = Some(Time(from_now(60)));
+    world.beta().spec.expires_at = Some(Expiry::from(from_now(60)));
     let plan = world.plan();
     assert_eq!(link_reason(&plan, "techhelp"), Reason::Suspended);
     assert_eq!(plan.links["techhelp"].ends_at, Some(from_now(60)));
@@ -970,8 +970,8 @@ fn access_ends_at_the_earlier_of_the_link_and_the_grant() {
     ];
     for (link_at, grant_at, ends) in cases {
         let mut world = World::story();
-        world.beta().spec.expires_at = link_at.map(|s| Time(from_now(s)));
-        world.grant_mut("beta-support").spec.expires_at = grant_at.map(|s| Time(from_now(s)));
+        world.beta().spec.expires_at = link_at.map(|s| Expiry::from(from_now(s)));
+        world.grant_mut("beta-support").spec.expires_at = grant_at.map(|s| Expiry::from(from_now(s)));
         let plan = world.plan();
         let ends = ends.map(from_now);
         assert_eq!(plan.grant(HOME, "beta-support").unwrap().ends_at, ends, "{link_at:?} {grant_at:?}");
@@ -1224,7 +1224,7 @@ fn grant_refusals() {
             Reason::SubjectNotAllowed,
         ),
         ("no subjects", |g| g.spec.subjects.clear(), Reason::NoSubjects),
-        ("expired at the instant", |g| g.spec.expires_at = Some(Time(now())), Reason::Expired),
+        ("expired at the instant", |g| g.spec.expires_at = Some(Expiry::from(now())), Reason::Expired),
         ("being deleted", |g| g.metadata.deletion_timestamp = Some(Time(now())), Reason::Deleting),
         ("in another partner's home", |g| g.metadata.namespace = Some(OTHER_HOME.into()), Reason::LinkNotFound),
         ("in a namespace that is nobody's home", |g| g.metadata.namespace = Some(GAMMA.into()), Reason::LinkNotFound),
@@ -1490,10 +1490,10 @@ fn arb_source() -> impl Strategy<Value = Source> {
 }
 
 /// Seconds from now: often none, sometimes in the past, at the instant, or in the future.
-fn arb_expiry() -> impl Strategy<Value = Option<Time>> {
+fn arb_expiry() -> impl Strategy<Value = Option<Expiry>> {
     prop_oneof![
         4 => Just(None),
-        1 => prop::sample::select(vec![-3600i64, -1, 0, 1, 3600]).prop_map(|s| Some(Time(from_now(s)))),
+        1 => prop::sample::select(vec![-3600i64, -1, 0, 1, 3600]).prop_map(|s| Some(Expiry::from(from_now(s)))),
     ]
 }
 
@@ -1610,8 +1610,8 @@ fn in_force<'a>(world: &'a World, plan: &ClientPlan) -> Option<(&'a ClientLink, 
     Some((link, partner))
 }
 
-fn is_expired(at: &Option<Time>, now: Timestamp) -> bool {
-    at.as_ref().is_some_and(|t| t.0 <= now)
+fn is_expired(at: &Option<Expiry>, now: Timestamp) -> bool {
+    at.as_ref().is_some_and(|at| at.instant().is_none_or(|at| at <= now))
 }
 
 proptest! {

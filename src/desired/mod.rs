@@ -6,6 +6,8 @@
 
 pub mod client;
 pub mod coverage;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod identity;
 pub mod names;
 pub mod partner;

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::status::{publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
-use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess};
+use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, Expiry};
 use crate::desired::names;
 use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
 use crate::materialize::{Materialized, revoke};
@@ -170,9 +170,9 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
         .map_err(Error::Status)?;
     if transitioned(&previous.conditions, &status.conditions) {
         if verdict.reason == Reason::Expired
-            && let Some(at) = &grant.spec.expires_at
+            && let Some(at) = grant.spec.expires_at.as_ref().and_then(Expiry::instant)
         {
-            ctx.metrics.expiry_lag.observe(now.duration_since(at.0).as_secs_f64().max(0.0));
+            ctx.metrics.expiry_lag.observe(now.duration_since(at).as_secs_f64().max(0.0));
         }
         if worth_an_event(&previous.conditions, verdict.reason) {
             let action = if ready { "Grant" } else { "Refuse" };
