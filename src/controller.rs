@@ -58,12 +58,15 @@ impl Readiness {
 /// One watch of a kind: its cache, and every change (deletions included) fanned out to each
 /// subscriber. kube's shared stores forward only applied objects, and an access operator must
 /// hear about a deleted binding, grant or partner as surely as about a new one.
+///
+/// Subscribers share one copy of each object: with four of them per kind, cloning for each
+/// multiplied the memory a burst (the first list of 10,000 grants) held in their queues.
 struct Watched<K: Resource + Clone + 'static>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
 }
 
 impl<K> Watched<K>
@@ -73,10 +76,10 @@ where
 {
     /// A stream of every object that changed, for one controller. Subscribing happens while
     /// the controllers are built, before the watch is first polled.
-    fn subscribe(&self) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    fn subscribe(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.subscribers.lock().expect("subscriber list").push(tx);
-        futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok)
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 }
 
@@ -87,27 +90,55 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>> = Arc::default();
+    let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
     let fan = subscribers.clone();
     let kind = K::kind(&()).to_string();
     let cache = store.clone();
-    let driver = watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer).for_each(move |event| {
-        if let Ok(event) = &event {
-            indexes.iter().for_each(|index| index.observe(event, &cache));
-        }
+    let driver = watcher(api, config).default_backoff().modify(trim).reflect(writer).for_each(move |event| {
         match event {
-            Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object) | watcher::Event::InitApply(object)) => {
-                for subscriber in fan.lock().expect("subscriber list").iter() {
-                    let _ = subscriber.send(object.clone());
+            Ok(event) => {
+                indexes.iter().for_each(|index| index.observe(&event, &cache));
+                if let Some(changed) = shared(event, &cache) {
+                    for subscriber in fan.lock().expect("subscriber list").iter() {
+                        let _ = subscriber.send(changed.clone());
+                    }
                 }
             }
-            Ok(_) => {}
             Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
         }
         futures::future::ready(())
     });
     drivers.push(driver.boxed());
     Watched { store, subscribers }
+}
+
+/// Drops what no controller reads before it is cached: managed fields, and the copy of the
+/// whole object that client-side `kubectl apply` keeps in an annotation.
+fn trim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The changed object, once for every subscriber: the cache's own copy when it holds this
+/// version (a re-list fills the cache only at its end, so its objects are new copies), else a
+/// new one (a deletion's last state).
+fn shared<K>(event: watcher::Event<K>, cache: &Store<K>) -> Option<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    match event {
+        watcher::Event::Apply(object) => {
+            let cached = cache.get(&ObjectRef::from_obj(&object)).filter(|c| c.resource_version() == object.resource_version());
+            Some(cached.unwrap_or_else(|| Arc::new(object)))
+        }
+        watcher::Event::InitApply(object) | watcher::Event::Delete(object) => Some(Arc::new(object)),
+        watcher::Event::Init | watcher::Event::InitDone => None,
+    }
 }
 
 /// Runs the three controllers until `shutdown` turns true.
@@ -125,8 +156,18 @@ pub async fn run(
 
     let by = Indexes::default();
     let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![]);
-    let links = watched(Api::<ClientLink>::all(client.clone()), all.clone(), &mut drivers, vec![by.links_by_namespace.clone()]);
-    let grants = watched(Api::<AccessGrant>::all(client.clone()), all.clone(), &mut drivers, vec![by.grants_by_client.clone()]);
+    let links = watched(
+        Api::<ClientLink>::all(client.clone()),
+        all.clone(),
+        &mut drivers,
+        vec![by.links_by_namespace.clone(), by.links_by_partner.clone()],
+    );
+    let grants = watched(
+        Api::<AccessGrant>::all(client.clone()),
+        all.clone(),
+        &mut drivers,
+        vec![by.grants_by_client.clone(), by.grants_by_namespace.clone()],
+    );
     // Namespaces are watched as metadata only: the labels are all the rules read.
     let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![]);
     let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers, vec![]);
@@ -171,12 +212,12 @@ pub async fn run(
         let partner_store = caches.partners.clone();
         let (by_grant, by_ns, by_ns_role) = (caches.clone(), caches.clone(), caches.clone());
         let ceiling = ceiling.clone();
-        Controller::for_stream(links.subscribe(), caches.links.clone())
+        Controller::for_shared_stream(links.subscribe(), caches.links.clone())
             .with_config(config.clone())
-            .owns_stream(roles.subscribe())
-            .owns_stream(role_bindings.subscribe())
-            .owns_stream(service_accounts.subscribe())
-            .watches_stream(grants.subscribe(), move |grant| {
+            .owns_shared_stream(roles.subscribe())
+            .owns_shared_stream(role_bindings.subscribe())
+            .owns_shared_stream(service_accounts.subscribe())
+            .watches_shared_stream(grants.subscribe(), move |grant| {
                 // The namespaces it names now, and those where it still has bindings: a client
                 // dropped from the grant must lose its binding.
                 let uid = grant.uid().unwrap_or_default();
@@ -184,7 +225,7 @@ pub async fn run(
                 namespaces.extend(by_grant.by.bindings_by_grant.get(&uid, &by_grant.role_bindings).iter().filter_map(|b| b.namespace()));
                 namespaces.iter().flat_map(|ns| links_in(&by_grant, ns)).collect::<Vec<_>>()
             })
-            .watches_stream(partners.subscribe(), move |partner| {
+            .watches_shared_stream(partners.subscribe(), move |partner| {
                 // Partners sharing a home namespace decide each other's standing.
                 let home = partner.spec.home_namespace.clone();
                 let affected: Vec<String> = partner_store
@@ -196,14 +237,14 @@ pub async fn run(
                     .collect();
                 links_where(&partner_links, |l| affected.contains(&l.spec.partner))
             })
-            .watches_stream(namespaces.subscribe(), move |ns| links_in(&by_ns, &ns.name_any()))
-            .watches_stream(roles.subscribe(), move |role| {
+            .watches_shared_stream(namespaces.subscribe(), move |ns| links_in(&by_ns, &ns.name_any()))
+            .watches_shared_stream(roles.subscribe(), move |role| {
                 let name = role.name_any();
                 let uses_role = |l: &ClientLink| l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()));
                 let in_namespace = by_ns_role.by.links_by_namespace.get(&role.namespace().unwrap_or_default(), &by_ns_role.links);
                 in_namespace.iter().filter(|l| uses_role(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect::<Vec<_>>()
             })
-            .watches_stream(cluster_roles.subscribe(), move |cr| {
+            .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
                 let is_ceiling = name == ceiling;
                 links_where(&cr_links, |l| {
@@ -220,23 +261,23 @@ pub async fn run(
         let (by_link, by_ns, by_role, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
         let link_store = caches.links.clone();
         let ceiling = ceiling.clone();
-        Controller::for_stream(grants.subscribe(), caches.grants.clone())
+        Controller::for_shared_stream(grants.subscribe(), caches.grants.clone())
             .with_config(config.clone())
-            .watches_stream(links.subscribe(), move |link| grants_naming(&by_link, &link.namespace().unwrap_or_default()))
+            .watches_shared_stream(links.subscribe(), move |link| grants_naming(&by_link, &link.namespace().unwrap_or_default()))
             // A grant reports `Granted` once its binding is in place: the binding's arrival is
             // what completes it. Labels only pick which grant to look at again.
-            .watches_stream(role_bindings.subscribe(), |binding| {
+            .watches_shared_stream(role_bindings.subscribe(), |binding| {
                 let labels = binding.labels();
                 let grant = labels.get(names::ACCESS_GRANT).zip(labels.get(names::GRANT_NAMESPACE));
                 grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
             })
-            .watches_stream(partners.subscribe(), move |partner| {
+            .watches_shared_stream(partners.subscribe(), move |partner| {
                 let home = partner.spec.home_namespace.clone();
                 grants_where(&partner_grants, |g| g.namespace().as_deref() == Some(home.as_str()))
             })
-            .watches_stream(namespaces.subscribe(), move |ns| grants_naming(&by_ns, &ns.name_any()))
-            .watches_stream(roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
-            .watches_stream(cluster_roles.subscribe(), move |cr| {
+            .watches_shared_stream(namespaces.subscribe(), move |ns| grants_naming(&by_ns, &ns.name_any()))
+            .watches_shared_stream(roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
+            .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
                 let is_ceiling = name == ceiling;
                 let using: BTreeSet<String> = link_store
@@ -254,20 +295,20 @@ pub async fn run(
 
     let partner_controller = {
         let (link_partners, grant_partners, ns_partners) = (caches.partners.clone(), caches.partners.clone(), caches.partners.clone());
-        Controller::for_stream(partners.subscribe(), caches.partners.clone())
+        Controller::for_shared_stream(partners.subscribe(), caches.partners.clone())
             // A partner's status only summarizes its links and grants, and each grant arriving
             // would rewrite it: coalesce bursts. Links and grants react at once (revocation).
             .with_config(config.debounce(std::time::Duration::from_secs(1)))
-            .owns_stream(roles.subscribe())
-            .owns_stream(role_bindings.subscribe())
-            .owns_stream(cluster_roles.subscribe())
-            .owns_stream(cluster_role_bindings.subscribe())
-            .watches_stream(links.subscribe(), move |link| partners_where(&link_partners, |p| p.name_any() == link.spec.partner))
-            .watches_stream(grants.subscribe(), move |grant| {
+            .owns_shared_stream(roles.subscribe())
+            .owns_shared_stream(role_bindings.subscribe())
+            .owns_shared_stream(cluster_roles.subscribe())
+            .owns_shared_stream(cluster_role_bindings.subscribe())
+            .watches_shared_stream(links.subscribe(), move |link| partners_where(&link_partners, |p| p.name_any() == link.spec.partner))
+            .watches_shared_stream(grants.subscribe(), move |grant| {
                 let ns = grant.namespace();
                 partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
             })
-            .watches_stream(managed_namespaces.subscribe(), move |ns| {
+            .watches_shared_stream(managed_namespaces.subscribe(), move |ns| {
                 let name = ns.name_any();
                 partners_where(&ns_partners, |p| p.spec.home_namespace == name)
             })

@@ -38,7 +38,10 @@ pub struct Caches {
 #[derive(Clone)]
 pub struct Indexes {
     pub grants_by_client: Arc<Index<AccessGrant>>,
+    /// Grants by the namespace they live in: a partner's home.
+    pub grants_by_namespace: Arc<Index<AccessGrant>>,
     pub links_by_namespace: Arc<Index<ClientLink>>,
+    pub links_by_partner: Arc<Index<ClientLink>>,
     pub roles_by_namespace: Arc<Index<Role>>,
     pub bindings_by_namespace: Arc<Index<RoleBinding>>,
     /// Grant bindings by the UID of their grant, from Liaison's label.
@@ -50,7 +53,9 @@ impl Default for Indexes {
     fn default() -> Self {
         Indexes {
             grants_by_client: Index::new(|g: &AccessGrant| g.spec.clients.clone()),
+            grants_by_namespace: Index::new(namespace_of::<AccessGrant>),
             links_by_namespace: Index::new(namespace_of::<ClientLink>),
+            links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
             bindings_by_grant: Index::new(|b: &RoleBinding| {
@@ -126,10 +131,22 @@ impl Context {
         grants
     }
 
-    pub fn partners(&self) -> Vec<Partner> {
-        let mut partners: Vec<Partner> = self.caches.partners.state().iter().map(|p| (**p).clone()).collect();
+    /// The partners claiming `home`: they decide each other's standing.
+    pub fn partners_at_home(&self, home: &str) -> Vec<Partner> {
+        let mut partners: Vec<Partner> =
+            self.caches.partners.state().iter().filter(|p| p.spec.home_namespace == home).map(|p| (**p).clone()).collect();
         partners.sort_by_key(|p| p.name_any());
         partners
+    }
+
+    /// The grants a partner's home holds.
+    pub fn grants_at_home(&self, home: &str) -> Vec<Arc<AccessGrant>> {
+        self.caches.by.grants_by_namespace.get(home, &self.caches.grants)
+    }
+
+    /// The links accepting partner `name`.
+    pub fn links_of_partner(&self, name: &str) -> Vec<Arc<ClientLink>> {
+        self.caches.by.links_by_partner.get(name, &self.caches.links)
     }
 
     /// The partners the rules of a namespace can consult: those its links name, and those

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::status::{publish, ready_condition, transitioned};
 use super::{Context, Error, with_finalizer};
-use crate::api::{Partner, PartnerClient, PartnerStatus, condition_is_true};
+use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
 use crate::desired::{PartnerPlan, Reason, Verdict, partner_standing, plan_partner};
 use crate::materialize::{controlled_by, ensure, prune_cached, revoke};
@@ -36,7 +36,7 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
 
 async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let verdict = match partner_standing(partner, &ctx.partners()) {
+    let verdict = match partner_standing(partner, &ctx.partners_at_home(&partner.spec.home_namespace)) {
         Ok(()) => {
             materialize_suite(ctx, &plan_partner(partner, ctx.settings.home_access.as_ref())).await?;
             Verdict::new(Reason::Active, format!("guest suite {} is ready", partner.spec.home_namespace))
@@ -77,31 +77,21 @@ async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Erro
 }
 
 /// Who reaches which client, read from the links' and grants' own statuses.
-fn client_summary(ctx: &Context, partner: &Partner) -> Vec<PartnerClient> {
-    let name = partner.name_any();
-    let grants: BTreeMap<String, Arc<crate::api::AccessGrant>> = ctx
-        .caches
-        .grants
-        .state()
-        .into_iter()
-        .filter(|g| g.namespace().as_deref() == Some(partner.spec.home_namespace.as_str()))
-        .map(|g| (format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()), g))
-        .collect();
+fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGrant>]) -> Vec<PartnerClient> {
+    let home = partner.spec.home_namespace.as_str();
+    let grants: BTreeMap<String, &AccessGrant> = home_grants.iter().map(|g| (format!("{home}/{}", g.name_any()), g.as_ref())).collect();
     let mut clients: Vec<PartnerClient> = ctx
-        .caches
-        .links
-        .state()
+        .links_of_partner(&partner.name_any())
         .iter()
-        .filter(|l| l.spec.partner == name)
         .map(|link| {
-            let status = link.status.clone().unwrap_or_default();
-            let granted: Vec<&str> = status.grants.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect();
+            let (summaries, conditions) = link.status.as_ref().map(|s| (&s.grants[..], &s.conditions[..])).unwrap_or_default();
+            let granted: Vec<&str> = summaries.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect();
             let subjects: BTreeSet<String> =
                 granted.iter().filter_map(|g| grants.get(*g)).flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string())).collect();
             PartnerClient {
                 namespace: link.namespace().unwrap_or_default(),
                 link: link.name_any(),
-                active: condition_is_true(&status.conditions, "Ready"),
+                active: condition_is_true(conditions, "Ready"),
                 grants: granted.iter().map(|g| g.rsplit('/').next().unwrap_or(g).to_string()).collect(),
                 subjects: subjects.len() as i32,
             }
@@ -114,9 +104,9 @@ fn client_summary(ctx: &Context, partner: &Partner) -> Vec<PartnerClient> {
 async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: Timestamp) -> Result<(), Error> {
     let previous = partner.status.clone().unwrap_or_default();
     let ready = verdict.reason == Reason::Active;
-    let clients = client_summary(ctx, partner);
-    let grant_count =
-        ctx.caches.grants.state().iter().filter(|g| g.namespace().as_deref() == Some(partner.spec.home_namespace.as_str())).count() as i32;
+    let home_grants = ctx.grants_at_home(&partner.spec.home_namespace);
+    let clients = client_summary(ctx, partner, &home_grants);
+    let grant_count = home_grants.len() as i32;
     let status = PartnerStatus {
         observed_generation: partner.meta().generation,
         conditions: ready_condition(ready, &verdict, partner.meta().generation, &previous.conditions, now),
