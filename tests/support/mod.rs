@@ -305,7 +305,12 @@ impl Operator {
         let http_port = free_port();
         let log = testenv().dir.join(format!("operator-{http_port}.log"));
         let out = std::fs::File::create(&log).expect("creating the operator log");
-        let child = Command::new(env!("CARGO_BIN_EXE_liaison"))
+        // `LIAISON_OPERATOR_WRAPPER="heaptrack -o /tmp/liaison"` (say) runs it under a profiler.
+        let wrapper = std::env::var("LIAISON_OPERATOR_WRAPPER").unwrap_or_default();
+        let mut command: Vec<&str> = wrapper.split_whitespace().collect();
+        command.push(env!("CARGO_BIN_EXE_liaison"));
+        let child = Command::new(command[0])
+            .args(&command[1..])
             .args(["run", "--log-format", "text", "--http-addr", &format!("127.0.0.1:{http_port}")])
             .args(extra_args)
             .env("KUBECONFIG", kubeconfig)
