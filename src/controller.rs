@@ -4,9 +4,9 @@
 //! name its namespace, its partner, its namespace's labels, the roles its levels use and the
 //! ceiling; a grant by its clients' links and its partner; a partner by its links and grants.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -66,7 +66,13 @@ where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
+    subscribers: Arc<Mutex<Vec<Subscriber<K>>>>,
+}
+
+struct Subscriber<K> {
+    queue: mpsc::UnboundedSender<Arc<K>>,
+    /// Hears only of creations, deletions and changes of spec or deletion state.
+    spec_changes_only: bool,
 }
 
 impl<K> Watched<K>
@@ -77,9 +83,50 @@ where
     /// A stream of every object that changed, for one controller. Subscribing happens while
     /// the controllers are built, before the watch is first polled.
     fn subscribe(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        self.subscribers.lock().expect("subscriber list").push(tx);
+        self.subscribe_with(false)
+    }
+
+    /// Like `subscribe`, without the changes that leave an object's spec and deletion state as
+    /// they were: mostly its status. Each grant's status write used to re-plan every namespace
+    /// it names, for nothing.
+    fn subscribe_spec_changes(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        self.subscribe_with(true)
+    }
+
+    fn subscribe_with(&self, spec_changes_only: bool) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        let (queue, mut rx) = mpsc::unbounded_channel();
+        self.subscribers.lock().expect("subscriber list").push(Subscriber { queue, spec_changes_only });
         futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+}
+
+/// What a spec change changes: the object's identity (a re-created object is new), its
+/// generation (bumped by the API server on every spec change) and whether it is being deleted.
+/// Kept as hashes: one entry per object of the kind, for as long as the operator runs.
+#[derive(Default)]
+struct SpecVersions(HashMap<u64, (u64, Option<i64>, bool)>);
+
+impl SpecVersions {
+    /// Records the event's object; true when its spec or deletion state is news.
+    fn changed<K: Resource<DynamicType = ()>>(&mut self, event: &watcher::Event<K>) -> bool {
+        let digest = |value: &dyn Fn(&mut std::hash::DefaultHasher)| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            value(&mut hasher);
+            hasher.finish()
+        };
+        match event {
+            watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+                let meta = object.meta();
+                let key = digest(&|h| ObjectRef::from_obj(object).hash(h));
+                let version = (digest(&|h| meta.uid.hash(h)), meta.generation, meta.deletion_timestamp.is_some());
+                self.0.insert(key, version) != Some(version)
+            }
+            watcher::Event::Delete(object) => {
+                self.0.remove(&digest(&|h| ObjectRef::from_obj(object).hash(h)));
+                true
+            }
+            watcher::Event::Init | watcher::Event::InitDone => false,
+        }
     }
 }
 
@@ -90,17 +137,23 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
+    let subscribers: Arc<Mutex<Vec<Subscriber<K>>>> = Arc::default();
     let fan = subscribers.clone();
     let kind = K::kind(&()).to_string();
     let cache = store.clone();
+    let mut versions = SpecVersions::default();
     let driver = watcher(api, config).default_backoff().modify(trim).reflect(writer).for_each(move |event| {
         match event {
             Ok(event) => {
                 indexes.iter().for_each(|index| index.observe(&event, &cache));
+                let subscribers = fan.lock().expect("subscriber list");
+                // Kinds nobody filters keep no versions.
+                let spec_changed = !subscribers.iter().any(|s| s.spec_changes_only) || versions.changed(&event);
                 if let Some(changed) = shared(event, &cache) {
-                    for subscriber in fan.lock().expect("subscriber list").iter() {
-                        let _ = subscriber.send(changed.clone());
+                    for subscriber in subscribers.iter() {
+                        if spec_changed || !subscriber.spec_changes_only {
+                            let _ = subscriber.queue.send(changed.clone());
+                        }
                     }
                 }
             }
@@ -217,7 +270,7 @@ pub async fn run(
             .owns_shared_stream(roles.subscribe())
             .owns_shared_stream(role_bindings.subscribe())
             .owns_shared_stream(service_accounts.subscribe())
-            .watches_shared_stream(grants.subscribe(), move |grant| {
+            .watches_shared_stream(grants.subscribe_spec_changes(), move |grant| {
                 // The namespaces it names now, and those where it still has bindings: a client
                 // dropped from the grant must lose its binding.
                 let uid = grant.uid().unwrap_or_default();
@@ -263,7 +316,9 @@ pub async fn run(
         let ceiling = ceiling.clone();
         Controller::for_shared_stream(grants.subscribe(), caches.grants.clone())
             .with_config(config.clone())
-            .watches_shared_stream(links.subscribe(), move |link| grants_naming(&by_link, &link.namespace().unwrap_or_default()))
+            .watches_shared_stream(links.subscribe_spec_changes(), move |link| {
+                grants_naming(&by_link, &link.namespace().unwrap_or_default())
+            })
             // A grant reports `Granted` once its binding is in place: the binding's arrival is
             // what completes it. Labels only pick which grant to look at again.
             .watches_shared_stream(role_bindings.subscribe(), |binding| {
@@ -304,7 +359,7 @@ pub async fn run(
             .owns_shared_stream(cluster_roles.subscribe())
             .owns_shared_stream(cluster_role_bindings.subscribe())
             .watches_shared_stream(links.subscribe(), move |link| partners_where(&link_partners, |p| p.name_any() == link.spec.partner))
-            .watches_shared_stream(grants.subscribe(), move |grant| {
+            .watches_shared_stream(grants.subscribe_spec_changes(), move |grant| {
                 let ns = grant.namespace();
                 partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
             })
@@ -432,4 +487,39 @@ async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
     metrics.active_bindings.set(grant_bindings as i64);
     metrics.active_grants.set(granted as i64);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::AccessGrantSpec;
+
+    fn grant(uid: &str, generation: i64, status: &str) -> AccessGrant {
+        let mut grant = AccessGrant::new(
+            "g",
+            AccessGrantSpec { clients: vec!["beta".into()], access_level: "read".into(), subjects: vec![], expires_at: None },
+        );
+        grant.metadata.namespace = Some("home".into());
+        grant.metadata.uid = Some(uid.into());
+        grant.metadata.generation = Some(generation);
+        grant.metadata.resource_version = Some(status.into());
+        grant
+    }
+
+    #[test]
+    fn only_creation_spec_changes_deletion_and_recreation_are_spec_news() {
+        use watcher::Event::{Apply, Delete, InitApply};
+        let mut versions = SpecVersions::default();
+        assert!(versions.changed(&InitApply(grant("u1", 1, "a"))), "first sight");
+        assert!(!versions.changed(&Apply(grant("u1", 1, "b"))), "a status write");
+        assert!(versions.changed(&Apply(grant("u1", 2, "c"))), "a spec change");
+        let mut deleting = grant("u1", 2, "d");
+        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+        assert!(versions.changed(&Apply(deleting.clone())), "deletion begins");
+        assert!(!versions.changed(&Apply(deleting.clone())), "the finalizer goes");
+        assert!(versions.changed(&Delete(deleting)), "gone");
+        assert!(versions.changed(&Apply(grant("u2", 2, "e"))), "re-created under the same name");
+        assert!(versions.changed(&Apply(grant("u3", 2, "f"))), "re-created again, same generation");
+        assert!(!versions.changed(&watcher::Event::<AccessGrant>::InitDone));
+    }
 }
