@@ -310,7 +310,7 @@ pub async fn run(
     };
 
     let grant_controller = {
-        let partner_grants = caches.grants.clone();
+        let by_home = caches.clone();
         let (by_link, by_ns, by_role, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
         let link_store = caches.links.clone();
         let ceiling = ceiling.clone();
@@ -327,8 +327,8 @@ pub async fn run(
                 grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
             })
             .watches_shared_stream(partners.subscribe(), move |partner| {
-                let home = partner.spec.home_namespace.clone();
-                grants_where(&partner_grants, |g| g.namespace().as_deref() == Some(home.as_str()))
+                let at_home = by_home.by.grants_by_namespace.get(&partner.spec.home_namespace, &by_home.grants);
+                at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect::<Vec<_>>()
             })
             .watches_shared_stream(namespaces.subscribe(), move |ns| grants_naming(&by_ns, &ns.name_any()))
             .watches_shared_stream(roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
@@ -391,10 +391,6 @@ fn links_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<ClientLink>> {
 
 fn grants_naming(caches: &Caches, namespace: &str) -> Vec<ObjectRef<AccessGrant>> {
     caches.by.grants_by_client.get(namespace, &caches.grants).iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect()
-}
-
-fn grants_where(store: &Store<AccessGrant>, keep: impl Fn(&AccessGrant) -> bool) -> Vec<ObjectRef<AccessGrant>> {
-    store.state().iter().filter(|g| keep(g)).map(|g| ObjectRef::from_obj(g.as_ref())).collect()
 }
 
 fn partners_where(store: &Store<Partner>, keep: impl Fn(&Partner) -> bool) -> Vec<ObjectRef<Partner>> {

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
 
 use super::coverage;
-use super::identity::foreign_subjects;
+use super::identity::{foreign_subjects, is_dns_subdomain};
 use super::names::{self, Component};
 use super::verdict::{Reason, Verdict};
 use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind};
@@ -230,13 +230,7 @@ fn selector_is_valid(selector: &LabelSelector) -> bool {
 /// A label key: an optional DNS-subdomain prefix and `/`, then a name that is a non-empty label value.
 fn is_label_key(key: &str) -> bool {
     let (prefix, name) = key.split_once('/').map_or((None, key), |(prefix, name)| (Some(prefix), name));
-    let dns_label = |part: &str| {
-        !part.is_empty()
-            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !part.starts_with('-')
-            && !part.ends_with('-')
-    };
-    prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(dns_label)) && !name.is_empty() && is_label_value(name)
+    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
 }
 
 /// `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, at most 63 characters.

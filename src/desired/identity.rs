@@ -48,7 +48,7 @@ fn refusal(identities: &Identities, subject: &Subject) -> Option<&'static str> {
     }
 }
 
-fn is_dns_subdomain(name: &str) -> bool {
+pub(crate) fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|part| {
