@@ -10,8 +10,9 @@
 //! deleted until its bindings are gone and SubjectAccessReview denies; (4) the operator's peak
 //! RSS and CPU seconds, and its write requests per grant until every grant is Ready, by kind
 //! (API server audit log); (5) writes at rest: a fresh operator started on the converged
-//! cluster with a 5 s resync, over three resync periods. The time the grants
-//! themselves took to apply is printed too: no operator can converge before its input exists.
+//! cluster with a 5 s resync, over three resync periods. The floor is measured too: the same
+//! grants applied with no operator running (no operator can converge before its input exists),
+//! and the time they took while the operator ran.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -107,15 +108,42 @@ async fn seen(admin: &kube::Client, labels: &str, count: usize) {
     }
 }
 
-fn proc_stats(pid: u32) -> (f64, f64) {
+/// Peak and current RSS in MiB, and CPU seconds, of a process.
+fn proc_stats(pid: u32) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kib: f64 =
-        status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0.0);
+    let kib = |field: &str| -> f64 {
+        status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0.0)
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
     let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    (peak_kib / 1024.0, ticks / 100.0)
+    (kib("VmHWM:") / 1024.0, kib("VmRSS:") / 1024.0, ticks / 100.0)
+}
+
+/// The floor no operator can beat: the same grants applied with no operator running, into a
+/// namespace of their own, then removed.
+async fn grants_alone(admin: &kube::Client, sizes: &Sizes) -> Duration {
+    let ns = fresh_namespace(admin, "bench-floor").await;
+    let api: Api<AccessGrant> = Api::namespaced(admin.clone(), &ns);
+    let started = Instant::now();
+    futures::stream::iter(0..sizes.grants)
+        .for_each_concurrent(sizes.concurrency, |j| {
+            let subjects: Vec<serde_json::Value> = (0..sizes.subjects).map(|s| user(&format!("floor-g{j}s{s}"))).collect();
+            let grant = json!({
+                "apiVersion": "liaison.dev/v1alpha1", "kind": "AccessGrant",
+                "metadata": {"name": format!("g{j}"), "namespace": ns},
+                "spec": {"clients": [format!("client-{}", j % sizes.links.max(1))], "accessLevel": "read", "subjects": subjects}
+            });
+            let api = api.clone();
+            async move {
+                apply(&api, &grant).await;
+            }
+        })
+        .await;
+    let took = started.elapsed();
+    api.delete_collection(&DeleteParams::default(), &kube::api::ListParams::default()).await.expect("removing the floor's grants");
+    took
 }
 
 /// Waits until the operator has written nothing for `quiet` (at most `limit`).
@@ -129,6 +157,49 @@ async fn quiet_for(quiet: Duration, limit: Duration) {
             (last, since) = (now, Instant::now());
         }
     }
+}
+
+/// What the API server spent serving requests, from its own metrics: seconds and count per
+/// `verb resource[/subresource]` (every client, the benchmark's own requests included; watches
+/// are not timed there).
+async fn api_server_time(admin: &kube::Client) -> BTreeMap<String, (f64, f64)> {
+    let request = axum::http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = admin.request_text(request).await.expect("reading the API server's metrics");
+    let mut spent: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for line in text.lines() {
+        let (slot, rest) = if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_sum{") {
+            (0, rest)
+        } else if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_count{") {
+            (1, rest)
+        } else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else { continue };
+        let label = |name: &str| {
+            labels.split(',').find_map(|pair| pair.strip_prefix(&format!("{name}=\"")).map(|v| v.trim_end_matches('"').to_string()))
+        };
+        let subresource = label("subresource").filter(|s| !s.is_empty()).map(|s| format!("/{s}")).unwrap_or_default();
+        let what = format!("{} {}{subresource}", label("verb").unwrap_or_default(), label("resource").unwrap_or_default());
+        let entry = spent.entry(what).or_default();
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        if slot == 0 { entry.0 += value } else { entry.1 += value }
+    }
+    spent
+}
+
+/// The largest shares of the API server's time between two readings, longest first.
+fn largest_costs(after: &BTreeMap<String, (f64, f64)>, before: &BTreeMap<String, (f64, f64)>, top: usize) -> Vec<(String, f64, f64)> {
+    let mut costs: Vec<(String, f64, f64)> = after
+        .iter()
+        .map(|(what, (seconds, count))| {
+            let (s0, c0) = before.get(what).copied().unwrap_or_default();
+            (what.clone(), seconds - s0, count - c0)
+        })
+        .filter(|(_, seconds, _)| *seconds > 0.0)
+        .collect();
+    costs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    costs.truncate(top);
+    costs
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -151,6 +222,8 @@ async fn main() {
         .replace("    client-key:", &format!("    as: {OPERATOR_USER}\n    as-groups: [\"system:masters\"]\n    client-key:"));
     let operator_kubeconfig = testenv().dir.join("bench-operator-kubeconfig");
     std::fs::write(&operator_kubeconfig, config).unwrap();
+    eprintln!("applying {} grants with no operator running (the floor)...", sizes.grants);
+    let floor = grants_alone(&admin, &sizes).await;
     // The default resync (10 minutes): with a short one at this size, the operator spends its
     // time re-checking everything and a deletion queues behind those checks.
     let operator = Operator::start_with(&operator_kubeconfig, &["--concurrency", "16"]);
@@ -187,6 +260,7 @@ async fn main() {
     // 1. Convergence through the operator.
     eprintln!("applying {} grants...", sizes.grants);
     let writes_before = operator_writes();
+    let api_time_before = api_server_time(&admin).await;
     let started = Instant::now();
     let watch = tokio::spawn({
         let admin = admin.clone();
@@ -214,6 +288,7 @@ async fn main() {
     ready_watch.await.unwrap();
     let all_grants_ready = started.elapsed();
     let writes_converging = difference(&operator_writes(), &writes_before);
+    let api_costs = largest_costs(&api_server_time(&admin).await, &api_time_before, 8);
 
     // 2. The physical baseline: the same number of RoleBindings, written directly.
     let started = Instant::now();
@@ -264,7 +339,7 @@ async fn main() {
     revocations.sort_by(f64::total_cmp);
 
     // 4. The operator's cost.
-    let (rss_mib, cpu_seconds) = proc_stats(operator.pid());
+    let (rss_mib, rss_now_mib, cpu_seconds) = proc_stats(operator.pid());
 
     // 5. At rest: a fresh operator on the converged cluster, re-checking everything every few
     // seconds, must find nothing to write. The first one finishes what the revocations left
@@ -292,13 +367,19 @@ async fn main() {
     println!("| every grant Ready | {:.2} s |", all_grants_ready.as_secs_f64());
     println!("| baseline (RoleBindings written directly) | {:.2} s |", baseline.as_secs_f64());
     println!("| ratio | {ratio:.2} |");
+    println!("| the same grants applied with no operator running (floor) | {:.2} s |", floor.as_secs_f64());
+    println!("| convergence / floor | {:.2} |", convergence.as_secs_f64() / floor.as_secs_f64());
     println!("| revocation p50 / p99 ({} links) | {p50:.0} ms / {p99:.0} ms |", revocations.len());
-    println!("| operator peak RSS | {rss_mib:.1} MiB |");
+    println!("| operator peak RSS / RSS at the end | {rss_mib:.1} MiB / {rss_now_mib:.1} MiB |");
     println!("| operator CPU | {cpu_seconds:.1} s |");
     let per_grant = |n: usize| n as f64 / sizes.grants as f64;
     println!("| operator writes per grant, until every grant is Ready | {:.2} |", per_grant(total(&writes_converging)));
     for (what, count) in &writes_converging {
         println!("| &nbsp;&nbsp;{what} | {:.2} |", per_grant(*count));
+    }
+    println!("| API server time while converging (all clients), largest | |");
+    for (what, seconds, count) in &api_costs {
+        println!("| &nbsp;&nbsp;{what} | {seconds:.1} s in {count:.0} requests |");
     }
     println!("| writes at rest (a fresh operator, {} s, resync {RESYNC_SECONDS} s) | {at_rest} |", RESYNC_SECONDS * 3 + 1);
     for (what, count) in &writes_at_rest {
