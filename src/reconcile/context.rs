@@ -86,6 +86,7 @@ pub struct Context {
     pub metrics: Metrics,
     /// Link summaries coalesced over bursts of grants.
     pub link_summaries: super::status::SummaryWrites,
+    pub partner_summaries: super::status::SummaryWrites,
 }
 
 /// The inputs of `desired::client::plan` for one namespace, owned.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -12,9 +13,8 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
-use super::status::{publish, ready_condition, transitioned};
+use super::status::{publish, ready_condition, status_patch, transitioned};
 use super::{Context, Error, with_finalizer};
 use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
@@ -44,8 +44,8 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
         // A partner that lost its home namespace to another must not touch it.
         Err(verdict) => verdict,
     };
-    write_status(ctx, partner, verdict, now).await?;
-    Ok(Action::requeue(ctx.settings.resync))
+    let held = write_status(ctx, partner, verdict, now).await?;
+    Ok(Action::requeue(held.unwrap_or(ctx.settings.resync)))
 }
 
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
@@ -101,7 +101,9 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
     clients
 }
 
-async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: Timestamp) -> Result<(), Error> {
+/// Writes the partner's status, unless only its summary of clients and grants changed and that
+/// change is being coalesced: then returns how long it is held.
+async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: Timestamp) -> Result<Option<Duration>, Error> {
     let previous = partner.status.clone().unwrap_or_default();
     let ready = verdict.reason == Reason::Active;
     let home_grants = ctx.grants_at_home(&partner.spec.home_namespace);
@@ -114,22 +116,36 @@ async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: T
         grant_count,
         clients,
     };
+    let key = partner.name_any();
     if status == previous {
-        return Ok(());
+        ctx.partner_summaries.settled(&key);
+        return Ok(None);
+    }
+    if only_summary_differs(&status, &previous)
+        && let Some(wait) = ctx.partner_summaries.hold(&key, Instant::now())
+    {
+        return Ok(Some(wait));
     }
     let api: Api<Partner> = Api::all(ctx.client.clone());
     ctx.metrics.write(KIND);
-    api.patch_status(&partner.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await
-        .map_err(Error::Status)?;
+    api.patch_status(&key, &PatchParams::default(), &Patch::Merge(status_patch(&previous, &status))).await.map_err(Error::Status)?;
+    ctx.partner_summaries.settled(&key);
     if transitioned(&previous.conditions, &status.conditions) {
         publish(ctx, partner, !ready, verdict.reason.as_str(), if ready { "Activate" } else { "Refuse" }, verdict.message).await;
     }
-    Ok(())
+    Ok(None)
+}
+
+/// The standing is the same and only the counts and lists moved: what each grant of a burst
+/// changes.
+fn only_summary_differs(next: &PartnerStatus, previous: &PartnerStatus) -> bool {
+    let standing = |s: &PartnerStatus| (s.observed_generation, s.conditions.clone());
+    previous.conditions.iter().any(|c| c.type_ == "Ready") && standing(next) == standing(previous)
 }
 
 /// Everything granted in the partner's name goes, bindings first; the home namespace stays.
 async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
+    ctx.partner_summaries.settled(&partner.name_any());
     let (client, metrics) = (&ctx.client, &ctx.metrics);
     let selector = format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
     let liaison_owned = |meta: &ObjectMeta| {
@@ -151,4 +167,29 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     metrics.revoked(KIND, latency);
     publish(ctx, partner, false, "Revoked", "Revoke", format!("removed {bindings} bindings in {latency:.3}s; home namespace kept")).await;
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(reason: Reason, generation: i64, grant_count: i32) -> PartnerStatus {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let verdict = Verdict::new(reason, "m");
+        PartnerStatus {
+            observed_generation: Some(generation),
+            conditions: ready_condition(reason == Reason::Active, &verdict, Some(generation), &[], t0),
+            grant_count,
+            ..PartnerStatus::default()
+        }
+    }
+
+    #[test]
+    fn only_counts_moving_may_wait_and_a_new_standing_never_does() {
+        let before = status(Reason::Active, 1, 3);
+        assert!(only_summary_differs(&status(Reason::Active, 1, 4), &before));
+        assert!(!only_summary_differs(&status(Reason::HomeNamespaceConflict, 1, 3), &before), "a refusal is written at once");
+        assert!(!only_summary_differs(&status(Reason::Active, 2, 3), &before), "a spec change is acknowledged at once");
+        assert!(!only_summary_differs(&status(Reason::Active, 1, 4), &PartnerStatus::default()), "the first status is written at once");
+    }
 }
