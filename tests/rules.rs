@@ -476,3 +476,38 @@ async fn a_huge_spec_is_handled() {
     until_allowed(&admin, &p.user("u255"), &ns).await;
     assert!(!can(&admin, &p.user("u255"), &[], "delete", PODS, &ns).await);
 }
+
+/// The link stays and its key goes: the Secret, the account (its token with it) and the
+/// account's access, while the partner's people keep theirs.
+#[tokio::test]
+async fn dropping_the_access_key_from_a_link_removes_its_secret_and_account() {
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    let (admin, p) = setup("keydrop").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    p.grant("g", &[&ns], "read", json!([user(&p.user("bob"))]), json!({})).await;
+    let link = eventually("the link reports its access key", WAIT, || {
+        let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+        async move { links.get("link").await.ok().filter(|l| l.status.as_ref().is_some_and(|s| s.access_key_secret.is_some())) }
+    })
+    .await;
+    let secret_ref = link.status.unwrap().access_key_secret.unwrap();
+    let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
+    let key_account = liaison::desired::names::access_key(&link.metadata.uid.unwrap());
+    let key_user = service_account_user(&ns, &key_account);
+    let key_groups = service_account_groups(&ns);
+    let key_groups: Vec<&str> = key_groups.iter().map(String::as_str).collect();
+    until("the key lists pods", WAIT, || can(&admin, &key_user, &key_groups, "list", PODS, &ns)).await;
+    until_allowed(&admin, &p.user("bob"), &ns).await;
+
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let (secrets, accounts) = (Api::<Secret>::namespaced(admin.clone(), secret_ns), Api::<ServiceAccount>::namespaced(admin.clone(), &ns));
+    until("the key Secret and account are gone", WAIT, || async {
+        secrets.get_opt(secret_name).await.unwrap().is_none() && accounts.get_opt(&key_account).await.unwrap().is_none()
+    })
+    .await;
+    assert!(!can(&admin, &key_user, &key_groups, "list", PODS, &ns).await, "the key's account has no access left");
+    let link = link_reason(&admin, &ns, "link", "Active").await;
+    assert_eq!(link.status.unwrap().access_key_secret, None, "the link no longer points at a key");
+    assert!(allowed(&admin, &p.user("bob"), &ns).await, "the partner's people keep their access");
+}

@@ -13,9 +13,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
-use super::status::{publish, ready_condition, transitioned};
+use super::status::{publish, ready_condition, status_patch, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, Expiry};
 use crate::desired::names;
@@ -165,7 +164,7 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
     }
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
     ctx.metrics.write(KIND);
-    api.patch_status(&grant.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+    api.patch_status(&grant.name_any(), &PatchParams::default(), &Patch::Merge(status_patch(&previous, &status)))
         .await
         .map_err(Error::Status)?;
     if transitioned(&previous.conditions, &status.conditions) {
@@ -255,7 +254,7 @@ mod tests {
     fn a_new_grant_waits_silently_for_its_bindings_but_not_forever() {
         let created: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let mut grant =
-            AccessGrant::new("g", serde_json::from_value(json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap());
+            AccessGrant::new("g", serde_json::from_value(serde_json::json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap());
         grant.metadata.creation_timestamp = Some(Time(created));
         let pending = [verdict("c", Reason::Pending)];
         let at = |secs: i64| created + jiff::SignedDuration::from_secs(secs);

@@ -16,9 +16,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
-use super::status::{publish, ready_condition, transitioned};
+use super::status::{publish, ready_condition, status_patch, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::names::{self, Component};
@@ -57,7 +56,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Writes what the plan wants in the namespace, then removes what it no longer wants.
-/// Grants go in the order role → account → binding; removal in the reverse order.
+/// Grants go in the order role → account → key Secret → binding; removal in the reverse order.
 /// Returns when the access key's token must next be refreshed.
 pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
     let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
@@ -95,20 +94,19 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         metrics,
     )
     .await?;
-    prune_cached(
-        client,
-        caches.by.accounts_by_namespace.get(namespace, &caches.service_accounts),
-        |o: &ServiceAccount| stale(&o.metadata),
-        metrics,
-    )
-    .await?;
-    if let Some(home) = &plan.partner_home {
-        // Key Secrets of this namespace's links that the plan no longer wants, read from the
-        // API: the operator caches no Secret.
+    // An access key's Secret is written after its ServiceAccount and removed before it, so
+    // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
+    // no Secret; listing them on every reconcile was the API server's largest cost at scale.
+    let stale_accounts: Vec<_> =
+        caches.by.accounts_by_namespace.get(namespace, &caches.service_accounts).into_iter().filter(|o| stale(&o.metadata)).collect();
+    if !stale_accounts.is_empty()
+        && let Some(home) = &plan.partner_home
+    {
         let selector = format!("{},{}={namespace}", names::managed_selector(Some(Component::AccessKey)), names::CLIENT_NAMESPACE);
         let unwanted = |meta: &ObjectMeta| !wanted.contains(meta.name.as_deref().unwrap_or_default());
         revoke::<Secret>(client, Some(home), &selector, unwanted, metrics).await?;
     }
+    prune_cached(client, stale_accounts, |_: &ServiceAccount| true, metrics).await?;
     prune_cached(client, caches.by.roles_by_namespace.get(namespace, &caches.roles), |o: &Role| stale(&o.metadata), metrics).await?;
     Ok(key_refresh)
 }
@@ -155,7 +153,9 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
     }
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
     ctx.metrics.write(KIND);
-    api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await.map_err(Error::Status)?;
+    api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(status_patch(&previous, &status)))
+        .await
+        .map_err(Error::Status)?;
     ctx.link_summaries.settled(&key);
     if transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired

@@ -44,6 +44,19 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}...", &text[..end])
 }
 
+/// The JSON merge patch that turns status `previous` into `next`. Fields that `next` leaves
+/// out are sent as `null`: a merge patch keeps whatever it does not mention, so a link whose
+/// access key went would have gone on naming the removed Secret.
+pub fn status_patch<T: serde::Serialize>(previous: &T, next: &T) -> serde_json::Value {
+    let (previous, mut next) = (serde_json::to_value(previous).unwrap_or_default(), serde_json::to_value(next).unwrap_or_default());
+    if let (Some(before), Some(after)) = (previous.as_object(), next.as_object_mut()) {
+        for field in before.keys() {
+            after.entry(field.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": next })
+}
+
 /// Whether the Ready condition changed in status or reason (what users react to).
 pub fn transitioned(previous: &[Condition], next: &[Condition]) -> bool {
     let ready = |cs: &[Condition]| cs.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()));
@@ -133,6 +146,19 @@ mod tests {
         assert_eq!(flipped.len(), 1);
         assert!(transitioned(&again, &flipped));
         assert!(!transitioned(&first, &again));
+    }
+
+    #[test]
+    fn a_status_patch_clears_what_the_new_status_leaves_out() {
+        use crate::api::ClientLinkStatus;
+        let before = ClientLinkStatus { access_key_secret: Some("home/key".into()), grant_count: 2, ..Default::default() };
+        let after = ClientLinkStatus { grant_count: 1, ..Default::default() };
+        let patch = status_patch(&before, &after);
+        assert_eq!(patch["status"]["accessKeySecret"], serde_json::Value::Null);
+        assert!(patch["status"].as_object().unwrap().contains_key("accessKeySecret"));
+        assert_eq!(patch["status"]["grantCount"], 1);
+        let unchanged = status_patch(&after, &after);
+        assert!(!unchanged["status"].as_object().unwrap().contains_key("accessKeySecret"), "nothing to clear: {unchanged}");
     }
 
     #[test]
