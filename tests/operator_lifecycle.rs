@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams};
-use liaison::api::ClientLink;
+use liaison::api::{ClientLink, Partner};
 use serde_json::json;
 use support::fixtures::*;
 use support::*;
@@ -65,8 +65,13 @@ async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
         grant_reason(&p.grants(), &format!("g{i}"), "Granted").await;
     }
     link_reason(&admin, &ns, "link", "Active").await;
-    // Let the partner's summary settle too.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The summaries of the link and the partner are written up to 5 s after the last grant.
+    until("the link and the partner count all ten grants", WAIT, || async {
+        let link = Api::<ClientLink>::namespaced(admin.clone(), &ns).get("link").await.unwrap();
+        let partner = Api::<Partner>::all(admin.clone()).get(&p.name).await.unwrap();
+        link.status.is_some_and(|s| s.grant_count == 10) && partner.status.is_some_and(|s| s.grant_count == 10)
+    })
+    .await;
     let granted_writes = metric_total(&first.metrics().await, "liaison_api_writes_total");
     assert!(granted_writes >= 20.0, "the counter sees the writes that granted access ({granted_writes})");
     first.terminate();

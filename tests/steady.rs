@@ -76,8 +76,17 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
     .await;
     eprintln!("{total} grants converged in {:?}", started.elapsed());
     assert!(operator_writes() > total, "the audit log sees the operator's writes while it converges ({})", operator_writes());
-    // Let the last status updates (the partner's summary) land.
-    tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS + 2)).await;
+    // The last summaries (links' lists of grants, the partner's counts) land up to 5 s after
+    // the last grant, later on a busy machine: rest begins once the operator stops writing.
+    let (mut last, mut since, waiting) = (operator_writes(), std::time::Instant::now(), std::time::Instant::now());
+    while since.elapsed() < Duration::from_secs(RESYNC_SECONDS + 2) {
+        assert!(waiting.elapsed() < Duration::from_secs(120), "the operator never stopped writing");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = operator_writes();
+        if now != last {
+            (last, since) = (now, std::time::Instant::now());
+        }
+    }
 
     let (writes_before, reconciles_before) = (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
     tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * 3 + 1)).await;

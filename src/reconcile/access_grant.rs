@@ -253,8 +253,10 @@ mod tests {
     #[test]
     fn a_new_grant_waits_silently_for_its_bindings_but_not_forever() {
         let created: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let mut grant =
-            AccessGrant::new("g", serde_json::from_value(serde_json::json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap());
+        let mut grant = AccessGrant::new(
+            "g",
+            serde_json::from_value(serde_json::json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap(),
+        );
         grant.metadata.creation_timestamp = Some(Time(created));
         let pending = [verdict("c", Reason::Pending)];
         let at = |secs: i64| created + jiff::SignedDuration::from_secs(secs);
