@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::desired::names;
 use crate::index::Index;
+use crate::materialize::RecentWrites;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 
@@ -35,6 +36,8 @@ use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 /// of grants rewrote them with each grant that landed more than this apart: at 5,000 grants
 /// arriving over 45 s, 0.65 link and 0.27 partner status writes per grant with 1 s.
 const SUMMARY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a write is held back because the caches have not shown the same write yet.
+const RECENT_WRITES_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many objects of one kind are reconciled at once.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +137,13 @@ impl SpecVersions {
 
 /// A cached watch whose every event reaches every subscriber; the pushed future drives it.
 /// Indexes are updated from each event after the cache, and before any controller hears of it.
-fn watched<K>(api: Api<K>, config: watcher::Config, drivers: &mut Vec<BoxFuture<'static, ()>>, indexes: Vec<Arc<Index<K>>>) -> Watched<K>
+fn watched<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    drivers: &mut Vec<BoxFuture<'static, ()>>,
+    indexes: Vec<Arc<Index<K>>>,
+    recent: Arc<RecentWrites>,
+) -> Watched<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
@@ -148,6 +157,9 @@ where
         match event {
             Ok(event) => {
                 indexes.iter().for_each(|index| index.observe(&event, &cache));
+                if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
+                    recent.observed(object);
+                }
                 let subscribers = fan.lock().expect("subscriber list");
                 // Kinds nobody filters keep no versions.
                 let spec_changed = !subscribers.iter().any(|s| s.spec_changes_only) || versions.changed(&event);
@@ -210,30 +222,38 @@ pub async fn run(
     let managed = watcher::Config::default().labels(&names::managed_selector(None));
 
     let by = Indexes::default();
-    let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![]);
+    let recent = Arc::new(RecentWrites::new(RECENT_WRITES_TTL));
+    let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
     let links = watched(
         Api::<ClientLink>::all(client.clone()),
         all.clone(),
         &mut drivers,
         vec![by.links_by_namespace.clone(), by.links_by_partner.clone()],
+        recent.clone(),
     );
     let grants = watched(
         Api::<AccessGrant>::all(client.clone()),
         all.clone(),
         &mut drivers,
         vec![by.grants_by_client.clone(), by.grants_by_namespace.clone()],
+        recent.clone(),
     );
     // Namespaces are watched as metadata only: the labels are all the rules read.
-    let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![]);
-    let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers, vec![]);
-    let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![]);
+    let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
+    let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers, vec![], recent.clone());
+    let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
     // Every Role, not only Liaison's: access levels may name any Role of a client namespace.
-    let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers, vec![by.roles_by_namespace.clone()]);
+    let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers, vec![by.roles_by_namespace.clone()], recent.clone());
     let binding_indexes = vec![by.bindings_by_namespace.clone(), by.bindings_by_grant.clone()];
-    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers, binding_indexes);
-    let service_accounts =
-        watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), &mut drivers, vec![by.accounts_by_namespace.clone()]);
-    let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers, vec![]);
+    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers, binding_indexes, recent.clone());
+    let service_accounts = watched(
+        Api::<ServiceAccount>::all(client.clone()),
+        managed.clone(),
+        &mut drivers,
+        vec![by.accounts_by_namespace.clone()],
+        recent.clone(),
+    );
+    let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, &mut drivers, vec![], recent.clone());
 
     let caches = Caches {
         partners: partners.store.clone(),
@@ -259,6 +279,7 @@ pub async fn run(
         metrics,
         link_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),
         partner_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),
+        recent_writes: recent,
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();

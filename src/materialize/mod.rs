@@ -7,6 +7,7 @@
 
 pub mod access_key;
 mod compare;
+pub mod recent;
 pub mod sweep;
 
 use std::fmt::Debug;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use compare::Materialized;
+pub use recent::RecentWrites;
 
 use crate::desired::names::FIELD_MANAGER;
 use crate::metrics::Metrics;
@@ -93,8 +95,9 @@ macro_rules! cluster {
 namespaced!(Role, RoleBinding, ServiceAccount, Secret);
 cluster!(ClusterRole, ClusterRoleBinding, Namespace);
 
-/// Makes the object match `desired`, writing only if the cached copy differs.
-pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: &Metrics) -> Result<Outcome, Error>
+/// Makes the object match `desired`, writing only if the cached copy differs and the same
+/// write was not just made over it.
+pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: &Metrics, recent: &RecentWrites) -> Result<Outcome, Error>
 where
     K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
 {
@@ -108,8 +111,24 @@ where
     if existing.as_deref().is_some_and(|existing| desired.is_matched_by(existing)) {
         return Ok(Outcome::Unchanged);
     }
+    let key = recent::key::<K>("object", namespace.as_deref(), &name);
+    let (over, digest) = (existing.as_ref().and_then(|e| e.resource_version()), recent::digest(desired));
+    let now = std::time::Instant::now();
+    if recent.just_made(&key, over.as_deref(), digest, now) {
+        return Ok(Outcome::Unchanged);
+    }
+    let outcome = write(client, desired, existing.as_deref(), metrics).await?;
+    recent.made(key, over, digest, now);
+    Ok(outcome)
+}
+
+async fn write<K>(client: &Client, desired: &K, existing: Option<&K>, metrics: &Metrics) -> Result<Outcome, Error>
+where
+    K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let (name, namespace) = (desired.name_any(), desired.meta().namespace.clone());
     let api = K::api_in(client, namespace.as_deref().unwrap_or_default());
-    if existing.as_deref().is_some_and(|existing| desired.needs_recreate(existing)) {
+    if existing.is_some_and(|existing| desired.needs_recreate(existing)) {
         delete(&api, &name, metrics).await?;
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();

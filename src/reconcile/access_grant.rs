@@ -8,13 +8,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
-use super::status::{publish, ready_condition, status_patch, transitioned};
+use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, Expiry};
 use crate::desired::names;
@@ -163,11 +162,8 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
         return Ok(());
     }
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
-    ctx.metrics.write(KIND);
-    api.patch_status(&grant.name_any(), &PatchParams::default(), &Patch::Merge(status_patch(&previous, &status)))
-        .await
-        .map_err(Error::Status)?;
-    if transitioned(&previous.conditions, &status.conditions) {
+    let sent = patch_status(ctx, &api, grant, &previous, &status).await.map_err(Error::Status)?;
+    if sent && transitioned(&previous.conditions, &status.conditions) {
         if verdict.reason == Reason::Expired
             && let Some(at) = grant.spec.expires_at.as_ref().and_then(Expiry::instant)
         {

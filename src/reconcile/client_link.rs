@@ -11,13 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
-use super::status::{publish, ready_condition, status_patch, transitioned};
+use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::names::{self, Component};
@@ -61,12 +60,12 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
 pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
     let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
     for role in &plan.roles {
-        ensure(client, &caches.roles, role, metrics).await?;
+        ensure(client, &caches.roles, role, metrics, &ctx.recent_writes).await?;
     }
     let mut key_refresh = None;
     if let Some(key) = &plan.access_key {
-        ensure(client, &caches.service_accounts, &key.service_account, metrics).await?;
-        ensure(client, &caches.role_bindings, &key.binding, metrics).await?;
+        ensure(client, &caches.service_accounts, &key.service_account, metrics, &ctx.recent_writes).await?;
+        ensure(client, &caches.role_bindings, &key.binding, metrics, &ctx.recent_writes).await?;
         let account = current_service_account(ctx, &key.service_account).await?;
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &key.secret_namespace);
         let existing = secrets.get_opt(&key.secret_name).await.map_err(Error::Read)?;
@@ -74,7 +73,7 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?);
     }
     for binding in &plan.bindings {
-        ensure(client, &caches.role_bindings, binding, metrics).await?;
+        ensure(client, &caches.role_bindings, binding, metrics, &ctx.recent_writes).await?;
     }
 
     let wanted: BTreeSet<String> = plan
@@ -152,12 +151,9 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         return Ok(Some(wait));
     }
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
-    ctx.metrics.write(KIND);
-    api.patch_status(&link.name_any(), &PatchParams::default(), &Patch::Merge(status_patch(&previous, &status)))
-        .await
-        .map_err(Error::Status)?;
+    let sent = patch_status(ctx, &api, link, &previous, &status).await.map_err(Error::Status)?;
     ctx.link_summaries.settled(&key);
-    if transitioned(&previous.conditions, &status.conditions) {
+    if sent && transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired
             && let Some(at) = plan.ends_at
         {

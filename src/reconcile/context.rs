@@ -87,6 +87,7 @@ pub struct Context {
     /// Link summaries coalesced over bursts of grants.
     pub link_summaries: super::status::SummaryWrites,
     pub partner_summaries: super::status::SummaryWrites,
+    pub recent_writes: Arc<crate::materialize::RecentWrites>,
 }
 
 /// The inputs of `desired::client::plan` for one namespace, owned.

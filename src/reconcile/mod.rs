@@ -13,6 +13,9 @@ use std::time::Duration;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
+use crate::desired::names::FINALIZER;
+use crate::materialize::recent;
+
 pub use context::{Caches, Context, Indexes, Settings};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,10 +74,21 @@ where
     let kind = K::kind(&());
     // Every log line of this reconcile names the object.
     let span = tracing::info_span!("reconcile", kind = %kind, namespace = object.namespace().unwrap_or_default(), name = object.name_any());
-    let result = kube::runtime::finalizer::finalizer(api, crate::desired::names::FINALIZER, object, handle)
+    // Without the finalizer, kube's helper only adds it; the change's own event brings the
+    // object back. Adding it again from a cache that has not seen it yet would fail anyway.
+    let adds_finalizer = object.meta().deletion_timestamp.is_none() && !object.finalizers().iter().any(|f| f == FINALIZER);
+    let key = recent::key::<K>("finalizer", object.meta().namespace.as_deref(), &object.name_any());
+    let (over, now) = (object.resource_version(), std::time::Instant::now());
+    if adds_finalizer && ctx.recent_writes.just_made(&key, over.as_deref(), 0, now) {
+        return Ok(Action::await_change());
+    }
+    let result = kube::runtime::finalizer::finalizer(api, FINALIZER, object, handle)
         .instrument(span)
         .await
         .map_err(|e| Error::Finalizer(Box::new(e)));
+    if adds_finalizer && result.is_ok() {
+        ctx.recent_writes.made(key, over, 0, now);
+    }
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
     result
 }

@@ -9,12 +9,11 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 
-use super::status::{publish, ready_condition, status_patch, transitioned};
+use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, with_finalizer};
 use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
@@ -50,19 +49,19 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
 
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
     let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
-    ensure(client, &caches.managed_namespaces, &plan.home_namespace, metrics).await?;
+    ensure(client, &caches.managed_namespaces, &plan.home_namespace, metrics, &ctx.recent_writes).await?;
     if let Some(binding) = &plan.operator_binding {
-        ensure(client, &caches.role_bindings, binding, metrics).await?;
+        ensure(client, &caches.role_bindings, binding, metrics, &ctx.recent_writes).await?;
     }
-    ensure(client, &caches.roles, &plan.admin_role, metrics).await?;
-    ensure(client, &caches.roles, &plan.observer_role, metrics).await?;
-    ensure(client, &caches.cluster_roles, &plan.reader_role, metrics).await?;
+    ensure(client, &caches.roles, &plan.admin_role, metrics, &ctx.recent_writes).await?;
+    ensure(client, &caches.roles, &plan.observer_role, metrics, &ctx.recent_writes).await?;
+    ensure(client, &caches.cluster_roles, &plan.reader_role, metrics, &ctx.recent_writes).await?;
     let bindings = [&plan.operator_binding, &plan.admin_binding, &plan.observer_binding];
     for binding in bindings.into_iter().flatten() {
-        ensure(client, &caches.role_bindings, binding, metrics).await?;
+        ensure(client, &caches.role_bindings, binding, metrics, &ctx.recent_writes).await?;
     }
     if let Some(binding) = &plan.reader_binding {
-        ensure(client, &caches.cluster_role_bindings, binding, metrics).await?;
+        ensure(client, &caches.cluster_role_bindings, binding, metrics, &ctx.recent_writes).await?;
     }
     // Bindings the plan no longer wants (no admins, no responsible party) go.
     let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
@@ -127,10 +126,9 @@ async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: T
         return Ok(Some(wait));
     }
     let api: Api<Partner> = Api::all(ctx.client.clone());
-    ctx.metrics.write(KIND);
-    api.patch_status(&key, &PatchParams::default(), &Patch::Merge(status_patch(&previous, &status))).await.map_err(Error::Status)?;
+    let sent = patch_status(ctx, &api, partner, &previous, &status).await.map_err(Error::Status)?;
     ctx.partner_summaries.settled(&key);
-    if transitioned(&previous.conditions, &status.conditions) {
+    if sent && transitioned(&previous.conditions, &status.conditions) {
         publish(ctx, partner, !ready, verdict.reason.as_str(), if ready { "Activate" } else { "Refuse" }, verdict.message).await;
     }
     Ok(None)

@@ -1,16 +1,21 @@
 //! Conditions and Events: how verdicts reach users.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::Resource;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::Context;
 use crate::desired::Verdict;
+use crate::materialize::recent;
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
@@ -55,6 +60,38 @@ pub fn status_patch<T: serde::Serialize>(previous: &T, next: &T) -> serde_json::
         }
     }
     serde_json::json!({ "status": next })
+}
+
+/// Patches `object`'s status from `previous` to `next`, unless the same status was just written
+/// over the object as the cache still shows it (a reconcile reading the cache from before its
+/// own write). Returns whether it was sent.
+pub async fn patch_status<K, S>(ctx: &Context, api: &Api<K>, object: &K, previous: &S, next: &S) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let key = recent::key::<K>("status", object.meta().namespace.as_deref(), &name);
+    let (over, digest, now) = (object.meta().resource_version.clone(), status_digest(next), Instant::now());
+    if ctx.recent_writes.just_made(&key, over.as_deref(), digest, now) {
+        return Ok(false);
+    }
+    ctx.metrics.write(&K::kind(&()));
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status_patch(previous, next))).await?;
+    ctx.recent_writes.made(key, over, digest, now);
+    Ok(true)
+}
+
+/// What a status says, but when its conditions last changed: computed from a stale cache, the
+/// same status carries a later `lastTransitionTime`.
+fn status_digest<S: Serialize>(status: &S) -> u64 {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(conditions) = value.get_mut("conditions").and_then(serde_json::Value::as_array_mut) {
+        conditions.iter_mut().filter_map(serde_json::Value::as_object_mut).for_each(|c| {
+            c.remove("lastTransitionTime");
+        });
+    }
+    recent::digest(&value)
 }
 
 /// Whether the Ready condition changed in status or reason (what users react to).
@@ -159,6 +196,18 @@ mod tests {
         assert_eq!(patch["status"]["grantCount"], 1);
         let unchanged = status_patch(&after, &after);
         assert!(!unchanged["status"].as_object().unwrap().contains_key("accessKeySecret"), "nothing to clear: {unchanged}");
+    }
+
+    #[test]
+    fn the_same_status_decided_later_has_the_same_digest() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let t1: Timestamp = "2026-01-01T00:00:07Z".parse().unwrap();
+        let status = |at, reason| crate::api::ClientLinkStatus {
+            conditions: ready_condition(true, &Verdict::new(reason, "m"), Some(1), &[], at),
+            ..Default::default()
+        };
+        assert_eq!(status_digest(&status(t0, Reason::Active)), status_digest(&status(t1, Reason::Active)));
+        assert_ne!(status_digest(&status(t0, Reason::Active)), status_digest(&status(t0, Reason::Expired)));
     }
 
     #[test]
