@@ -52,7 +52,7 @@ fn truncate(text: &str, max: usize) -> String {
 /// The JSON merge patch that turns status `previous` into `next`. Fields that `next` leaves
 /// out are sent as `null`: a merge patch keeps whatever it does not mention, so a link whose
 /// access key went would have gone on naming the removed Secret.
-pub fn status_patch<T: serde::Serialize>(previous: &T, next: &T) -> serde_json::Value {
+fn status_patch<T: Serialize>(previous: &T, next: &T) -> serde_json::Value {
     let (previous, mut next) = (serde_json::to_value(previous).unwrap_or_default(), serde_json::to_value(next).unwrap_or_default());
     if let (Some(before), Some(after)) = (previous.as_object(), next.as_object_mut()) {
         for field in before.keys() {
