@@ -302,7 +302,9 @@ pub async fn run(
                 namespaces.extend(by_grant.by.bindings_by_grant.get(&uid, &by_grant.role_bindings).iter().filter_map(|b| b.namespace()));
                 namespaces.iter().flat_map(|ns| links_in(&by_grant, ns)).collect::<Vec<_>>()
             })
-            .watches_shared_stream(partners.subscribe(), move |partner| {
+            // A partner's standing comes from its spec, age and deletion, never its status:
+            // each status write re-planned every namespace of its links.
+            .watches_shared_stream(partners.subscribe_spec_changes(), move |partner| {
                 // Partners sharing a home namespace decide each other's standing.
                 let home = partner.spec.home_namespace.clone();
                 let affected: Vec<String> = partner_store
@@ -350,7 +352,8 @@ pub async fn run(
                 let grant = labels.get(names::ACCESS_GRANT).zip(labels.get(names::GRANT_NAMESPACE));
                 grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
             })
-            .watches_shared_stream(partners.subscribe(), move |partner| {
+            // Not its status: each write of it re-checked every grant of the partner's home.
+            .watches_shared_stream(partners.subscribe_spec_changes(), move |partner| {
                 let at_home = by_home.by.grants_by_namespace.get(&partner.spec.home_namespace, &by_home.grants);
                 at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect::<Vec<_>>()
             })
