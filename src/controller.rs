@@ -119,15 +119,15 @@ impl SpecVersions {
             value(&mut hasher);
             hasher.finish()
         };
+        let key = |object: &K| digest(&|h| (object.meta().namespace.as_deref(), object.meta().name.as_deref()).hash(h));
         match event {
             watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
                 let meta = object.meta();
-                let key = digest(&|h| ObjectRef::from_obj(object).hash(h));
                 let version = (digest(&|h| meta.uid.hash(h)), meta.generation, meta.deletion_timestamp.is_some());
-                self.0.insert(key, version) != Some(version)
+                self.0.insert(key(object), version) != Some(version)
             }
             watcher::Event::Delete(object) => {
-                self.0.remove(&digest(&|h| ObjectRef::from_obj(object).hash(h)));
+                self.0.remove(&key(object));
                 true
             }
             watcher::Event::Init | watcher::Event::InitDone => false,

@@ -89,10 +89,10 @@ where
     }
 }
 
-/// Name and namespace only. `ObjectRef::from_obj` also copies the UID and resourceVersion,
-/// which lookups ignore; at 10,000 grants with two index entries each, and as many bindings,
-/// those copies were megabytes.
-fn bare_ref<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
+/// A reference by name and namespace only. `ObjectRef::from_obj` also copies the UID and
+/// resourceVersion, which lookups ignore; at 10,000 grants with two index entries each, and as
+/// many bindings, those copies were megabytes.
+pub fn bare_ref<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
     let meta = object.meta();
     let reference = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
     match meta.namespace.as_deref() {

@@ -17,15 +17,16 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use compare::Materialized;
-pub use recent::RecentWrites;
+pub use recent::{RecentWrites, Write};
 
 use crate::desired::names::FIELD_MANAGER;
+use crate::index::bare_ref;
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,24 +102,19 @@ pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: 
 where
     K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let name = desired.name_any();
-    let namespace = desired.meta().namespace.clone();
-    let mut reference = ObjectRef::<K>::new(&name);
-    if let Some(ns) = &namespace {
-        reference = reference.within(ns);
-    }
-    let existing = cache.get(&reference);
+    let (name, namespace) = (desired.name_any(), desired.meta().namespace.clone());
+    let existing = cache.get(&bare_ref(desired));
     if existing.as_deref().is_some_and(|existing| desired.is_matched_by(existing)) {
         return Ok(Outcome::Unchanged);
     }
-    let key = recent::key::<K>("object", namespace.as_deref(), &name);
+    let key = recent::key::<K>(namespace.as_deref(), &name);
     let (over, digest) = (existing.as_ref().and_then(|e| e.resource_version()), recent::digest(desired));
     let now = std::time::Instant::now();
-    if recent.just_made(&key, over.as_deref(), digest, now) {
+    if recent.just_made(&key, Write::Object, over.as_deref(), digest, now) {
         return Ok(Outcome::Unchanged);
     }
     let outcome = write(client, desired, existing.as_deref(), metrics).await?;
-    recent.made(key, over, digest, now);
+    recent.made(key, Write::Object, over, digest, now);
     Ok(outcome)
 }
 

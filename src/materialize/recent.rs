@@ -18,12 +18,22 @@ use std::time::{Duration, Instant};
 use kube::Resource;
 use serde::Serialize;
 
-/// Beyond this many remembered writes, lapsed ones are dropped when the next is recorded.
+/// Beyond this many objects with remembered writes, lapsed ones are dropped when the next
+/// write is recorded.
 const TIDY_ABOVE: usize = 4096;
+
+/// What Liaison writes to one object.
+#[derive(Debug, Clone, Copy)]
+pub enum Write {
+    Object,
+    Status,
+    Finalizer,
+}
 
 pub struct RecentWrites {
     ttl: Duration,
-    writes: Mutex<HashMap<String, Made>>,
+    /// Per object (`key`), its remembered writes, by `Write`.
+    writes: Mutex<HashMap<String, [Option<Made>; 3]>>,
 }
 
 struct Made {
@@ -40,47 +50,40 @@ impl RecentWrites {
 
     /// Whether this very write (`digest`) was made, within `ttl`, over the state the cache
     /// still shows (`over`).
-    pub fn just_made(&self, key: &str, over: Option<&str>, digest: u64, now: Instant) -> bool {
+    pub fn just_made(&self, key: &str, write: Write, over: Option<&str>, digest: u64, now: Instant) -> bool {
         let mut writes = self.writes.lock().expect("recent writes");
-        let Some(made) = writes.get(key) else { return false };
+        let Some(slot) = writes.get_mut(key).map(|made| &mut made[write as usize]) else { return false };
+        let Some(made) = slot else { return false };
         let still = made.over.as_deref() == over && now.saturating_duration_since(made.at) < self.ttl;
         let same = still && made.digest == digest;
         if !still {
-            writes.remove(key);
+            *slot = None;
         }
         same
     }
 
     /// Remembers a write decided on the cached state `over`.
-    pub fn made(&self, key: String, over: Option<String>, digest: u64, now: Instant) {
+    pub fn made(&self, key: String, write: Write, over: Option<String>, digest: u64, now: Instant) {
         let mut writes = self.writes.lock().expect("recent writes");
         if writes.len() > TIDY_ABOVE {
-            writes.retain(|_, made| now.saturating_duration_since(made.at) < self.ttl);
+            let young = |made: &Option<Made>| made.as_ref().is_some_and(|m| now.saturating_duration_since(m.at) < self.ttl);
+            writes.retain(|_, made| made.iter().any(young));
         }
-        writes.insert(key, Made { over, digest, at: now });
+        writes.entry(key).or_default()[write as usize] = Some(Made { over, digest, at: now });
     }
-}
 
-/// What Liaison writes to one object: the object itself, its status, its finalizer.
-const WRITES: [&str; 3] = ["object", "status", "finalizer"];
-
-impl RecentWrites {
     /// A watch event of the object: the cache has moved on, whatever it shows now.
     pub fn observed<K: Resource<DynamicType = ()>>(&self, object: &K) {
-        let (namespace, name) = (object.meta().namespace.as_deref(), object.meta().name.as_deref().unwrap_or_default());
         let mut writes = self.writes.lock().expect("recent writes");
-        if writes.is_empty() {
-            return;
-        }
-        for what in WRITES {
-            writes.remove(&key::<K>(what, namespace, name));
+        if !writes.is_empty() {
+            writes.remove(&key::<K>(object.meta().namespace.as_deref(), object.meta().name.as_deref().unwrap_or_default()));
         }
     }
 }
 
-/// The key of one kind of write (`what`: "object", "status", "finalizer") to one object.
-pub fn key<K: Resource<DynamicType = ()>>(what: &str, namespace: Option<&str>, name: &str) -> String {
-    format!("{}/{}/{name}/{what}", K::kind(&()), namespace.unwrap_or_default())
+/// The key of one object's writes.
+pub fn key<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{}/{name}", K::kind(&()), namespace.unwrap_or_default())
 }
 
 /// A digest of what a write sends.
@@ -98,23 +101,23 @@ mod tests {
     fn a_write_is_held_back_only_while_the_cache_shows_the_state_it_was_made_over() {
         let recent = RecentWrites::new(Duration::from_secs(30));
         let t0 = Instant::now();
-        assert!(!recent.just_made("k", Some("1"), 7, t0), "nothing written yet");
-        recent.made("k".into(), Some("1".into()), 7, t0);
-        assert!(recent.just_made("k", Some("1"), 7, t0 + Duration::from_secs(1)), "the cache has not caught up");
-        assert!(!recent.just_made("k", Some("1"), 8, t0 + Duration::from_secs(1)), "a different write goes out");
-        assert!(!recent.just_made("k", Some("2"), 7, t0 + Duration::from_secs(1)), "the cache moved on: it decides");
-        assert!(!recent.just_made("k", Some("1"), 7, t0 + Duration::from_secs(2)), "and the memory is gone");
+        assert!(!recent.just_made("k", Write::Object, Some("1"), 7, t0), "nothing written yet");
+        recent.made("k".into(), Write::Object, Some("1".into()), 7, t0);
+        assert!(recent.just_made("k", Write::Object, Some("1"), 7, t0 + Duration::from_secs(1)), "the cache has not caught up");
+        assert!(!recent.just_made("k", Write::Object, Some("1"), 8, t0 + Duration::from_secs(1)), "a different write goes out");
+        assert!(!recent.just_made("k", Write::Object, Some("2"), 7, t0 + Duration::from_secs(1)), "the cache moved on: it decides");
+        assert!(!recent.just_made("k", Write::Object, Some("1"), 7, t0 + Duration::from_secs(2)), "and the memory is gone");
     }
 
     #[test]
     fn creations_are_remembered_until_the_object_appears_and_everything_lapses() {
         let recent = RecentWrites::new(Duration::from_secs(30));
         let t0 = Instant::now();
-        recent.made("k".into(), None, 7, t0);
-        assert!(recent.just_made("k", None, 7, t0 + Duration::from_secs(29)));
-        assert!(!recent.just_made("k", None, 7, t0 + Duration::from_secs(30)), "lapsed");
-        recent.made("k".into(), None, 7, t0);
-        assert!(!recent.just_made("k", Some("5"), 7, t0), "it appeared (or was deleted and came back): the cache decides");
+        recent.made("k".into(), Write::Object, None, 7, t0);
+        assert!(recent.just_made("k", Write::Object, None, 7, t0 + Duration::from_secs(29)));
+        assert!(!recent.just_made("k", Write::Object, None, 7, t0 + Duration::from_secs(30)), "lapsed");
+        recent.made("k".into(), Write::Object, None, 7, t0);
+        assert!(!recent.just_made("k", Write::Object, Some("5"), 7, t0), "it appeared (or was deleted and came back): the cache decides");
     }
 
     #[test]
@@ -125,17 +128,17 @@ mod tests {
         let mut binding = RoleBinding::default();
         binding.metadata.name = Some("b".into());
         binding.metadata.namespace = Some("ns".into());
-        let (object, status) = (key::<RoleBinding>("object", Some("ns"), "b"), key::<RoleBinding>("status", Some("ns"), "b"));
-        recent.made(object.clone(), None, 7, t0);
-        recent.made(status.clone(), None, 7, t0);
+        let object = key::<RoleBinding>(Some("ns"), "b");
+        recent.made(object.clone(), Write::Object, None, 7, t0);
+        recent.made(object.clone(), Write::Status, None, 7, t0);
         let mut other = binding.clone();
         other.metadata.name = Some("c".into());
         recent.observed(&other);
-        assert!(recent.just_made(&object, None, 7, t0), "another object's event changes nothing");
+        assert!(recent.just_made(&object, Write::Object, None, 7, t0), "another object's event changes nothing");
         // Created, then deleted by someone: absent again, as when the write was made.
         recent.observed(&binding);
-        assert!(!recent.just_made(&object, None, 7, t0));
-        assert!(!recent.just_made(&status, None, 7, t0));
+        assert!(!recent.just_made(&object, Write::Object, None, 7, t0));
+        assert!(!recent.just_made(&object, Write::Status, None, 7, t0));
     }
 
     #[test]
@@ -143,9 +146,9 @@ mod tests {
         let recent = RecentWrites::new(Duration::from_secs(1));
         let t0 = Instant::now();
         for i in 0..=TIDY_ABOVE {
-            recent.made(format!("k{i}"), None, 1, t0);
+            recent.made(format!("k{i}"), Write::Object, None, 1, t0);
         }
-        recent.made("last".into(), None, 1, t0 + Duration::from_secs(2));
+        recent.made("last".into(), Write::Object, None, 1, t0 + Duration::from_secs(2));
         assert_eq!(recent.writes.lock().unwrap().len(), 1);
     }
 }

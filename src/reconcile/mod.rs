@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::desired::names::FINALIZER;
-use crate::materialize::recent;
+use crate::materialize::{Write, recent};
 
 pub use context::{Caches, Context, Indexes, Settings};
 
@@ -77,17 +77,22 @@ where
     // Without the finalizer, kube's helper only adds it; the change's own event brings the
     // object back. Adding it again from a cache that has not seen it yet would fail anyway.
     let adds_finalizer = object.meta().deletion_timestamp.is_none() && !object.finalizers().iter().any(|f| f == FINALIZER);
-    let key = recent::key::<K>("finalizer", object.meta().namespace.as_deref(), &object.name_any());
-    let (over, now) = (object.resource_version(), std::time::Instant::now());
-    if adds_finalizer && ctx.recent_writes.just_made(&key, over.as_deref(), 0, now) {
+    let finalizer_write = adds_finalizer.then(|| {
+        (recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), object.resource_version(), std::time::Instant::now())
+    });
+    if let Some((key, over, now)) = &finalizer_write
+        && ctx.recent_writes.just_made(key, Write::Finalizer, over.as_deref(), 0, *now)
+    {
         return Ok(Action::await_change());
     }
     let result = kube::runtime::finalizer::finalizer(api, FINALIZER, object, handle)
         .instrument(span)
         .await
         .map_err(|e| Error::Finalizer(Box::new(e)));
-    if adds_finalizer && result.is_ok() {
-        ctx.recent_writes.made(key, over, 0, now);
+    if let Some((key, over, now)) = finalizer_write
+        && result.is_ok()
+    {
+        ctx.recent_writes.made(key, Write::Finalizer, over, 0, now);
     }
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
     result

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::Context;
 use crate::desired::Verdict;
-use crate::materialize::recent;
+use crate::materialize::{Write, recent};
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
@@ -71,14 +71,14 @@ where
     S: Serialize,
 {
     let name = object.meta().name.clone().unwrap_or_default();
-    let key = recent::key::<K>("status", object.meta().namespace.as_deref(), &name);
+    let key = recent::key::<K>(object.meta().namespace.as_deref(), &name);
     let (over, digest, now) = (object.meta().resource_version.clone(), status_digest(next), Instant::now());
-    if ctx.recent_writes.just_made(&key, over.as_deref(), digest, now) {
+    if ctx.recent_writes.just_made(&key, Write::Status, over.as_deref(), digest, now) {
         return Ok(false);
     }
     ctx.metrics.write(&K::kind(&()));
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status_patch(previous, next))).await?;
-    ctx.recent_writes.made(key, over, digest, now);
+    ctx.recent_writes.made(key, Write::Status, over, digest, now);
     Ok(true)
 }
 
