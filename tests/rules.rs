@@ -445,12 +445,7 @@ async fn a_partner_admin_reaches_neither_another_partners_keys_nor_other_clients
     let (mine, theirs) = (p.client_namespace("c").await, other.client_namespace("c").await);
     p.link(&mine, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
     other.link(&theirs, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
-    let their_link = eventually("the other partner's key exists", WAIT, || {
-        let links: Api<ClientLink> = Api::namespaced(admin.clone(), &theirs);
-        async move { links.get("link").await.ok().filter(|l| l.status.as_ref().is_some_and(|s| s.access_key_secret.is_some())) }
-    })
-    .await;
-    let secret_ref = their_link.status.unwrap().access_key_secret.unwrap();
+    let (_, secret_ref) = link_with_key(&admin, &theirs, "link").await;
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     let my_admin = p.user("admin");
     until("my admin reads my grants", WAIT, || can(&admin, &my_admin, &[], "list", res("liaison.dev", "accessgrants"), &p.home)).await;
@@ -486,12 +481,7 @@ async fn dropping_the_access_key_from_a_link_removes_its_secret_and_account() {
     let ns = p.client_namespace("c").await;
     p.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
     p.grant("g", &[&ns], "read", json!([user(&p.user("bob"))]), json!({})).await;
-    let link = eventually("the link reports its access key", WAIT, || {
-        let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
-        async move { links.get("link").await.ok().filter(|l| l.status.as_ref().is_some_and(|s| s.access_key_secret.is_some())) }
-    })
-    .await;
-    let secret_ref = link.status.unwrap().access_key_secret.unwrap();
+    let (link, secret_ref) = link_with_key(&admin, &ns, "link").await;
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     let key_account = liaison::desired::names::access_key(&link.metadata.uid.unwrap());
     let key_user = service_account_user(&ns, &key_account);

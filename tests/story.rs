@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use liaison::api::{AccessGrant, ClientLink, Partner};
+use support::fixtures::link_with_key;
 use support::*;
 
 const PODS: Res = res("", "pods");
@@ -70,13 +71,8 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
 
     // The access key: a ready kubeconfig for the partner's automation that really works.
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), "beta");
-    let link = eventually("the link reports its access key", WAIT, || {
-        let links = links.clone();
-        async move { links.get("techhelp").await.ok().filter(|l| l.status.as_ref().is_some_and(|s| s.access_key_secret.is_some())) }
-    })
-    .await;
+    let (link, secret_ref) = link_with_key(&admin, "beta", "techhelp").await;
     assert!(ready(link.status.as_ref().map(|s| &s.conditions)), "the link is Ready: {:?}", link.status);
-    let secret_ref = link.status.unwrap().access_key_secret.unwrap();
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     assert_eq!(secret_ns, "partner-techhelp");
     let secret =

@@ -157,6 +157,20 @@ pub async fn link_reason(admin: &Client, namespace: &str, name: &str, reason: &s
 }
 
 /// Waits until the grant's Ready condition has `reason`.
+/// The link once its status names its access key's Secret (`namespace/name`).
+pub async fn link_with_key(admin: &Client, namespace: &str, name: &str) -> (ClientLink, String) {
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), namespace);
+    super::eventually(&format!("link {namespace}/{name} reports its access key"), WAIT, || {
+        let links = links.clone();
+        async move {
+            let link = links.get(name).await.ok()?;
+            let secret = link.status.as_ref()?.access_key_secret.clone()?;
+            Some((link, secret))
+        }
+    })
+    .await
+}
+
 pub async fn grant_reason(grants: &Api<AccessGrant>, name: &str, reason: &str) -> AccessGrant {
     ready_reason(grants, name, reason).await
 }
