@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::desired::names;
+use crate::grant_bindings::GrantBindings;
 use crate::index::Index;
 use crate::materialize::RecentWrites;
 use crate::metrics::Metrics;
@@ -71,7 +72,22 @@ where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    subscribers: Arc<Mutex<Vec<Subscriber<K>>>>,
+    feed: Feed<K>,
+}
+
+/// The subscribers of one watch.
+struct Feed<K>(Arc<Mutex<Vec<Subscriber<K>>>>);
+
+impl<K> Clone for Feed<K> {
+    fn clone(&self) -> Self {
+        Feed(self.0.clone())
+    }
+}
+
+impl<K> Default for Feed<K> {
+    fn default() -> Self {
+        Feed(Arc::default())
+    }
 }
 
 struct Subscriber<K> {
@@ -80,11 +96,7 @@ struct Subscriber<K> {
     spec_changes_only: bool,
 }
 
-impl<K> Watched<K>
-where
-    K: Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Default,
-{
+impl<K: Send + Sync + 'static> Feed<K> {
     /// A stream of every object that changed, for one controller. Subscribing happens while
     /// the controllers are built, before the watch is first polled.
     fn subscribe(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
@@ -100,8 +112,22 @@ where
 
     fn subscribe_with(&self, spec_changes_only: bool) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         let (queue, mut rx) = mpsc::unbounded_channel();
-        self.subscribers.lock().expect("subscriber list").push(Subscriber { queue, spec_changes_only });
+        self.0.lock().expect("subscriber list").push(Subscriber { queue, spec_changes_only });
         futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+}
+
+impl<K> Watched<K>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    fn subscribe(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        self.feed.subscribe()
+    }
+
+    fn subscribe_spec_changes(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        self.feed.subscribe_spec_changes()
     }
 }
 
@@ -148,8 +174,8 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let subscribers: Arc<Mutex<Vec<Subscriber<K>>>> = Arc::default();
-    let fan = subscribers.clone();
+    let feed = Feed::default();
+    let fan = feed.clone();
     let kind = K::kind(&()).to_string();
     let cache = store.clone();
     let mut versions = SpecVersions::default();
@@ -160,7 +186,7 @@ where
                 if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
                     recent.observed(object);
                 }
-                let subscribers = fan.lock().expect("subscriber list");
+                let subscribers = fan.0.lock().expect("subscriber list");
                 // Kinds nobody filters keep no versions.
                 let spec_changed = !subscribers.iter().any(|s| s.spec_changes_only) || versions.changed(&event);
                 if let Some(changed) = shared(event, &cache) {
@@ -176,7 +202,38 @@ where
         futures::future::ready(())
     });
     drivers.push(driver.boxed());
-    Watched { store, subscribers }
+    Watched { store, feed }
+}
+
+/// The watch of grant bindings, feeding their compact cache; every change reaches every
+/// subscriber as the whole object, which is dropped once they have mapped it.
+fn watched_grant_bindings(
+    api: Api<RoleBinding>,
+    config: watcher::Config,
+    drivers: &mut Vec<BoxFuture<'static, ()>>,
+    cache: Arc<GrantBindings>,
+    recent: Arc<RecentWrites>,
+) -> Feed<RoleBinding> {
+    let feed = Feed::default();
+    let fan = feed.clone();
+    let driver = watcher(api, config).default_backoff().for_each(move |event| {
+        match event {
+            Ok(event) => {
+                cache.apply(&event);
+                if let watcher::Event::Apply(binding) | watcher::Event::InitApply(binding) | watcher::Event::Delete(binding) = event {
+                    recent.observed(&binding);
+                    let binding = Arc::new(binding);
+                    for subscriber in fan.0.lock().expect("subscriber list").iter() {
+                        let _ = subscriber.queue.send(binding.clone());
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(kind = "RoleBinding", %error, "watch of grant bindings failed; retrying"),
+        }
+        futures::future::ready(())
+    });
+    drivers.push(driver.boxed());
+    feed
 }
 
 /// Drops what no controller reads before it is cached: managed fields, and the copy of the
@@ -244,8 +301,18 @@ pub async fn run(
     let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
     // Every Role, not only Liaison's: access levels may name any Role of a client namespace.
     let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers, vec![by.roles_by_namespace.clone()], recent.clone());
-    let binding_indexes = vec![by.bindings_by_namespace.clone(), by.bindings_by_grant.clone()];
-    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), managed.clone(), &mut drivers, binding_indexes, recent.clone());
+    // Grant bindings, the bulk, go to their compact cache; the few others to kube's.
+    let others = watcher::Config::default().labels(&names::managed_selector_except(names::Component::GrantBinding));
+    let binding_indexes = vec![by.bindings_by_namespace.clone()];
+    let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), others, &mut drivers, binding_indexes, recent.clone());
+    let grant_binding_cache = Arc::new(GrantBindings::default());
+    let grant_bindings = watched_grant_bindings(
+        Api::all(client.clone()),
+        watcher::Config::default().labels(&names::managed_selector(Some(names::Component::GrantBinding))),
+        &mut drivers,
+        grant_binding_cache.clone(),
+        recent.clone(),
+    );
     let service_accounts = watched(
         Api::<ServiceAccount>::all(client.clone()),
         managed.clone(),
@@ -263,6 +330,7 @@ pub async fn run(
         cluster_roles: cluster_roles.store.clone(),
         roles: roles.store.clone(),
         role_bindings: role_bindings.store.clone(),
+        grant_bindings: grant_binding_cache,
         service_accounts: service_accounts.store.clone(),
         cluster_role_bindings: cluster_role_bindings.store.clone(),
         managed_namespaces: managed_namespaces.store.clone(),
@@ -293,13 +361,14 @@ pub async fn run(
             .with_config(config.clone())
             .owns_shared_stream(roles.subscribe())
             .owns_shared_stream(role_bindings.subscribe())
+            .owns_shared_stream(grant_bindings.subscribe())
             .owns_shared_stream(service_accounts.subscribe())
             .watches_shared_stream(grants.subscribe_spec_changes(), move |grant| {
                 // The namespaces it names now, and those where it still has bindings: a client
                 // dropped from the grant must lose its binding.
                 let uid = grant.uid().unwrap_or_default();
                 let mut namespaces: BTreeSet<String> = grant.spec.clients.iter().cloned().collect();
-                namespaces.extend(by_grant.by.bindings_by_grant.get(&uid, &by_grant.role_bindings).iter().filter_map(|b| b.namespace()));
+                namespaces.extend(by_grant.grant_bindings.namespaces_of_grant(&uid));
                 namespaces.iter().flat_map(|ns| links_in(&by_grant, ns)).collect::<Vec<_>>()
             })
             // A partner's standing comes from its spec, age and deletion, never its status:
@@ -347,7 +416,7 @@ pub async fn run(
             })
             // A grant reports `Granted` once its binding is in place: the binding's arrival is
             // what completes it. Labels only pick which grant to look at again.
-            .watches_shared_stream(role_bindings.subscribe(), |binding| {
+            .watches_shared_stream(grant_bindings.subscribe(), |binding| {
                 let labels = binding.labels();
                 let grant = labels.get(names::ACCESS_GRANT).zip(labels.get(names::GRANT_NAMESPACE));
                 grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
@@ -457,6 +526,11 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
         caches.cluster_roles.wait_until_ready().boxed(),
         caches.roles.wait_until_ready().boxed(),
         caches.role_bindings.wait_until_ready().boxed(),
+        async {
+            caches.grant_bindings.wait_until_ready().await;
+            Ok(())
+        }
+        .boxed(),
         caches.service_accounts.wait_until_ready().boxed(),
         caches.cluster_role_bindings.wait_until_ready().boxed(),
         caches.managed_namespaces.wait_until_ready().boxed(),
@@ -486,7 +560,7 @@ async fn sweep_periodically(ctx: Arc<Context>, readiness: Readiness, interval: s
 }
 
 async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
-    use crate::materialize::{prune_cached, sweep::is_orphan};
+    use crate::materialize::{prune_cached, prune_named, sweep::is_orphan};
     let caches = &ctx.caches;
     let live: std::collections::BTreeSet<String> =
         caches.links.state().iter().filter_map(|l| l.uid()).chain(caches.partners.state().iter().filter_map(|p| p.uid())).collect();
@@ -496,16 +570,12 @@ async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
             .await?
         + prune_cached(client, caches.service_accounts.state(), |o: &ServiceAccount| is_orphan(&o.metadata, &live), metrics).await?
         + prune_cached(client, caches.roles.state(), |o: &Role| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?;
+        + prune_cached(client, caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?
+        + prune_named::<RoleBinding>(client, caches.grant_bindings.orphans(&live), metrics).await?;
     if removed > 0 {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }
-    let grant_bindings = caches
-        .role_bindings
-        .state()
-        .iter()
-        .filter(|b| b.labels().get(names::COMPONENT).map(String::as_str) == Some(names::Component::GrantBinding.as_str()))
-        .count();
+    let grant_bindings = caches.grant_bindings.len();
     let granted = caches.grants.state().iter().filter(|g| g.status.as_ref().is_some_and(|s| s.granted_clients > 0)).count();
     metrics.active_bindings.set(grant_bindings as i64);
     metrics.active_grants.set(granted as i64);

@@ -4,7 +4,8 @@
 //! - `desired`: what should exist, decided purely from what was declared;
 //! - `materialize`: writing that and removing the rest;
 //! - `reconcile`: one reconciler per resource, each a read → decide → apply → status pipeline;
-//! - `index`: secondary indexes over the caches;
+//! - `index`: secondary indexes over the caches; `grant_bindings`: the compact cache of the
+//!   bulk of what Liaison writes;
 //! - `controller`: the watches and controllers; `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`.
 pub mod api;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod desired;
+pub mod grant_bindings;
 pub mod http;
 pub mod index;
 pub mod materialize;

@@ -1653,6 +1653,18 @@ proptest! {
         }
     }
 
+    /// The compact cache of grant bindings compares exactly `GRANT_BINDING_LABELS` and the
+    /// access-ends-at annotation: a grant binding carrying anything else would go unchecked.
+    #[test]
+    fn grant_bindings_carry_exactly_the_labels_their_cache_compares(world in arb_world()) {
+        for binding in &world.plan().bindings {
+            let keys: BTreeSet<&str> = binding.metadata.labels.iter().flatten().map(|(k, _)| k.as_str()).collect();
+            prop_assert_eq!(keys, BTreeSet::from(names::GRANT_BINDING_LABELS));
+            let annotations: Vec<&str> = binding.metadata.annotations.iter().flatten().map(|(k, _)| k.as_str()).collect();
+            prop_assert!(annotations.iter().all(|k| *k == names::ACCESS_ENDS_AT), "{:?}", annotations);
+        }
+    }
+
     /// (2) Every planned Role is covered by the ceiling; without a ceiling nothing is planned.
     #[test]
     fn no_rule_beyond_the_ceiling_is_ever_materialized(world in arb_world()) {

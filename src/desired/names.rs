@@ -23,6 +23,9 @@ pub const OWNER_UID: &str = "liaison.dev/owner-uid";
 pub const GRANT_UID: &str = "liaison.dev/grant-uid";
 /// Annotation on grant bindings: when the access ends by itself, if it does.
 pub const ACCESS_ENDS_AT: &str = "liaison.dev/access-ends-at";
+/// The labels Liaison writes on every grant binding (the compact cache compares these).
+pub const GRANT_BINDING_LABELS: [&str; 9] =
+    [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_GRANT, GRANT_NAMESPACE, GRANT_UID, ACCESS_LEVEL];
 /// Label on a Partner's home namespace.
 pub const HOME_OF: &str = "liaison.dev/home-of";
 
@@ -62,6 +65,11 @@ pub fn managed_selector(component: Option<Component>) -> String {
         Some(c) => format!("{MANAGED_BY}={MANAGER},{COMPONENT}={}", c.as_str()),
         None => format!("{MANAGED_BY}={MANAGER}"),
     }
+}
+
+/// A label selector for everything Liaison manages except one component.
+pub fn managed_selector_except(component: Component) -> String {
+    format!("{MANAGED_BY}={MANAGER},{COMPONENT}!={}", component.as_str())
 }
 
 pub fn base_labels(component: Component, partner: &str, owner_uid: &str) -> BTreeMap<String, String> {

@@ -26,6 +26,7 @@ pub use compare::Materialized;
 pub use recent::{RecentWrites, Write};
 
 use crate::desired::names::FIELD_MANAGER;
+use crate::grant_bindings::GrantBindings;
 use crate::index::bare_ref;
 use crate::metrics::Metrics;
 
@@ -96,35 +97,73 @@ macro_rules! cluster {
 namespaced!(Role, RoleBinding, ServiceAccount, Secret);
 cluster!(ClusterRole, ClusterRoleBinding, Namespace);
 
+/// What a cache says about an object Liaison wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// It says what Liaison wants.
+    pub matches: bool,
+    /// A field that cannot be changed in place differs: delete, then create.
+    pub needs_recreate: bool,
+    pub resource_version: Option<String>,
+}
+
 /// Makes the object match `desired`, writing only if the cached copy differs and the same
 /// write was not just made over it.
 pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: &Metrics, recent: &RecentWrites) -> Result<Outcome, Error>
 where
     K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let (name, namespace) = (desired.name_any(), desired.meta().namespace.clone());
-    let existing = cache.get(&bare_ref(desired));
-    if existing.as_deref().is_some_and(|existing| desired.is_matched_by(existing)) {
+    let seen = cache.get(&bare_ref(desired)).map(|existing| Seen {
+        matches: desired.is_matched_by(&existing),
+        needs_recreate: desired.needs_recreate(&existing),
+        resource_version: existing.resource_version(),
+    });
+    write_unless_seen(client, desired, seen, metrics, recent).await
+}
+
+/// `ensure` for a grant binding, against the compact cache that holds them.
+pub async fn ensure_grant_binding(
+    client: &Client,
+    cache: &GrantBindings,
+    desired: &RoleBinding,
+    metrics: &Metrics,
+    recent: &RecentWrites,
+) -> Result<Outcome, Error> {
+    write_unless_seen(client, desired, cache.seen(desired), metrics, recent).await
+}
+
+async fn write_unless_seen<K>(
+    client: &Client,
+    desired: &K,
+    seen: Option<Seen>,
+    metrics: &Metrics,
+    recent: &RecentWrites,
+) -> Result<Outcome, Error>
+where
+    K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+{
+    if seen.as_ref().is_some_and(|seen| seen.matches) {
         return Ok(Outcome::Unchanged);
     }
-    let key = recent::key::<K>(namespace.as_deref(), &name);
-    let (over, digest) = (existing.as_ref().and_then(|e| e.resource_version()), recent::digest(desired));
+    let key = recent::key::<K>(desired.meta().namespace.as_deref(), &desired.name_any());
+    let over = seen.as_ref().and_then(|seen| seen.resource_version.clone());
+    let digest = recent::digest(desired);
     let now = std::time::Instant::now();
     if recent.just_made(&key, Write::Object, over.as_deref(), digest, now) {
         return Ok(Outcome::Unchanged);
     }
-    let outcome = write(client, desired, existing.as_deref(), metrics).await?;
+    let outcome = write(client, desired, seen.is_some_and(|seen| seen.needs_recreate), metrics).await?;
     recent.made(key, Write::Object, over, digest, now);
     Ok(outcome)
 }
 
-async fn write<K>(client: &Client, desired: &K, existing: Option<&K>, metrics: &Metrics) -> Result<Outcome, Error>
+async fn write<K>(client: &Client, desired: &K, recreate: bool, metrics: &Metrics) -> Result<Outcome, Error>
 where
     K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
 {
     let (name, namespace) = (desired.name_any(), desired.meta().namespace.clone());
     let api = K::api_in(client, namespace.as_deref().unwrap_or_default());
-    if existing.is_some_and(|existing| desired.needs_recreate(existing)) {
+    if recreate {
         delete(&api, &name, metrics).await?;
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -170,6 +209,17 @@ where
         removed += 1;
     }
     Ok(removed)
+}
+
+/// Deletes the named objects, each given as `(namespace, name)`.
+pub async fn prune_named<K>(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error>
+where
+    K: ScopedApi + Clone + Debug + DeserializeOwned,
+{
+    for (namespace, name) in &named {
+        delete(&K::api_in(client, namespace), name, metrics).await?;
+    }
+    Ok(named.len())
 }
 
 /// Revocation: lists from the API server (never the cache) and deletes every object the

@@ -12,14 +12,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::controlled_by;
 use crate::desired::names;
 
+/// The UID of the Liaison object that owns `meta`'s object: named in Liaison's label and by a
+/// controlling owner reference, with Liaison's managed-by label.
+pub fn liaison_owner(meta: &ObjectMeta) -> Option<&str> {
+    let labels = meta.labels.as_ref()?;
+    let managed = labels.get(names::MANAGED_BY).map(String::as_str) == Some(names::MANAGER);
+    let owner = labels.get(names::OWNER_UID)?;
+    (managed && controlled_by(meta, owner)).then_some(owner.as_str())
+}
+
 /// Whether `meta` is Liaison's and its owner is not among `live_owners`.
 pub fn is_orphan(meta: &ObjectMeta, live_owners: &BTreeSet<String>) -> bool {
-    let labels = meta.labels.as_ref();
-    let managed = labels.and_then(|l| l.get(names::MANAGED_BY)).map(String::as_str) == Some(names::MANAGER);
-    let Some(owner) = labels.and_then(|l| l.get(names::OWNER_UID)) else {
-        return false;
-    };
-    managed && controlled_by(meta, owner) && !live_owners.contains(owner) && meta.deletion_timestamp.is_none()
+    liaison_owner(meta).is_some_and(|owner| !live_owners.contains(owner)) && meta.deletion_timestamp.is_none()
 }
 
 #[cfg(test)]

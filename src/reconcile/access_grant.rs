@@ -84,11 +84,7 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
         return found.verdict.clone();
     };
     let namespace = binding.namespace().unwrap_or_default();
-    let binding_ready = ctx
-        .caches
-        .role_bindings
-        .get(&ObjectRef::new(&binding.name_any()).within(&namespace))
-        .is_some_and(|live| binding.is_matched_by(&live));
+    let binding_ready = ctx.caches.grant_bindings.seen(binding).is_some_and(|seen| seen.matches);
     let role_ready = plan
         .roles
         .iter()

@@ -21,7 +21,8 @@ use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::names::{self, Component};
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
-use crate::materialize::{access_key, controlled_by, ensure, prune_cached, revoke};
+use crate::materialize::sweep::liaison_owner;
+use crate::materialize::{access_key, controlled_by, ensure, ensure_grant_binding, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
 
@@ -73,7 +74,7 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?);
     }
     for binding in &plan.bindings {
-        ensure(client, &caches.role_bindings, binding, metrics, &ctx.recent_writes).await?;
+        ensure_grant_binding(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await?;
     }
 
     let wanted: BTreeSet<String> = plan
@@ -93,6 +94,13 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         metrics,
     )
     .await?;
+    let unwanted_grant_bindings = caches
+        .grant_bindings
+        .owned_in(namespace)
+        .into_iter()
+        .filter(|name| !wanted.contains(name))
+        .map(|name| (namespace.to_string(), name));
+    prune_named::<RoleBinding>(client, unwanted_grant_bindings.collect(), metrics).await?;
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.
@@ -112,9 +120,7 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
 
 /// Objects Liaison made for some ClientLink: its label, and a controlling ClientLink owner.
 fn is_link_owned(meta: &ObjectMeta) -> bool {
-    let labelled = meta.labels.as_ref().and_then(|l| l.get(names::MANAGED_BY)).map(String::as_str) == Some(names::MANAGER);
-    let owner = meta.labels.as_ref().and_then(|l| l.get(names::OWNER_UID));
-    labelled && owner.is_some_and(|uid| controlled_by(meta, uid))
+    liaison_owner(meta).is_some()
 }
 
 /// The key's ServiceAccount as the API server has it: its UID binds the token.

@@ -26,7 +26,9 @@ pub struct Caches {
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub cluster_roles: Store<ClusterRole>,
     pub roles: Store<Role>,
+    /// Liaison's RoleBindings other than grant bindings.
     pub role_bindings: Store<RoleBinding>,
+    pub grant_bindings: Arc<crate::grant_bindings::GrantBindings>,
     pub service_accounts: Store<ServiceAccount>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,
@@ -44,8 +46,6 @@ pub struct Indexes {
     pub links_by_partner: Arc<Index<ClientLink>>,
     pub roles_by_namespace: Arc<Index<Role>>,
     pub bindings_by_namespace: Arc<Index<RoleBinding>>,
-    /// Grant bindings by the UID of their grant, from Liaison's label.
-    pub bindings_by_grant: Arc<Index<RoleBinding>>,
     pub accounts_by_namespace: Arc<Index<ServiceAccount>>,
 }
 
@@ -58,9 +58,6 @@ impl Default for Indexes {
             links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
-            bindings_by_grant: Index::new(|b: &RoleBinding| {
-                b.labels().get(crate::desired::names::GRANT_UID).cloned().into_iter().collect()
-            }),
             accounts_by_namespace: Index::new(namespace_of::<ServiceAccount>),
         }
     }

@@ -1,0 +1,233 @@
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use k8s_openapi::api::rbac::v1::{RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+
+use super::*;
+
+const LINK_UID: &str = "6c0f0a57-2b8e-4d4c-9d0e-1f7a3b5c9e21";
+const GRANT_UID: &str = "0b4e7a62-9f3c-4c1d-8a2b-7e5f6d4c3b2a";
+const OTHER_GRANT_UID: &str = "f3a1c2d4-5b6e-4f70-8192-a3b4c5d6e7f8";
+
+fn owner(uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: "liaison.dev/v1alpha1".into(),
+        kind: "ClientLink".into(),
+        name: "techhelp".into(),
+        uid: uid.into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// A grant binding as Liaison plans it: every label of `GRANT_BINDING_LABELS`.
+fn wanted(namespace: &str, name: &str, grant_uid: &str) -> RoleBinding {
+    let labels = [
+        (names::MANAGED_BY, names::MANAGER),
+        (names::COMPONENT, "grant-binding"),
+        (names::PARTNER, "techhelp"),
+        (names::OWNER_UID, LINK_UID),
+        (names::CLIENT_LINK, "techhelp"),
+        (names::ACCESS_GRANT, "beta-support"),
+        (names::GRANT_NAMESPACE, "partner-techhelp"),
+        (names::GRANT_UID, grant_uid),
+        (names::ACCESS_LEVEL, "support"),
+    ];
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            annotations: Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), "2026-12-31T00:00:00Z".to_string())])),
+            owner_references: Some(vec![owner(LINK_UID)]),
+            ..Default::default()
+        },
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: "liaison-support-1a2b3c4d5e".into() },
+        subjects: Some(vec![
+            Subject {
+                kind: "User".into(),
+                name: "bob@techhelp.example".into(),
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                namespace: None,
+            },
+            Subject {
+                kind: "ServiceAccount".into(),
+                name: "ticket-bot".into(),
+                api_group: None,
+                namespace: Some("partner-techhelp".into()),
+            },
+        ]),
+    }
+}
+
+/// The binding as the API server hands it back.
+fn live(mut binding: RoleBinding, resource_version: &str) -> RoleBinding {
+    binding.metadata.resource_version = Some(resource_version.into());
+    binding.metadata.uid = Some("11111111-2222-4333-8444-555555555555".into());
+    binding
+}
+
+fn cache_with(bindings: &[RoleBinding]) -> GrantBindings {
+    let cache = GrantBindings::default();
+    for binding in bindings {
+        cache.apply(&watcher::Event::Apply(binding.clone()));
+    }
+    cache
+}
+
+fn label(binding: &mut RoleBinding, key: &str, value: &str) {
+    binding.metadata.labels.get_or_insert_default().insert(key.into(), value.into());
+}
+
+#[test]
+fn a_binding_as_written_is_seen_to_match() {
+    let desired = wanted("beta", "b", GRANT_UID);
+    let cache = cache_with(&[live(desired.clone(), "7")]);
+    let seen = cache.seen(&desired);
+    assert_eq!(seen, Some(Seen { matches: true, needs_recreate: false, resource_version: Some("7".into()) }));
+}
+
+#[test]
+fn what_others_add_is_not_compared() {
+    let desired = wanted("beta", "b", GRANT_UID);
+    let mut tenants = live(desired.clone(), "7");
+    label(&mut tenants, "team", "blue");
+    tenants.metadata.annotations.get_or_insert_default().insert("note".into(), "audited".into());
+    tenants.metadata.owner_references.get_or_insert_default().push(OwnerReference {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: "x".into(),
+        uid: "99999999-2222-4333-8444-555555555555".into(),
+        ..Default::default()
+    });
+    tenants.metadata.creation_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+    assert!(cache_with(&[tenants]).seen(&desired).is_some_and(|s| s.matches));
+}
+
+#[test]
+fn every_change_to_what_liaison_set_is_seen() {
+    let desired = wanted("beta", "b", GRANT_UID);
+    type Edit = fn(&mut RoleBinding);
+    let edits: [(&str, Edit); 9] = [
+        ("a subject renamed", |b| b.subjects.as_mut().unwrap()[0].name = "mallory@techhelp.example".into()),
+        ("a subject added", |b| {
+            b.subjects.as_mut().unwrap().push(Subject { kind: "Group".into(), name: "x".into(), ..Default::default() })
+        }),
+        ("subjects removed", |b| b.subjects = None),
+        ("a label of Liaison's changed", |b| label(b, names::ACCESS_LEVEL, "admin")),
+        ("a label of Liaison's removed", |b| {
+            b.metadata.labels.as_mut().unwrap().remove(names::PARTNER);
+        }),
+        ("the expiry annotation changed", |b| {
+            b.metadata.annotations.as_mut().unwrap().insert(names::ACCESS_ENDS_AT.into(), "2030-01-01T00:00:00Z".into());
+        }),
+        ("the expiry annotation removed", |b| b.metadata.annotations = None),
+        ("the owning link replaced", |b| b.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])),
+        ("the owner reference removed", |b| b.metadata.owner_references = None),
+    ];
+    for (what, edit) in edits {
+        let mut edited = live(desired.clone(), "8");
+        edit(&mut edited);
+        let seen = cache_with(&[edited]).seen(&desired).expect("cached");
+        assert!(!seen.matches, "{what} went unnoticed");
+        assert!(!seen.needs_recreate, "{what} can be put back in place");
+    }
+    let mut other_role = live(desired.clone(), "9");
+    other_role.role_ref.name = "cluster-admin".into();
+    let seen = cache_with(&[other_role]).seen(&desired).expect("cached");
+    assert!(!seen.matches && seen.needs_recreate, "a roleRef cannot be changed in place");
+}
+
+#[test]
+fn an_expiry_liaison_no_longer_wants_is_seen() {
+    let mut desired = wanted("beta", "b", GRANT_UID);
+    let before = live(desired.clone(), "7");
+    desired.metadata.annotations = None;
+    assert!(!cache_with(&[before]).seen(&desired).expect("cached").matches);
+}
+
+#[test]
+fn deleted_and_never_seen_bindings_are_absent() {
+    let desired = wanted("beta", "b", GRANT_UID);
+    let cache = cache_with(&[live(desired.clone(), "7")]);
+    assert!(cache.seen(&wanted("beta", "other", GRANT_UID)).is_none());
+    assert!(cache.seen(&wanted("gamma", "b", GRANT_UID)).is_none());
+    cache.apply(&watcher::Event::Delete(live(desired.clone(), "8")));
+    assert!(cache.seen(&desired).is_none());
+    assert_eq!(cache.len(), 0);
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn a_grants_namespaces_follow_its_bindings() {
+    let (in_beta, in_gamma) = (live(wanted("beta", "b", GRANT_UID), "1"), live(wanted("gamma", "g", GRANT_UID), "2"));
+    let cache = cache_with(&[in_beta.clone(), in_gamma.clone(), live(wanted("beta", "other", OTHER_GRANT_UID), "3")]);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(cache.namespaces_of_grant(GRANT_UID)), ["beta", "gamma"]);
+    assert_eq!(cache.namespaces_of_grant(OTHER_GRANT_UID), ["beta"]);
+    assert_eq!(cache.len(), 3);
+
+    cache.apply(&watcher::Event::Delete(in_beta));
+    assert_eq!(cache.namespaces_of_grant(GRANT_UID), ["gamma"]);
+    assert_eq!(cache.namespaces_of_grant(OTHER_GRANT_UID), ["beta"], "another grant's binding in beta stays");
+
+    let mut relabelled = in_gamma;
+    label(&mut relabelled, names::GRANT_UID, OTHER_GRANT_UID);
+    cache.apply(&watcher::Event::Apply(relabelled));
+    assert!(cache.namespaces_of_grant(GRANT_UID).is_empty());
+    assert_eq!(sorted(cache.namespaces_of_grant(OTHER_GRANT_UID)), ["beta", "gamma"]);
+}
+
+#[test]
+fn ownership_follows_liaisons_rules() {
+    let ours = live(wanted("beta", "ours", GRANT_UID), "1");
+    let mut labels_only = live(wanted("beta", "labels-only", GRANT_UID), "2");
+    labels_only.metadata.owner_references = None;
+    let mut foreign_owner = live(wanted("beta", "foreign-owner", GRANT_UID), "3");
+    foreign_owner.metadata.owner_references.as_mut().unwrap()[0].api_version = "v1".into();
+    let mut going = live(wanted("beta", "going", GRANT_UID), "4");
+    going.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+    let cache = cache_with(&[ours, labels_only, foreign_owner, going]);
+
+    let mut owned = cache.owned_in("beta");
+    owned.sort();
+    assert_eq!(owned, ["going", "ours"], "labels alone, or a foreign owner, make nothing Liaison's");
+    assert!(cache.owned_in("gamma").is_empty());
+
+    let link_alive = BTreeSet::from([LINK_UID.to_string()]);
+    assert!(cache.orphans(&link_alive).is_empty());
+    let orphans = cache.orphans(&BTreeSet::new());
+    assert_eq!(orphans, [("beta".to_string(), "ours".to_string())], "one already being deleted is left to finish");
+}
+
+#[test]
+fn a_relist_replaces_what_was_cached_once_complete() {
+    let (gone, new) = (wanted("beta", "gone", GRANT_UID), wanted("beta", "new", GRANT_UID));
+    let cache = GrantBindings::default();
+    assert!(cache.wait_until_ready().now_or_never().is_none(), "not ready before the first list");
+    cache.apply(&watcher::Event::Init);
+    cache.apply(&watcher::Event::InitApply(live(gone.clone(), "1")));
+    cache.apply(&watcher::Event::InitDone);
+    assert!(cache.wait_until_ready().now_or_never().is_some());
+    assert!(cache.seen(&gone).is_some());
+
+    // The watch broke; `gone` was deleted meanwhile; the re-list brings `new`.
+    cache.apply(&watcher::Event::Init);
+    cache.apply(&watcher::Event::InitApply(live(new.clone(), "2")));
+    assert!(cache.seen(&gone).is_some() && cache.seen(&new).is_none(), "the old list serves until the new one is complete");
+    cache.apply(&watcher::Event::InitDone);
+    assert!(cache.seen(&gone).is_none() && cache.seen(&new).is_some());
+    assert!(cache.namespaces_of_grant(GRANT_UID) == ["beta"]);
+}
+
+#[test]
+fn uids_are_kept_whole() {
+    assert_ne!(Uid::of(LINK_UID), Uid::of(GRANT_UID));
+    assert_eq!(Uid::of(LINK_UID).0, 0x6c0f0a572b8e4d4c9d0e1f7a3b5c9e21);
+    assert_eq!(Uid::of("uid-link-a"), Uid::of("uid-link-a"));
+    assert_ne!(Uid::of("uid-link-a"), Uid::of("uid-link-b"));
+}
