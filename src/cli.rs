@@ -34,7 +34,8 @@ pub struct RunArgs {
     /// Objects of one kind reconciled at once.
     #[arg(long, env = "LIAISON_CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
-    /// How long an object that is fine waits before it is reconciled again anyway, in seconds.
+    /// The period in which every object is reconciled again anyway (each once, spread evenly
+    /// over the period), in seconds.
     #[arg(long, env = "LIAISON_RESYNC", value_parser = parse_seconds, default_value = "600")]
     pub resync: Duration,
     /// How often objects whose owner no longer exists are swept, in seconds.

@@ -31,6 +31,7 @@ use crate::index::Index;
 use crate::materialize::RecentWrites;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
+use crate::resync;
 
 /// The longest a link's list of grants, and a partner's counts of clients, grants and people,
 /// lag behind the grants (each grant's own status is written as soon as it is bound). A burst
@@ -359,6 +360,7 @@ pub async fn run(
         let ceiling = ceiling.clone();
         Controller::for_shared_stream(links.subscribe(), caches.links.clone())
             .with_config(config.clone())
+            .reconcile_on(resync::walk(caches.links.clone(), settings.resync))
             .owns_shared_stream(roles.subscribe())
             .owns_shared_stream(role_bindings.subscribe())
             .owns_shared_stream(grant_bindings.subscribe())
@@ -411,6 +413,7 @@ pub async fn run(
         let ceiling = ceiling.clone();
         Controller::for_shared_stream(grants.subscribe(), caches.grants.clone())
             .with_config(config.clone())
+            .reconcile_on(resync::walk(caches.grants.clone(), settings.resync))
             .watches_shared_stream(links.subscribe_spec_changes(), move |link| {
                 grants_naming(&by_link, &link.namespace().unwrap_or_default())
             })
@@ -450,6 +453,7 @@ pub async fn run(
             // A partner's status only summarizes its links and grants, and each grant arriving
             // would rewrite it: coalesce bursts. Links and grants react at once (revocation).
             .with_config(config.debounce(std::time::Duration::from_secs(1)))
+            .reconcile_on(resync::walk(caches.partners.clone(), settings.resync))
             .owns_shared_stream(roles.subscribe())
             .owns_shared_stream(role_bindings.subscribe())
             .owns_shared_stream(cluster_roles.subscribe())

@@ -6,7 +6,8 @@
 //! - `reconcile`: one reconciler per resource, each a read → decide → apply → status pipeline;
 //! - `index`: secondary indexes over the caches; `grant_bindings`: the compact cache of the
 //!   bulk of what Liaison writes;
-//! - `controller`: the watches and controllers; `run`: leader election and shutdown;
+//! - `controller`: the watches and controllers; `resync`: their paced periodic re-check;
+//!   `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`.
 pub mod api;
 pub mod ceiling;
@@ -21,5 +22,6 @@ pub mod materialize;
 pub mod metrics;
 pub mod reconcile;
 pub mod report;
+pub mod resync;
 pub mod run;
 pub mod telemetry;

@@ -71,7 +71,7 @@ pub struct Settings {
     /// How the operator reaches access key Secrets: it holds no Secret access cluster-wide,
     /// only in partner home namespaces, through a binding it makes there for itself.
     pub home_access: Option<crate::desired::partner::HomeAccess>,
-    /// How long an object that is fine waits before it is reconciled again anyway.
+    /// The period in which every object is reconciled again anyway (`crate::resync`).
     pub resync: std::time::Duration,
 }
 

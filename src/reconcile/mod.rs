@@ -98,10 +98,12 @@ where
     result
 }
 
-/// Requeue at the next instant the plan changes by itself, or after `resync` (an object that
-/// is fine is looked at again anyway).
+/// Requeue at the next instant the plan changes by itself, if it does (at most `resync` ahead).
+/// An object that is fine is otherwise looked at again by the paced walk of `crate::resync`.
 pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp, resync: Duration) -> Action {
-    let until =
-        wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50)).unwrap_or(resync);
-    Action::requeue(until.min(resync))
+    let until = wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50));
+    match until {
+        Some(until) => Action::requeue(until.min(resync)),
+        None => Action::await_change(),
+    }
 }

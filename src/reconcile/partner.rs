@@ -44,7 +44,7 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
         Err(verdict) => verdict,
     };
     let held = write_status(ctx, partner, verdict, now).await?;
-    Ok(Action::requeue(held.unwrap_or(ctx.settings.resync)))
+    Ok(held.map_or_else(Action::await_change, Action::requeue))
 }
 
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {

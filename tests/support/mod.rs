@@ -290,6 +290,8 @@ pub async fn install_liaison(client: &Client) {
 /// The operator as a child process of the test binary, killed when dropped.
 pub struct Operator {
     child: Child,
+    /// Started under `LIAISON_OPERATOR_WRAPPER`, in a process group of its own.
+    wrapped: bool,
     pub http_port: u16,
     pub log: PathBuf,
 }
@@ -308,8 +310,14 @@ impl Operator {
         // `LIAISON_OPERATOR_WRAPPER="heaptrack -o /tmp/liaison"` (say) runs it under a profiler.
         let wrapper = std::env::var("LIAISON_OPERATOR_WRAPPER").unwrap_or_default();
         let mut command: Vec<&str> = wrapper.split_whitespace().collect();
+        let wrapped = !command.is_empty();
         command.push(env!("CARGO_BIN_EXE_liaison"));
-        let child = Command::new(command[0])
+        let mut launcher = Command::new(command[0]);
+        if wrapped {
+            // Killing only the wrapper left the operator running (and loading the machine).
+            std::os::unix::process::CommandExt::process_group(&mut launcher, 0);
+        }
+        let child = launcher
             .args(&command[1..])
             .args(["run", "--log-format", "text", "--http-addr", &format!("127.0.0.1:{http_port}")])
             .args(extra_args)
@@ -320,7 +328,7 @@ impl Operator {
             .spawn()
             .expect("starting the operator");
         register_child(child.id());
-        Operator { child, http_port, log }
+        Operator { child, wrapped, http_port, log }
     }
 
     /// The exit status, if the process has exited.
@@ -360,6 +368,11 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        if self.wrapped {
+            // The operator of the group, gently: a profiler writes its last data as it ends.
+            let group = self.child.id().to_string();
+            let _ = Command::new("pkill").args(["-TERM", "-g", &group, "-f", env!("CARGO_BIN_EXE_liaison")]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
