@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -339,12 +338,11 @@ pub async fn run(
     };
     drivers.push(mark_ready_when_synced(caches.clone(), readiness.clone()).boxed());
 
-    let reporter = Reporter { controller: "liaison".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         client: client.clone(),
         caches: caches.clone(),
         settings: settings.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        events: crate::events::Publisher::new(client.clone(), "liaison", std::env::var("POD_NAME").ok()),
         metrics,
         link_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),
         partner_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),

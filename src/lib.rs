@@ -15,6 +15,7 @@ pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod desired;
+pub mod events;
 pub mod grant_bindings;
 pub mod http;
 pub mod index;

@@ -1,4 +1,4 @@
-//! What every reconciler shares: the client, the caches, the settings, the recorder.
+//! What every reconciler shares: the client, the caches, the settings, the Event publisher.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,7 +7,6 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
@@ -79,7 +78,7 @@ pub struct Context {
     pub client: Client,
     pub caches: Caches,
     pub settings: Settings,
-    pub recorder: Recorder,
+    pub events: crate::events::Publisher,
     pub metrics: Metrics,
     /// Link summaries coalesced over bursts of grants.
     pub link_summaries: super::status::SummaryWrites,

@@ -5,10 +5,10 @@ use std::fmt::Debug;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::events::Note;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -106,15 +106,9 @@ pub async fn publish<K>(ctx: &Context, object: &K, warning: bool, reason: &str, 
 where
     K: Resource<DynamicType = ()>,
 {
-    let event = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
-        reason: reason.to_string(),
-        note: Some(truncate(&note, 1000)),
-        action: action.to_string(),
-        secondary: None,
-    };
+    let note = Note { warning, reason: reason.to_string(), action: action.to_string(), note: truncate(&note, 1000) };
     ctx.metrics.write("Event");
-    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+    if let Err(error) = ctx.events.publish(note, object.object_ref(&())).await {
         tracing::warn!(%error, reason, "publishing an Event failed");
     }
 }
