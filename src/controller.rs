@@ -115,6 +115,20 @@ impl<K: Send + Sync + 'static> Feed<K> {
         self.0.lock().expect("subscriber list").push(Subscriber { queue, spec_changes_only });
         futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
+
+    /// Whether some subscriber hears of spec changes only.
+    fn filters(&self) -> bool {
+        self.0.lock().expect("subscriber list").iter().any(|s| s.spec_changes_only)
+    }
+
+    /// Hands a changed object to every subscriber that wants to hear of it.
+    fn send(&self, changed: Arc<K>, spec_changed: bool) {
+        for subscriber in self.0.lock().expect("subscriber list").iter() {
+            if spec_changed || !subscriber.spec_changes_only {
+                let _ = subscriber.queue.send(changed.clone());
+            }
+        }
+    }
 }
 
 impl<K> Watched<K>
@@ -186,15 +200,10 @@ where
                 if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
                     recent.observed(object);
                 }
-                let subscribers = fan.0.lock().expect("subscriber list");
                 // Kinds nobody filters keep no versions.
-                let spec_changed = !subscribers.iter().any(|s| s.spec_changes_only) || versions.changed(&event);
+                let spec_changed = !fan.filters() || versions.changed(&event);
                 if let Some(changed) = shared(event, &cache) {
-                    for subscriber in subscribers.iter() {
-                        if spec_changed || !subscriber.spec_changes_only {
-                            let _ = subscriber.queue.send(changed.clone());
-                        }
-                    }
+                    fan.send(changed, spec_changed);
                 }
             }
             Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
@@ -222,10 +231,7 @@ fn watched_grant_bindings(
                 cache.apply(&event);
                 if let watcher::Event::Apply(binding) | watcher::Event::InitApply(binding) | watcher::Event::Delete(binding) = event {
                     recent.observed(&binding);
-                    let binding = Arc::new(binding);
-                    for subscriber in fan.0.lock().expect("subscriber list").iter() {
-                        let _ = subscriber.queue.send(binding.clone());
-                    }
+                    fan.send(Arc::new(binding), true);
                 }
             }
             Err(error) => tracing::warn!(kind = "RoleBinding", %error, "watch of grant bindings failed; retrying"),

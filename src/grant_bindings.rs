@@ -105,23 +105,22 @@ impl State {
     fn remove(&mut self, namespace: &str, name: &str) {
         let Some(names) = self.namespaces.get_mut(namespace) else { return };
         let Some(live) = names.remove(name) else { return };
-        let namespace: Arc<str> = Arc::from(namespace);
         if names.is_empty() {
-            self.namespaces.remove(&namespace);
+            self.namespaces.remove(namespace);
         }
         if let Some(grant) = live.grant {
-            self.unlink(grant, &namespace);
+            self.unlink(grant, namespace);
         }
     }
 
     /// Forgets that `namespace` holds a binding of `grant`, unless another one of it is there.
-    fn unlink(&mut self, grant: Uid, namespace: &Arc<str>) {
+    fn unlink(&mut self, grant: Uid, namespace: &str) {
         let still_there = self.namespaces.get(namespace).is_some_and(|names| names.values().any(|l| l.grant == Some(grant)));
         if still_there {
             return;
         }
         if let Some(holding) = self.by_grant.get_mut(&grant) {
-            holding.retain(|ns| ns != namespace);
+            holding.retain(|ns| &**ns != namespace);
             if holding.is_empty() {
                 self.by_grant.remove(&grant);
             }
