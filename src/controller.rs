@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,6 +28,7 @@ use crate::desired::names;
 use crate::grant_bindings::GrantBindings;
 use crate::index::Index;
 use crate::materialize::RecentWrites;
+use crate::materialize::recent::hash_of;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 use crate::resync;
@@ -154,16 +155,11 @@ struct SpecVersions(HashMap<u64, (u64, Option<i64>, bool)>);
 impl SpecVersions {
     /// Records the event's object; true when its spec or deletion state is news.
     fn changed<K: Resource<DynamicType = ()>>(&mut self, event: &watcher::Event<K>) -> bool {
-        let digest = |value: &dyn Fn(&mut std::hash::DefaultHasher)| {
-            let mut hasher = std::hash::DefaultHasher::new();
-            value(&mut hasher);
-            hasher.finish()
-        };
-        let key = |object: &K| digest(&|h| (object.meta().namespace.as_deref(), object.meta().name.as_deref()).hash(h));
+        let key = |object: &K| hash_of(&(object.meta().namespace.as_deref(), object.meta().name.as_deref()));
         match event {
             watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
                 let meta = object.meta();
-                let version = (digest(&|h| meta.uid.hash(h)), meta.generation, meta.deletion_timestamp.is_some());
+                let version = (hash_of(&meta.uid), meta.generation, meta.deletion_timestamp.is_some());
                 self.0.insert(key(object), version) != Some(version)
             }
             watcher::Event::Delete(object) => {

@@ -20,6 +20,7 @@ use kube::runtime::watcher;
 
 use crate::desired::names;
 use crate::materialize::Seen;
+use crate::materialize::recent::hash_of;
 use crate::materialize::sweep::liaison_owner;
 
 /// A UID as 128 bits. The API server's UIDs are UUIDs; anything else (hand-built objects in
@@ -38,14 +39,8 @@ impl Uid {
     }
 }
 
-fn hash_of(value: &impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
-}
-
 /// What the cache knows of one grant binding.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct Live {
     resource_version: Option<Box<str>>,
     content: u64,
@@ -85,19 +80,20 @@ impl State {
     fn insert(&mut self, binding: &RoleBinding) {
         let (Some(namespace), Some(name)) = (binding.metadata.namespace.as_deref(), binding.metadata.name.as_deref()) else { return };
         let live = Live::of(binding);
+        let grant = live.grant;
         let namespace = match self.namespaces.get_key_value(namespace) {
             Some((shared, _)) => shared.clone(),
             None => Arc::from(namespace),
         };
-        if let Some(grant) = live.grant {
+        if let Some(grant) = grant {
             let holding = self.by_grant.entry(grant).or_default();
             if !holding.contains(&namespace) {
                 holding.push(namespace.clone());
             }
         }
-        let previous = self.namespaces.entry(namespace.clone()).or_default().insert(name.into(), live.clone());
+        let previous = self.namespaces.entry(namespace.clone()).or_default().insert(name.into(), live);
         // A binding relabelled to another grant (by hand) no longer counts for the first.
-        if let Some(old_grant) = previous.and_then(|p| p.grant).filter(|g| Some(*g) != live.grant) {
+        if let Some(old_grant) = previous.and_then(|p| p.grant).filter(|g| Some(*g) != grant) {
             self.unlink(old_grant, &namespace);
         }
     }

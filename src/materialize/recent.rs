@@ -88,8 +88,13 @@ pub fn key<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -
 
 /// A digest of what a write sends.
 pub fn digest<T: Serialize>(sent: &T) -> u64 {
+    hash_of(&serde_json::to_vec(sent).unwrap_or_default())
+}
+
+/// A 64-bit hash of a value, the same within one run of the operator.
+pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    serde_json::to_vec(sent).unwrap_or_default().hash(&mut hasher);
+    value.hash(&mut hasher);
     hasher.finish()
 }
 

@@ -5,7 +5,6 @@ use std::fmt::Debug;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::events::Note;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
@@ -15,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::Context;
 use crate::desired::Verdict;
+use crate::events::Note;
 use crate::materialize::{Write, recent};
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is

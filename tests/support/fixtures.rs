@@ -156,7 +156,6 @@ pub async fn link_reason(admin: &Client, namespace: &str, name: &str, reason: &s
     ready_reason(&Api::namespaced(admin.clone(), namespace), name, reason).await
 }
 
-/// Waits until the grant's Ready condition has `reason`.
 /// The link once its status names its access key's Secret (`namespace/name`).
 pub async fn link_with_key(admin: &Client, namespace: &str, name: &str) -> (ClientLink, String) {
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), namespace);
@@ -171,6 +170,7 @@ pub async fn link_with_key(admin: &Client, namespace: &str, name: &str) -> (Clie
     .await
 }
 
+/// Waits until the grant's Ready condition has `reason`.
 pub async fn grant_reason(grants: &Api<AccessGrant>, name: &str, reason: &str) -> AccessGrant {
     ready_reason(grants, name, reason).await
 }
