@@ -12,7 +12,8 @@
 //! (API server audit log); (5) writes at rest: a fresh operator started on the converged
 //! cluster with a 5 s resync, over three resync periods. The floor is measured too: the same
 //! grants applied with no operator running (no operator can converge before its input exists),
-//! and the time they took while the operator ran.
+//! and the time they took while the operator ran. The control plane's CPU seconds per phase show
+//! what bounds convergence on a machine with few cores: the work every write costs it.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -131,12 +132,23 @@ fn proc_stats(pid: u32) -> ProcStats {
     ProcStats { peak_rss: mib("VmHWM:"), rss: mib("VmRSS:"), file: mib("RssFile:"), anon: mib("RssAnon:"), cpu_seconds: ticks / 100.0 }
 }
 
+/// CPU seconds the control plane (API server and etcd) has used so far. On a machine with few
+/// cores it is what bounds convergence: every request of every client is paid from it.
+fn control_plane_cpu() -> f64 {
+    ["kube-apiserver", "etcd"]
+        .iter()
+        .filter_map(|part| std::fs::read_to_string(testenv().dir.join(format!("{part}.pid"))).ok()?.trim().parse().ok())
+        .map(|pid| proc_stats(pid).cpu_seconds)
+        .sum()
+}
+
 /// The floor no operator can beat: the same grants applied with no operator running, into a
-/// namespace of their own, then removed.
-async fn grants_alone(admin: &kube::Client, sizes: &Sizes) -> Duration {
+/// namespace of their own, then removed. Returns how long the applies took and the control
+/// plane's CPU seconds for them.
+async fn grants_alone(admin: &kube::Client, sizes: &Sizes) -> (Duration, f64) {
     let ns = fresh_namespace(admin, "bench-floor").await;
     let api: Api<AccessGrant> = Api::namespaced(admin.clone(), &ns);
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), control_plane_cpu());
     futures::stream::iter(0..sizes.grants)
         .for_each_concurrent(sizes.concurrency, |j| {
             let subjects: Vec<serde_json::Value> = (0..sizes.subjects).map(|s| user(&format!("floor-g{j}s{s}"))).collect();
@@ -151,9 +163,9 @@ async fn grants_alone(admin: &kube::Client, sizes: &Sizes) -> Duration {
             }
         })
         .await;
-    let took = started.elapsed();
+    let (took, cpu) = (started.elapsed(), control_plane_cpu() - cpu_before);
     api.delete_collection(&DeleteParams::default(), &kube::api::ListParams::default()).await.expect("removing the floor's grants");
-    took
+    (took, cpu)
 }
 
 /// Waits until the operator has written nothing for `quiet` (at most `limit`).
@@ -233,7 +245,7 @@ async fn main() {
     let operator_kubeconfig = testenv().dir.join("bench-operator-kubeconfig");
     std::fs::write(&operator_kubeconfig, config).unwrap();
     eprintln!("applying {} grants with no operator running (the floor)...", sizes.grants);
-    let floor = grants_alone(&admin, &sizes).await;
+    let (floor, floor_cpu) = grants_alone(&admin, &sizes).await;
     // The default resync (10 minutes): with a short one at this size, the operator spends its
     // time re-checking everything and a deletion queues behind those checks.
     let operator = Operator::start_with(&operator_kubeconfig, &["--concurrency", "16"]);
@@ -271,6 +283,7 @@ async fn main() {
     eprintln!("applying {} grants...", sizes.grants);
     let writes_before = operator_writes();
     let api_time_before = api_server_time(&admin).await;
+    let cpu_before = control_plane_cpu();
     let started = Instant::now();
     let watch = tokio::spawn({
         let admin = admin.clone();
@@ -297,10 +310,12 @@ async fn main() {
     let convergence = started.elapsed();
     ready_watch.await.unwrap();
     let all_grants_ready = started.elapsed();
+    let converging_cpu = control_plane_cpu() - cpu_before;
     let writes_converging = difference(&operator_writes(), &writes_before);
     let api_costs = largest_costs(&api_server_time(&admin).await, &api_time_before, 8);
 
     // 2. The physical baseline: the same number of RoleBindings, written directly.
+    let cpu_before = control_plane_cpu();
     let started = Instant::now();
     let watch = tokio::spawn({
         let admin = admin.clone();
@@ -327,6 +342,7 @@ async fn main() {
         .await;
     watch.await.unwrap();
     let baseline = started.elapsed();
+    let baseline_cpu = control_plane_cpu() - cpu_before;
 
     // 3. Revocation: delete links one at a time.
     let sample: Vec<&(usize, String)> = links.iter().take(20).collect();
@@ -354,8 +370,11 @@ async fn main() {
 
     // 5. At rest: a fresh operator on the converged cluster, re-checking everything every few
     // seconds, must find nothing to write. The first one finishes what the revocations left
-    // (statuses of the grants that named those namespaces) before it goes.
-    quiet_for(Duration::from_secs(5), Duration::from_secs(120)).await;
+    // (statuses of the grants that named those namespaces) before it goes: up to two chained
+    // summaries held 5 s each (a link's, then its partner's) and the partner's 1 s debounce,
+    // so it must have written nothing for longer than that. With a 5 s quiet period, a partner
+    // summary still held when the first operator stopped was counted at rest (16 once).
+    quiet_for(Duration::from_secs(15), Duration::from_secs(120)).await;
     drop(operator);
     let writes_before = operator_writes();
     let before = total(&writes_before);
@@ -380,6 +399,13 @@ async fn main() {
     println!("| ratio | {ratio:.2} |");
     println!("| the same grants applied with no operator running (floor) | {:.2} s |", floor.as_secs_f64());
     println!("| convergence / floor | {:.2} |", convergence.as_secs_f64() / floor.as_secs_f64());
+    let per_grant_ms = |seconds: f64| seconds * 1000.0 / sizes.grants as f64;
+    println!(
+        "| control plane CPU per grant (API server + etcd): through Liaison / written directly / floor | {:.1} ms / {:.1} ms / {:.1} ms |",
+        per_grant_ms(converging_cpu),
+        per_grant_ms(baseline_cpu),
+        per_grant_ms(floor_cpu)
+    );
     println!("| revocation p50 / p99 ({} links) | {p50:.0} ms / {p99:.0} ms |", revocations.len());
     println!(
         "| operator peak RSS / RSS at the end (binary's pages + heap and stacks) | {rss_mib:.1} MiB / {:.1} MiB ({:.1} + {:.1}) |",
