@@ -6,8 +6,9 @@
 //!
 //! Measured: (1) convergence, from the first grant applied until every expected RoleBinding
 //! exists, seen by a watch; (2) the baseline: a plain kube-rs client creating the same number
-//! of RoleBindings with the same concurrency, seen by the same watch; (3) revocation: a link
-//! deleted until its bindings are gone and SubjectAccessReview denies; (4) the operator's peak
+//! of RoleBindings with the same concurrency, seen by the same watch; (3) revocation: 20 links,
+//! each named by 100 grants (`--revoke-links`, `--revoke-grants`), deleted one at a time, each
+//! until its bindings are gone and SubjectAccessReview denies; (4) the operator's peak
 //! RSS and CPU seconds, and its write requests per grant until every grant is Ready, by kind
 //! (API server audit log); (5) writes at rest: a fresh operator started on the converged
 //! cluster with a 5 s resync, over three resync periods. The floor is measured too: the same
@@ -36,6 +37,9 @@ struct Sizes {
     grants: usize,
     subjects: usize,
     concurrency: usize,
+    /// Revocation: how many links are deleted, and how many grants name each of them.
+    revoke_links: usize,
+    revoke_grants: usize,
 }
 
 fn sizes() -> Sizes {
@@ -51,6 +55,9 @@ fn sizes() -> Sizes {
         grants: flag("--grants", g),
         subjects: flag("--subjects", 3),
         concurrency: flag("--concurrency", 16),
+        // A grant names at most 128 clients.
+        revoke_links: flag("--revoke-links", 20).clamp(1, 128),
+        revoke_grants: flag("--revoke-grants", 100),
     }
 }
 
@@ -344,11 +351,42 @@ async fn main() {
     let baseline = started.elapsed();
     let baseline_cpu = control_plane_cpu() - cpu_before;
 
-    // 3. Revocation: delete links one at a time.
-    let sample: Vec<&(usize, String)> = links.iter().take(20).collect();
+    // 3. Revocation: links that many grants name (one partner's grants, each naming every one of
+    // these links' namespaces), deleted one at a time.
+    eprintln!("setting up {} links named by {} grants each, to revoke...", sizes.revoke_links, sizes.revoke_grants);
+    let revoking = PartnerFixture::create(&admin, "rv").await;
+    let revoked: Vec<String> = futures::stream::iter(0..sizes.revoke_links)
+        .map(|i| {
+            let revoking = &revoking;
+            async move {
+                let ns = revoking.client_namespace(&format!("rv{i}")).await;
+                revoking.link(&ns, "link", read_level("read"), json!({})).await;
+                ns
+            }
+        })
+        .buffered(c)
+        .collect()
+        .await;
+    let clients: Vec<&str> = revoked.iter().map(String::as_str).collect();
+    let watch = tokio::spawn({
+        let (admin, labels) = (admin.clone(), format!("liaison.dev/component=grant-binding,liaison.dev/partner={}", revoking.name));
+        let total = sizes.revoke_links * sizes.revoke_grants;
+        async move { seen(&admin, &labels, total).await }
+    });
+    futures::stream::iter(0..sizes.revoke_grants)
+        .for_each_concurrent(c, |j| {
+            let subjects: Vec<serde_json::Value> = (0..sizes.subjects).map(|s| user(&revoking.user(&format!("r{j}s{s}")))).collect();
+            let (revoking, clients) = (&revoking, &clients);
+            async move {
+                revoking.grant(&format!("r{j}"), clients, "read", json!(subjects), json!({})).await;
+            }
+        })
+        .await;
+    watch.await.unwrap();
+    let victim = revoking.user("r0s0");
     let mut revocations = Vec::new();
-    for (p, ns) in &sample {
-        let victim = partners[*p].user(&format!("g{}s0", links.iter().position(|(_, n)| n == ns).unwrap()));
+    for ns in &revoked {
+        assert!(can(&admin, &victim, &[], "list", res("", "pods"), ns).await, "{victim} has access in {ns} before its link goes");
         let started = Instant::now();
         Api::<ClientLink>::namespaced(admin.clone(), ns).delete("link", &DeleteParams::default()).await.unwrap();
         let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
@@ -406,7 +444,11 @@ async fn main() {
         per_grant_ms(baseline_cpu),
         per_grant_ms(floor_cpu)
     );
-    println!("| revocation p50 / p99 ({} links) | {p50:.0} ms / {p99:.0} ms |", revocations.len());
+    println!(
+        "| revocation p50 / p99 ({} links, {} grants naming each) | {p50:.0} ms / {p99:.0} ms |",
+        revocations.len(),
+        sizes.revoke_grants
+    );
     println!(
         "| operator peak RSS / RSS at the end (binary's pages + heap and stacks) | {rss_mib:.1} MiB / {:.1} MiB ({:.1} + {:.1}) |",
         cost.rss, cost.file, cost.anon
