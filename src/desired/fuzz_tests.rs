@@ -1624,6 +1624,39 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(1024))]
+
+    /// A grant is judged alone as it is among every grant naming the namespace: same verdict,
+    /// same binding, same Role behind it, and the links' verdicts do not move. The grant
+    /// reconciler relies on it to plan each of its clients with its own grant only.
+    #[test]
+    fn a_grant_alone_is_judged_as_among_all(cluster in arb_cluster()) {
+        let normal = cluster.read().normalized();
+        for world in [Some(normal.clone()), normal.admitted()].iter().flatten() {
+            let among_all = world.plan();
+            for grant in &world.grants {
+                let alone = World { grants: vec![grant.clone()], ..world.clone() }.plan();
+                let (namespace, name) = (grant.namespace().unwrap_or_default(), grant.name_any());
+                let verdict = alone.grant(&namespace, &name);
+                prop_assert!(verdict.is_some(), "every grant given to the rules gets a verdict");
+                prop_assert_eq!(verdict, among_all.grant(&namespace, &name));
+                let binding_in = |plan: &ClientPlan| {
+                    let name = verdict.and_then(|v| v.role_binding.clone());
+                    plan.bindings.iter().find(|b| name.is_some() && b.metadata.name == name).cloned()
+                };
+                prop_assert_eq!(binding_in(&alone), binding_in(&among_all));
+                if let Some(binding) = binding_in(&alone) {
+                    let role_in = |plan: &ClientPlan| plan.roles.iter().find(|r| r.metadata.name.as_deref() == Some(&binding.role_ref.name)).cloned();
+                    prop_assert_eq!(role_in(&alone), role_in(&among_all));
+                }
+                let link_verdicts = |plan: &ClientPlan| plan.links.iter().map(|(n, l)| (n.clone(), l.verdict.clone())).collect::<Vec<_>>();
+                prop_assert_eq!(link_verdicts(&alone), link_verdicts(&among_all));
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(config(2048))]
 
     /// Coverage of arbitrary rules (wildcards, empty verbs, resourceNames, nonResourceURLs): the

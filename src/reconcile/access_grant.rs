@@ -44,7 +44,7 @@ async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
     let mut clients = Vec::new();
     let mut wake = None;
     for client in &grant.spec.clients {
-        let world = ctx.client_world(client);
+        let world = ctx.grant_world(client, grant);
         let plan = plan_client(&world.inputs(now));
         wake = [wake, plan.wake_at].into_iter().flatten().min();
         let outcome = match plan.grant(&home, &name) {
@@ -54,10 +54,11 @@ async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
                 role_binding: found.role_binding.clone(),
                 ends_at: found.ends_at,
             },
-            // The cache has not seen this grant yet; its own watch event brings us back.
+            // The rules judge every grant they are given; were one left out, it is refused
+            // rather than reported as granted.
             None => ClientVerdict {
                 namespace: client.clone(),
-                verdict: Verdict::new(Reason::LinkNotReady, format!("no verdict for {client} yet")),
+                verdict: Verdict::new(Reason::LinkNotReady, format!("no verdict for {client}")),
                 role_binding: None,
                 ends_at: None,
             },

@@ -95,7 +95,9 @@ pub struct ClientWorld {
     pub grants: Vec<AccessGrant>,
     pub roles: BTreeMap<String, Vec<PolicyRule>>,
     pub cluster_roles: BTreeMap<String, Vec<PolicyRule>>,
-    pub ceiling: Option<Vec<PolicyRule>>,
+    /// The ceiling ClusterRole as cached (shared, not copied: aggregated, it is the largest
+    /// role the rules read, and every plan reads it).
+    pub ceiling: Option<Arc<ClusterRole>>,
 }
 
 impl ClientWorld {
@@ -108,7 +110,8 @@ impl ClientWorld {
             grants: &self.grants,
             roles: &self.roles,
             cluster_roles: &self.cluster_roles,
-            ceiling: self.ceiling.as_deref(),
+            // A ceiling without rules exists and allows nothing; only a missing one is `None`.
+            ceiling: self.ceiling.as_deref().map(|c| c.rules.as_deref().unwrap_or_default()),
             now,
         }
     }
@@ -117,14 +120,14 @@ impl ClientWorld {
 impl Context {
     pub fn links_in(&self, namespace: &str) -> Vec<ClientLink> {
         let mut links: Vec<ClientLink> =
-            self.caches.by.links_by_namespace.get(namespace, &self.caches.links).iter().map(|l| (**l).clone()).collect();
+            self.caches.by.links_by_namespace.get(namespace, &self.caches.links).iter().map(|l| l.for_the_rules()).collect();
         links.sort_by_key(|l| l.name_any());
         links
     }
 
     pub fn grants_naming(&self, namespace: &str) -> Vec<AccessGrant> {
         let mut grants: Vec<AccessGrant> =
-            self.caches.by.grants_by_client.get(namespace, &self.caches.grants).iter().map(|g| (**g).clone()).collect();
+            self.caches.by.grants_by_client.get(namespace, &self.caches.grants).iter().map(|g| g.for_the_rules()).collect();
         grants.sort_by_key(|g| (g.namespace(), g.name_any()));
         grants
     }
@@ -132,7 +135,7 @@ impl Context {
     /// The partners claiming `home`: they decide each other's standing.
     pub fn partners_at_home(&self, home: &str) -> Vec<Partner> {
         let mut partners: Vec<Partner> =
-            self.caches.partners.state().iter().filter(|p| p.spec.home_namespace == home).map(|p| (**p).clone()).collect();
+            self.caches.partners.state().iter().filter(|p| p.spec.home_namespace == home).map(|p| p.for_the_rules()).collect();
         partners.sort_by_key(|p| p.name_any());
         partners
     }
@@ -156,7 +159,13 @@ impl Context {
         let mut partners: Vec<Partner> = if homes.is_empty() {
             vec![]
         } else {
-            self.caches.partners.state().iter().filter(|p| homes.contains(&p.spec.home_namespace.as_str())).map(|p| (**p).clone()).collect()
+            self.caches
+                .partners
+                .state()
+                .iter()
+                .filter(|p| homes.contains(&p.spec.home_namespace.as_str()))
+                .map(|p| p.for_the_rules())
+                .collect()
         };
         partners.sort_by_key(|p| p.name_any());
         partners
@@ -168,6 +177,18 @@ impl Context {
 
     /// Everything the rules need about one client namespace, from the caches.
     pub fn client_world(&self, namespace: &str) -> ClientWorld {
+        self.world_with(namespace, self.grants_naming(namespace))
+    }
+
+    /// What the rules need to judge one grant in one client namespace: the namespace's world
+    /// with that grant alone. A grant's verdict does not depend on the other grants naming the
+    /// namespace (a property test holds the planner to it); planning all of them for each grant
+    /// made a grant's reconcile cost grow with every grant sharing its clients.
+    pub fn grant_world(&self, namespace: &str, grant: &AccessGrant) -> ClientWorld {
+        self.world_with(namespace, vec![grant.for_the_rules()])
+    }
+
+    fn world_with(&self, namespace: &str, grants: Vec<AccessGrant>) -> ClientWorld {
         let links = self.links_in(namespace);
         let namespace_labels = self.caches.namespaces.get(&ObjectRef::new(namespace)).map(|ns| ns.labels().clone()).unwrap_or_default();
         let mut roles = BTreeMap::new();
@@ -185,17 +206,28 @@ impl Context {
                 cluster_roles.insert(cluster_role.clone(), found.rules.clone().unwrap_or_default());
             }
         }
-        let ceiling = self.caches.cluster_roles.get(&ObjectRef::new(&self.settings.ceiling)).map(|c| c.rules.clone().unwrap_or_default());
+        let ceiling = self.caches.cluster_roles.get(&ObjectRef::new(&self.settings.ceiling));
         let partners = self.partners_for(&links);
-        ClientWorld {
-            namespace: namespace.to_string(),
-            namespace_labels,
-            links,
-            partners,
-            grants: self.grants_naming(namespace),
-            roles,
-            cluster_roles,
-            ceiling,
-        }
+        ClientWorld { namespace: namespace.to_string(), namespace_labels, links, partners, grants, roles, cluster_roles, ceiling }
     }
 }
+
+/// A copy of an object as the rules read it: metadata and spec. They never read a status, and
+/// statuses are where objects grow: a link's lists every grant naming its namespace, a
+/// partner's every client with its grants, a grant's every client. Copying them for each plan
+/// made a grant's reconcile copy thousands of strings once many grants shared many clients.
+trait ForTheRules {
+    fn for_the_rules(&self) -> Self;
+}
+
+macro_rules! for_the_rules {
+    ($($kind:ty),*) => {$(
+        impl ForTheRules for $kind {
+            fn for_the_rules(&self) -> Self {
+                Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status: None }
+            }
+        }
+    )*};
+}
+
+for_the_rules!(AccessGrant, ClientLink, Partner);
