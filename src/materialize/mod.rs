@@ -13,6 +13,7 @@ pub mod sweep;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -197,18 +198,36 @@ where
     }
 }
 
+/// How many deletions of one prune or revocation are in flight at once: a link that hundreds
+/// of grants name loses its bindings in a few round trips' time, not one round trip each.
+const DELETIONS_IN_FLIGHT: usize = 16;
+
+/// Deletes the named objects, each given as `(namespace, name)` (the namespace is ignored for
+/// cluster-scoped kinds), a few at a time. Returns how many; stops at the first failure.
+async fn delete_each<K>(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error>
+where
+    K: ScopedApi + Clone + Debug + DeserializeOwned,
+{
+    let count = named.len();
+    futures::stream::iter(named)
+        .map(|(namespace, name)| async move { delete(&K::api_in(client, &namespace), &name, metrics).await })
+        .buffer_unordered(DELETIONS_IN_FLIGHT)
+        .try_collect::<()>()
+        .await?;
+    Ok(count)
+}
+
+fn namespace_and_name(meta: &ObjectMeta) -> (String, String) {
+    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+}
+
 /// Deletes every cached object that `stale` selects.
 pub async fn prune_cached<K>(client: &Client, cached: Vec<Arc<K>>, stale: impl Fn(&K) -> bool, metrics: &Metrics) -> Result<usize, Error>
 where
     K: ScopedApi + Clone + Debug + DeserializeOwned,
 {
-    let mut removed = 0;
-    for object in cached.into_iter().filter(|o| stale(o)) {
-        let api = K::api_in(client, object.meta().namespace.as_deref().unwrap_or_default());
-        delete(&api, &object.name_any(), metrics).await?;
-        removed += 1;
-    }
-    Ok(removed)
+    let named = cached.iter().filter(|o| stale(o)).map(|o| namespace_and_name(o.meta())).collect();
+    delete_each::<K>(client, named, metrics).await
 }
 
 /// Deletes the named objects, each given as `(namespace, name)`.
@@ -216,10 +235,7 @@ pub async fn prune_named<K>(client: &Client, named: Vec<(String, String)>, metri
 where
     K: ScopedApi + Clone + Debug + DeserializeOwned,
 {
-    for (namespace, name) in &named {
-        delete(&K::api_in(client, namespace), name, metrics).await?;
-    }
-    Ok(named.len())
+    delete_each::<K>(client, named, metrics).await
 }
 
 /// Revocation: lists from the API server (never the cache) and deletes every object the
@@ -238,13 +254,8 @@ where
         .list_metadata(&ListParams::default().labels(selector))
         .await
         .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
-    let mut removed = 0;
-    for item in listed.items.iter().filter(|item| owned(&item.metadata)) {
-        let api = K::api_in(client, item.metadata.namespace.as_deref().unwrap_or_default());
-        delete(&api, &item.name_any(), metrics).await?;
-        removed += 1;
-    }
-    Ok(removed)
+    let named = listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect();
+    delete_each::<K>(client, named, metrics).await
 }
 
 /// Whether the object names `uid` as its controlling owner (labels alone prove nothing).
