@@ -287,7 +287,7 @@ proptest! {
         let ceiling = ceiling();
         let roles = BTreeMap::from([("existing".to_string(), existing_role)]);
         let cluster_roles = BTreeMap::from([("viewer".to_string(), viewer)]);
-        let (partners, links, grants) = (vec![partner.clone()], vec![link.clone()], vec![grant.clone()]);
+        let (partners, links, grants) = (vec![partner.clone()], vec![link.clone()], vec![std::sync::Arc::new(grant.clone())]);
         let inputs = ClientInputs {
             namespace: CLIENT,
             namespace_labels: &labels,

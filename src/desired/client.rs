@@ -6,6 +6,7 @@
 //! verdict about a namespace (the link's, a grant's, the partner's) asks this same function.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -28,8 +29,9 @@ pub struct ClientInputs<'a> {
     pub links: &'a [ClientLink],
     /// Every Partner (few, cluster-scoped): needed to judge home-namespace conflicts.
     pub partners: &'a [Partner],
-    /// The AccessGrants (of any namespace) whose `clients` name this namespace.
-    pub grants: &'a [AccessGrant],
+    /// The AccessGrants (of any namespace) whose `clients` name this namespace, shared with
+    /// the cache rather than copied: a namespace that many grants name makes them many.
+    pub grants: &'a [Arc<AccessGrant>],
     /// Roles of this namespace, by name.
     pub roles: &'a BTreeMap<String, Vec<PolicyRule>>,
     pub cluster_roles: &'a BTreeMap<String, Vec<PolicyRule>>,

@@ -7,6 +7,7 @@
 //! would: the links of that namespace and the grants whose `clients` name it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -212,7 +213,8 @@ impl World {
     /// What the controller's caches hand `plan` for one namespace.
     fn plan_in(&self, ns: &str) -> ClientPlan {
         let links: Vec<ClientLink> = self.links.iter().filter(|l| l.metadata.namespace.as_deref() == Some(ns)).cloned().collect();
-        let grants: Vec<AccessGrant> = self.grants.iter().filter(|g| g.spec.clients.iter().any(|c| c == ns)).cloned().collect();
+        let grants: Vec<Arc<AccessGrant>> =
+            self.grants.iter().filter(|g| g.spec.clients.iter().any(|c| c == ns)).cloned().map(Arc::new).collect();
         let (no_labels, no_roles) = (BTreeMap::new(), BTreeMap::new());
         plan(&ClientInputs {
             namespace: ns,

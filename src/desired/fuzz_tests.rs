@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Subject as RbacSubject};
@@ -996,12 +997,13 @@ impl Cluster {
 
 impl World {
     fn plan(&self) -> ClientPlan {
+        let grants: Vec<Arc<AccessGrant>> = self.grants.iter().cloned().map(Arc::new).collect();
         plan_client(&ClientInputs {
             namespace: &self.namespace,
             namespace_labels: &self.namespace_labels,
             links: &self.links,
             partners: &self.partners,
-            grants: &self.grants,
+            grants: &grants,
             roles: &self.roles,
             cluster_roles: &self.cluster_roles,
             ceiling: self.ceiling.as_deref(),

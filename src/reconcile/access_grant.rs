@@ -37,7 +37,7 @@ pub async fn reconcile(grant: Arc<AccessGrant>, ctx: Arc<Context>) -> Result<Act
 /// grants are bound well within it, and their first status write is then the final one.
 const SETTLE: Duration = Duration::from_secs(5);
 
-async fn apply(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
+async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
     let home = grant.namespace().unwrap_or_default();
     let name = grant.name_any();

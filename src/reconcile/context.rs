@@ -92,7 +92,7 @@ pub struct ClientWorld {
     pub namespace_labels: BTreeMap<String, String>,
     pub links: Vec<ClientLink>,
     pub partners: Vec<Partner>,
-    pub grants: Vec<AccessGrant>,
+    pub grants: Vec<Arc<AccessGrant>>,
     pub roles: BTreeMap<String, Vec<PolicyRule>>,
     pub cluster_roles: BTreeMap<String, Vec<PolicyRule>>,
     /// The ceiling ClusterRole as cached (shared, not copied: aggregated, it is the largest
@@ -125,9 +125,8 @@ impl Context {
         links
     }
 
-    pub fn grants_naming(&self, namespace: &str) -> Vec<AccessGrant> {
-        let mut grants: Vec<AccessGrant> =
-            self.caches.by.grants_by_client.get(namespace, &self.caches.grants).iter().map(|g| g.for_the_rules()).collect();
+    pub fn grants_naming(&self, namespace: &str) -> Vec<Arc<AccessGrant>> {
+        let mut grants = self.caches.by.grants_by_client.get(namespace, &self.caches.grants);
         grants.sort_by_key(|g| (g.namespace(), g.name_any()));
         grants
     }
@@ -184,11 +183,11 @@ impl Context {
     /// with that grant alone. A grant's verdict does not depend on the other grants naming the
     /// namespace (a property test holds the planner to it); planning all of them for each grant
     /// made a grant's reconcile cost grow with every grant sharing its clients.
-    pub fn grant_world(&self, namespace: &str, grant: &AccessGrant) -> ClientWorld {
-        self.world_with(namespace, vec![grant.for_the_rules()])
+    pub fn grant_world(&self, namespace: &str, grant: &Arc<AccessGrant>) -> ClientWorld {
+        self.world_with(namespace, vec![grant.clone()])
     }
 
-    fn world_with(&self, namespace: &str, grants: Vec<AccessGrant>) -> ClientWorld {
+    fn world_with(&self, namespace: &str, grants: Vec<Arc<AccessGrant>>) -> ClientWorld {
         let links = self.links_in(namespace);
         let namespace_labels = self.caches.namespaces.get(&ObjectRef::new(namespace)).map(|ns| ns.labels().clone()).unwrap_or_default();
         let mut roles = BTreeMap::new();
@@ -214,8 +213,9 @@ impl Context {
 
 /// A copy of an object as the rules read it: metadata and spec. They never read a status, and
 /// statuses are where objects grow: a link's lists every grant naming its namespace, a
-/// partner's every client with its grants, a grant's every client. Copying them for each plan
-/// made a grant's reconcile copy thousands of strings once many grants shared many clients.
+/// partner's every client with its grants. Copying them for each plan made a grant's reconcile
+/// copy thousands of strings once many grants shared many clients. (Grants, the many, are not
+/// copied at all: the rules read them from the cache.)
 trait ForTheRules {
     fn for_the_rules(&self) -> Self;
 }
@@ -230,4 +230,4 @@ macro_rules! for_the_rules {
     )*};
 }
 
-for_the_rules!(AccessGrant, ClientLink, Partner);
+for_the_rules!(ClientLink, Partner);
