@@ -204,7 +204,7 @@ const DELETIONS_IN_FLIGHT: usize = 16;
 
 /// Deletes the named objects, each given as `(namespace, name)` (the namespace is ignored for
 /// cluster-scoped kinds), a few at a time. Returns how many; stops at the first failure.
-async fn delete_each<K>(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error>
+pub async fn prune_named<K>(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error>
 where
     K: ScopedApi + Clone + Debug + DeserializeOwned,
 {
@@ -227,15 +227,7 @@ where
     K: ScopedApi + Clone + Debug + DeserializeOwned,
 {
     let named = cached.iter().filter(|o| stale(o)).map(|o| namespace_and_name(o.meta())).collect();
-    delete_each::<K>(client, named, metrics).await
-}
-
-/// Deletes the named objects, each given as `(namespace, name)`.
-pub async fn prune_named<K>(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error>
-where
-    K: ScopedApi + Clone + Debug + DeserializeOwned,
-{
-    delete_each::<K>(client, named, metrics).await
+    prune_named::<K>(client, named, metrics).await
 }
 
 /// Revocation: lists from the API server (never the cache) and deletes every object the
@@ -255,7 +247,7 @@ where
         .await
         .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
     let named = listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect();
-    delete_each::<K>(client, named, metrics).await
+    prune_named::<K>(client, named, metrics).await
 }
 
 /// Whether the object names `uid` as its controlling owner (labels alone prove nothing).
