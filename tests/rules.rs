@@ -289,6 +289,29 @@ async fn an_expired_link_revokes_every_grant() {
     link_reason(&admin, &ns, "link", "Expired").await;
 }
 
+/// Grants stay silent while their client's link is revoked (the revocation's deletes go first);
+/// a link that another controller's finalizer keeps must not silence them for good.
+#[tokio::test]
+async fn a_link_kept_by_another_finalizer_is_revoked_and_its_grants_say_so() {
+    let (admin, p) = setup("kept").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let finalizers = |list: serde_json::Value| Patch::Merge(json!({"metadata": {"finalizers": list}}));
+    links.patch("link", &PatchParams::default(), &finalizers(json!(["liaison.dev/revoke-access", "example.com/audit"]))).await.unwrap();
+
+    links.delete("link", &DeleteParams::default()).await.unwrap();
+    until_denied(&admin, &bob, &ns).await;
+    let grant = grant_reason(&p.grants(), "g", "LinkNotFound").await;
+    assert_eq!(grant.status.unwrap().granted_clients, 0);
+    let kept = links.get("link").await.expect("the other finalizer keeps the link");
+    assert_eq!(kept.metadata.finalizers, Some(vec!["example.com/audit".to_string()]), "Liaison's revocation is done");
+    links.patch("link", &PatchParams::default(), &finalizers(json!(null))).await.unwrap();
+}
+
 #[tokio::test]
 async fn suspension_revokes_and_resumption_restores() {
     let (admin, p) = setup("suspend").await;

@@ -15,7 +15,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, with_finalizer};
-use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, Expiry};
+use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
 use crate::desired::names;
 use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
 use crate::materialize::{Materialized, revoke};
@@ -37,8 +37,16 @@ pub async fn reconcile(grant: Arc<AccessGrant>, ctx: Arc<Context>) -> Result<Act
 /// grants are bound well within it, and their first status write is then the final one.
 const SETTLE: Duration = Duration::from_secs(5);
 
+/// How long, at most, a grant stays silent while a link of one of its clients is revoked.
+const REVOCATION_FIRST: Duration = Duration::from_secs(10);
+
 async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
+    let links = grant.spec.clients.iter().flat_map(|client| ctx.caches.by.links_by_namespace.get(client, &ctx.caches.links));
+    if let Some(left) = revocation_in_flight(links, now) {
+        // The link's removal from the cache brings this grant back.
+        return Ok(Action::requeue(left));
+    }
     let home = grant.namespace().unwrap_or_default();
     let name = grant.name_any();
     let mut clients = Vec::new();
@@ -107,6 +115,19 @@ fn settling_for(grant: &AccessGrant, clients: &[ClientVerdict], now: Timestamp) 
     let created = grant.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now);
     let age: Duration = now.duration_since(created).try_into().unwrap_or_default();
     (never_reported && pending && age < SETTLE).then(|| SETTLE - age)
+}
+
+/// While a link of one of its clients is being deleted, a grant does not report: the link's
+/// revocation deletes every binding of the namespace, and a hundred grants rewriting their
+/// statuses at that moment slowed it threefold at the API server. Bounded, so that a revocation
+/// stuck on its finalizer does not silence the grants naming it.
+fn revocation_in_flight(links: impl IntoIterator<Item = Arc<ClientLink>>, now: Timestamp) -> Option<Duration> {
+    links
+        .into_iter()
+        .filter_map(|link| link.meta().deletion_timestamp.as_ref().map(|t| t.0))
+        .filter_map(|since| REVOCATION_FIRST.checked_sub(now.duration_since(since).try_into().unwrap_or_default()))
+        .filter(|left| !left.is_zero())
+        .max()
 }
 
 struct ClientVerdict {
@@ -261,5 +282,26 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(settling_for(&grant, &pending, at(1)), None, "a grant that already reported says Pending at once");
+    }
+
+    #[test]
+    fn a_grant_is_silent_while_a_client_is_revoked_but_not_forever() {
+        let deleted: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let at = |secs: i64| deleted + jiff::SignedDuration::from_secs(secs);
+        let link = |deleted_at: Option<Timestamp>| {
+            let spec = serde_json::from_value(serde_json::json!({"partner": "p", "accessLevels": []})).unwrap();
+            let mut link = ClientLink::new("l", spec);
+            link.metadata.deletion_timestamp = deleted_at.map(Time);
+            Arc::new(link)
+        };
+        assert_eq!(revocation_in_flight([link(None), link(None)], at(1)), None, "no link is going");
+        assert_eq!(revocation_in_flight([link(None), link(Some(at(0)))], at(3)), Some(Duration::from_secs(7)));
+        assert_eq!(
+            revocation_in_flight([link(Some(at(0))), link(Some(at(4)))], at(6)),
+            Some(Duration::from_secs(8)),
+            "silent until no revocation is young"
+        );
+        assert_eq!(revocation_in_flight([link(Some(at(0)))], at(10)), None, "a stuck revocation does not silence it");
+        assert_eq!(revocation_in_flight([link(Some(at(0)))], at(60)), None);
     }
 }
