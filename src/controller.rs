@@ -349,6 +349,7 @@ pub async fn run(
         link_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),
         partner_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),
         recent_writes: recent,
+        plans: reconcile::context::PlanBudget::new(),
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();

@@ -84,6 +84,37 @@ pub struct Context {
     pub link_summaries: super::status::SummaryWrites,
     pub partner_summaries: super::status::SummaryWrites,
     pub recent_writes: Arc<crate::materialize::RecentWrites>,
+    pub plans: PlanBudget,
+}
+
+/// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)
+/// for every grant naming its namespace; sixteen reconciles planning namespaces that 100 grants
+/// name held 4.5 MB at once, and namespaces named by 1,000 grants would have held 45 MB. Each
+/// plan takes a permit per grant: at least one, at most the whole budget (so it still runs, alone).
+pub struct PlanBudget(tokio::sync::Semaphore);
+
+impl PlanBudget {
+    /// Grants planned at once: under 2 MB of planned bindings.
+    pub const GRANTS: usize = 512;
+
+    pub fn new() -> PlanBudget {
+        PlanBudget(tokio::sync::Semaphore::new(Self::GRANTS))
+    }
+
+    /// Waits until a plan for `grants` grants fits; the permit returns the room when dropped.
+    pub async fn reserve(&self, grants: usize) -> tokio::sync::SemaphorePermit<'_> {
+        self.0.acquire_many(Self::cost(grants)).await.expect("the plan budget is never closed")
+    }
+
+    fn cost(grants: usize) -> u32 {
+        grants.clamp(1, Self::GRANTS) as u32
+    }
+}
+
+impl Default for PlanBudget {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The inputs of `desired::client::plan` for one namespace, owned.
@@ -231,3 +262,26 @@ macro_rules! for_the_rules {
 }
 
 for_the_rules!(ClientLink, Partner);
+
+#[cfg(test)]
+mod tests {
+    use super::PlanBudget;
+
+    #[test]
+    fn every_plan_fits_the_budget_and_large_ones_take_more_of_it() {
+        assert_eq!(PlanBudget::cost(0), 1, "a namespace no grant names is still planned");
+        assert_eq!(PlanBudget::cost(100), 100);
+        assert_eq!(PlanBudget::cost(100_000), PlanBudget::GRANTS as u32, "it waits for the whole budget, not forever");
+    }
+
+    #[tokio::test]
+    async fn plans_wait_while_the_budget_is_spent() {
+        let budget = PlanBudget::new();
+        let large = budget.reserve(400).await;
+        let small = budget.reserve(100).await;
+        assert!(budget.0.try_acquire_many(PlanBudget::cost(100)).is_err(), "400 + 100 + 100 > 512");
+        drop(large);
+        assert!(budget.0.try_acquire_many(PlanBudget::cost(100)).is_ok());
+        drop(small);
+    }
+}
