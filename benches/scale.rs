@@ -7,8 +7,9 @@
 //! Measured: (1) convergence, from the first grant applied until every expected RoleBinding
 //! exists, seen by a watch; (2) the baseline: a plain kube-rs client creating the same number
 //! of RoleBindings with the same concurrency, seen by the same watch; (3) revocation: 20 links,
-//! each named by 100 grants (`--revoke-links`, `--revoke-grants`), deleted one at a time, each
-//! until its bindings are gone and SubjectAccessReview denies; (4) the operator's peak
+//! each named by 100 grants (`--revoke-links`, `--revoke-grants`), deleted one at a time once
+//! the grants report the previous one, each timed until a watch has seen its bindings go and
+//! SubjectAccessReview denies; (4) the operator's peak
 //! RSS and CPU seconds, and its write requests per grant until every grant is Ready, by kind
 //! (API server audit log); (5) writes at rest: a fresh operator started on the converged
 //! cluster with a 5 s resync, over three resync periods. The floor is measured too: the same
