@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::core::PartialObjectMeta;
@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::desired::names;
 use crate::grant_bindings::GrantBindings;
+use crate::grant_statuses::GrantStatuses;
 use crate::index::Index;
 use crate::materialize::RecentWrites;
 use crate::materialize::recent::hash_of;
@@ -183,13 +184,32 @@ fn watched<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    watched_as(api, config, drivers, indexes, recent, |_| {})
+}
+
+/// `watched`, with `shape` seeing every event (and changing its objects) before the cache does.
+fn watched_as<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    drivers: &mut Vec<BoxFuture<'static, ()>>,
+    indexes: Vec<Arc<Index<K>>>,
+    recent: Arc<RecentWrites>,
+    mut shape: impl FnMut(&mut watcher::Event<K>) + Send + 'static,
+) -> Watched<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     let (store, writer) = reflector::store();
     let feed = Feed::default();
     let fan = feed.clone();
     let kind = K::kind(&()).to_string();
     let cache = store.clone();
     let mut versions = SpecVersions::default();
-    let driver = watcher(api, config).default_backoff().modify(trim).reflect(writer).for_each(move |event| {
+    let shaped = watcher(api, config).default_backoff().map_ok(move |mut event| {
+        shape(&mut event);
+        event
+    });
+    let driver = shaped.modify(trim).reflect(writer).for_each(move |event| {
         match event {
             Ok(event) => {
                 indexes.iter().for_each(|index| index.observe(&event, &cache));
@@ -290,12 +310,17 @@ pub async fn run(
         vec![by.links_by_namespace.clone(), by.links_by_partner.clone()],
         recent.clone(),
     );
-    let grants = watched(
+    let grant_statuses = Arc::new(GrantStatuses::default());
+    let grants = watched_as(
         Api::<AccessGrant>::all(client.clone()),
         all.clone(),
         &mut drivers,
         vec![by.grants_by_client.clone(), by.grants_by_namespace.clone()],
         recent.clone(),
+        {
+            let statuses = grant_statuses.clone();
+            move |event| statuses.observe(event)
+        },
     );
     // Namespaces are watched as metadata only: the labels are all the rules read.
     let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
@@ -350,6 +375,7 @@ pub async fn run(
         partner_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY),
         recent_writes: recent,
         plans: reconcile::context::PlanBudget::new(),
+        grant_statuses,
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();

@@ -17,6 +17,7 @@ pub mod crdgen;
 pub mod desired;
 pub mod events;
 pub mod grant_bindings;
+pub mod grant_statuses;
 pub mod http;
 pub mod index;
 pub mod materialize;

@@ -176,7 +176,7 @@ async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerd
         granted_clients: clients.iter().filter(|c| c.granted).count() as i32,
         clients,
     };
-    if status == previous {
+    if ctx.grant_statuses.says(grant, &status) {
         return Ok(());
     }
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());

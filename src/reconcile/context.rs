@@ -85,6 +85,9 @@ pub struct Context {
     pub partner_summaries: super::status::SummaryWrites,
     pub recent_writes: Arc<crate::materialize::RecentWrites>,
     pub plans: PlanBudget,
+    /// What each grant's status said when last seen (the cache keeps grants without their
+    /// per-client entries).
+    pub grant_statuses: Arc<crate::grant_statuses::GrantStatuses>,
 }
 
 /// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)

@@ -1,0 +1,64 @@
+use kube::runtime::watcher::Event;
+use serde_json::json;
+
+use super::*;
+
+fn grant(name: &str, clients: &[(&str, bool)]) -> AccessGrant {
+    let spec = serde_json::from_value(json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap();
+    let mut grant = AccessGrant::new(name, spec);
+    grant.metadata.namespace = Some("home".into());
+    grant.status = Some(status(clients));
+    grant
+}
+
+fn status(clients: &[(&str, bool)]) -> AccessGrantStatus {
+    let entries = clients.iter().map(|(ns, granted)| json!({"namespace": ns, "granted": granted, "reason": "Granted", "message": "m"}));
+    serde_json::from_value(json!({"clients": entries.collect::<Vec<_>>(), "grantedClients": 1})).unwrap()
+}
+
+fn seen(statuses: &GrantStatuses, event: Event<AccessGrant>) -> Event<AccessGrant> {
+    let mut event = event;
+    statuses.observe(&mut event);
+    event
+}
+
+#[test]
+fn the_cache_keeps_a_grant_without_its_entries_and_still_knows_what_it_says() {
+    let statuses = GrantStatuses::default();
+    let Event::Apply(cached) = seen(&statuses, Event::Apply(grant("g", &[("a", true)]))) else { panic!() };
+    let kept = cached.status.as_ref().unwrap();
+    assert!(kept.clients.is_empty(), "the entries are left out");
+    assert_eq!(kept.granted_clients, 1, "the counts stay");
+    assert!(statuses.says(&cached, &status(&[("a", true)])));
+    assert!(!statuses.says(&cached, &status(&[("a", false)])), "a verdict changed");
+    assert!(!statuses.says(&cached, &status(&[("a", true), ("b", true)])), "a client more");
+}
+
+#[test]
+fn a_grant_never_seen_is_judged_by_its_own_status() {
+    let statuses = GrantStatuses::default();
+    let whole = grant("g", &[("a", true)]);
+    assert!(statuses.says(&whole, &status(&[("a", true)])));
+    assert!(!statuses.says(&whole, &status(&[("a", false)])));
+}
+
+#[test]
+fn deletions_and_relists_forget_grants_that_are_gone() {
+    let statuses = GrantStatuses::default();
+    let (kept, deleted, vanished) = (grant("kept", &[("a", true)]), grant("deleted", &[("a", true)]), grant("vanished", &[("a", true)]));
+    for g in [&kept, &deleted, &vanished] {
+        seen(&statuses, Event::Apply(g.clone()));
+    }
+    seen(&statuses, Event::Delete(deleted.clone()));
+    // Re-listed while `vanished` was deleted unseen.
+    seen(&statuses, Event::Init);
+    seen(&statuses, Event::InitApply(kept.clone()));
+    seen(&statuses, Event::InitDone);
+    let remembered = statuses.state.lock().unwrap().seen.len();
+    assert_eq!(remembered, 1, "only the grant still listed is remembered");
+    let mut other = status(&[("a", true)]);
+    other.granted_clients = 0;
+    // Forgotten grants are judged by their own (whole) status again.
+    assert!(statuses.says(&deleted, &status(&[("a", true)])));
+    assert!(!statuses.says(&vanished, &other));
+}
