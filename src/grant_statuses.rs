@@ -32,18 +32,17 @@ impl GrantStatuses {
     /// Records what an event's grant says, then leaves the per-client entries out of it.
     pub fn observe(&self, event: &mut watcher::Event<AccessGrant>) {
         let mut state = self.state.lock().expect("grant statuses");
+        let relisting = matches!(event, watcher::Event::InitApply(_));
         match event {
             watcher::Event::Init => state.relisted = Some(HashSet::new()),
             watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) => {
                 let key = key_of(grant);
                 state.seen.insert(key, status_digest(grant.status.as_ref()));
-                if let (watcher::Event::InitApply(_), Some(relisted)) = (&*event, state.relisted.as_mut()) {
-                    relisted.insert(key);
-                }
-                if let watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) = event
-                    && let Some(status) = grant.status.as_mut()
-                {
+                if let Some(status) = grant.status.as_mut() {
                     status.clients = Vec::new();
+                }
+                if relisting && let Some(relisted) = state.relisted.as_mut() {
+                    relisted.insert(key);
                 }
             }
             watcher::Event::InitDone => {
