@@ -40,6 +40,11 @@ where
         }
     }
 
+    /// How many objects are recorded under `key`, unconfirmed: an estimate that costs no copy.
+    pub fn count(&self, key: &str) -> usize {
+        self.refs.lock().expect("index").get(key).map_or(0, Vec::len)
+    }
+
     /// The cached objects under `key`, confirmed against the cache.
     pub fn get(&self, key: &str, cache: &Store<K>) -> Vec<Arc<K>> {
         let mut refs = self.refs.lock().expect("index");
@@ -180,7 +185,9 @@ mod tests {
         feed(&mut writer, &index, &cache, watcher::Event::Apply(a.clone()));
         feed(&mut writer, &index, &cache, watcher::Event::Apply(b.clone()));
         assert_eq!(names(index.get("x", &cache)), ["a", "b"]);
+        assert_eq!(index.count("x"), 2);
         assert!(index.get("y", &cache).is_empty());
+        assert_eq!(index.count("y"), 0);
 
         feed(&mut writer, &index, &cache, watcher::Event::Apply(config_map("ns", "a", "y")));
         assert_eq!(names(index.get("x", &cache)), ["b"], "a moved away from x");
@@ -188,6 +195,7 @@ mod tests {
 
         feed(&mut writer, &index, &cache, watcher::Event::Delete(b));
         assert!(index.get("x", &cache).is_empty());
+        assert_eq!(index.count("x"), 0);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Actio
 
 async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let namespace = link.namespace().unwrap_or_default();
-    let _room = ctx.plans.reserve(ctx.grants_naming(&namespace).len()).await;
+    let _room = ctx.reserve_plan(&namespace).await;
     let now = Timestamp::now();
     let world = ctx.client_world(&namespace);
     let plan = plan_client(&world.inputs(now));
@@ -215,7 +215,7 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
 /// After a link goes, another link of the namespace may take over: apply its plan now rather
 /// than waiting for its own reconcile.
 async fn materialize_others(ctx: &Context, namespace: &str) -> Result<(), Error> {
-    let _room = ctx.plans.reserve(ctx.grants_naming(namespace).len()).await;
+    let _room = ctx.reserve_plan(namespace).await;
     let world = ctx.client_world(namespace);
     let now = Timestamp::now();
     let plan = plan_client(&world.inputs(now));

@@ -208,6 +208,12 @@ impl Context {
         self.caches.partners.get(&ObjectRef::new(name))
     }
 
+    /// Waits until the plan budget has room for planning `namespace`, sized by the grants
+    /// naming it; planning holds the returned permit.
+    pub async fn reserve_plan(&self, namespace: &str) -> tokio::sync::SemaphorePermit<'_> {
+        self.plans.reserve(self.caches.by.grants_by_client.count(namespace)).await
+    }
+
     /// Everything the rules need about one client namespace, from the caches.
     pub fn client_world(&self, namespace: &str) -> ClientWorld {
         self.world_with(namespace, self.grants_naming(namespace))
