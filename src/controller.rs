@@ -24,8 +24,8 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::compact::{Compact, CompactCache, GrantBindings, LevelRoles};
 use crate::desired::names;
-use crate::grant_bindings::GrantBindings;
 use crate::grant_statuses::GrantStatuses;
 use crate::index::Index;
 use crate::materialize::RecentWrites;
@@ -230,32 +230,36 @@ where
     Watched { store, feed }
 }
 
-/// The watch of grant bindings, feeding their compact cache; every change reaches every
-/// subscriber as the whole object, which is dropped once they have mapped it.
-fn watched_grant_bindings(
-    api: Api<RoleBinding>,
-    config: watcher::Config,
+/// The watch of one of Liaison's bulk kinds, feeding its compact cache; every change reaches
+/// every subscriber as the whole object, which is dropped once they have mapped it.
+fn watched_compact<K>(
+    component: names::Component,
+    client: &Client,
     drivers: &mut Vec<BoxFuture<'static, ()>>,
-    cache: Arc<GrantBindings>,
     recent: Arc<RecentWrites>,
-) -> Feed<RoleBinding> {
-    let feed = Feed::default();
+) -> (Arc<CompactCache<K>>, Feed<K>)
+where
+    K: Compact + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let cache = Arc::new(CompactCache::default());
+    let (feed, filled) = (Feed::default(), cache.clone());
     let fan = feed.clone();
-    let driver = watcher(api, config).default_backoff().for_each(move |event| {
+    let config = watcher::Config::default().labels(&names::managed_selector(Some(component)));
+    let driver = watcher(Api::<K>::all(client.clone()), config).default_backoff().for_each(move |event| {
         match event {
             Ok(event) => {
-                cache.apply(&event);
-                if let watcher::Event::Apply(binding) | watcher::Event::InitApply(binding) | watcher::Event::Delete(binding) = event {
-                    recent.observed(&binding);
-                    fan.send(Arc::new(binding), true);
+                filled.apply(&event);
+                if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = event {
+                    recent.observed(&object);
+                    fan.send(Arc::new(object), true);
                 }
             }
-            Err(error) => tracing::warn!(kind = "RoleBinding", %error, "watch of grant bindings failed; retrying"),
+            Err(error) => tracing::warn!(component = component.as_str(), %error, "watch failed; retrying"),
         }
         futures::future::ready(())
     });
     drivers.push(driver.boxed());
-    feed
+    (cache, feed)
 }
 
 /// Drops what no controller reads before it is cached: managed fields, and the copy of the
@@ -326,20 +330,19 @@ pub async fn run(
     let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
     let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers, vec![], recent.clone());
     let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
-    // Every Role, not only Liaison's: access levels may name any Role of a client namespace.
-    let roles = watched(Api::<Role>::all(client.clone()), all.clone(), &mut drivers, vec![by.roles_by_namespace.clone()], recent.clone());
+    // Every Role, not only Liaison's (access levels may name any Role of a client namespace),
+    // but level Roles, one per link and level: those go to their compact cache.
+    let not_level_roles = watcher::Config::default().labels(&format!("{}!={}", names::COMPONENT, names::Component::LevelRole.as_str()));
+    let roles =
+        watched(Api::<Role>::all(client.clone()), not_level_roles, &mut drivers, vec![by.roles_by_namespace.clone()], recent.clone());
+    let (level_role_cache, level_roles): (Arc<LevelRoles>, _) =
+        watched_compact(names::Component::LevelRole, &client, &mut drivers, recent.clone());
     // Grant bindings, the bulk, go to their compact cache; the few others to kube's.
     let others = watcher::Config::default().labels(&names::managed_selector_except(names::Component::GrantBinding));
     let binding_indexes = vec![by.bindings_by_namespace.clone()];
     let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), others, &mut drivers, binding_indexes, recent.clone());
-    let grant_binding_cache = Arc::new(GrantBindings::default());
-    let grant_bindings = watched_grant_bindings(
-        Api::all(client.clone()),
-        watcher::Config::default().labels(&names::managed_selector(Some(names::Component::GrantBinding))),
-        &mut drivers,
-        grant_binding_cache.clone(),
-        recent.clone(),
-    );
+    let (grant_binding_cache, grant_bindings): (Arc<GrantBindings>, _) =
+        watched_compact(names::Component::GrantBinding, &client, &mut drivers, recent.clone());
     let service_accounts = watched(
         Api::<ServiceAccount>::all(client.clone()),
         managed.clone(),
@@ -358,6 +361,7 @@ pub async fn run(
         roles: roles.store.clone(),
         role_bindings: role_bindings.store.clone(),
         grant_bindings: grant_binding_cache,
+        level_roles: level_role_cache,
         service_accounts: service_accounts.store.clone(),
         cluster_role_bindings: cluster_role_bindings.store.clone(),
         managed_namespaces: managed_namespaces.store.clone(),
@@ -388,7 +392,7 @@ pub async fn run(
         Controller::for_shared_stream(links.subscribe(), caches.links.clone())
             .with_config(config.clone())
             .reconcile_on(resync::walk(caches.links.clone(), settings.resync))
-            .owns_shared_stream(roles.subscribe())
+            .owns_shared_stream(level_roles.subscribe())
             .owns_shared_stream(role_bindings.subscribe())
             .owns_shared_stream(grant_bindings.subscribe())
             .owns_shared_stream(service_accounts.subscribe())
@@ -435,7 +439,7 @@ pub async fn run(
 
     let grant_controller = {
         let by_home = caches.clone();
-        let (by_link, by_ns, by_role, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
+        let (by_link, by_ns, by_role, by_level, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone(), caches.clone());
         let link_store = caches.links.clone();
         let ceiling = ceiling.clone();
         Controller::for_shared_stream(grants.subscribe(), caches.grants.clone())
@@ -458,6 +462,8 @@ pub async fn run(
             })
             .watches_shared_stream(namespaces.subscribe(), move |ns| grants_naming(&by_ns, &ns.name_any()))
             .watches_shared_stream(roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
+            // A grant reports `Granted` once the level Role it binds is in place too.
+            .watches_shared_stream(level_roles.subscribe(), move |role| grants_naming(&by_level, &role.namespace().unwrap_or_default()))
             .watches_shared_stream(cluster_roles.subscribe(), move |cr| {
                 let name = cr.name_any();
                 let is_ceiling = name == ceiling;
@@ -559,6 +565,7 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
         caches.role_bindings.wait_until_ready().boxed(),
         async {
             caches.grant_bindings.wait_until_ready().await;
+            caches.level_roles.wait_until_ready().await;
             Ok(())
         }
         .boxed(),
@@ -602,7 +609,8 @@ async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
         + prune_cached(client, caches.service_accounts.state(), |o: &ServiceAccount| is_orphan(&o.metadata, &live), metrics).await?
         + prune_cached(client, caches.roles.state(), |o: &Role| is_orphan(&o.metadata, &live), metrics).await?
         + prune_cached(client, caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_named::<RoleBinding>(client, caches.grant_bindings.orphans(&live), metrics).await?;
+        + prune_named::<RoleBinding>(client, caches.grant_bindings.orphans(&live), metrics).await?
+        + prune_named::<Role>(client, caches.level_roles.orphans(&live), metrics).await?;
     if removed > 0 {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }

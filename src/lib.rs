@@ -4,19 +4,19 @@
 //! - `desired`: what should exist, decided purely from what was declared;
 //! - `materialize`: writing that and removing the rest;
 //! - `reconcile`: one reconciler per resource, each a read → decide → apply → status pipeline;
-//! - `index`: secondary indexes over the caches; `grant_bindings`: the compact cache of the
-//!   bulk of what Liaison writes;
+//! - `index`: secondary indexes over the caches; `compact`: the compact caches of the bulk of
+//!   what Liaison writes (grant bindings, level Roles);
 //! - `controller`: the watches and controllers; `resync`: their paced periodic re-check;
 //!   `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`.
 pub mod api;
 pub mod ceiling;
 pub mod cli;
+pub mod compact;
 pub mod controller;
 pub mod crdgen;
 pub mod desired;
 pub mod events;
-pub mod grant_bindings;
 pub mod grant_statuses;
 pub mod http;
 pub mod index;

@@ -396,6 +396,52 @@ async fn edited_and_deleted_bindings_are_put_back() {
 }
 
 #[tokio::test]
+async fn edited_and_deleted_level_roles_are_put_back() {
+    let (admin, p) = setup("role-drift").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns).await;
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
+    let level_roles = ListParams::default().labels("liaison.dev/component=level-role");
+    let listed = roles.list(&level_roles).await.unwrap().items;
+    assert_eq!(listed.len(), 1, "one Role for the one level in use");
+    let name = listed[0].metadata.name.clone().unwrap();
+
+    // Widened by hand: the extra rule goes, the level's own stays.
+    let mut widened = listed[0].clone();
+    widened.rules.get_or_insert_default().push(k8s_openapi::api::rbac::v1::PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(vec!["secrets".into()]),
+        verbs: vec!["get".into()],
+        ..Default::default()
+    });
+    widened.metadata.managed_fields = None;
+    roles.replace(&name, &Default::default(), &widened).await.unwrap();
+    let own_rules = listed[0].rules.clone();
+    until("the widened level Role is put back", WAIT, || {
+        let (roles, name, own_rules) = (roles.clone(), name.clone(), own_rules.clone());
+        async move { roles.get(&name).await.unwrap().rules == own_rules }
+    })
+    .await;
+    until("the extra rule stops working", WAIT, || {
+        let (admin, bob, ns) = (admin.clone(), bob.clone(), ns.clone());
+        async move { !can(&admin, &bob, &[], "get", SECRETS, &ns).await }
+    })
+    .await;
+    assert!(allowed(&admin, &bob, &ns).await);
+
+    roles.delete(&name, &DeleteParams::default()).await.unwrap();
+    until("the level Role is re-created", WAIT, || {
+        let (roles, name) = (roles.clone(), name.clone());
+        async move { roles.get_opt(&name).await.unwrap().is_some() }
+    })
+    .await;
+    until_allowed(&admin, &bob, &ns).await;
+}
+
+#[tokio::test]
 async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
     let (admin, p) = setup("stray").await;
     let ns = p.client_namespace("c").await;

@@ -1667,6 +1667,16 @@ proptest! {
         }
     }
 
+    /// Likewise level Roles and `LEVEL_ROLE_LABELS`, with no annotation at all.
+    #[test]
+    fn level_roles_carry_exactly_the_labels_their_cache_compares(world in arb_world()) {
+        for role in &world.plan().roles {
+            let keys: BTreeSet<&str> = role.metadata.labels.iter().flatten().map(|(k, _)| k.as_str()).collect();
+            prop_assert_eq!(keys, BTreeSet::from(names::LEVEL_ROLE_LABELS));
+            prop_assert!(role.metadata.annotations.is_none(), "{:?}", role.metadata.annotations);
+        }
+    }
+
     /// (2) Every planned Role is covered by the ceiling; without a ceiling nothing is planned.
     #[test]
     fn no_rule_beyond_the_ceiling_is_ever_materialized(world in arb_world()) {

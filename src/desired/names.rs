@@ -26,6 +26,8 @@ pub const ACCESS_ENDS_AT: &str = "liaison.dev/access-ends-at";
 /// The labels Liaison writes on every grant binding (the compact cache compares these).
 pub const GRANT_BINDING_LABELS: [&str; 9] =
     [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_GRANT, GRANT_NAMESPACE, GRANT_UID, ACCESS_LEVEL];
+/// The labels of every level Role, all of them compared by the compact cache of level Roles.
+pub const LEVEL_ROLE_LABELS: [&str; 6] = [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_LEVEL];
 /// Label on a Partner's home namespace.
 pub const HOME_OF: &str = "liaison.dev/home-of";
 

@@ -26,8 +26,8 @@ use serde::de::DeserializeOwned;
 pub use compare::Materialized;
 pub use recent::{RecentWrites, Write};
 
+use crate::compact::{Compact, CompactCache};
 use crate::desired::names::FIELD_MANAGER;
-use crate::grant_bindings::GrantBindings;
 use crate::index::bare_ref;
 use crate::metrics::Metrics;
 
@@ -122,14 +122,17 @@ where
     write_unless_seen(client, desired, seen, metrics, recent).await
 }
 
-/// `ensure` for a grant binding, against the compact cache that holds them.
-pub async fn ensure_grant_binding(
+/// `ensure`, against a compact cache (grant bindings, level Roles).
+pub async fn ensure_compact<K>(
     client: &Client,
-    cache: &GrantBindings,
-    desired: &RoleBinding,
+    cache: &CompactCache<K>,
+    desired: &K,
     metrics: &Metrics,
     recent: &RecentWrites,
-) -> Result<Outcome, Error> {
+) -> Result<Outcome, Error>
+where
+    K: Compact + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+{
     write_unless_seen(client, desired, cache.seen(desired), metrics, recent).await
 }
 

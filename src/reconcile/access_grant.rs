@@ -10,7 +10,6 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
@@ -18,7 +17,7 @@ use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
 use crate::desired::names;
 use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
-use crate::materialize::{Materialized, revoke};
+use crate::materialize::revoke;
 
 const KIND: &str = "AccessGrant";
 
@@ -92,15 +91,12 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
     else {
         return found.verdict.clone();
     };
-    let namespace = binding.namespace().unwrap_or_default();
     let binding_ready = ctx.caches.grant_bindings.seen(binding).is_some_and(|seen| seen.matches);
     let role_ready = plan
         .roles
         .iter()
         .filter(|role| binding.role_ref.kind == "Role" && role.metadata.name.as_deref() == Some(binding.role_ref.name.as_str()))
-        .all(|role| {
-            ctx.caches.roles.get(&ObjectRef::new(&role.name_any()).within(&namespace)).is_some_and(|live| role.is_matched_by(&live))
-        });
+        .all(|role| ctx.caches.level_roles.seen(role).is_some_and(|seen| seen.matches));
     if binding_ready && role_ready {
         found.verdict.clone()
     } else {

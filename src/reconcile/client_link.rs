@@ -22,7 +22,7 @@ use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::names::{self, Component};
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
 use crate::materialize::sweep::liaison_owner;
-use crate::materialize::{access_key, controlled_by, ensure, ensure_grant_binding, prune_cached, prune_named, revoke};
+use crate::materialize::{access_key, controlled_by, ensure, ensure_compact, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
 
@@ -62,7 +62,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
 pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
     let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
     for role in &plan.roles {
-        ensure(client, &caches.roles, role, metrics, &ctx.recent_writes).await?;
+        ensure_compact(client, &caches.level_roles, role, metrics, &ctx.recent_writes).await?;
     }
     let mut key_refresh = None;
     if let Some(key) = &plan.access_key {
@@ -75,7 +75,7 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?);
     }
     for binding in &plan.bindings {
-        ensure_grant_binding(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await?;
+        ensure_compact(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await?;
     }
 
     let wanted: BTreeSet<String> = plan
@@ -95,13 +95,9 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         metrics,
     )
     .await?;
-    let unwanted_grant_bindings = caches
-        .grant_bindings
-        .owned_in(namespace)
-        .into_iter()
-        .filter(|name| !wanted.contains(name))
-        .map(|name| (namespace.to_string(), name));
-    prune_named::<RoleBinding>(client, unwanted_grant_bindings.collect(), metrics).await?;
+    let unwanted =
+        |owned: Vec<String>| owned.into_iter().filter(|name| !wanted.contains(name)).map(|name| (namespace.to_string(), name)).collect();
+    prune_named::<RoleBinding>(client, unwanted(caches.grant_bindings.owned_in(namespace)), metrics).await?;
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.
@@ -115,6 +111,8 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         revoke::<Secret>(client, Some(home), &selector, unwanted, metrics).await?;
     }
     prune_cached(client, stale_accounts, |_: &ServiceAccount| true, metrics).await?;
+    prune_named::<Role>(client, unwanted(caches.level_roles.owned_in(namespace)), metrics).await?;
+    // A link-owned Role without the level label (made by an older Liaison, or relabelled).
     prune_cached(client, caches.by.roles_by_namespace.get(namespace, &caches.roles), |o: &Role| stale(&o.metadata), metrics).await?;
     Ok(key_refresh)
 }

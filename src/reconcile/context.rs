@@ -24,10 +24,12 @@ pub struct Caches {
     pub grants: Store<AccessGrant>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub cluster_roles: Store<ClusterRole>,
+    /// Every Role but Liaison's level Roles: those a level names, partners' own.
     pub roles: Store<Role>,
     /// Liaison's RoleBindings other than grant bindings.
     pub role_bindings: Store<RoleBinding>,
-    pub grant_bindings: Arc<crate::grant_bindings::GrantBindings>,
+    pub grant_bindings: Arc<crate::compact::GrantBindings>,
+    pub level_roles: Arc<crate::compact::LevelRoles>,
     pub service_accounts: Store<ServiceAccount>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,

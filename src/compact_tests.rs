@@ -231,3 +231,102 @@ fn uids_are_kept_whole() {
     assert_eq!(Uid::of("uid-link-a"), Uid::of("uid-link-a"));
     assert_ne!(Uid::of("uid-link-a"), Uid::of("uid-link-b"));
 }
+
+/// A level Role as Liaison plans it: every label of `LEVEL_ROLE_LABELS`.
+fn level_role(namespace: &str, name: &str) -> Role {
+    let labels = [
+        (names::MANAGED_BY, names::MANAGER),
+        (names::COMPONENT, "level-role"),
+        (names::PARTNER, "techhelp"),
+        (names::OWNER_UID, LINK_UID),
+        (names::CLIENT_LINK, "techhelp"),
+        (names::ACCESS_LEVEL, "support"),
+    ];
+    let read = |resource: &str| PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(vec![resource.into()]),
+        verbs: vec!["get".into(), "list".into()],
+        ..Default::default()
+    };
+    Role {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            owner_references: Some(vec![owner(LINK_UID)]),
+            ..Default::default()
+        },
+        rules: Some(vec![read("pods"), read("configmaps")]),
+    }
+}
+
+fn live_role(mut role: Role, resource_version: &str) -> Role {
+    role.metadata.resource_version = Some(resource_version.into());
+    role
+}
+
+fn roles_with(roles: &[Role]) -> LevelRoles {
+    let cache = LevelRoles::default();
+    for role in roles {
+        cache.apply(&watcher::Event::Apply(role.clone()));
+    }
+    cache
+}
+
+#[test]
+fn a_level_role_as_written_is_seen_to_match_whatever_others_add() {
+    let desired = level_role("beta", "r");
+    assert_eq!(
+        roles_with(&[live_role(desired.clone(), "7")]).seen(&desired),
+        Some(Seen { matches: true, needs_recreate: false, resource_version: Some("7".into()) })
+    );
+    let mut tenants = live_role(desired.clone(), "8");
+    tenants.metadata.labels.as_mut().unwrap().insert("team".into(), "blue".into());
+    tenants.metadata.annotations = Some(BTreeMap::from([("note".to_string(), "audited".to_string())]));
+    assert!(roles_with(&[tenants]).seen(&desired).is_some_and(|s| s.matches));
+
+    let mut no_rules = level_role("beta", "empty");
+    no_rules.rules = Some(vec![]);
+    let mut absent = live_role(no_rules.clone(), "9");
+    absent.rules = None;
+    assert!(roles_with(&[absent]).seen(&no_rules).is_some_and(|s| s.matches), "absent rules and no rules are the same Role");
+}
+
+#[test]
+fn every_change_to_a_level_role_is_seen_and_put_back_in_place() {
+    let desired = level_role("beta", "r");
+    type Edit = fn(&mut Role);
+    let edits: [(&str, Edit); 8] = [
+        ("a verb added", |r| r.rules.as_mut().unwrap()[0].verbs.push("delete".into())),
+        ("a resource changed", |r| r.rules.as_mut().unwrap()[1].resources = Some(vec!["secrets".into()])),
+        ("a rule added", |r| r.rules.as_mut().unwrap().push(PolicyRule { verbs: vec!["*".into()], ..Default::default() })),
+        ("a resource name added", |r| r.rules.as_mut().unwrap()[0].resource_names = Some(vec!["x".into()])),
+        ("the rules removed", |r| r.rules = None),
+        ("a label of Liaison's changed", |r| {
+            r.metadata.labels.as_mut().unwrap().insert(names::ACCESS_LEVEL.into(), "admin".into());
+        }),
+        ("a label of Liaison's removed", |r| {
+            r.metadata.labels.as_mut().unwrap().remove(names::CLIENT_LINK);
+        }),
+        ("the owning link replaced", |r| r.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])),
+    ];
+    for (what, edit) in edits {
+        let mut edited = live_role(desired.clone(), "8");
+        edit(&mut edited);
+        let seen = roles_with(&[edited]).seen(&desired).expect("cached");
+        assert!(!seen.matches, "{what} went unnoticed");
+        assert!(!seen.needs_recreate, "{what}: a Role is changed in place");
+    }
+}
+
+#[test]
+fn level_roles_are_owned_and_orphaned_by_liaisons_rules() {
+    let ours = live_role(level_role("beta", "ours"), "1");
+    let mut labels_only = live_role(level_role("beta", "labels-only"), "2");
+    labels_only.metadata.owner_references = None;
+    let cache = roles_with(&[ours, labels_only]);
+    assert_eq!(cache.owned_in("beta"), ["ours"]);
+    assert!(cache.orphans(&BTreeSet::from([LINK_UID.to_string()])).is_empty());
+    assert_eq!(cache.orphans(&BTreeSet::new()), [("beta".to_string(), "ours".to_string())]);
+    assert!(cache.namespaces_of_grant(GRANT_UID).is_empty(), "a Role serves no one grant");
+}

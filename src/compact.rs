@@ -1,0 +1,315 @@
+//! Liaison's bulk objects as the cluster has them, each reduced to what Liaison decides on.
+//!
+//! One binding per grant and client namespace, and one Role per link and level in use, are the
+//! bulk of what Liaison materializes. kube's cache kept each as the whole object with its key
+//! and index entries, ~2–2.5 KB: at 10,000 grants a third of the operator's memory. Here each
+//! is a name, a digest of everything Liaison compares, and the few facts reconciles ask
+//! (whose grant, which link owns it, which resourceVersion): ~250 bytes.
+//!
+//! The digest is computed the same way from the live object and from the desired one, so
+//! "does the cluster say what Liaison wants" stays an equality, with the same meaning as
+//! `Materialized::is_matched_by`: Liaison's labels and annotation, its owner references and
+//! the payload (roleRef and subjects, rules); labels, annotations and owners that others add
+//! are not compared.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::runtime::watcher;
+
+use crate::desired::names;
+use crate::materialize::recent::hash_of;
+use crate::materialize::sweep::liaison_owner;
+use crate::materialize::{Materialized, Seen};
+
+/// A UID as 128 bits. The API server's UIDs are UUIDs; anything else (hand-built objects in
+/// tests) is hashed, where a collision could only make an object look owned by a live owner
+/// (and so be kept), never the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Uid(u128);
+
+impl Uid {
+    fn of(text: &str) -> Uid {
+        let hex: String = text.chars().filter(|c| *c != '-').collect();
+        match u128::from_str_radix(&hex, 16) {
+            Ok(bits) if hex.len() == 32 => Uid(bits),
+            _ => Uid(u128::from(hash_of(&text)) << 64 | u128::from(hash_of(&(text, 1u8)))),
+        }
+    }
+}
+
+/// A kind whose Liaison-made objects a compact cache can hold.
+pub trait Compact: Materialized {
+    /// Everything `Materialized::is_matched_by` compares, as one digest.
+    fn content_digest(&self) -> u64;
+
+    /// What cannot be changed in place, as a digest: when it differs, delete and create.
+    fn immutable_digest(&self) -> u64 {
+        0
+    }
+
+    /// The UID of the grant the object serves, if it serves one.
+    fn grant_uid(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The cache of grant bindings: one per grant and client namespace.
+pub type GrantBindings = CompactCache<RoleBinding>;
+/// The cache of level Roles: one per link and level in use.
+pub type LevelRoles = CompactCache<Role>;
+
+/// What the cache knows of one object.
+#[derive(Debug)]
+struct Live {
+    resource_version: Option<Box<str>>,
+    content: u64,
+    immutable: u64,
+    grant: Option<Uid>,
+    /// The link that owns it by Liaison's rules (its label and a controlling owner reference).
+    link_owner: Option<Uid>,
+    deleting: bool,
+}
+
+impl Live {
+    fn of<K: Compact>(object: &K) -> Live {
+        let meta = object.meta();
+        Live {
+            resource_version: meta.resource_version.as_deref().map(Box::from),
+            content: object.content_digest(),
+            immutable: object.immutable_digest(),
+            grant: object.grant_uid().map(Uid::of),
+            link_owner: liaison_owner(meta).map(Uid::of),
+            deleting: meta.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+type Names = BTreeMap<Box<str>, Live>;
+
+#[derive(Default)]
+struct State {
+    /// Namespace → object name → what it says. The namespace strings are shared with
+    /// `by_grant`.
+    namespaces: HashMap<Arc<str>, Names>,
+    /// Grant UID → the namespaces holding an object serving it.
+    by_grant: HashMap<Uid, Vec<Arc<str>>>,
+}
+
+impl State {
+    fn insert<K: Compact>(&mut self, object: &K) {
+        let meta = object.meta();
+        let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else { return };
+        let live = Live::of(object);
+        let grant = live.grant;
+        let namespace = match self.namespaces.get_key_value(namespace) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(namespace),
+        };
+        if let Some(grant) = grant {
+            let holding = self.by_grant.entry(grant).or_default();
+            if !holding.contains(&namespace) {
+                holding.push(namespace.clone());
+            }
+        }
+        let previous = self.namespaces.entry(namespace.clone()).or_default().insert(name.into(), live);
+        // An object relabelled to another grant (by hand) no longer counts for the first.
+        if let Some(old_grant) = previous.and_then(|p| p.grant).filter(|g| Some(*g) != grant) {
+            self.unlink(old_grant, &namespace);
+        }
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(names) = self.namespaces.get_mut(namespace) else { return };
+        let Some(live) = names.remove(name) else { return };
+        if names.is_empty() {
+            self.namespaces.remove(namespace);
+        }
+        if let Some(grant) = live.grant {
+            self.unlink(grant, namespace);
+        }
+    }
+
+    /// Forgets that `namespace` serves `grant`, unless another object of it is there.
+    fn unlink(&mut self, grant: Uid, namespace: &str) {
+        let still_there = self.namespaces.get(namespace).is_some_and(|names| names.values().any(|l| l.grant == Some(grant)));
+        if still_there {
+            return;
+        }
+        if let Some(holding) = self.by_grant.get_mut(&grant) {
+            holding.retain(|ns| &**ns != namespace);
+            if holding.is_empty() {
+                self.by_grant.remove(&grant);
+            }
+        }
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<&Live> {
+        self.namespaces.get(namespace).and_then(|names| names.get(name))
+    }
+}
+
+/// A compact cache of Liaison's objects of one kind, fed by their watch.
+pub struct CompactCache<K> {
+    state: RwLock<State>,
+    /// A re-list being received: it replaces the state once complete, as kube's caches do.
+    relist: std::sync::Mutex<Option<State>>,
+    ready: tokio::sync::watch::Sender<bool>,
+    kind: PhantomData<fn(&K)>,
+}
+
+impl<K> Default for CompactCache<K> {
+    fn default() -> Self {
+        CompactCache {
+            state: RwLock::default(),
+            relist: Default::default(),
+            ready: tokio::sync::watch::Sender::new(false),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Compact> CompactCache<K> {
+    /// Takes one watch event.
+    pub fn apply(&self, event: &watcher::Event<K>) {
+        match event {
+            watcher::Event::Apply(object) => self.write().insert(object),
+            watcher::Event::Delete(object) => {
+                let meta = object.meta();
+                self.write().remove(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+            }
+            watcher::Event::Init => *self.relist.lock().expect("relist") = Some(State::default()),
+            watcher::Event::InitApply(object) => {
+                self.relist.lock().expect("relist").get_or_insert_with(State::default).insert(object);
+            }
+            watcher::Event::InitDone => {
+                let listed = self.relist.lock().expect("relist").take().unwrap_or_default();
+                *self.write() = listed;
+                self.ready.send_replace(true);
+            }
+        }
+    }
+
+    /// Resolves once the first list has been taken.
+    pub async fn wait_until_ready(&self) {
+        let mut ready = self.ready.subscribe();
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+
+    /// What the cache says about the object `desired` describes; `None` if it has none.
+    pub fn seen(&self, desired: &K) -> Option<Seen> {
+        let meta = desired.meta();
+        let state = self.read();
+        let live = state.get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())?;
+        let needs_recreate = live.immutable != desired.immutable_digest();
+        Some(Seen {
+            matches: !needs_recreate && live.content == desired.content_digest(),
+            needs_recreate,
+            resource_version: live.resource_version.as_deref().map(String::from),
+        })
+    }
+
+    /// The objects of `namespace` that are Liaison's by its rules, by name.
+    pub fn owned_in(&self, namespace: &str) -> Vec<String> {
+        let state = self.read();
+        let names = state.namespaces.get(namespace).into_iter().flatten();
+        names.filter(|(_, live)| live.link_owner.is_some()).map(|(name, _)| name.to_string()).collect()
+    }
+
+    /// The namespaces holding an object serving the grant with this UID.
+    pub fn namespaces_of_grant(&self, grant_uid: &str) -> Vec<String> {
+        self.read().by_grant.get(&Uid::of(grant_uid)).into_iter().flatten().map(|ns| ns.to_string()).collect()
+    }
+
+    /// `(namespace, name)` of each object whose owning link is not among `live_owners` and
+    /// which is not already being deleted.
+    pub fn orphans(&self, live_owners: &BTreeSet<String>) -> Vec<(String, String)> {
+        let live: HashSet<Uid> = live_owners.iter().map(|uid| Uid::of(uid)).collect();
+        let state = self.read();
+        let mut orphans = Vec::new();
+        for (namespace, names) in &state.namespaces {
+            for (name, object) in names {
+                if object.link_owner.is_some_and(|owner| !live.contains(&owner)) && !object.deleting {
+                    orphans.push((namespace.to_string(), name.to_string()));
+                }
+            }
+        }
+        orphans
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().namespaces.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().namespaces.is_empty()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().expect("compact cache")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().expect("compact cache")
+    }
+}
+
+/// Labels are compared by the fixed set Liaison writes on every object of the kind (a label
+/// others add is not ours); owner references by those of Liaison's own kinds.
+impl Compact for RoleBinding {
+    fn content_digest(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.immutable_digest().hash(&mut hasher);
+        let subjects = self.subjects.as_deref().unwrap_or_default();
+        subjects.len().hash(&mut hasher);
+        for subject in subjects {
+            (&subject.kind, &subject.name, &subject.namespace, &subject.api_group).hash(&mut hasher);
+        }
+        hash_meta(&self.metadata, &names::GRANT_BINDING_LABELS, &mut hasher);
+        let annotations = self.metadata.annotations.as_ref();
+        annotations.and_then(|annotations| annotations.get(names::ACCESS_ENDS_AT)).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// `roleRef`.
+    fn immutable_digest(&self) -> u64 {
+        let role_ref = &self.role_ref;
+        hash_of(&(&role_ref.api_group, &role_ref.kind, &role_ref.name))
+    }
+
+    fn grant_uid(&self) -> Option<&str> {
+        self.metadata.labels.as_ref()?.get(names::GRANT_UID).map(String::as_str)
+    }
+}
+
+impl Compact for Role {
+    fn content_digest(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        // Absent rules and no rules are the same Role.
+        let rules = self.rules.as_deref().unwrap_or_default();
+        rules.len().hash(&mut hasher);
+        for PolicyRule { api_groups, non_resource_urls, resource_names, resources, verbs } in rules {
+            (api_groups, non_resource_urls, resource_names, resources, verbs).hash(&mut hasher);
+        }
+        hash_meta(&self.metadata, &names::LEVEL_ROLE_LABELS, &mut hasher);
+        hasher.finish()
+    }
+}
+
+fn hash_meta(meta: &ObjectMeta, labels: &[&str], hasher: &mut DefaultHasher) {
+    for key in labels {
+        meta.labels.as_ref().and_then(|labels| labels.get(*key)).hash(hasher);
+    }
+    let liaison_owners = meta.owner_references.iter().flatten().filter(|o| o.api_version.starts_with("liaison.dev/"));
+    for owner in liaison_owners {
+        (&owner.api_version, &owner.kind, &owner.name, &owner.uid, owner.controller, owner.block_owner_deletion).hash(hasher);
+    }
+}
+
+#[cfg(test)]
+#[path = "compact_tests.rs"]
+mod tests;
