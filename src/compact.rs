@@ -15,13 +15,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher;
 
 use crate::desired::names;
+use crate::fed::{Fed, Keeps};
 use crate::materialize::recent::hash_of;
 use crate::materialize::sweep::liaison_owner;
 use crate::materialize::{Materialized, Seen};
@@ -153,51 +154,38 @@ impl State {
     }
 }
 
+impl<K: Compact> Keeps<K> for State {
+    fn keep(&mut self, object: &K) {
+        self.insert(object);
+    }
+
+    fn forget(&mut self, object: &K) {
+        let meta = object.meta();
+        self.remove(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+    }
+}
+
 /// A compact cache of Liaison's objects of one kind, fed by their watch.
 pub struct CompactCache<K> {
-    state: RwLock<State>,
-    /// A re-list being received: it replaces the state once complete, as kube's caches do.
-    relist: std::sync::Mutex<Option<State>>,
-    ready: tokio::sync::watch::Sender<bool>,
+    fed: Fed<State>,
     kind: PhantomData<fn(&K)>,
 }
 
 impl<K> Default for CompactCache<K> {
     fn default() -> Self {
-        CompactCache {
-            state: RwLock::default(),
-            relist: Default::default(),
-            ready: tokio::sync::watch::Sender::new(false),
-            kind: PhantomData,
-        }
+        CompactCache { fed: Fed::default(), kind: PhantomData }
     }
 }
 
 impl<K: Compact> CompactCache<K> {
     /// Takes one watch event.
     pub fn apply(&self, event: &watcher::Event<K>) {
-        match event {
-            watcher::Event::Apply(object) => self.write().insert(object),
-            watcher::Event::Delete(object) => {
-                let meta = object.meta();
-                self.write().remove(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
-            }
-            watcher::Event::Init => *self.relist.lock().expect("relist") = Some(State::default()),
-            watcher::Event::InitApply(object) => {
-                self.relist.lock().expect("relist").get_or_insert_with(State::default).insert(object);
-            }
-            watcher::Event::InitDone => {
-                let listed = self.relist.lock().expect("relist").take().unwrap_or_default();
-                *self.write() = listed;
-                self.ready.send_replace(true);
-            }
-        }
+        self.fed.apply(event);
     }
 
     /// Resolves once the first list has been taken.
     pub async fn wait_until_ready(&self) {
-        let mut ready = self.ready.subscribe();
-        let _ = ready.wait_for(|ready| *ready).await;
+        self.fed.wait_until_ready().await;
     }
 
     /// What the cache says about the object `desired` describes; `None` if it has none.
@@ -250,11 +238,7 @@ impl<K: Compact> CompactCache<K> {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().expect("compact cache")
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().expect("compact cache")
+        self.fed.read()
     }
 }
 

@@ -24,13 +24,14 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
-use crate::compact::{Compact, CompactCache, GrantBindings, LevelRoles};
+use crate::compact::{GrantBindings, LevelRoles};
 use crate::desired::names;
 use crate::grant_statuses::GrantStatuses;
 use crate::index::Index;
 use crate::materialize::RecentWrites;
 use crate::materialize::recent::hash_of;
 use crate::metrics::Metrics;
+use crate::namespace_labels::NamespaceLabels;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 use crate::resync;
 
@@ -230,36 +231,36 @@ where
     Watched { store, feed }
 }
 
-/// The watch of one of Liaison's bulk kinds, feeding its compact cache; every change reaches
-/// every subscriber as the whole object, which is dropped once they have mapped it.
-fn watched_compact<K>(
-    component: names::Component,
-    client: &Client,
+/// The watch of a kind kept in a cache of Liaison's own (`keep` takes each event); every change
+/// reaches every subscriber as the whole object, which is dropped once they have mapped it.
+fn watched_into<K>(
+    api: Api<K>,
+    config: watcher::Config,
     drivers: &mut Vec<BoxFuture<'static, ()>>,
     recent: Arc<RecentWrites>,
-) -> (Arc<CompactCache<K>>, Feed<K>)
+    keep: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> Feed<K>
 where
-    K: Compact + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let cache = Arc::new(CompactCache::default());
-    let (feed, filled) = (Feed::default(), cache.clone());
+    let feed = Feed::default();
     let fan = feed.clone();
-    let config = watcher::Config::default().labels(&names::managed_selector(Some(component)));
-    let driver = watcher(Api::<K>::all(client.clone()), config).default_backoff().for_each(move |event| {
+    let kind = K::kind(&()).to_string();
+    let driver = watcher(api, config).default_backoff().for_each(move |event| {
         match event {
             Ok(event) => {
-                filled.apply(&event);
+                keep(&event);
                 if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = event {
                     recent.observed(&object);
                     fan.send(Arc::new(object), true);
                 }
             }
-            Err(error) => tracing::warn!(component = component.as_str(), %error, "watch failed; retrying"),
+            Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
         }
         futures::future::ready(())
     });
     drivers.push(driver.boxed());
-    (cache, feed)
+    feed
 }
 
 /// Drops what no controller reads before it is cached: managed fields, and the copy of the
@@ -326,8 +327,12 @@ pub async fn run(
             move |event| statuses.observe(event)
         },
     );
-    // Namespaces are watched as metadata only: the labels are all the rules read.
-    let namespaces = watched(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
+    // Namespaces are watched as metadata only, and kept as their labels: all the rules read.
+    let namespace_labels = Arc::new(NamespaceLabels::default());
+    let namespaces = watched_into(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), &mut drivers, recent.clone(), {
+        let cache = namespace_labels.clone();
+        move |event| cache.apply(event)
+    });
     let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), &mut drivers, vec![], recent.clone());
     let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
     // Every Role, not only Liaison's (access levels may name any Role of a client namespace),
@@ -335,14 +340,20 @@ pub async fn run(
     let not_level_roles = watcher::Config::default().labels(&format!("{}!={}", names::COMPONENT, names::Component::LevelRole.as_str()));
     let roles =
         watched(Api::<Role>::all(client.clone()), not_level_roles, &mut drivers, vec![by.roles_by_namespace.clone()], recent.clone());
-    let (level_role_cache, level_roles): (Arc<LevelRoles>, _) =
-        watched_compact(names::Component::LevelRole, &client, &mut drivers, recent.clone());
+    let level_role_cache = Arc::new(LevelRoles::default());
+    let level_roles = watched_into(Api::all(client.clone()), only(names::Component::LevelRole), &mut drivers, recent.clone(), {
+        let cache = level_role_cache.clone();
+        move |event| cache.apply(event)
+    });
     // Grant bindings, the bulk, go to their compact cache; the few others to kube's.
     let others = watcher::Config::default().labels(&names::managed_selector_except(names::Component::GrantBinding));
     let binding_indexes = vec![by.bindings_by_namespace.clone()];
     let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), others, &mut drivers, binding_indexes, recent.clone());
-    let (grant_binding_cache, grant_bindings): (Arc<GrantBindings>, _) =
-        watched_compact(names::Component::GrantBinding, &client, &mut drivers, recent.clone());
+    let grant_binding_cache = Arc::new(GrantBindings::default());
+    let grant_bindings = watched_into(Api::all(client.clone()), only(names::Component::GrantBinding), &mut drivers, recent.clone(), {
+        let cache = grant_binding_cache.clone();
+        move |event| cache.apply(event)
+    });
     let service_accounts = watched(
         Api::<ServiceAccount>::all(client.clone()),
         managed.clone(),
@@ -356,7 +367,7 @@ pub async fn run(
         partners: partners.store.clone(),
         links: links.store.clone(),
         grants: grants.store.clone(),
-        namespaces: namespaces.store.clone(),
+        namespaces: namespace_labels,
         cluster_roles: cluster_roles.store.clone(),
         roles: roles.store.clone(),
         role_bindings: role_bindings.store.clone(),
@@ -514,6 +525,11 @@ pub async fn run(
     }
 }
 
+/// The watch of one component of what Liaison makes.
+fn only(component: names::Component) -> watcher::Config {
+    watcher::Config::default().labels(&names::managed_selector(Some(component)))
+}
+
 fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) -> Vec<ObjectRef<ClientLink>> {
     store.state().iter().filter(|l| keep(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect()
 }
@@ -559,13 +575,13 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
         caches.partners.wait_until_ready().boxed(),
         caches.links.wait_until_ready().boxed(),
         caches.grants.wait_until_ready().boxed(),
-        caches.namespaces.wait_until_ready().boxed(),
         caches.cluster_roles.wait_until_ready().boxed(),
         caches.roles.wait_until_ready().boxed(),
         caches.role_bindings.wait_until_ready().boxed(),
         async {
             caches.grant_bindings.wait_until_ready().await;
             caches.level_roles.wait_until_ready().await;
+            caches.namespaces.wait_until_ready().await;
             Ok(())
         }
         .boxed(),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
-use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
@@ -22,7 +21,7 @@ pub struct Caches {
     pub partners: Store<Partner>,
     pub links: Store<ClientLink>,
     pub grants: Store<AccessGrant>,
-    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub namespaces: Arc<crate::namespace_labels::NamespaceLabels>,
     pub cluster_roles: Store<ClusterRole>,
     /// Every Role but Liaison's level Roles: those a level names, partners' own.
     pub roles: Store<Role>,
@@ -231,7 +230,7 @@ impl Context {
 
     fn world_with(&self, namespace: &str, grants: Vec<Arc<AccessGrant>>) -> ClientWorld {
         let links = self.links_in(namespace);
-        let namespace_labels = self.caches.namespaces.get(&ObjectRef::new(namespace)).map(|ns| ns.labels().clone()).unwrap_or_default();
+        let namespace_labels = self.caches.namespaces.of(namespace);
         let mut roles = BTreeMap::new();
         let mut cluster_roles = BTreeMap::new();
         for level in links.iter().flat_map(|l| &l.spec.access_levels) {
