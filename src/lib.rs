@@ -5,7 +5,8 @@
 //! - `materialize`: writing that and removing the rest;
 //! - `reconcile`: one reconciler per resource, each a read → decide → apply → status pipeline;
 //! - `index`: secondary indexes over the caches; `compact`: the compact caches of the bulk of
-//!   what Liaison writes (grant bindings, level Roles);
+//!   what Liaison writes (grant bindings, level Roles); `namespace_labels`: namespaces as the
+//!   labels the rules read; `fed`: how these caches take their watch's events;
 //! - `controller`: the watches and controllers; `resync`: their paced periodic re-check;
 //!   `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`.
