@@ -463,6 +463,8 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * 3 + 1)).await;
     let writes_at_rest = difference(&operator_writes(), &writes_before);
     let at_rest = total(&operator_writes()) - before;
+    // A restart lists everything and reconciles it all at once: memory limits must allow it.
+    let restarted = proc_stats(operator.pid());
     drop(operator);
     let ratio = convergence.as_secs_f64() / baseline.as_secs_f64();
     let (p50, p99) = (percentile(&revocations, 0.5), percentile(&revocations, 0.99));
@@ -496,6 +498,10 @@ async fn main() {
         cost.rss, cost.file, cost.anon
     );
     println!("| operator CPU | {cpu_seconds:.1} s |");
+    println!(
+        "| peak RSS of a fresh operator on the converged cluster (first lists, first full pass; step 5) | {:.1} MiB |",
+        restarted.peak_rss
+    );
     let per_grant = |n: usize| n as f64 / sizes.grants as f64;
     println!("| operator writes per grant, until every grant is Ready | {:.2} |", per_grant(total(&writes_converging)));
     for (what, count) in &writes_converging {
