@@ -61,17 +61,18 @@ fn wanted(namespace: &str, name: &str, grant_uid: &str) -> RoleBinding {
     }
 }
 
-/// The binding as the API server hands it back.
-fn live(mut binding: RoleBinding, resource_version: &str) -> RoleBinding {
-    binding.metadata.resource_version = Some(resource_version.into());
-    binding.metadata.uid = Some("11111111-2222-4333-8444-555555555555".into());
-    binding
+/// The object as the API server hands it back.
+fn live<K: Compact>(mut object: K, resource_version: &str) -> K {
+    let meta = object.meta_mut();
+    meta.resource_version = Some(resource_version.into());
+    meta.uid = Some("11111111-2222-4333-8444-555555555555".into());
+    object
 }
 
-fn cache_with(bindings: &[RoleBinding]) -> GrantBindings {
-    let cache = GrantBindings::default();
-    for binding in bindings {
-        cache.apply(&watcher::Event::Apply(binding.clone()));
+fn cache_with<K: Compact + Clone>(objects: &[K]) -> CompactCache<K> {
+    let cache = CompactCache::default();
+    for object in objects {
+        cache.apply(&watcher::Event::Apply(object.clone()));
     }
     cache
 }
@@ -260,36 +261,23 @@ fn level_role(namespace: &str, name: &str) -> Role {
     }
 }
 
-fn live_role(mut role: Role, resource_version: &str) -> Role {
-    role.metadata.resource_version = Some(resource_version.into());
-    role
-}
-
-fn roles_with(roles: &[Role]) -> LevelRoles {
-    let cache = LevelRoles::default();
-    for role in roles {
-        cache.apply(&watcher::Event::Apply(role.clone()));
-    }
-    cache
-}
-
 #[test]
 fn a_level_role_as_written_is_seen_to_match_whatever_others_add() {
     let desired = level_role("beta", "r");
     assert_eq!(
-        roles_with(&[live_role(desired.clone(), "7")]).seen(&desired),
+        cache_with(&[live(desired.clone(), "7")]).seen(&desired),
         Some(Seen { matches: true, needs_recreate: false, resource_version: Some("7".into()) })
     );
-    let mut tenants = live_role(desired.clone(), "8");
+    let mut tenants = live(desired.clone(), "8");
     tenants.metadata.labels.as_mut().unwrap().insert("team".into(), "blue".into());
     tenants.metadata.annotations = Some(BTreeMap::from([("note".to_string(), "audited".to_string())]));
-    assert!(roles_with(&[tenants]).seen(&desired).is_some_and(|s| s.matches));
+    assert!(cache_with(&[tenants]).seen(&desired).is_some_and(|s| s.matches));
 
     let mut no_rules = level_role("beta", "empty");
     no_rules.rules = Some(vec![]);
-    let mut absent = live_role(no_rules.clone(), "9");
+    let mut absent = live(no_rules.clone(), "9");
     absent.rules = None;
-    assert!(roles_with(&[absent]).seen(&no_rules).is_some_and(|s| s.matches), "absent rules and no rules are the same Role");
+    assert!(cache_with(&[absent]).seen(&no_rules).is_some_and(|s| s.matches), "absent rules and no rules are the same Role");
 }
 
 #[test]
@@ -311,9 +299,9 @@ fn every_change_to_a_level_role_is_seen_and_put_back_in_place() {
         ("the owning link replaced", |r| r.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])),
     ];
     for (what, edit) in edits {
-        let mut edited = live_role(desired.clone(), "8");
+        let mut edited = live(desired.clone(), "8");
         edit(&mut edited);
-        let seen = roles_with(&[edited]).seen(&desired).expect("cached");
+        let seen = cache_with(&[edited]).seen(&desired).expect("cached");
         assert!(!seen.matches, "{what} went unnoticed");
         assert!(!seen.needs_recreate, "{what}: a Role is changed in place");
     }
@@ -321,10 +309,10 @@ fn every_change_to_a_level_role_is_seen_and_put_back_in_place() {
 
 #[test]
 fn level_roles_are_owned_and_orphaned_by_liaisons_rules() {
-    let ours = live_role(level_role("beta", "ours"), "1");
-    let mut labels_only = live_role(level_role("beta", "labels-only"), "2");
+    let ours = live(level_role("beta", "ours"), "1");
+    let mut labels_only = live(level_role("beta", "labels-only"), "2");
     labels_only.metadata.owner_references = None;
-    let cache = roles_with(&[ours, labels_only]);
+    let cache = cache_with(&[ours, labels_only]);
     assert_eq!(cache.owned_in("beta"), ["ours"]);
     assert!(cache.orphans(&BTreeSet::from([LINK_UID.to_string()])).is_empty());
     assert_eq!(cache.orphans(&BTreeSet::new()), [("beta".to_string(), "ours".to_string())]);

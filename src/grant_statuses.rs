@@ -6,60 +6,50 @@
 //! caches the grant without its per-client entries (`conditions` and the counts stay: they are
 //! read for `lastTransitionTime`, for settling and for metrics).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
 
 use kube::ResourceExt;
 use kube::runtime::watcher;
 
 use crate::api::{AccessGrant, AccessGrantStatus};
+use crate::fed::{Fed, Keeps};
 use crate::materialize::recent::{digest, hash_of};
 
 #[derive(Default)]
 pub struct GrantStatuses {
-    state: Mutex<State>,
+    digests: Fed<Digests>,
 }
 
+/// By grant (a hash of namespace and name): the digest of its status as last seen. Taken like
+/// kube's cache takes the grants, so a re-list replaces both once complete.
 #[derive(Default)]
-struct State {
-    /// By grant (a hash of namespace and name): the digest of its status as last seen.
-    seen: HashMap<u64, u64>,
-    /// During a re-list, the grants listed so far.
-    relisted: Option<HashSet<u64>>,
+struct Digests(HashMap<u64, u64>);
+
+impl Keeps<AccessGrant> for Digests {
+    fn keep(&mut self, grant: &AccessGrant) {
+        self.0.insert(key_of(grant), status_digest(grant.status.as_ref()));
+    }
+
+    fn forget(&mut self, grant: &AccessGrant) {
+        self.0.remove(&key_of(grant));
+    }
 }
 
 impl GrantStatuses {
     /// Records what an event's grant says, then leaves the per-client entries out of it.
     pub fn observe(&self, event: &mut watcher::Event<AccessGrant>) {
-        let mut state = self.state.lock().expect("grant statuses");
-        let relisting = matches!(event, watcher::Event::InitApply(_));
-        match event {
-            watcher::Event::Init => state.relisted = Some(HashSet::new()),
-            watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) => {
-                let key = key_of(grant);
-                state.seen.insert(key, status_digest(grant.status.as_ref()));
-                if let Some(status) = grant.status.as_mut() {
-                    status.clients = Vec::new();
-                }
-                if relisting && let Some(relisted) = state.relisted.as_mut() {
-                    relisted.insert(key);
-                }
-            }
-            watcher::Event::InitDone => {
-                if let Some(relisted) = state.relisted.take() {
-                    state.seen.retain(|key, _| relisted.contains(key));
-                }
-            }
-            watcher::Event::Delete(grant) => {
-                state.seen.remove(&key_of(grant));
-            }
+        self.digests.apply(event);
+        if let watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) = event
+            && let Some(status) = grant.status.as_mut()
+        {
+            status.clients = Vec::new();
         }
     }
 
     /// Whether `grant`'s status, as last seen, is `next`. Unknown: only if the cached status
     /// (which then still has its entries) equals it.
     pub fn says(&self, grant: &AccessGrant, next: &AccessGrantStatus) -> bool {
-        let seen = self.state.lock().expect("grant statuses").seen.get(&key_of(grant)).copied();
+        let seen = self.digests.read().0.get(&key_of(grant)).copied();
         match seen {
             Some(seen) => seen == status_digest(Some(next)),
             None => grant.status.as_ref() == Some(next),

@@ -54,7 +54,7 @@ fn deletions_and_relists_forget_grants_that_are_gone() {
     seen(&statuses, Event::Init);
     seen(&statuses, Event::InitApply(kept.clone()));
     seen(&statuses, Event::InitDone);
-    let remembered = statuses.state.lock().unwrap().seen.len();
+    let remembered = statuses.digests.read().0.len();
     assert_eq!(remembered, 1, "only the grant still listed is remembered");
     let mut other = status(&[("a", true)]);
     other.granted_clients = 0;
