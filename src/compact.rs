@@ -5,7 +5,7 @@
 //! and index entries, ~2–2.5 KB: at 10,000 grants a third of the operator's memory. Here each
 //! is a name, a digest of everything Liaison compares, and the few facts reconciles ask
 //! (whose grant, which link owns it, which resourceVersion): ~370 bytes a grant binding with
-//! its by-grant entry (heaptrack, half size).
+//! its by-grant entry (heaptrack, half size, before UIDs as bytes and versions as digests).
 //!
 //! The digest is computed the same way from the live object and from the desired one, so
 //! "does the cluster say what Liaison wants" stays an equality, with the same meaning as
@@ -26,21 +26,23 @@ use crate::desired::names;
 use crate::fed::{Fed, Keeps};
 use crate::materialize::recent::hash_of;
 use crate::materialize::sweep::liaison_owner;
-use crate::materialize::{Materialized, Seen};
+use crate::materialize::{Materialized, Seen, Version};
 
 /// A UID as 128 bits. The API server's UIDs are UUIDs; anything else (hand-built objects in
 /// tests) is hashed, where a collision could only make an object look owned by a live owner
-/// (and so be kept), never the reverse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Uid(u128);
+/// (and so be kept), never the reverse. Bytes rather than a `u128`, whose 16-byte alignment
+/// padded every `Option<Uid>` to 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Uid([u8; 16]);
 
 impl Uid {
     fn of(text: &str) -> Uid {
         let hex: String = text.chars().filter(|c| *c != '-').collect();
-        match u128::from_str_radix(&hex, 16) {
-            Ok(bits) if hex.len() == 32 => Uid(bits),
-            _ => Uid(u128::from(hash_of(&text)) << 64 | u128::from(hash_of(&(text, 1u8)))),
-        }
+        let bits = match u128::from_str_radix(&hex, 16) {
+            Ok(bits) if hex.len() == 32 => bits,
+            _ => u128::from(hash_of(&text)) << 64 | u128::from(hash_of(&(text, 1u8))),
+        };
+        Uid(bits.to_be_bytes())
     }
 }
 
@@ -68,7 +70,7 @@ pub type LevelRoles = CompactCache<Role>;
 /// What the cache knows of one object.
 #[derive(Debug)]
 struct Live {
-    resource_version: Option<Box<str>>,
+    version: Option<Version>,
     content: u64,
     immutable: u64,
     grant: Option<Uid>,
@@ -81,7 +83,7 @@ impl Live {
     fn of<K: Compact>(object: &K) -> Live {
         let meta = object.meta();
         Live {
-            resource_version: meta.resource_version.as_deref().map(Box::from),
+            version: Version::of(meta),
             content: object.content_digest(),
             immutable: object.immutable_digest(),
             grant: object.grant_uid().map(Uid::of),
@@ -98,8 +100,10 @@ struct State {
     /// Namespace → object name → what it says. The namespace strings are shared with
     /// `by_grant`.
     namespaces: HashMap<Arc<str>, Names>,
-    /// Grant UID → the namespaces holding an object serving it.
-    by_grant: HashMap<Uid, Vec<Arc<str>>>,
+    /// (grant UID, a namespace holding an object serving it). Pairs in one ordered set rather
+    /// than a list per grant: most grants name one namespace, and a list's allocation was
+    /// most of an entry.
+    by_grant: BTreeSet<(Uid, Arc<str>)>,
 }
 
 impl State {
@@ -113,10 +117,7 @@ impl State {
             None => Arc::from(namespace),
         };
         if let Some(grant) = grant {
-            let holding = self.by_grant.entry(grant).or_default();
-            if !holding.contains(&namespace) {
-                holding.push(namespace.clone());
-            }
+            self.by_grant.insert((grant, namespace.clone()));
         }
         let previous = self.namespaces.entry(namespace.clone()).or_default().insert(name.into(), live);
         // An object relabelled to another grant (by hand) no longer counts for the first.
@@ -142,12 +143,7 @@ impl State {
         if still_there {
             return;
         }
-        if let Some(holding) = self.by_grant.get_mut(&grant) {
-            holding.retain(|ns| &**ns != namespace);
-            if holding.is_empty() {
-                self.by_grant.remove(&grant);
-            }
-        }
+        self.by_grant.remove(&(grant, Arc::from(namespace)));
     }
 
     fn get(&self, namespace: &str, name: &str) -> Option<&Live> {
@@ -195,11 +191,7 @@ impl<K: Compact> CompactCache<K> {
         let state = self.read();
         let live = state.get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())?;
         let needs_recreate = live.immutable != desired.immutable_digest();
-        Some(Seen {
-            matches: !needs_recreate && live.content == desired.content_digest(),
-            needs_recreate,
-            resource_version: live.resource_version.as_deref().map(String::from),
-        })
+        Some(Seen { matches: !needs_recreate && live.content == desired.content_digest(), needs_recreate, version: live.version })
     }
 
     /// The objects of `namespace` that are Liaison's by its rules, by name.
@@ -211,7 +203,10 @@ impl<K: Compact> CompactCache<K> {
 
     /// The namespaces holding an object serving the grant with this UID.
     pub fn namespaces_of_grant(&self, grant_uid: &str) -> Vec<String> {
-        self.read().by_grant.get(&Uid::of(grant_uid)).into_iter().flatten().map(|ns| ns.to_string()).collect()
+        let grant = Uid::of(grant_uid);
+        let state = self.read();
+        let from_first = state.by_grant.range((grant, Arc::from(""))..);
+        from_first.take_while(|(g, _)| *g == grant).map(|(_, namespace)| namespace.to_string()).collect()
     }
 
     /// `(namespace, name)` of each object whose owning link is not among `live_owners` and

@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use compare::Materialized;
-pub use recent::{RecentWrites, Write};
+pub use recent::{RecentWrites, Version, Write};
 
 use crate::compact::{Compact, CompactCache};
 use crate::desired::names::FIELD_MANAGER;
@@ -105,7 +105,7 @@ pub struct Seen {
     pub matches: bool,
     /// A field that cannot be changed in place differs: delete, then create.
     pub needs_recreate: bool,
-    pub resource_version: Option<String>,
+    pub version: Option<Version>,
 }
 
 /// Makes the object match `desired`, writing only if the cached copy differs and the same
@@ -117,7 +117,7 @@ where
     let seen = cache.get(&bare_ref(desired)).map(|existing| Seen {
         matches: desired.is_matched_by(&existing),
         needs_recreate: desired.needs_recreate(&existing),
-        resource_version: existing.resource_version(),
+        version: Version::of(existing.meta()),
     });
     write_unless_seen(client, desired, seen, metrics, recent).await
 }
@@ -150,10 +150,10 @@ where
         return Ok(Outcome::Unchanged);
     }
     let key = recent::key::<K>(desired.meta().namespace.as_deref(), &desired.name_any());
-    let over = seen.as_ref().and_then(|seen| seen.resource_version.clone());
+    let over = seen.as_ref().and_then(|seen| seen.version);
     let digest = recent::digest(desired);
     let now = std::time::Instant::now();
-    if recent.just_made(&key, Write::Object, over.as_deref(), digest, now) {
+    if recent.just_made(&key, Write::Object, over, digest, now) {
         return Ok(Outcome::Unchanged);
     }
     let outcome = write(client, desired, seen.is_some_and(|seen| seen.needs_recreate), metrics).await?;

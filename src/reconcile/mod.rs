@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::desired::names::FINALIZER;
-use crate::materialize::{Write, recent};
+use crate::materialize::{Version, Write, recent};
 
 pub use context::{Caches, Context, Indexes, Settings};
 
@@ -78,10 +78,10 @@ where
     // object back. Adding it again from a cache that has not seen it yet would fail anyway.
     let adds_finalizer = object.meta().deletion_timestamp.is_none() && !object.finalizers().iter().any(|f| f == FINALIZER);
     let finalizer_write = adds_finalizer.then(|| {
-        (recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), object.resource_version(), std::time::Instant::now())
+        (recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), Version::of(object.meta()), std::time::Instant::now())
     });
     if let Some((key, over, now)) = &finalizer_write
-        && ctx.recent_writes.just_made(key, Write::Finalizer, over.as_deref(), 0, *now)
+        && ctx.recent_writes.just_made(key, Write::Finalizer, *over, 0, *now)
     {
         return Ok(Action::await_change());
     }

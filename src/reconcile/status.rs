@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::Context;
 use crate::desired::Verdict;
 use crate::events::Note;
-use crate::materialize::{Write, recent};
+use crate::materialize::{Version, Write, recent};
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
@@ -72,8 +72,8 @@ where
 {
     let name = object.meta().name.clone().unwrap_or_default();
     let key = recent::key::<K>(object.meta().namespace.as_deref(), &name);
-    let (over, digest, now) = (object.meta().resource_version.clone(), status_digest(next), Instant::now());
-    if ctx.recent_writes.just_made(&key, Write::Status, over.as_deref(), digest, now) {
+    let (over, digest, now) = (Version::of(object.meta()), status_digest(next), Instant::now());
+    if ctx.recent_writes.just_made(&key, Write::Status, over, digest, now) {
         return Ok(false);
     }
     ctx.metrics.write(&K::kind(&()));
