@@ -3,8 +3,9 @@
 //! A grant's status lists a verdict per client, with its message and binding name: the largest
 //! part of a cached grant, and read only to decide whether a freshly computed status differs
 //! from the written one. So the grant watch records a digest of the whole status here and
-//! caches the grant without its per-client entries (`conditions` and the counts stay: they are
-//! read for `lastTransitionTime`, for settling and for metrics).
+//! caches the grant without its per-client entries and its conditions' messages (each
+//! condition's type, status, reason and times, and the counts stay: they are read for
+//! `lastTransitionTime`, for Events, for settling and for metrics).
 
 use std::collections::HashMap;
 
@@ -36,13 +37,15 @@ impl Keeps<AccessGrant> for Digests {
 }
 
 impl GrantStatuses {
-    /// Records what an event's grant says, then leaves the per-client entries out of it.
+    /// Records what an event's grant says, then leaves the per-client entries and the
+    /// conditions' messages out of it.
     pub fn observe(&self, event: &mut watcher::Event<AccessGrant>) {
         self.digests.apply(event);
         if let watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) = event
             && let Some(status) = grant.status.as_mut()
         {
             status.clients = Vec::new();
+            status.conditions.iter_mut().for_each(|condition| condition.message = String::new());
         }
     }
 

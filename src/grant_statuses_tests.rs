@@ -13,7 +13,9 @@ fn grant(name: &str, clients: &[(&str, bool)]) -> AccessGrant {
 
 fn status(clients: &[(&str, bool)]) -> AccessGrantStatus {
     let entries = clients.iter().map(|(ns, granted)| json!({"namespace": ns, "granted": granted, "reason": "Granted", "message": "m"}));
-    serde_json::from_value(json!({"clients": entries.collect::<Vec<_>>(), "grantedClients": 1})).unwrap()
+    let ready = json!({"type": "Ready", "status": "True", "reason": "Granted", "message": "granted in every client",
+        "lastTransitionTime": "2026-12-02T00:00:00Z"});
+    serde_json::from_value(json!({"clients": entries.collect::<Vec<_>>(), "conditions": [ready], "grantedClients": 1})).unwrap()
 }
 
 fn seen(statuses: &GrantStatuses, event: Event<AccessGrant>) -> Event<AccessGrant> {
@@ -28,10 +30,16 @@ fn the_cache_keeps_a_grant_without_its_entries_and_still_knows_what_it_says() {
     let Event::Apply(cached) = seen(&statuses, Event::Apply(grant("g", &[("a", true)]))) else { panic!() };
     let kept = cached.status.as_ref().unwrap();
     assert!(kept.clients.is_empty(), "the entries are left out");
+    let ready = &kept.conditions[0];
+    assert!(ready.message.is_empty(), "and the condition's message");
+    assert_eq!((ready.type_.as_str(), ready.status.as_str(), ready.reason.as_str()), ("Ready", "True", "Granted"), "the rest of it stays");
     assert_eq!(kept.granted_clients, 1, "the counts stay");
     assert!(statuses.says(&cached, &status(&[("a", true)])));
     assert!(!statuses.says(&cached, &status(&[("a", false)])), "a verdict changed");
     assert!(!statuses.says(&cached, &status(&[("a", true), ("b", true)])), "a client more");
+    let mut reworded = status(&[("a", true)]);
+    reworded.conditions[0].message = "granted everywhere".into();
+    assert!(!statuses.says(&cached, &reworded), "a message changed");
 }
 
 #[test]
