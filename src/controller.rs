@@ -150,9 +150,9 @@ where
 
 /// What a spec change changes: the object's identity (a re-created object is new), its
 /// generation (bumped by the API server on every spec change) and whether it is being deleted.
-/// Kept as hashes: one entry per object of the kind, for as long as the operator runs.
+/// Kept as one digest per object of the kind, for as long as the operator runs.
 #[derive(Default)]
-struct SpecVersions(HashMap<u64, (u64, Option<i64>, bool)>);
+struct SpecVersions(HashMap<u64, u64>);
 
 impl SpecVersions {
     /// Records the event's object; true when its spec or deletion state is news.
@@ -161,7 +161,7 @@ impl SpecVersions {
         match event {
             watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
                 let meta = object.meta();
-                let version = (hash_of(&meta.uid), meta.generation, meta.deletion_timestamp.is_some());
+                let version = hash_of(&(&meta.uid, meta.generation, meta.deletion_timestamp.is_some()));
                 self.0.insert(key(object), version) != Some(version)
             }
             watcher::Event::Delete(object) => {

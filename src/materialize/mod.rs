@@ -153,7 +153,7 @@ where
     let over = seen.as_ref().and_then(|seen| seen.version);
     let digest = recent::digest(desired);
     let now = std::time::Instant::now();
-    if recent.just_made(&key, Write::Object, over, digest, now) {
+    if recent.just_made(key, Write::Object, over, digest, now) {
         return Ok(Outcome::Unchanged);
     }
     let outcome = write(client, desired, seen.is_some_and(|seen| seen.needs_recreate), metrics).await?;

@@ -34,8 +34,12 @@ pub enum Write {
 pub struct RecentWrites {
     ttl: Duration,
     /// Per object (`key`), its remembered writes, by `Write`.
-    writes: Mutex<HashMap<String, [Option<Made>; 3]>>,
+    writes: Mutex<HashMap<Key, [Option<Made>; 3]>>,
 }
+
+/// An object, as a digest of its kind, namespace and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key(u64);
 
 /// A resourceVersion as a digest. Writes only ask whether the cache still shows the version
 /// they were decided on; 8 bytes answer that without a string per cached object.
@@ -68,9 +72,9 @@ impl RecentWrites {
 
     /// Whether this very write (`digest`) was made, within `ttl`, over the state the cache
     /// still shows (`over`).
-    pub fn just_made(&self, key: &str, write: Write, over: Option<Version>, digest: u64, now: Instant) -> bool {
+    pub fn just_made(&self, key: Key, write: Write, over: Option<Version>, digest: u64, now: Instant) -> bool {
         let mut writes = self.writes.lock().expect("recent writes");
-        let Some(slot) = writes.get_mut(key).map(|made| &mut made[write as usize]) else { return false };
+        let Some(slot) = writes.get_mut(&key).map(|made| &mut made[write as usize]) else { return false };
         let Some(made) = slot else { return false };
         let still = made.over == over && now.saturating_duration_since(made.at) < self.ttl;
         let same = still && made.digest == digest;
@@ -81,7 +85,7 @@ impl RecentWrites {
     }
 
     /// Remembers a write decided on the cached state `over`.
-    pub fn made(&self, key: String, write: Write, over: Option<Version>, digest: u64, now: Instant) {
+    pub fn made(&self, key: Key, write: Write, over: Option<Version>, digest: u64, now: Instant) {
         let mut writes = self.writes.lock().expect("recent writes");
         if writes.len() > TIDY_ABOVE {
             let young = |made: &Option<Made>| made.as_ref().is_some_and(|m| now.saturating_duration_since(m.at) < self.ttl);
@@ -100,8 +104,8 @@ impl RecentWrites {
 }
 
 /// The key of one object's writes.
-pub fn key<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -> String {
-    format!("{}/{}/{name}", K::kind(&()), namespace.unwrap_or_default())
+pub fn key<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -> Key {
+    Key(hash_of(&(K::kind(&()), namespace.unwrap_or_default(), name)))
 }
 
 /// A digest of what a write sends.
@@ -118,53 +122,61 @@ pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+
     use super::*;
+
+    fn k(name: &str) -> Key {
+        key::<RoleBinding>(Some("ns"), name)
+    }
 
     #[test]
     fn a_write_is_held_back_only_while_the_cache_shows_the_state_it_was_made_over() {
         let recent = RecentWrites::new(Duration::from_secs(30));
         let t0 = Instant::now();
-        assert!(!recent.just_made("k", Write::Object, Some("1".into()), 7, t0), "nothing written yet");
-        recent.made("k".into(), Write::Object, Some("1".into()), 7, t0);
-        assert!(recent.just_made("k", Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(1)), "the cache has not caught up");
-        assert!(!recent.just_made("k", Write::Object, Some("1".into()), 8, t0 + Duration::from_secs(1)), "a different write goes out");
-        assert!(!recent.just_made("k", Write::Object, Some("2".into()), 7, t0 + Duration::from_secs(1)), "the cache moved on: it decides");
-        assert!(!recent.just_made("k", Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(2)), "and the memory is gone");
+        assert!(!recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0), "nothing written yet");
+        recent.made(k("k"), Write::Object, Some("1".into()), 7, t0);
+        assert!(recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(1)), "the cache has not caught up");
+        assert!(!recent.just_made(k("k"), Write::Object, Some("1".into()), 8, t0 + Duration::from_secs(1)), "a different write goes out");
+        assert!(
+            !recent.just_made(k("k"), Write::Object, Some("2".into()), 7, t0 + Duration::from_secs(1)),
+            "the cache moved on: it decides"
+        );
+        assert!(!recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(2)), "and the memory is gone");
     }
 
     #[test]
     fn creations_are_remembered_until_the_object_appears_and_everything_lapses() {
         let recent = RecentWrites::new(Duration::from_secs(30));
         let t0 = Instant::now();
-        recent.made("k".into(), Write::Object, None, 7, t0);
-        assert!(recent.just_made("k", Write::Object, None, 7, t0 + Duration::from_secs(29)));
-        assert!(!recent.just_made("k", Write::Object, None, 7, t0 + Duration::from_secs(30)), "lapsed");
-        recent.made("k".into(), Write::Object, None, 7, t0);
+        recent.made(k("k"), Write::Object, None, 7, t0);
+        assert!(recent.just_made(k("k"), Write::Object, None, 7, t0 + Duration::from_secs(29)));
+        assert!(!recent.just_made(k("k"), Write::Object, None, 7, t0 + Duration::from_secs(30)), "lapsed");
+        recent.made(k("k"), Write::Object, None, 7, t0);
         assert!(
-            !recent.just_made("k", Write::Object, Some("5".into()), 7, t0),
+            !recent.just_made(k("k"), Write::Object, Some("5".into()), 7, t0),
             "it appeared (or was deleted and came back): the cache decides"
         );
     }
 
     #[test]
     fn any_event_of_the_object_forgets_its_writes() {
-        use k8s_openapi::api::rbac::v1::RoleBinding;
         let recent = RecentWrites::new(Duration::from_secs(30));
         let t0 = Instant::now();
         let mut binding = RoleBinding::default();
         binding.metadata.name = Some("b".into());
         binding.metadata.namespace = Some("ns".into());
-        let object = key::<RoleBinding>(Some("ns"), "b");
-        recent.made(object.clone(), Write::Object, None, 7, t0);
-        recent.made(object.clone(), Write::Status, None, 7, t0);
+        let object = k("b");
+        recent.made(object, Write::Object, None, 7, t0);
+        recent.made(object, Write::Status, None, 7, t0);
         let mut other = binding.clone();
         other.metadata.name = Some("c".into());
         recent.observed(&other);
-        assert!(recent.just_made(&object, Write::Object, None, 7, t0), "another object's event changes nothing");
+        assert!(recent.just_made(object, Write::Object, None, 7, t0), "another object's event changes nothing");
         // Created, then deleted by someone: absent again, as when the write was made.
         recent.observed(&binding);
-        assert!(!recent.just_made(&object, Write::Object, None, 7, t0));
-        assert!(!recent.just_made(&object, Write::Status, None, 7, t0));
+        assert!(!recent.just_made(object, Write::Object, None, 7, t0));
+        assert!(!recent.just_made(object, Write::Status, None, 7, t0));
     }
 
     #[test]
@@ -172,9 +184,9 @@ mod tests {
         let recent = RecentWrites::new(Duration::from_secs(1));
         let t0 = Instant::now();
         for i in 0..=TIDY_ABOVE {
-            recent.made(format!("k{i}"), Write::Object, None, 1, t0);
+            recent.made(k(&format!("k{i}")), Write::Object, None, 1, t0);
         }
-        recent.made("last".into(), Write::Object, None, 1, t0 + Duration::from_secs(2));
+        recent.made(k("last"), Write::Object, None, 1, t0 + Duration::from_secs(2));
         assert_eq!(recent.writes.lock().unwrap().len(), 1);
     }
 }

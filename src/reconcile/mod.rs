@@ -81,7 +81,7 @@ where
         (recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), Version::of(object.meta()), std::time::Instant::now())
     });
     if let Some((key, over, now)) = &finalizer_write
-        && ctx.recent_writes.just_made(key, Write::Finalizer, *over, 0, *now)
+        && ctx.recent_writes.just_made(*key, Write::Finalizer, *over, 0, *now)
     {
         return Ok(Action::await_change());
     }

@@ -73,7 +73,7 @@ where
     let name = object.meta().name.clone().unwrap_or_default();
     let key = recent::key::<K>(object.meta().namespace.as_deref(), &name);
     let (over, digest, now) = (Version::of(object.meta()), status_digest(next), Instant::now());
-    if ctx.recent_writes.just_made(&key, Write::Status, over, digest, now) {
+    if ctx.recent_writes.just_made(key, Write::Status, over, digest, now) {
         return Ok(false);
     }
     ctx.metrics.write(&K::kind(&()));
