@@ -1,14 +1,17 @@
-//! What each grant's status said when the watch last saw it, as a digest.
+//! What each grant's status said when the watch last saw it, kept compactly.
 //!
 //! A grant's status lists a verdict per client, with its message and binding name: the largest
 //! part of a cached grant, and read only to decide whether a freshly computed status differs
-//! from the written one. So the grant watch records a digest of the whole status here and
-//! caches the grant without its per-client entries and its conditions' messages (each
-//! condition's type, status, reason and times, and the counts stay: they are read for
-//! `lastTransitionTime`, for Events, for settling and for metrics).
+//! from the written one. So the grant watch records a digest of the whole status here, with the
+//! few facts of its `Ready` condition that the next status carries on (its status, reason,
+//! generation and `lastTransitionTime`), and caches the grant without its per-client entries
+//! and without that condition: a `Condition` is four strings and a time, ~250 bytes a grant.
+//! The counts and any other condition stay in the cached grant.
 
 use std::collections::HashMap;
 
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use kube::runtime::watcher;
 
@@ -16,19 +19,84 @@ use crate::api::{AccessGrant, AccessGrantStatus};
 use crate::fed::{Fed, Keeps};
 use crate::materialize::recent::{digest, hash_of};
 
+const READY: &str = "Ready";
+
 #[derive(Default)]
 pub struct GrantStatuses {
-    digests: Fed<Digests>,
+    seen: Fed<Seen>,
 }
 
-/// By grant (a hash of namespace and name): the digest of its status as last seen. Taken like
+/// By grant (a hash of namespace and name): what its status said as last seen. Taken like
 /// kube's cache takes the grants, so a re-list replaces both once complete.
 #[derive(Default)]
-struct Digests(HashMap<u64, u64>);
+struct Seen(HashMap<u64, Said>);
 
-impl Keeps<AccessGrant> for Digests {
+struct Said {
+    /// Of the whole status.
+    digest: u64,
+    ready: Option<Ready>,
+}
+
+/// A `Ready` condition without its message (the digest covers it).
+struct Ready {
+    status: Truth,
+    reason: Box<str>,
+    observed_generation: Option<i64>,
+    since: Timestamp,
+}
+
+#[derive(Clone, Copy)]
+enum Truth {
+    True,
+    False,
+    Unknown,
+}
+
+impl Truth {
+    fn of(status: &str) -> Truth {
+        match status {
+            "True" => Truth::True,
+            "False" => Truth::False,
+            _ => Truth::Unknown,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Truth::True => "True",
+            Truth::False => "False",
+            Truth::Unknown => "Unknown",
+        }
+    }
+}
+
+impl Ready {
+    fn of(condition: &Condition) -> Ready {
+        Ready {
+            status: Truth::of(&condition.status),
+            reason: condition.reason.as_str().into(),
+            observed_generation: condition.observed_generation,
+            since: condition.last_transition_time.0,
+        }
+    }
+
+    fn condition(&self) -> Condition {
+        Condition {
+            type_: READY.into(),
+            status: self.status.as_str().into(),
+            reason: self.reason.to_string(),
+            message: String::new(),
+            observed_generation: self.observed_generation,
+            last_transition_time: Time(self.since),
+        }
+    }
+}
+
+impl Keeps<AccessGrant> for Seen {
     fn keep(&mut self, grant: &AccessGrant) {
-        self.0.insert(key_of(grant), status_digest(grant.status.as_ref()));
+        let status = grant.status.as_ref();
+        let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).map(Ready::of);
+        self.0.insert(key_of(grant), Said { digest: status_digest(status), ready });
     }
 
     fn forget(&mut self, grant: &AccessGrant) {
@@ -37,22 +105,33 @@ impl Keeps<AccessGrant> for Digests {
 }
 
 impl GrantStatuses {
-    /// Records what an event's grant says, then leaves the per-client entries and the
-    /// conditions' messages out of it.
+    /// Records what an event's grant says, then leaves the per-client entries and the `Ready`
+    /// condition out of it.
     pub fn observe(&self, event: &mut watcher::Event<AccessGrant>) {
-        self.digests.apply(event);
+        self.seen.apply(event);
         if let watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) = event
             && let Some(status) = grant.status.as_mut()
         {
             status.clients = Vec::new();
-            status.conditions.iter_mut().for_each(|condition| condition.message = String::new());
+            status.conditions.retain(|c| c.type_ != READY);
+            status.conditions.shrink_to_fit();
         }
+    }
+
+    /// The grant's status as last seen, as far as a reconcile reads it: the cached status with
+    /// its `Ready` condition put back (without its message). A grant never seen: its own status.
+    pub fn previous(&self, grant: &AccessGrant) -> AccessGrantStatus {
+        let mut status = grant.status.clone().unwrap_or_default();
+        if let Some(ready) = self.seen.read().0.get(&key_of(grant)).and_then(|said| said.ready.as_ref()) {
+            status.conditions.push(ready.condition());
+        }
+        status
     }
 
     /// Whether `grant`'s status, as last seen, is `next`. Unknown: only if the cached status
     /// (which then still has its entries) equals it.
     pub fn says(&self, grant: &AccessGrant, next: &AccessGrantStatus) -> bool {
-        let seen = self.digests.read().0.get(&key_of(grant)).copied();
+        let seen = self.seen.read().0.get(&key_of(grant)).map(|said| said.digest);
         match seen {
             Some(seen) => seen == status_digest(Some(next)),
             None => grant.status.as_ref() == Some(next),

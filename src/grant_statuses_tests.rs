@@ -30,9 +30,7 @@ fn the_cache_keeps_a_grant_without_its_entries_and_still_knows_what_it_says() {
     let Event::Apply(cached) = seen(&statuses, Event::Apply(grant("g", &[("a", true)]))) else { panic!() };
     let kept = cached.status.as_ref().unwrap();
     assert!(kept.clients.is_empty(), "the entries are left out");
-    let ready = &kept.conditions[0];
-    assert!(ready.message.is_empty(), "and the condition's message");
-    assert_eq!((ready.type_.as_str(), ready.status.as_str(), ready.reason.as_str()), ("Ready", "True", "Granted"), "the rest of it stays");
+    assert!(kept.conditions.is_empty(), "and the Ready condition");
     assert_eq!(kept.granted_clients, 1, "the counts stay");
     assert!(statuses.says(&cached, &status(&[("a", true)])));
     assert!(!statuses.says(&cached, &status(&[("a", false)])), "a verdict changed");
@@ -40,6 +38,27 @@ fn the_cache_keeps_a_grant_without_its_entries_and_still_knows_what_it_says() {
     let mut reworded = status(&[("a", true)]);
     reworded.conditions[0].message = "granted everywhere".into();
     assert!(!statuses.says(&cached, &reworded), "a message changed");
+}
+
+#[test]
+fn the_ready_condition_comes_back_for_the_next_status_without_its_message() {
+    let statuses = GrantStatuses::default();
+    let mut whole = grant("g", &[("a", true)]);
+    let other =
+        json!({"type": "Audited", "status": "True", "reason": "ByHand", "message": "kept", "lastTransitionTime": "2026-12-01T00:00:00Z"});
+    whole.status.as_mut().unwrap().conditions.insert(0, serde_json::from_value(other).unwrap());
+    whole.status.as_mut().unwrap().conditions[1].observed_generation = Some(3);
+    let Event::Apply(cached) = seen(&statuses, Event::Apply(whole.clone())) else { panic!() };
+    assert_eq!(cached.status.as_ref().unwrap().conditions.len(), 1, "a condition that is not Liaison's stays in the cache");
+
+    let previous = statuses.previous(&cached);
+    let mut expected = whole.status.clone().unwrap().conditions;
+    expected[1].message = String::new();
+    assert_eq!(previous.conditions, expected);
+    assert_eq!(previous.granted_clients, 1);
+
+    let never_seen = grant("never", &[("a", true)]);
+    assert_eq!(statuses.previous(&never_seen), never_seen.status.clone().unwrap(), "a grant never seen: its own status");
 }
 
 #[test]
@@ -62,7 +81,7 @@ fn deletions_and_relists_forget_grants_that_are_gone() {
     seen(&statuses, Event::Init);
     seen(&statuses, Event::InitApply(kept.clone()));
     seen(&statuses, Event::InitDone);
-    let remembered = statuses.digests.read().0.len();
+    let remembered = statuses.seen.read().0.len();
     assert_eq!(remembered, 1, "only the grant still listed is remembered");
     let mut other = status(&[("a", true)]);
     other.granted_clients = 0;

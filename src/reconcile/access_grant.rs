@@ -72,12 +72,12 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
         };
         clients.push(outcome);
     }
-    let settling = settling_for(grant, &clients, now);
-    if let Some(left) = settling {
+    let previous = ctx.grant_statuses.previous(grant);
+    if let Some(left) = settling_for(grant, &previous, &clients, now) {
         // The binding's own watch event brings this grant back as soon as it is in place.
         return Ok(Action::requeue(left));
     }
-    write_status(ctx, grant, &clients, now).await?;
+    write_status(ctx, grant, previous, &clients, now).await?;
     Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
@@ -105,8 +105,8 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
 }
 
 /// While a new grant's bindings are being written, how long it may still stay silent.
-fn settling_for(grant: &AccessGrant, clients: &[ClientVerdict], now: Timestamp) -> Option<Duration> {
-    let never_reported = grant.status.as_ref().is_none_or(|s| s.conditions.is_empty());
+fn settling_for(grant: &AccessGrant, previous: &AccessGrantStatus, clients: &[ClientVerdict], now: Timestamp) -> Option<Duration> {
+    let never_reported = previous.conditions.is_empty();
     let pending = clients.iter().any(|c| c.verdict.reason == Reason::Pending);
     let created = grant.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now);
     let age: Duration = now.duration_since(created).try_into().unwrap_or_default();
@@ -151,8 +151,14 @@ fn overall(clients: &[ClientVerdict]) -> (bool, Verdict) {
     (false, Verdict::new(reason, details.join("; ")))
 }
 
-async fn write_status(ctx: &Context, grant: &AccessGrant, verdicts: &[ClientVerdict], now: Timestamp) -> Result<(), Error> {
-    let previous = grant.status.clone().unwrap_or_default();
+/// `previous`: the status as last seen (`GrantStatuses::previous`).
+async fn write_status(
+    ctx: &Context,
+    grant: &AccessGrant,
+    previous: AccessGrantStatus,
+    verdicts: &[ClientVerdict],
+    now: Timestamp,
+) -> Result<(), Error> {
     let (ready, verdict) = overall(verdicts);
     let clients: Vec<ClientAccess> = verdicts
         .iter()
@@ -270,14 +276,15 @@ mod tests {
         grant.metadata.creation_timestamp = Some(Time(created));
         let pending = [verdict("c", Reason::Pending)];
         let at = |secs: i64| created + jiff::SignedDuration::from_secs(secs);
-        assert_eq!(settling_for(&grant, &pending, at(1)), Some(Duration::from_secs(4)));
-        assert_eq!(settling_for(&grant, &pending, at(5)), None, "after SETTLE it reports Pending");
-        assert_eq!(settling_for(&grant, &[verdict("c", Reason::Granted)], at(1)), None);
-        grant.status = Some(AccessGrantStatus {
+        let silent = AccessGrantStatus::default();
+        assert_eq!(settling_for(&grant, &silent, &pending, at(1)), Some(Duration::from_secs(4)));
+        assert_eq!(settling_for(&grant, &silent, &pending, at(5)), None, "after SETTLE it reports Pending");
+        assert_eq!(settling_for(&grant, &silent, &[verdict("c", Reason::Granted)], at(1)), None);
+        let reported = AccessGrantStatus {
             conditions: ready_condition(true, &Verdict::new(Reason::Granted, "m"), Some(1), &[], at(0)),
             ..Default::default()
-        });
-        assert_eq!(settling_for(&grant, &pending, at(1)), None, "a grant that already reported says Pending at once");
+        };
+        assert_eq!(settling_for(&grant, &reported, &pending, at(1)), None, "a grant that already reported says Pending at once");
     }
 
     #[test]
