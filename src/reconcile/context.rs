@@ -87,7 +87,7 @@ pub struct Context {
     pub recent_writes: Arc<crate::materialize::RecentWrites>,
     pub plans: PlanBudget,
     /// What each grant's status said when last seen (the cache keeps grants without their
-    /// per-client entries).
+    /// per-client entries and their `Ready` condition).
     pub grant_statuses: Arc<crate::grant_statuses::GrantStatuses>,
 }
 
