@@ -13,6 +13,7 @@ help: ## list the targets
 lint: ## rustfmt and clippy, warnings as errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(CARGO) clippy --bin liaison --no-default-features --quiet -- -D warnings
 
 testenv: ## build (once) the control plane binaries from Go modules
 	@scripts/testenv install
@@ -31,10 +32,12 @@ test-model: ## the model-based access test, SEED=n STEPS=n for long runs
 	  LIAISON_TESTENV_BIN=$$bin LIAISON_MODEL_SEED=$${SEED:-20261122} LIAISON_MODEL_STEPS=$${STEPS:-200} $(CARGO) test --test model -- --nocapture
 
 bench-quick: ## the scale benchmark, small (10 partners, 100 links, 500 grants; ~2 minutes)
-	@bin=$$(scripts/testenv install | tail -n 1) && LIAISON_TESTENV_BIN=$$bin $(CARGO) bench --bench scale -- --quick
+	@bin=$$(scripts/testenv install | tail -n 1) && LIAISON_TESTENV_BIN=$$bin $(CARGO) bench $(BENCH_FLAGS) --bench scale -- --quick
 
+# ARGS= resizes the run; BENCH_FLAGS=--no-default-features profiles the operator on the system
+# allocator (heaptrack sees no other).
 bench: ## the scale benchmark, full (100 partners, 2,000 links, 10,000 grants); ARGS= to resize
-	@bin=$$(scripts/testenv install | tail -n 1) && LIAISON_TESTENV_BIN=$$bin $(CARGO) bench --bench scale -- $(ARGS)
+	@bin=$$(scripts/testenv install | tail -n 1) && LIAISON_TESTENV_BIN=$$bin $(CARGO) bench $(BENCH_FLAGS) --bench scale -- $(ARGS)
 
 test-unit: ## only the pure tests (no control plane)
 	$(CARGO) test --lib
