@@ -4,8 +4,9 @@
 //! bulk of what Liaison materializes. kube's cache kept each as the whole object with its key
 //! and index entries, ~2–2.5 KB: at 10,000 grants a third of the operator's memory. Here each
 //! is a name, a digest of everything Liaison compares, and the few facts reconciles ask
-//! (whose grant, which link owns it, which resourceVersion): ~370 bytes a grant binding with
-//! its by-grant entry (heaptrack, half size, before UIDs as bytes and versions as digests).
+//! (whose grant, which link owns it, which resourceVersion): a few hundred bytes a grant
+//! binding with its by-grant entry (heaptrack at half size: ~525 before UIDs were kept as bytes
+//! and versions as digests).
 //!
 //! The digest is computed the same way from the live object and from the desired one, so
 //! "does the cluster say what Liaison wants" stays an equality, with the same meaning as
