@@ -318,3 +318,35 @@ fn level_roles_are_owned_and_orphaned_by_liaisons_rules() {
     assert_eq!(cache.orphans(&BTreeSet::new()), [("beta".to_string(), "ours".to_string())]);
     assert!(cache.namespaces_of_grant(GRANT_UID).is_empty(), "a Role serves no one grant");
 }
+
+#[test]
+fn a_namespaces_names_behave_as_a_sorted_map() {
+    use rand::{Rng, SeedableRng};
+    let live = |content| Live { version: None, content, immutable: 0, grant: None, link_owner: None, deleting: false };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (mut names, mut model) = (Names::default(), std::collections::BTreeMap::new());
+    for step in 0..5_000u64 {
+        let name = format!("n{}", rng.random_range(0..40));
+        if rng.random_bool(0.6) {
+            let before = names.insert(&name, live(step)).map(|l| l.content);
+            assert_eq!(before, model.insert(name.clone(), step), "insert {name}");
+        } else {
+            assert_eq!(names.remove(&name).map(|l| l.content), model.remove(&name), "remove {name}");
+        }
+        assert_eq!(names.get(&name).map(|l| l.content), model.get(&name).copied());
+        let listed: Vec<(&str, u64)> = names.iter().map(|(n, l)| (n, l.content)).collect();
+        let expected: Vec<(&str, u64)> = model.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(listed, expected);
+        assert_eq!(names.len(), model.len());
+    }
+}
+
+#[test]
+fn a_few_names_take_no_spare_room() {
+    let live = || Live { version: None, content: 0, immutable: 0, grant: None, link_owner: None, deleting: false };
+    let mut names = Names::default();
+    for i in 0..Names::EXACT_UP_TO {
+        names.insert(&format!("n{i}"), live());
+        assert_eq!(names.0.capacity(), i + 1);
+    }
+}
