@@ -25,6 +25,7 @@ use kube::runtime::watcher;
 
 use crate::desired::names;
 use crate::fed::{Fed, Keeps};
+use crate::index::insert_snug;
 use crate::materialize::recent::hash_of;
 use crate::materialize::sweep::liaison_owner;
 use crate::materialize::{Materialized, Seen, Version};
@@ -101,9 +102,6 @@ impl Live {
 struct Names(Vec<(Box<str>, Live)>);
 
 impl Names {
-    /// Up to this many entries the list grows one at a time; past it, as vectors do.
-    const EXACT_UP_TO: usize = 8;
-
     fn find(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(held, _)| held.as_ref().cmp(name))
     }
@@ -117,10 +115,7 @@ impl Names {
         match self.find(name) {
             Ok(at) => Some(std::mem::replace(&mut self.0[at].1, live)),
             Err(at) => {
-                if self.0.len() == self.0.capacity() && self.0.len() < Self::EXACT_UP_TO {
-                    self.0.reserve_exact(1);
-                }
-                self.0.insert(at, (name.into(), live));
+                insert_snug(&mut self.0, at, (name.into(), live));
                 None
             }
         }

@@ -340,13 +340,3 @@ fn a_namespaces_names_behave_as_a_sorted_map() {
         assert_eq!(names.len(), model.len());
     }
 }
-
-#[test]
-fn a_few_names_take_no_spare_room() {
-    let live = || Live { version: None, content: 0, immutable: 0, grant: None, link_owner: None, deleting: false };
-    let mut names = Names::default();
-    for i in 0..Names::EXACT_UP_TO {
-        names.insert(&format!("n{i}"), live());
-        assert_eq!(names.0.capacity(), i + 1);
-    }
-}

@@ -73,7 +73,7 @@ where
         for key in (self.keys_of)(object) {
             let under_key = refs.entry(key.into_boxed_str()).or_default();
             if let Err(at) = under_key.binary_search(&member) {
-                under_key.insert(at, member.clone());
+                insert_snug(under_key, at, member.clone());
             }
         }
     }
@@ -107,6 +107,17 @@ where
         }
         *self.refs.lock().expect("index") = fresh;
     }
+}
+
+/// Inserts `item` at `at`, growing a short list by one place only: most lists of the caches
+/// hold a handful of entries, where doubling (to 4, 8, ...) left up to half of each unused.
+/// Past a few entries, lists grow as vectors do, so that inserting stays amortized.
+pub(crate) fn insert_snug<T>(list: &mut Vec<T>, at: usize, item: T) {
+    const SNUG_UP_TO: usize = 8;
+    if list.len() == list.capacity() && list.len() < SNUG_UP_TO {
+        list.reserve_exact(1);
+    }
+    list.insert(at, item);
 }
 
 /// `namespace/name`, or `name` for a cluster-scoped object: neither part can hold a slash.
@@ -228,5 +239,17 @@ mod tests {
         feed(&mut writer, &index, &cache, watcher::Event::Apply(config_map("ns", "a", "x")));
         feed(&mut writer, &index, &cache, watcher::Event::Apply(config_map("ns", "a", "y")));
         assert_eq!(names(index.get("ns", &cache)), ["a"]);
+    }
+
+    #[test]
+    fn short_lists_grow_by_one_place_and_long_ones_as_vectors_do() {
+        let mut list = Vec::new();
+        for i in 0..8 {
+            insert_snug(&mut list, 0, i);
+            assert_eq!(list.capacity(), i + 1);
+        }
+        insert_snug(&mut list, 8, 8);
+        assert!(list.capacity() >= 16, "amortized past a few entries");
+        assert_eq!(list, [7, 6, 5, 4, 3, 2, 1, 0, 8]);
     }
 }
