@@ -41,7 +41,7 @@ fn the_cache_keeps_a_grant_without_its_entries_and_still_knows_what_it_says() {
 }
 
 #[test]
-fn the_ready_condition_comes_back_for_the_next_status_without_its_message() {
+fn the_ready_condition_comes_back_for_the_next_status_without_its_message_or_generation() {
     let statuses = GrantStatuses::default();
     let mut whole = grant("g", &[("a", true)]);
     let other =
@@ -54,6 +54,7 @@ fn the_ready_condition_comes_back_for_the_next_status_without_its_message() {
     let previous = statuses.previous(&cached);
     let mut expected = whole.status.clone().unwrap().conditions;
     expected[1].message = String::new();
+    expected[1].observed_generation = None;
     assert_eq!(previous.conditions, expected);
     assert_eq!(previous.granted_clients, 1);
 
@@ -88,4 +89,18 @@ fn deletions_and_relists_forget_grants_that_are_gone() {
     // Forgotten grants are judged by their own (whole) status again.
     assert!(statuses.says(&deleted, &status(&[("a", true)])));
     assert!(!statuses.says(&vanished, &other));
+}
+
+#[test]
+fn a_reason_liaison_does_not_write_comes_back_as_it_was() {
+    let statuses = GrantStatuses::default();
+    let mut edited = grant("g", &[("a", true)]);
+    edited.status.as_mut().unwrap().conditions[0].reason = "EditedByHand".into();
+    let Event::Apply(cached) = seen(&statuses, Event::Apply(edited)) else { panic!() };
+    assert_eq!(statuses.previous(&cached).conditions[0].reason, "EditedByHand");
+}
+
+#[test]
+fn a_grant_costs_the_table_forty_bytes() {
+    assert!(std::mem::size_of::<Said>() <= 40, "{} bytes", std::mem::size_of::<Said>());
 }

@@ -31,6 +31,34 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 20] = [
+        Reason::Active,
+        Reason::Granted,
+        Reason::PartiallyGranted,
+        Reason::Pending,
+        Reason::PartnerNotFound,
+        Reason::PartnerNotReady,
+        Reason::HomeNamespaceConflict,
+        Reason::Conflict,
+        Reason::NamespaceNotAllowed,
+        Reason::Expired,
+        Reason::Suspended,
+        Reason::EscalationDenied,
+        Reason::RoleNotFound,
+        Reason::CeilingNotFound,
+        Reason::LinkNotFound,
+        Reason::LinkNotReady,
+        Reason::LevelNotFound,
+        Reason::SubjectNotAllowed,
+        Reason::NoSubjects,
+        Reason::Deleting,
+    ];
+
+    /// The reason a condition's `reason` text names, if it is one of these.
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Active => "Active",
@@ -78,5 +106,42 @@ impl Verdict {
     /// Whether access flows.
     pub fn is_ok(&self) -> bool {
         matches!(self.reason, Reason::Active | Reason::Granted | Reason::PartiallyGranted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn every_reason_is_listed_once_and_parses_back() {
+        // Exhaustive: a new variant does not compile here until it is listed in `ALL` as well.
+        let listed = |reason: Reason| match reason {
+            Reason::Active
+            | Reason::Granted
+            | Reason::PartiallyGranted
+            | Reason::Pending
+            | Reason::PartnerNotFound
+            | Reason::PartnerNotReady
+            | Reason::HomeNamespaceConflict
+            | Reason::Conflict
+            | Reason::NamespaceNotAllowed
+            | Reason::Expired
+            | Reason::Suspended
+            | Reason::EscalationDenied
+            | Reason::RoleNotFound
+            | Reason::CeilingNotFound
+            | Reason::LinkNotFound
+            | Reason::LinkNotReady
+            | Reason::LevelNotFound
+            | Reason::SubjectNotAllowed
+            | Reason::NoSubjects
+            | Reason::Deleting => Reason::ALL.iter().filter(|r| **r == reason).count(),
+        };
+        for reason in Reason::ALL {
+            assert_eq!(listed(reason), 1, "{reason}");
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(Reason::parse("ByHand"), None);
     }
 }
