@@ -28,6 +28,7 @@ use crate::compact::{GrantBindings, LevelRoles};
 use crate::desired::names;
 use crate::grant_statuses::GrantStatuses;
 use crate::index::Index;
+use crate::link_grants::LinkGrants;
 use crate::materialize::RecentWrites;
 use crate::materialize::recent::hash_of;
 use crate::metrics::Metrics;
@@ -308,12 +309,17 @@ pub async fn run(
     let by = Indexes::default();
     let recent = Arc::new(RecentWrites::new(RECENT_WRITES_TTL));
     let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
-    let links = watched(
+    let link_grants = Arc::new(LinkGrants::default());
+    let links = watched_as(
         Api::<ClientLink>::all(client.clone()),
         all.clone(),
         &mut drivers,
         vec![by.links_by_namespace.clone(), by.links_by_partner.clone()],
         recent.clone(),
+        {
+            let lists = link_grants.clone();
+            move |event| lists.observe(event)
+        },
     );
     let grant_statuses = Arc::new(GrantStatuses::default());
     let grants = watched_as(
@@ -391,6 +397,7 @@ pub async fn run(
         recent_writes: recent,
         plans: reconcile::context::PlanBudget::new(),
         grant_statuses,
+        link_grants,
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();

@@ -135,6 +135,7 @@ async fn current_service_account(ctx: &Context, desired: &ServiceAccount) -> Res
 /// Writes the link's status, unless only its list of grants changed and that change is being
 /// coalesced: then returns how long it is held.
 async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Timestamp) -> Result<Option<Duration>, Error> {
+    // As cached: without its list of grants (`LinkGrants` knows what that says).
     let previous = link.status.clone().unwrap_or_default();
     let ready = plan.verdict.reason == Reason::Active;
     let status = ClientLinkStatus {
@@ -146,11 +147,15 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         access_ends_at: plan.ends_at.map(Time),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
-    if status == previous {
+    let rest_as_seen = without_grants(&status) == without_grants(&previous);
+    if rest_as_seen && status.grant_count == previous.grant_count && ctx.link_grants.lists(link, &status.grants) {
         ctx.link_summaries.settled(&key);
         return Ok(None);
     }
-    if only_grants_differ(&status, &previous)
+    // Only the grants using the link changed: a summary, coalesced over a burst.
+    let reported = previous.conditions.iter().any(|c| c.type_ == "Ready");
+    if rest_as_seen
+        && reported
         && let Some(wait) = ctx.link_summaries.hold(&key, Instant::now())
     {
         return Ok(Some(wait));
@@ -170,11 +175,9 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
     Ok(None)
 }
 
-/// Whether the verdict, key and end of access are as written, and only the grants using the
-/// link changed.
-fn only_grants_differ(next: &ClientLinkStatus, previous: &ClientLinkStatus) -> bool {
-    let without_grants = |s: &ClientLinkStatus| ClientLinkStatus { grants: vec![], grant_count: 0, ..s.clone() };
-    previous.conditions.iter().any(|c| c.type_ == "Ready") && without_grants(next) == without_grants(previous)
+/// The verdict, key and end of access: a status but for the grants using the link.
+fn without_grants(status: &ClientLinkStatus) -> ClientLinkStatus {
+    ClientLinkStatus { grants: vec![], grant_count: 0, ..status.clone() }
 }
 
 /// Revocation, in DESIGN order: bindings, then the access key (account, then Secret), then

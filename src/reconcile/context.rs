@@ -89,6 +89,9 @@ pub struct Context {
     /// What each grant's status said when last seen (the cache keeps grants without their
     /// per-client entries and their `Ready` condition).
     pub grant_statuses: Arc<crate::grant_statuses::GrantStatuses>,
+    /// What each link's status lists of the grants using it (the cache keeps links without
+    /// that list).
+    pub link_grants: Arc<crate::link_grants::LinkGrants>,
 }
 
 /// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)

@@ -83,10 +83,10 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
         .links_of_partner(&partner.name_any())
         .iter()
         .map(|link| {
-            let (summaries, conditions) = link.status.as_ref().map(|s| (&s.grants[..], &s.conditions[..])).unwrap_or_default();
-            let granted: Vec<&str> = summaries.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect();
+            let conditions = link.status.as_ref().map(|s| &s.conditions[..]).unwrap_or_default();
+            let granted = ctx.link_grants.granted(link);
             let subjects: BTreeSet<String> =
-                granted.iter().filter_map(|g| grants.get(*g)).flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string())).collect();
+                granted.iter().filter_map(|g| grants.get(g.as_str())).flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string())).collect();
             PartnerClient {
                 namespace: link.namespace().unwrap_or_default(),
                 link: link.name_any(),

@@ -1,0 +1,73 @@
+use kube::runtime::watcher::Event;
+use serde_json::json;
+
+use super::*;
+
+fn link(name: &str, grants: &[(&str, bool)]) -> ClientLink {
+    let spec = serde_json::from_value(json!({"partner": "p", "accessLevels": [{"name": "read", "clusterRole": "view"}]})).unwrap();
+    let mut link = ClientLink::new(name, spec);
+    link.metadata.namespace = Some("client".into());
+    link.status = Some(serde_json::from_value(json!({"grants": summaries(grants), "grantCount": 1})).unwrap());
+    link
+}
+
+fn summaries(grants: &[(&str, bool)]) -> Vec<LinkGrantSummary> {
+    let entry = |(grant, granted): &(&str, bool)| json!({"grant": grant, "accessLevel": "read", "subjects": 2, "granted": granted});
+    serde_json::from_value(json!(grants.iter().map(entry).collect::<Vec<_>>())).unwrap()
+}
+
+fn seen(links: &LinkGrants, event: Event<ClientLink>) -> Event<ClientLink> {
+    let mut event = event;
+    links.observe(&mut event);
+    event
+}
+
+#[test]
+fn the_cache_keeps_a_link_without_its_list_and_still_knows_what_it_lists() {
+    let links = LinkGrants::default();
+    let whole = link("l", &[("home/a", true), ("home/b", false), ("home/c", true)]);
+    let Event::Apply(cached) = seen(&links, Event::Apply(whole)) else { panic!() };
+    let kept = cached.status.as_ref().unwrap();
+    assert!(kept.grants.is_empty(), "the list is left out");
+    assert_eq!(kept.grant_count, 1, "the rest stays");
+    assert!(links.lists(&cached, &summaries(&[("home/a", true), ("home/b", false), ("home/c", true)])));
+    assert!(!links.lists(&cached, &summaries(&[("home/a", true), ("home/b", true), ("home/c", true)])), "a verdict changed");
+    assert!(!links.lists(&cached, &summaries(&[("home/a", true), ("home/c", true)])), "a grant fewer");
+    assert_eq!(links.granted(&cached), ["home/a", "home/c"]);
+}
+
+#[test]
+fn a_link_that_grants_nothing_lists_no_one() {
+    let links = LinkGrants::default();
+    let Event::Apply(cached) = seen(&links, Event::Apply(link("l", &[("home/a", false)]))) else { panic!() };
+    assert!(links.granted(&cached).is_empty());
+    let Event::Apply(empty) = seen(&links, Event::Apply(link("m", &[]))) else { panic!() };
+    assert!(links.granted(&empty).is_empty());
+    assert!(links.lists(&empty, &[]));
+}
+
+#[test]
+fn a_link_never_seen_is_judged_by_its_own_list() {
+    let links = LinkGrants::default();
+    let whole = link("l", &[("home/a", true), ("home/b", false)]);
+    assert!(links.lists(&whole, &summaries(&[("home/a", true), ("home/b", false)])));
+    assert!(!links.lists(&whole, &summaries(&[("home/a", true)])));
+    assert_eq!(links.granted(&whole), ["home/a"]);
+}
+
+#[test]
+fn deletions_and_relists_forget_links_that_are_gone() {
+    let links = LinkGrants::default();
+    let (kept, deleted, vanished) =
+        (link("kept", &[("home/a", true)]), link("deleted", &[("home/a", true)]), link("vanished", &[("home/a", true)]));
+    for l in [&kept, &deleted, &vanished] {
+        seen(&links, Event::Apply(l.clone()));
+    }
+    seen(&links, Event::Delete(deleted.clone()));
+    seen(&links, Event::Init);
+    seen(&links, Event::InitApply(kept.clone()));
+    seen(&links, Event::InitDone);
+    assert_eq!(links.seen.read().0.len(), 1, "only the link still listed is remembered");
+    // Forgotten links are judged by their own (whole) list again.
+    assert!(links.lists(&vanished, &summaries(&[("home/a", true)])));
+}
