@@ -28,13 +28,13 @@ use crate::compact::{GrantBindings, LevelRoles};
 use crate::desired::names;
 use crate::grant_statuses::GrantStatuses;
 use crate::index::Index;
-use crate::link_grants::LinkGrants;
 use crate::materialize::RecentWrites;
 use crate::materialize::recent::hash_of;
 use crate::metrics::Metrics;
 use crate::namespace_labels::NamespaceLabels;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 use crate::resync;
+use crate::summaries::{LinkGrants, PartnerClients};
 
 /// The longest a link's list of grants, and a partner's counts of clients, grants and people,
 /// lag behind the grants (each grant's own status is written as soon as it is bound). A burst
@@ -308,7 +308,11 @@ pub async fn run(
 
     let by = Indexes::default();
     let recent = Arc::new(RecentWrites::new(RECENT_WRITES_TTL));
-    let partners = watched(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
+    let partner_clients = Arc::new(PartnerClients::default());
+    let partners = watched_as(Api::<Partner>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone(), {
+        let lists = partner_clients.clone();
+        move |event| lists.observe(event)
+    });
     let link_grants = Arc::new(LinkGrants::default());
     let links = watched_as(
         Api::<ClientLink>::all(client.clone()),
@@ -398,6 +402,7 @@ pub async fn run(
         plans: reconcile::context::PlanBudget::new(),
         grant_statuses,
         link_grants,
+        partner_clients,
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();

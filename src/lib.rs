@@ -6,9 +6,9 @@
 //! - `reconcile`: one reconciler per resource, each a read → decide → apply → status pipeline;
 //! - `index`: secondary indexes over the caches; `compact`: the compact caches of the bulk of
 //!   what Liaison writes (grant bindings, level Roles); `namespace_labels`: namespaces as the
-//!   labels the rules read; `grant_statuses`, `link_grants`: what grants' and links'
-//!   statuses say, kept compactly so that their caches can leave it out; `fed`: how these
-//!   caches take their watch's events;
+//!   labels the rules read; `grant_statuses`, `summaries`: what grants', links' and
+//!   partners' statuses say, kept compactly so that their caches can leave it out; `fed`: how
+//!   these caches take their watch's events;
 //! - `controller`: the watches and controllers; `resync`: their paced periodic re-check;
 //!   `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`.
@@ -24,7 +24,6 @@ pub mod fed;
 pub mod grant_statuses;
 pub mod http;
 pub mod index;
-pub mod link_grants;
 pub mod materialize;
 pub mod metrics;
 pub mod namespace_labels;
@@ -32,4 +31,5 @@ pub mod reconcile;
 pub mod report;
 pub mod resync;
 pub mod run;
+pub mod summaries;
 pub mod telemetry;

@@ -114,6 +114,26 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     until("bob has lost access", WAIT, || async { !can(&admin, "bob@techhelp.example", &[], "list", PODS, "beta").await }).await;
     assert!(can(&admin, "carol@techhelp.example", &[], "list", PODS, "beta").await, "carol keeps access");
     assert!(can(&admin, "dan@techhelp.example", &analysts, "list", PODS, "beta").await, "the group keeps access");
+    // The link's list of the grants using it, and the partner's count of people, follow (they
+    // are summaries, written up to seconds later).
+    eventually("the link lists the edited grant", WAIT, || {
+        let links = links.clone();
+        async move {
+            links.get("techhelp").await.ok().filter(|l| {
+                l.status.as_ref().is_some_and(|s| {
+                    s.grants.len() == 2
+                        && s.grants.iter().any(|g| g.grant == "partner-techhelp/beta-support" && g.granted && g.subjects == 2)
+                        && s.grants.iter().any(|g| g.grant == "partner-techhelp/beta-tickets" && g.granted && g.subjects == 1)
+                })
+            })
+        }
+    })
+    .await;
+    eventually("the partner counts one person fewer", WAIT, || {
+        let partners = partners.clone();
+        async move { partners.get("techhelp").await.ok().filter(|p| p.status.as_ref().is_some_and(|s| s.clients[0].subjects == 3)) }
+    })
+    .await;
 
     // 5. Beta ends the partnership: every subject and the access key lose access at once.
     links.delete("techhelp", &DeleteParams::default()).await.unwrap();

@@ -91,7 +91,9 @@ pub struct Context {
     pub grant_statuses: Arc<crate::grant_statuses::GrantStatuses>,
     /// What each link's status lists of the grants using it (the cache keeps links without
     /// that list).
-    pub link_grants: Arc<crate::link_grants::LinkGrants>,
+    pub link_grants: Arc<crate::summaries::LinkGrants>,
+    /// What each partner's status lists of its clients (the cache keeps partners without it).
+    pub partner_clients: Arc<crate::summaries::PartnerClients>,
 }
 
 /// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)

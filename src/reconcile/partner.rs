@@ -103,6 +103,7 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
 /// Writes the partner's status, unless only its summary of clients and grants changed and that
 /// change is being coalesced: then returns how long it is held.
 async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: Timestamp) -> Result<Option<Duration>, Error> {
+    // As cached: without its list of clients (`PartnerClients` knows what that says).
     let previous = partner.status.clone().unwrap_or_default();
     let ready = verdict.reason == Reason::Active;
     let home_grants = ctx.grants_at_home(&partner.spec.home_namespace);
@@ -116,7 +117,8 @@ async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: T
         clients,
     };
     let key = partner.name_any();
-    if status == previous {
+    let without_clients = |s: &PartnerStatus| PartnerStatus { clients: vec![], ..s.clone() };
+    if without_clients(&status) == without_clients(&previous) && ctx.partner_clients.lists(partner, &status.clients) {
         ctx.partner_summaries.settled(&key);
         return Ok(None);
     }

@@ -71,3 +71,36 @@ fn deletions_and_relists_forget_links_that_are_gone() {
     // Forgotten links are judged by their own (whole) list again.
     assert!(links.lists(&vanished, &summaries(&[("home/a", true)])));
 }
+
+fn partner(name: &str, clients: &[&str]) -> Partner {
+    let spec = serde_json::from_value(json!({"homeNamespace": format!("partner-{name}")})).unwrap();
+    let mut partner = Partner::new(name, spec);
+    partner.status = Some(serde_json::from_value(json!({"clients": partner_clients(clients), "clientCount": clients.len()})).unwrap());
+    partner
+}
+
+fn partner_clients(namespaces: &[&str]) -> Vec<PartnerClient> {
+    let entry = |ns: &&str| json!({"namespace": ns, "link": "l", "active": true, "grants": ["g"], "subjects": 2});
+    serde_json::from_value(json!(namespaces.iter().map(entry).collect::<Vec<_>>())).unwrap()
+}
+
+#[test]
+fn the_cache_keeps_a_partner_without_its_clients_and_still_knows_what_it_lists() {
+    let partners = PartnerClients::default();
+    let mut event = Event::Apply(partner("p", &["a", "b"]));
+    partners.observe(&mut event);
+    let Event::Apply(cached) = event else { panic!() };
+    let kept = cached.status.as_ref().unwrap();
+    assert!(kept.clients.is_empty(), "the list is left out");
+    assert_eq!(kept.client_count, 2, "the counts stay");
+    assert!(partners.lists(&cached, &partner_clients(&["a", "b"])));
+    assert!(!partners.lists(&cached, &partner_clients(&["a"])), "a client fewer");
+    let mut more_people = partner_clients(&["a", "b"]);
+    more_people[1].subjects = 3;
+    assert!(!partners.lists(&cached, &more_people), "a count changed");
+
+    let never_seen = partner("q", &["a"]);
+    assert!(partners.lists(&never_seen, &partner_clients(&["a"])), "a partner never seen: its own list");
+    partners.observe(&mut Event::Delete(cached.clone()));
+    assert!(!partners.lists(&cached, &partner_clients(&["a", "b"])), "a deleted partner is judged by what the cache keeps");
+}

@@ -1,18 +1,19 @@
-//! What each link's status says of the grants using it, kept compactly.
+//! The summaries in links' and partners' statuses, kept compactly so that the caches can leave
+//! them out.
 //!
 //! A link's status lists every grant naming its namespace, with its level, subject count and
-//! verdict: the largest part of a cached link. Reconciles read that list for two things only:
-//! whether a freshly planned list differs from the written one (the link's own status write),
-//! and which grants the link reports granted (its partner's summary). So the link watch
-//! records both here, a digest of the list and the granted grants' names, and caches the link
-//! without the list.
+//! verdict; a partner's lists its clients, with their grants: the largest part of each cached
+//! object. Reconciles read a link's list for two things only: whether a freshly planned list
+//! differs from the written one (the link's own status write), and which grants the link
+//! reports granted (its partner's summary). So the link watch records both here, a digest of
+//! the list and the granted grants' names; the partner watch records a digest of its list.
 
 use std::collections::HashMap;
 
 use kube::ResourceExt;
 use kube::runtime::watcher;
 
-use crate::api::{ClientLink, LinkGrantSummary};
+use crate::api::{ClientLink, LinkGrantSummary, Partner, PartnerClient};
 use crate::fed::{Fed, Keeps};
 use crate::materialize::recent::{digest, hash_of};
 
@@ -74,6 +75,51 @@ impl LinkGrants {
     }
 }
 
+/// What each partner's status lists of its clients, as a digest.
+#[derive(Default)]
+pub struct PartnerClients {
+    seen: Fed<Digests>,
+}
+
+/// By partner name (hashed): the digest of its list as last seen.
+#[derive(Default)]
+struct Digests(HashMap<u64, u64>);
+
+impl Keeps<Partner> for Digests {
+    fn keep(&mut self, partner: &Partner) {
+        self.0.insert(hash_of(&partner.name_any()), digest(&clients_in(partner)));
+    }
+
+    fn forget(&mut self, partner: &Partner) {
+        self.0.remove(&hash_of(&partner.name_any()));
+    }
+}
+
+impl PartnerClients {
+    /// Records what an event's partner lists, then leaves the list out of it.
+    pub fn observe(&self, event: &mut watcher::Event<Partner>) {
+        self.seen.apply(event);
+        if let watcher::Event::InitApply(partner) | watcher::Event::Apply(partner) = event
+            && let Some(status) = partner.status.as_mut()
+        {
+            status.clients = Vec::new();
+        }
+    }
+
+    /// Whether `partner`'s status, as last seen, lists exactly `clients`. A partner never
+    /// seen: its own list.
+    pub fn lists(&self, partner: &Partner, clients: &[PartnerClient]) -> bool {
+        match self.seen.read().0.get(&hash_of(&partner.name_any())) {
+            Some(seen) => *seen == digest(&clients),
+            None => clients_in(partner) == clients,
+        }
+    }
+}
+
+fn clients_in(partner: &Partner) -> &[PartnerClient] {
+    partner.status.as_ref().map(|s| &s.clients[..]).unwrap_or_default()
+}
+
 fn listed_in(link: &ClientLink) -> &[LinkGrantSummary] {
     link.status.as_ref().map(|s| &s.grants[..]).unwrap_or_default()
 }
@@ -83,5 +129,5 @@ fn key_of(link: &ClientLink) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "link_grants_tests.rs"]
+#[path = "summaries_tests.rs"]
 mod tests;
