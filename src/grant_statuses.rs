@@ -133,9 +133,10 @@ impl GrantStatuses {
         if let watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) = event
             && let Some(status) = grant.status.as_mut()
         {
-            status.clients = Vec::new();
-            status.conditions.retain(|c| c.type_ != READY);
-            status.conditions.shrink_to_fit();
+            status.clients = Box::default();
+            if status.conditions.iter().any(|c| c.type_ == READY) {
+                status.conditions = status.conditions.iter().filter(|c| c.type_ != READY).cloned().collect();
+            }
         }
     }
 
@@ -144,7 +145,7 @@ impl GrantStatuses {
     pub fn previous(&self, grant: &AccessGrant) -> AccessGrantStatus {
         let mut status = grant.status.clone().unwrap_or_default();
         if let Some(ready) = self.seen.read().0.get(&key_of(grant)).and_then(|said| said.ready.as_ref()) {
-            status.conditions.push(ready.condition());
+            status.conditions = status.conditions.iter().cloned().chain([ready.condition()]).collect();
         }
         status
     }

@@ -46,7 +46,8 @@ fn the_ready_condition_comes_back_for_the_next_status_without_its_message_or_gen
     let mut whole = grant("g", &[("a", true)]);
     let other =
         json!({"type": "Audited", "status": "True", "reason": "ByHand", "message": "kept", "lastTransitionTime": "2026-12-01T00:00:00Z"});
-    whole.status.as_mut().unwrap().conditions.insert(0, serde_json::from_value(other).unwrap());
+    let conditions = &mut whole.status.as_mut().unwrap().conditions;
+    *conditions = [serde_json::from_value(other).unwrap()].into_iter().chain(conditions.iter().cloned()).collect();
     whole.status.as_mut().unwrap().conditions[1].observed_generation = Some(3);
     let Event::Apply(cached) = seen(&statuses, Event::Apply(whole.clone())) else { panic!() };
     assert_eq!(cached.status.as_ref().unwrap().conditions.len(), 1, "a condition that is not Liaison's stays in the cache");

@@ -219,7 +219,7 @@ mod tests {
         let mut grant = AccessGrant::new(
             "beta-support",
             AccessGrantSpec {
-                clients: vec!["beta".into(), "gamma".into()],
+                clients: ["beta".into(), "gamma".into()].into(),
                 access_level: "support".into(),
                 subjects: vec![Subject::new(SubjectKind::User, "bob@techhelp.example"), Subject::new(SubjectKind::ServiceAccount, "bot")],
                 expires_at: None,
@@ -227,14 +227,14 @@ mod tests {
         );
         grant.metadata.namespace = Some("partner-techhelp".into());
         grant.status = Some(AccessGrantStatus {
-            clients: vec![ClientAccess {
+            clients: Box::new([ClientAccess {
                 namespace: "beta".into(),
                 granted: true,
                 reason: "Granted".into(),
                 message: String::new(),
                 role_binding: Some("rb".into()),
                 access_ends_at: Some(Time(at("2030-01-01T00:00:00Z"))),
-            }],
+            }]),
             ..Default::default()
         });
         grant

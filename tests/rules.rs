@@ -75,7 +75,7 @@ async fn a_grant_is_ready_only_once_its_access_works() {
         let name = name.to_string();
         async move {
             let is_ready = |g: Option<&liaison::api::AccessGrant>| {
-                ready_of(g.and_then(|g| g.status.as_ref()).map(|s| &s.conditions)) == Some(("True".into(), "Granted".into()))
+                ready_of(g.and_then(|g| g.status.as_ref()).map(|s| &s.conditions[..])) == Some(("True".into(), "Granted".into()))
             };
             tokio::time::timeout(WAIT, await_condition(grants, &name, is_ready)).await.expect("Ready in time").expect("watch")
         }

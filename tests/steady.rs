@@ -68,7 +68,7 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
             let ready = listed
                 .items
                 .iter()
-                .filter(|g| ready_of(g.status.as_ref().map(|s| &s.conditions)).is_some_and(|(s, _)| s == "True"))
+                .filter(|g| ready_of(g.status.as_ref().map(|s| &s.conditions[..])).is_some_and(|(s, _)| s == "True"))
                 .count();
             ready == total
         }

@@ -22,7 +22,7 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(path_of(&format!("examples/{name}"))).expect("reading an example")
 }
 
-fn ready(conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>) -> bool {
+fn ready(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>) -> bool {
     conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
@@ -37,7 +37,7 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     let partners: Api<Partner> = Api::all(admin.clone());
     eventually("the partner is ready", WAIT, || {
         let partners = partners.clone();
-        async move { partners.get("techhelp").await.ok().filter(|p| ready(p.status.as_ref().map(|s| &s.conditions))) }
+        async move { partners.get("techhelp").await.ok().filter(|p| ready(p.status.as_ref().map(|s| &s.conditions[..]))) }
     })
     .await;
     apply_yaml(&admin, &example("02-client-beta.yaml")).await;
@@ -72,7 +72,7 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     // The access key: a ready kubeconfig for the partner's automation that really works.
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), "beta");
     let (link, secret_ref) = link_with_key(&admin, "beta", "techhelp").await;
-    assert!(ready(link.status.as_ref().map(|s| &s.conditions)), "the link is Ready: {:?}", link.status);
+    assert!(ready(link.status.as_ref().map(|s| &s.conditions[..])), "the link is Ready: {:?}", link.status);
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     assert_eq!(secret_ns, "partner-techhelp");
     let secret =
@@ -85,7 +85,7 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     let grants: Api<AccessGrant> = Api::namespaced(admin.clone(), "partner-techhelp");
     eventually("the support grant is Ready", WAIT, || {
         let grants = grants.clone();
-        async move { grants.get("beta-support").await.ok().filter(|g| ready(g.status.as_ref().map(|s| &s.conditions))) }
+        async move { grants.get("beta-support").await.ok().filter(|g| ready(g.status.as_ref().map(|s| &s.conditions[..]))) }
     })
     .await;
     let partner =

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Expiry, Subject};
 
+// The operator caches every grant, each in an allocation of its own: the lists it never grows
+// are boxed slices (16 bytes, not a vector's 24) so that a cached grant takes 512 bytes rather
+// than jemalloc's next size, 640 (1.2 MiB at 10,000 grants; a test below holds it). Not a doc
+// comment: that would be the CRD's description.
 /// "These people work for these clients": lives in the partner's home namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -28,7 +32,7 @@ pub struct AccessGrantSpec {
     /// Client namespaces; each must hold a ClientLink to this partner.
     #[schemars(length(min = 1, max = 128), inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")))]
     #[x_kube(merge_strategy = ListMerge::Set)]
-    pub clients: Vec<String>,
+    pub clients: Box<[String]>,
     /// The name of an access level of each client's link.
     #[schemars(length(min = 1, max = 63))]
     pub access_level: String,
@@ -46,10 +50,10 @@ pub struct AccessGrantStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     #[serde(default)]
-    pub conditions: Vec<Condition>,
+    pub conditions: Box<[Condition]>,
     /// Per client namespace: granted or refused, and why.
     #[serde(default)]
-    pub clients: Vec<ClientAccess>,
+    pub clients: Box<[ClientAccess]>,
     #[serde(default)]
     pub subject_count: i32,
     #[serde(default)]
@@ -69,4 +73,16 @@ pub struct ClientAccess {
     /// When access to this client ends by itself (the link's or the grant's expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_ends_at: Option<Time>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccessGrant;
+
+    #[test]
+    fn a_cached_grant_fits_in_512_bytes() {
+        // kube's cache keeps each grant behind an `Arc`: two counters, then the grant.
+        let cached = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<AccessGrant>();
+        assert!(cached <= 512, "{cached} bytes");
+    }
 }

@@ -21,7 +21,7 @@ const LATEST: &str = "9999-12-30T00:00:00Z";
 /// included. So the text is kept, and an instant that cannot be read counts as passed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Expiry(String);
+pub struct Expiry(Box<str>);
 
 impl Expiry {
     /// The instant, or `None` when the text is not one jiff can hold.
@@ -41,7 +41,7 @@ impl Expiry {
 
 impl From<Timestamp> for Expiry {
     fn from(at: Timestamp) -> Self {
-        Expiry(at.to_string())
+        Expiry(at.to_string().into())
     }
 }
 

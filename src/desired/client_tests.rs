@@ -136,8 +136,10 @@ fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> Client
 }
 
 fn grant(home: &str, name: &str, clients: &[&str], level: &str, subjects: Vec<Subject>) -> AccessGrant {
-    let mut g =
-        AccessGrant::new(name, AccessGrantSpec { clients: strings(clients), access_level: level.into(), subjects, expires_at: None });
+    let mut g = AccessGrant::new(
+        name,
+        AccessGrantSpec { clients: strings(clients).into(), access_level: level.into(), subjects, expires_at: None },
+    );
     g.metadata.namespace = Some(home.into());
     g.metadata.uid = Some(format!("uid-grant-{home}-{name}"));
     created(g, JAN)
@@ -545,7 +547,7 @@ fn only_levels_in_use_get_a_role() {
 #[test]
 fn a_grant_over_several_clients_is_planned_in_each_namespace_on_its_own() {
     let mut world = World::story();
-    world.grant_mut("beta-support").spec.clients = strings(&[BETA, GAMMA, DELTA]);
+    world.grant_mut("beta-support").spec.clients = strings(&[BETA, GAMMA, DELTA]).into();
     world.links.push(link(GAMMA, "support-vendor", "techhelp", vec![inline("support", vec![access_rule(&[""], &["pods"], READ)])]));
 
     let beta = world.plan_in(BETA);

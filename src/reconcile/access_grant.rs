@@ -173,10 +173,10 @@ async fn write_status(
         .collect();
     let status = AccessGrantStatus {
         observed_generation: grant.meta().generation,
-        conditions: ready_condition(ready, &verdict, grant.meta().generation, &previous.conditions, now),
+        conditions: ready_condition(ready, &verdict, grant.meta().generation, &previous.conditions, now).into(),
         subject_count: grant.spec.subjects.len() as i32,
         granted_clients: clients.iter().filter(|c| c.granted).count() as i32,
-        clients,
+        clients: clients.into(),
     };
     if ctx.grant_statuses.says(grant, &status) {
         return Ok(());
@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(settling_for(&grant, &silent, &pending, at(5)), None, "after SETTLE it reports Pending");
         assert_eq!(settling_for(&grant, &silent, &[verdict("c", Reason::Granted)], at(1)), None);
         let reported = AccessGrantStatus {
-            conditions: ready_condition(true, &Verdict::new(Reason::Granted, "m"), Some(1), &[], at(0)),
+            conditions: ready_condition(true, &Verdict::new(Reason::Granted, "m"), Some(1), &[], at(0)).into(),
             ..Default::default()
         };
         assert_eq!(settling_for(&grant, &reported, &pending, at(1)), None, "a grant that already reported says Pending at once");

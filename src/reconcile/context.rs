@@ -52,7 +52,7 @@ pub struct Indexes {
 impl Default for Indexes {
     fn default() -> Self {
         Indexes {
-            grants_by_client: Index::new(|g: &AccessGrant| g.spec.clients.clone()),
+            grants_by_client: Index::new(|g: &AccessGrant| g.spec.clients.to_vec()),
             grants_by_namespace: Index::new(namespace_of::<AccessGrant>),
             links_by_namespace: Index::new(namespace_of::<ClientLink>),
             links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),

@@ -114,7 +114,7 @@ fn merge(base: &mut Value, extra: Value) {
 }
 
 /// The Ready condition's (status, reason) of a Liaison object's status.
-pub fn ready_of(status: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>) -> Option<(String, String)> {
+pub fn ready_of(status: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>) -> Option<(String, String)> {
     status?.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()))
 }
 
@@ -122,18 +122,18 @@ pub fn ready_of(status: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::
 pub trait Conditioned:
     kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
 {
-    fn conditions(&self) -> Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>;
+    fn conditions(&self) -> Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>;
 }
 
 impl Conditioned for ClientLink {
-    fn conditions(&self) -> Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>> {
-        self.status.as_ref().map(|s| &s.conditions)
+    fn conditions(&self) -> Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]> {
+        self.status.as_ref().map(|s| &s.conditions[..])
     }
 }
 
 impl Conditioned for AccessGrant {
-    fn conditions(&self) -> Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>> {
-        self.status.as_ref().map(|s| &s.conditions)
+    fn conditions(&self) -> Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]> {
+        self.status.as_ref().map(|s| &s.conditions[..])
     }
 }
 
