@@ -293,6 +293,15 @@ where
     }
 }
 
+/// Objects per page of a watch's first list (and of any re-list). A restarted operator lists
+/// every kind at once and holds each page whole while decoding it: 500 a page (kube's default,
+/// as client-go's) made it peak well above the running operator.
+const LIST_PAGE: u32 = 100;
+
+fn paged() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
+}
+
 /// Runs the three controllers until `shutdown` turns true.
 pub async fn run(
     client: Client,
@@ -303,8 +312,8 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) {
     let mut drivers = Vec::new();
-    let all = watcher::Config::default();
-    let managed = watcher::Config::default().labels(&names::managed_selector(None));
+    let all = paged();
+    let managed = paged().labels(&names::managed_selector(None));
 
     let by = Indexes::default();
     let recent = Arc::new(RecentWrites::new(RECENT_WRITES_TTL));
@@ -347,7 +356,7 @@ pub async fn run(
     let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all.clone(), &mut drivers, vec![], recent.clone());
     // Every Role, not only Liaison's (access levels may name any Role of a client namespace),
     // but level Roles, one per link and level: those go to their compact cache.
-    let not_level_roles = watcher::Config::default().labels(&format!("{}!={}", names::COMPONENT, names::Component::LevelRole.as_str()));
+    let not_level_roles = paged().labels(&format!("{}!={}", names::COMPONENT, names::Component::LevelRole.as_str()));
     let roles =
         watched(Api::<Role>::all(client.clone()), not_level_roles, &mut drivers, vec![by.roles_by_namespace.clone()], recent.clone());
     let level_role_cache = Arc::new(LevelRoles::default());
@@ -356,7 +365,7 @@ pub async fn run(
         move |event| cache.apply(event)
     });
     // Grant bindings, the bulk, go to their compact cache; the few others to kube's.
-    let others = watcher::Config::default().labels(&names::managed_selector_except(names::Component::GrantBinding));
+    let others = paged().labels(&names::managed_selector_except(names::Component::GrantBinding));
     let binding_indexes = vec![by.bindings_by_namespace.clone()];
     let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), others, &mut drivers, binding_indexes, recent.clone());
     let grant_binding_cache = Arc::new(GrantBindings::default());
@@ -539,7 +548,7 @@ pub async fn run(
 
 /// The watch of one component of what Liaison makes.
 fn only(component: names::Component) -> watcher::Config {
-    watcher::Config::default().labels(&names::managed_selector(Some(component)))
+    paged().labels(&names::managed_selector(Some(component)))
 }
 
 fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) -> Vec<ObjectRef<ClientLink>> {
