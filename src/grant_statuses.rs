@@ -3,9 +3,9 @@
 //! A grant's status lists a verdict per client, with its message and binding name: the largest
 //! part of a cached grant, and read only to decide whether a freshly computed status differs
 //! from the written one. So the grant watch records a digest of the whole status here, with the
-//! few facts of its `Ready` condition that the next status carries on (its status, reason,
-//! generation and `lastTransitionTime`), and caches the grant without its per-client entries
-//! and without that condition: a `Condition` is four strings and a time, ~250 bytes a grant.
+//! few facts of its `Ready` condition that the next status reads (its status, reason and
+//! `lastTransitionTime`), and caches the grant without its per-client entries and without that
+//! condition: a `Condition` is four strings and a time, ~250 bytes a grant.
 //! The counts and any other condition stay in the cached grant.
 
 use std::collections::HashMap;
