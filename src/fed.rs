@@ -44,6 +44,18 @@ impl<S: Default> Fed<S> {
         }
     }
 
+    /// Takes one watch event, then lets `trim` leave out of its object what the state now
+    /// keeps for it, before the object goes on to kube's cache.
+    pub fn apply_and_trim<K>(&self, event: &mut watcher::Event<K>, trim: impl FnOnce(&mut K))
+    where
+        S: Keeps<K>,
+    {
+        self.apply(event);
+        if let watcher::Event::InitApply(object) | watcher::Event::Apply(object) = event {
+            trim(object);
+        }
+    }
+
     /// Resolves once the first list has been taken.
     pub async fn wait_until_ready(&self) {
         let mut ready = self.ready.subscribe();

@@ -129,15 +129,14 @@ impl GrantStatuses {
     /// Records what an event's grant says, then leaves the per-client entries and the `Ready`
     /// condition out of it.
     pub fn observe(&self, event: &mut watcher::Event<AccessGrant>) {
-        self.seen.apply(event);
-        if let watcher::Event::InitApply(grant) | watcher::Event::Apply(grant) = event
-            && let Some(status) = grant.status.as_mut()
-        {
-            status.clients = Box::default();
-            if status.conditions.iter().any(|c| c.type_ == READY) {
-                status.conditions = status.conditions.iter().filter(|c| c.type_ != READY).cloned().collect();
+        self.seen.apply_and_trim(event, |grant| {
+            if let Some(status) = grant.status.as_mut() {
+                status.clients = Box::default();
+                if status.conditions.iter().any(|c| c.type_ == READY) {
+                    status.conditions = status.conditions.iter().filter(|c| c.type_ != READY).cloned().collect();
+                }
             }
-        }
+        });
     }
 
     /// The grant's status as last seen, as far as a reconcile reads it: the cached status with

@@ -9,123 +9,138 @@
 //! the list and the granted grants' names; the partner watch records a digest of its list.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
-use kube::ResourceExt;
+use kube::Resource;
 use kube::runtime::watcher;
+use serde::Serialize;
 
 use crate::api::{ClientLink, LinkGrantSummary, Partner, PartnerClient};
 use crate::fed::{Fed, Keeps};
 use crate::materialize::recent::{digest, hash_of};
 
-#[derive(Default)]
-pub struct LinkGrants {
-    seen: Fed<Seen>,
+/// A kind whose status carries a summary list that the caches leave out.
+pub trait Summarized: Resource {
+    type Entry: Serialize + PartialEq;
+
+    /// The list in the object's status (empty without one).
+    fn summary(&self) -> &[Self::Entry];
+
+    /// Leaves the list out of the object.
+    fn leave_out_summary(&mut self);
+
+    /// What reconciles read of the list besides whether it changed, an item each.
+    fn noted(_summary: &[Self::Entry]) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
-/// By link (a hash of namespace and name): its list as last seen. Taken like kube's cache
-/// takes the links, so a re-list replaces both once complete.
+impl Summarized for ClientLink {
+    type Entry = LinkGrantSummary;
+
+    fn summary(&self) -> &[LinkGrantSummary] {
+        self.status.as_ref().map(|s| &s.grants[..]).unwrap_or_default()
+    }
+
+    fn leave_out_summary(&mut self) {
+        if let Some(status) = self.status.as_mut() {
+            status.grants = Vec::new();
+        }
+    }
+
+    /// `namespace/name` of each grant reported granted: what its partner's summary reads.
+    fn noted(grants: &[LinkGrantSummary]) -> Vec<&str> {
+        grants.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect()
+    }
+}
+
+impl Summarized for Partner {
+    type Entry = PartnerClient;
+
+    fn summary(&self) -> &[PartnerClient] {
+        self.status.as_ref().map(|s| &s.clients[..]).unwrap_or_default()
+    }
+
+    fn leave_out_summary(&mut self) {
+        if let Some(status) = self.status.as_mut() {
+            status.clients = Vec::new();
+        }
+    }
+}
+
+/// The summary lists of one kind's objects as last seen.
+pub struct Summaries<K> {
+    seen: Fed<Seen>,
+    kind: PhantomData<fn(&K)>,
+}
+
+/// What each link's status lists of the grants using it.
+pub type LinkGrants = Summaries<ClientLink>;
+/// What each partner's status lists of its clients.
+pub type PartnerClients = Summaries<Partner>;
+
+impl<K> Default for Summaries<K> {
+    fn default() -> Self {
+        Summaries { seen: Fed::default(), kind: PhantomData }
+    }
+}
+
+/// By object (a hash of namespace and name): its list as last seen. Taken like kube's cache
+/// takes the objects, so a re-list replaces both once complete.
 #[derive(Default)]
 struct Seen(HashMap<u64, Listed>);
 
 struct Listed {
     /// Of the whole list.
     digest: u64,
-    /// `namespace/name` of each grant reported granted, one per line: one allocation a link.
-    granted: Box<str>,
+    /// `Summarized::noted`, one item per line: one allocation an object, none when empty.
+    noted: Box<str>,
 }
 
-impl Keeps<ClientLink> for Seen {
-    fn keep(&mut self, link: &ClientLink) {
-        let grants = listed_in(link);
-        let granted: Vec<&str> = grants.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect();
-        self.0.insert(key_of(link), Listed { digest: digest(&grants), granted: granted.join("\n").into() });
+impl<K: Summarized> Keeps<K> for Seen {
+    fn keep(&mut self, object: &K) {
+        let summary = object.summary();
+        self.0.insert(key_of(object), Listed { digest: digest(&summary), noted: K::noted(summary).join("\n").into() });
     }
 
-    fn forget(&mut self, link: &ClientLink) {
-        self.0.remove(&key_of(link));
+    fn forget(&mut self, object: &K) {
+        self.0.remove(&key_of(object));
+    }
+}
+
+impl<K: Summarized> Summaries<K> {
+    /// Records what an event's object lists, then leaves the list out of it.
+    pub fn observe(&self, event: &mut watcher::Event<K>) {
+        self.seen.apply_and_trim(event, K::leave_out_summary);
+    }
+
+    /// Whether `object`'s status, as last seen, lists exactly `summary`. An object never seen:
+    /// its own list.
+    pub fn lists(&self, object: &K, summary: &[K::Entry]) -> bool {
+        match self.seen.read().0.get(&key_of(object)) {
+            Some(listed) => listed.digest == digest(&summary),
+            None => object.summary() == summary,
+        }
+    }
+
+    /// `Summarized::noted` of `object`'s list as last seen.
+    fn noted(&self, object: &K) -> Vec<String> {
+        match self.seen.read().0.get(&key_of(object)) {
+            Some(listed) => listed.noted.split('\n').filter(|item| !item.is_empty()).map(str::to_string).collect(),
+            None => K::noted(object.summary()).into_iter().map(str::to_string).collect(),
+        }
     }
 }
 
 impl LinkGrants {
-    /// Records what an event's link lists, then leaves the list out of it.
-    pub fn observe(&self, event: &mut watcher::Event<ClientLink>) {
-        self.seen.apply(event);
-        if let watcher::Event::InitApply(link) | watcher::Event::Apply(link) = event
-            && let Some(status) = link.status.as_mut()
-        {
-            status.grants = Vec::new();
-        }
-    }
-
-    /// Whether `link`'s status, as last seen, lists exactly `grants`. A link never seen: its
-    /// own list.
-    pub fn lists(&self, link: &ClientLink, grants: &[LinkGrantSummary]) -> bool {
-        match self.seen.read().0.get(&key_of(link)) {
-            Some(listed) => listed.digest == digest(&grants),
-            None => listed_in(link) == grants,
-        }
-    }
-
     /// `namespace/name` of the grants `link`'s status reports granted, as last seen.
     pub fn granted(&self, link: &ClientLink) -> Vec<String> {
-        match self.seen.read().0.get(&key_of(link)) {
-            Some(listed) => listed.granted.split('\n').filter(|name| !name.is_empty()).map(str::to_string).collect(),
-            None => listed_in(link).iter().filter(|g| g.granted).map(|g| g.grant.clone()).collect(),
-        }
+        self.noted(link)
     }
 }
 
-/// What each partner's status lists of its clients, as a digest.
-#[derive(Default)]
-pub struct PartnerClients {
-    seen: Fed<Digests>,
-}
-
-/// By partner name (hashed): the digest of its list as last seen.
-#[derive(Default)]
-struct Digests(HashMap<u64, u64>);
-
-impl Keeps<Partner> for Digests {
-    fn keep(&mut self, partner: &Partner) {
-        self.0.insert(hash_of(&partner.name_any()), digest(&clients_in(partner)));
-    }
-
-    fn forget(&mut self, partner: &Partner) {
-        self.0.remove(&hash_of(&partner.name_any()));
-    }
-}
-
-impl PartnerClients {
-    /// Records what an event's partner lists, then leaves the list out of it.
-    pub fn observe(&self, event: &mut watcher::Event<Partner>) {
-        self.seen.apply(event);
-        if let watcher::Event::InitApply(partner) | watcher::Event::Apply(partner) = event
-            && let Some(status) = partner.status.as_mut()
-        {
-            status.clients = Vec::new();
-        }
-    }
-
-    /// Whether `partner`'s status, as last seen, lists exactly `clients`. A partner never
-    /// seen: its own list.
-    pub fn lists(&self, partner: &Partner, clients: &[PartnerClient]) -> bool {
-        match self.seen.read().0.get(&hash_of(&partner.name_any())) {
-            Some(seen) => *seen == digest(&clients),
-            None => clients_in(partner) == clients,
-        }
-    }
-}
-
-fn clients_in(partner: &Partner) -> &[PartnerClient] {
-    partner.status.as_ref().map(|s| &s.clients[..]).unwrap_or_default()
-}
-
-fn listed_in(link: &ClientLink) -> &[LinkGrantSummary] {
-    link.status.as_ref().map(|s| &s.grants[..]).unwrap_or_default()
-}
-
-fn key_of(link: &ClientLink) -> u64 {
-    hash_of(&(link.namespace(), link.name_any()))
+fn key_of<K: Resource>(object: &K) -> u64 {
+    hash_of(&(object.meta().namespace.as_deref(), object.meta().name.as_deref()))
 }
 
 #[cfg(test)]
