@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// The ClusterRole that bounds every access level.
     #[arg(long, env = "LIAISON_CEILING", default_value = "liaison-access-ceiling")]
     pub ceiling: String,
-    /// Objects of one kind reconciled at once.
+    /// ClientLinks (which write and remove access) and Partners reconciled at once;
+    /// AccessGrants, which only report, at a quarter of it.
     #[arg(long, env = "LIAISON_CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
     /// The period in which every object is reconciled again anyway (each once, spread evenly
