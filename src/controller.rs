@@ -56,11 +56,11 @@ pub struct Limits {
 impl Limits {
     /// Grants only report (and hold their finalizer): links write and prune every binding, a
     /// deleted grant's included. Under a burst the API server is the bottleneck, and grants
-    /// reconciled as concurrently as links took half of it for statuses, mostly `Pending`
-    /// ones. At a quarter, bindings come first and each grant, reconciled after its binding
-    /// landed, writes its status once: at 10,000 grants every binding existed after 62 s
-    /// instead of 102 s, and every grant was `Ready` after 91 s instead of 102 s
-    /// (docs/benchmarks.md, tenth session).
+    /// reconciled as concurrently as links kept as many writes in flight as the bindings
+    /// (finalizers and statuses, `Pending` ones among them). At a quarter, bindings come first
+    /// and a grant reconciled after its binding landed writes its status once: at 10,000
+    /// grants every binding existed after 62 s instead of 102 s, and every grant was `Ready`
+    /// after 91 s instead of 102 s (docs/benchmarks.md, tenth session).
     pub fn grant_concurrency(&self) -> u16 {
         (self.concurrency / 4).max(1)
     }
