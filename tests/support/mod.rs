@@ -366,8 +366,20 @@ impl Operator {
     }
 }
 
+/// Lines of the operator's log a failing test prints: CI keeps the test's output, not the
+/// control plane's directory.
+const LOG_TAIL_ON_FAILURE: usize = 80;
+
 impl Drop for Operator {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_ON_FAILURE)..];
+            eprintln!("--- the operator's log ({}), last {} of {} lines:", self.log.display(), tail.len(), lines.len());
+            tail.iter().for_each(|line| eprintln!("{line}"));
+            eprintln!("--- end of the operator's log");
+        }
         if self.wrapped {
             // The operator of the group, gently: a profiler writes its last data as it ends.
             let group = self.child.id().to_string();
