@@ -35,6 +35,7 @@ use crate::namespace_labels::NamespaceLabels;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
 use crate::resync;
 use crate::summaries::{LinkGrants, PartnerClients};
+use crate::watch_backoff::Retries;
 
 /// The longest a link's list of grants, and a partner's counts of clients, grants and people,
 /// lag behind the grants (each grant's own status is written as soon as it is bound). A burst
@@ -221,26 +222,27 @@ where
     let kind = K::kind(&()).to_string();
     let cache = store.clone();
     let mut versions = SpecVersions::default();
-    let shaped = watcher(api, config).default_backoff().map_ok(move |mut event| {
+    let mut retries = Retries::new();
+    let shaped = watcher(api, config).map_ok(move |mut event| {
         shape(&mut event);
         event
     });
     let driver = shaped.modify(trim).reflect(writer).for_each(move |event| {
-        match event {
-            Ok(event) => {
-                indexes.iter().for_each(|index| index.observe(&event, &cache));
-                if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
-                    recent.observed(object);
-                }
-                // Kinds nobody filters keep no versions.
-                let spec_changed = !fan.filters() || versions.changed(&event);
-                if let Some(changed) = shared(event, &cache) {
-                    fan.send(changed, spec_changed);
-                }
-            }
-            Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => return retry_after(&mut retries, &kind, &error),
+        };
+        retries.succeeded();
+        indexes.iter().for_each(|index| index.observe(&event, &cache));
+        if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
+            recent.observed(object);
         }
-        futures::future::ready(())
+        // Kinds nobody filters keep no versions.
+        let spec_changed = !fan.filters() || versions.changed(&event);
+        if let Some(changed) = shared(event, &cache) {
+            fan.send(changed, spec_changed);
+        }
+        went_on()
     });
     drivers.push(driver.boxed());
     Watched { store, feed }
@@ -261,21 +263,36 @@ where
     let feed = Feed::default();
     let fan = feed.clone();
     let kind = K::kind(&()).to_string();
-    let driver = watcher(api, config).default_backoff().for_each(move |event| {
-        match event {
-            Ok(event) => {
-                keep(&event);
-                if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = event {
-                    recent.observed(&object);
-                    fan.send(Arc::new(object), true);
-                }
-            }
-            Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+    let mut retries = Retries::new();
+    let driver = watcher(api, config).for_each(move |event| {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => return retry_after(&mut retries, &kind, &error),
+        };
+        retries.succeeded();
+        keep(&event);
+        if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = event {
+            recent.observed(&object);
+            fan.send(Arc::new(object), true);
         }
-        futures::future::ready(())
+        went_on()
     });
     drivers.push(driver.boxed());
     feed
+}
+
+/// A watch's driver awaits what its closure returns before it polls the watch again: the wait
+/// after a failure is a sleep there (`crate::watch_backoff` says how long).
+type Pause = futures::future::Either<tokio::time::Sleep, futures::future::Ready<()>>;
+
+fn retry_after(retries: &mut Retries, kind: &str, error: &watcher::Error) -> Pause {
+    let wait = retries.wait_after(error);
+    tracing::warn!(%kind, %error, ?wait, "watch failed; retrying");
+    futures::future::Either::Left(tokio::time::sleep(wait))
+}
+
+fn went_on() -> Pause {
+    futures::future::Either::Right(futures::future::ready(()))
 }
 
 /// Drops what no controller reads before it is cached: managed fields, and the copy of the

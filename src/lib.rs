@@ -9,7 +9,8 @@
 //!   labels the rules read; `grant_statuses`, `summaries`: what grants', links' and
 //!   partners' statuses say, kept compactly so that their caches can leave it out; `fed`: how
 //!   these caches take their watch's events;
-//! - `controller`: the watches and controllers; `resync`: their paced periodic re-check;
+//! - `controller`: the watches and controllers; `watch_backoff`: how soon a broken watch
+//!   tries again; `resync`: their paced periodic re-check;
 //!   `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`.
 pub mod api;
@@ -33,3 +34,4 @@ pub mod resync;
 pub mod run;
 pub mod summaries;
 pub mod telemetry;
+pub mod watch_backoff;
