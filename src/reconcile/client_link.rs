@@ -22,7 +22,7 @@ use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::names::{self, Component};
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
 use crate::materialize::sweep::liaison_owner;
-use crate::materialize::{access_key, controlled_by, ensure, ensure_compact, prune_cached, prune_named, revoke};
+use crate::materialize::{Outcome, access_key, controlled_by, ensure, ensure_compact, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
 
@@ -74,8 +74,9 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         let settings = &ctx.settings.access_key;
         key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?);
     }
+    let mut access_written = false;
     for binding in &plan.bindings {
-        ensure_compact(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await?;
+        access_written |= ensure_compact(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await? == Outcome::Written;
     }
 
     let wanted: BTreeSet<String> = plan
@@ -97,7 +98,10 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
     .await?;
     let unwanted =
         |owned: Vec<String>| owned.into_iter().filter(|name| !wanted.contains(name)).map(|name| (namespace.to_string(), name)).collect();
-    prune_named::<RoleBinding>(client, unwanted(caches.grant_bindings.owned_in(namespace)), metrics).await?;
+    access_written |= prune_named::<RoleBinding>(client, unwanted(caches.grant_bindings.owned_in(namespace)), metrics).await? > 0;
+    if access_written {
+        ctx.access_writes.made(std::time::Instant::now());
+    }
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -113,24 +113,56 @@ where
     }
 }
 
+/// When Liaison last wrote or removed a grant's binding, in any namespace. Summaries
+/// wait while it keeps doing so: under a burst they competed with the bindings for the API
+/// server, and a link's status patch cost it about twice a grant's (it carries the list).
+#[derive(Default)]
+pub struct AccessWrites {
+    last: Mutex<Option<Instant>>,
+}
+
+/// Access writes this close together make a burst.
+const BURST_GAP: Duration = Duration::from_secs(2);
+
+impl AccessWrites {
+    pub fn made(&self, now: Instant) {
+        *self.last.lock().expect("access writes") = Some(now);
+    }
+
+    fn ongoing(&self, now: Instant) -> bool {
+        self.last.lock().expect("access writes").is_some_and(|last| now.saturating_duration_since(last) < BURST_GAP)
+    }
+}
+
 /// Holds back writes of summaries (which grants use a link) that change with every grant of a
-/// burst: a held summary is written at most `delay` after it first differed, once, with all
-/// the changes of the burst. Verdicts are never held.
+/// burst: a held summary is written `delay` after it first differed, once, with all the
+/// changes of the burst; while access is still being written, another `delay` at a time, and
+/// never later than `longest` after it first differed. Verdicts are never held.
 pub struct SummaryWrites {
     delay: Duration,
+    longest: Duration,
+    access: Arc<AccessWrites>,
     dirty_since: Mutex<HashMap<String, Instant>>,
 }
 
 impl SummaryWrites {
-    pub fn new(delay: Duration) -> Self {
-        SummaryWrites { delay, dirty_since: Mutex::default() }
+    pub fn new(delay: Duration, longest: Duration, access: Arc<AccessWrites>) -> Self {
+        SummaryWrites { delay, longest, access, dirty_since: Mutex::default() }
     }
 
     /// `None`: write now. `Some(wait)`: hold it, and look again after `wait`.
     pub fn hold(&self, key: &str, now: Instant) -> Option<Duration> {
         let mut dirty = self.dirty_since.lock().expect("summary writes");
         let since = *dirty.entry(key.to_string()).or_insert(now);
-        self.delay.checked_sub(now.saturating_duration_since(since)).filter(|wait| !wait.is_zero())
+        let held = now.saturating_duration_since(since);
+        let wait = if held < self.delay {
+            self.delay - held
+        } else if self.access.ongoing(now) {
+            self.delay.min(self.longest.saturating_sub(held))
+        } else {
+            Duration::ZERO
+        };
+        Some(wait).filter(|wait| !wait.is_zero())
     }
 
     /// The summary was written (or its object is gone): nothing is held for it any more.
@@ -143,9 +175,13 @@ impl SummaryWrites {
 mod tests {
     use super::*;
 
+    fn summary_writes(access: &Arc<AccessWrites>) -> SummaryWrites {
+        SummaryWrites::new(Duration::from_secs(1), Duration::from_secs(3), access.clone())
+    }
+
     #[test]
     fn summaries_are_held_at_most_the_delay_from_their_first_change() {
-        let writes = SummaryWrites::new(Duration::from_secs(1));
+        let writes = summary_writes(&Arc::default());
         let t0 = Instant::now();
         assert_eq!(writes.hold("ns/a", t0), Some(Duration::from_secs(1)));
         assert_eq!(
@@ -162,6 +198,33 @@ mod tests {
             "after a write, the next change waits again"
         );
     }
+    #[test]
+    fn while_access_is_being_written_summaries_wait_up_to_the_longest_hold() {
+        let access = Arc::new(AccessWrites::default());
+        let writes = summary_writes(&access);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        access.made(t0);
+        assert_eq!(writes.hold("ns/a", t0), Some(Duration::from_secs(1)));
+        access.made(at(900));
+        assert_eq!(writes.hold("ns/a", at(1000)), Some(Duration::from_secs(1)), "a burst goes on: another delay");
+        access.made(at(2500));
+        assert_eq!(writes.hold("ns/a", at(2500)), Some(Duration::from_millis(500)), "never past the longest hold");
+        access.made(at(3000));
+        assert_eq!(writes.hold("ns/a", at(3000)), None, "written at the longest hold, burst or not");
+    }
+
+    #[test]
+    fn once_access_writes_pause_a_held_summary_goes_out() {
+        let access = Arc::new(AccessWrites::default());
+        let writes = summary_writes(&access);
+        let t0 = Instant::now();
+        access.made(t0);
+        assert_eq!(writes.hold("ns/a", t0), Some(Duration::from_secs(1)));
+        assert_eq!(writes.hold("ns/a", t0 + BURST_GAP), None, "no access written for a burst's gap: written");
+        assert_eq!(writes.hold("ns/b", t0 + BURST_GAP), Some(Duration::from_secs(1)), "a new change still waits the delay");
+    }
+
     use crate::desired::Reason;
 
     #[test]
