@@ -43,7 +43,7 @@ use crate::watch_backoff::Retries;
 /// arriving over 45 s, 0.65 link and 0.27 partner status writes per grant with 1 s.
 const SUMMARY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 /// The longest they lag while Liaison is still writing access: at 10,000 grants, links' status
-/// writes fell from 0.65 to 0.45 per grant with 30 s, and every binding existed 15 % sooner
+/// writes fell from 0.65 to 0.44 per grant with 30 s, and every binding existed 16–25 % sooner
 /// (docs/benchmarks.md, eleventh session).
 const SUMMARY_LONGEST_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
 /// The longest a write is held back because the caches have not shown the same write yet.
