@@ -83,9 +83,9 @@ pub struct Context {
     pub metrics: Metrics,
     /// Link summaries coalesced over bursts of grants.
     pub link_summaries: super::status::SummaryWrites,
+    pub partner_summaries: super::status::SummaryWrites,
     /// When access was last written: summaries wait for a pause.
     pub access_writes: Arc<super::status::AccessWrites>,
-    pub partner_summaries: super::status::SummaryWrites,
     pub recent_writes: Arc<crate::materialize::RecentWrites>,
     pub plans: PlanBudget,
     /// What each grant's status said when last seen (the cache keeps grants without their
