@@ -226,17 +226,11 @@ where
     let kind = K::kind(&()).to_string();
     let cache = store.clone();
     let mut versions = SpecVersions::default();
-    let mut retries = Retries::new();
     let shaped = watcher(api, config).map_ok(move |mut event| {
         shape(&mut event);
         event
     });
-    let driver = shaped.modify(trim).reflect(writer).for_each(move |event| {
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => return retry_after(&mut retries, &kind, &error),
-        };
-        retries.succeeded();
+    let driver = drive(shaped.modify(trim).reflect(writer), kind, move |event| {
         indexes.iter().for_each(|index| index.observe(&event, &cache));
         if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
             recent.observed(object);
@@ -246,9 +240,8 @@ where
         if let Some(changed) = shared(event, &cache) {
             fan.send(changed, spec_changed);
         }
-        went_on()
     });
-    drivers.push(driver.boxed());
+    drivers.push(driver);
     Watched { store, feed }
 }
 
@@ -267,36 +260,43 @@ where
     let feed = Feed::default();
     let fan = feed.clone();
     let kind = K::kind(&()).to_string();
-    let mut retries = Retries::new();
-    let driver = watcher(api, config).for_each(move |event| {
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => return retry_after(&mut retries, &kind, &error),
-        };
-        retries.succeeded();
+    let driver = drive(watcher(api, config), kind, move |event| {
         keep(&event);
         if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = event {
             recent.observed(&object);
             fan.send(Arc::new(object), true);
         }
-        went_on()
     });
-    drivers.push(driver.boxed());
+    drivers.push(driver);
     feed
 }
 
-/// A watch's driver awaits what its closure returns before it polls the watch again: the wait
-/// after a failure is a sleep there (`crate::watch_backoff` says how long).
-type Pause = futures::future::Either<tokio::time::Sleep, futures::future::Ready<()>>;
-
-fn retry_after(retries: &mut Retries, kind: &str, error: &watcher::Error) -> Pause {
-    let wait = retries.wait_after(error);
-    tracing::warn!(%kind, %error, ?wait, "watch failed; retrying");
-    futures::future::Either::Left(tokio::time::sleep(wait))
-}
-
-fn went_on() -> Pause {
-    futures::future::Either::Right(futures::future::ready(()))
+/// Drives a watch: each event to `handle`; after a failure, a wait before the watch is polled
+/// again (`crate::watch_backoff` says how long), which is what makes the watcher retry later.
+fn drive<K>(
+    events: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+    kind: String,
+    mut handle: impl FnMut(watcher::Event<K>) + Send + 'static,
+) -> BoxFuture<'static, ()>
+where
+    K: Send + 'static,
+{
+    use futures::future::{Either, ready};
+    let mut retries = Retries::new();
+    events
+        .for_each(move |event| match event {
+            Ok(event) => {
+                retries.succeeded();
+                handle(event);
+                Either::Left(ready(()))
+            }
+            Err(error) => {
+                let wait = retries.wait_after(&error);
+                tracing::warn!(%kind, %error, ?wait, "watch failed; retrying");
+                Either::Right(tokio::time::sleep(wait))
+            }
+        })
+        .boxed()
 }
 
 /// Drops what no controller reads before it is cached: managed fields, and the copy of the
