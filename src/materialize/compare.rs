@@ -20,8 +20,9 @@ pub trait Materialized: Resource<DynamicType = ()> {
         false
     }
 
-    fn has_immutable_fields(&self) -> bool {
-        false
+    /// Fields the API server refuses to change in place.
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        &[]
     }
 
     fn is_matched_by(&self, existing: &Self) -> bool {
@@ -68,8 +69,8 @@ macro_rules! binding {
             fn needs_recreate(&self, existing: &Self) -> bool {
                 self.role_ref != existing.role_ref
             }
-            fn has_immutable_fields(&self) -> bool {
-                true
+            fn immutable_fields(&self) -> &'static [&'static str] {
+                &["roleRef"]
             }
         }
     )*};

@@ -33,16 +33,25 @@ use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("writing {kind} {name}: {source}")]
+    #[error("writing {kind} {name}: {}", said(.source))]
     Write { kind: &'static str, name: String, source: kube::Error },
-    #[error("deleting {kind} {name}: {source}")]
+    #[error("deleting {kind} {name}: {}", said(.source))]
     Delete { kind: &'static str, name: String, source: kube::Error },
-    #[error("listing {kind}: {source}")]
+    #[error("listing {kind}: {}", said(.source))]
     List { kind: &'static str, source: kube::Error },
-    #[error("requesting a token for ServiceAccount {name}: {source}")]
+    #[error("requesting a token for ServiceAccount {name}: {}", said(.source))]
     Token { name: String, source: kube::Error },
     #[error("encoding the access key's kubeconfig: {0}")]
     Kubeconfig(#[from] serde_yaml::Error),
+}
+
+/// A kube error as users read it in a condition: the API server's own words and code, without
+/// the debug dump of its `Status` that kube's message appends.
+pub fn said(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+        other => other.to_string(),
+    }
 }
 
 /// What `ensure` did.
@@ -175,7 +184,7 @@ where
     match api.patch(&name, &params, &Patch::Apply(desired)).await {
         Ok(_) => Ok(Outcome::Written),
         // The cache missed an object whose immutable fields differ: replace it.
-        Err(kube::Error::Api(status)) if status.code == 422 && desired.has_immutable_fields() => {
+        Err(kube::Error::Api(status)) if refuses_change_of(&status, desired.immutable_fields()) => {
             delete(&api, &name, metrics).await?;
             metrics.write(kind_of::<K>());
             api.patch(&name, &params, &Patch::Apply(desired)).await.map(|_| Outcome::Written).map_err(|source| Error::Write {
@@ -186,6 +195,15 @@ where
         }
         Err(source) => Err(Error::Write { kind: kind_of::<K>(), name, source }),
     }
+}
+
+/// Whether the API server refused a write because it would change one of `fields` in place.
+/// Only then is deleting and creating the object the way through: a 422 can also come from
+/// an admission policy, which a deletion would not satisfy, and which would then keep the
+/// object from coming back.
+fn refuses_change_of(status: &kube::core::Status, fields: &[&str]) -> bool {
+    let causes = status.details.as_ref().map(|d| &d.causes[..]).unwrap_or_default();
+    status.code == 422 && causes.iter().any(|cause| fields.contains(&cause.field.as_str()))
 }
 
 /// Deletes the object; an object already gone is fine.
@@ -260,4 +278,37 @@ pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
         .unwrap_or_default()
         .iter()
         .any(|o| o.uid == uid && o.controller == Some(true) && o.api_version.starts_with("liaison.dev/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(field: &str, message: &str) -> kube::core::Status {
+        serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 422, "reason": "Invalid", "message": message,
+            "details": {"causes": [{"reason": "FieldValueInvalid", "field": field, "message": message}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_refused_change_of_an_immutable_field_replaces_the_object() {
+        let role_ref = invalid("roleRef", "cannot change roleRef");
+        assert!(refuses_change_of(&role_ref, &["roleRef"]));
+        assert!(!refuses_change_of(&role_ref, &[]), "a kind without immutable fields is never replaced");
+        let policy: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 422, "reason": "Invalid",
+            "message": "ValidatingAdmissionPolicy 'freeze' with binding 'freeze' denied request: frozen",
+        }))
+        .unwrap();
+        assert!(!refuses_change_of(&policy, &["roleRef"]), "an admission policy's refusal is reported, not worked around");
+        assert!(!refuses_change_of(&invalid("subjects[0].kind", "unsupported"), &["roleRef"]));
+    }
+
+    #[test]
+    fn api_errors_read_as_the_api_server_said_them() {
+        let error = kube::Error::Api(Box::new(invalid("roleRef", "cannot change roleRef")));
+        assert_eq!(said(&error), "cannot change roleRef (422 Invalid)");
+    }
 }
