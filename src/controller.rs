@@ -449,6 +449,7 @@ pub async fn run(
         grant_statuses,
         link_grants,
         partner_clients,
+        failures: Default::default(),
     });
     let config = ControllerConfig::default().concurrency(limits.concurrency);
     let ceiling = settings.ceiling.clone();

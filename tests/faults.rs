@@ -2,15 +2,20 @@
 //! and while it revokes them, then restarted. After each trial the API server's authorization
 //! must equal the declared intent, and nothing Liaison made may be left behind.
 //!
+//! The API server refusing Liaison's writes (an admission policy) is reported, then outlived.
+//!
 //! `LIAISON_FAULT_TRIALS` sets the number of trials (CI: 5; `make test-faults`: 20).
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, ListParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use liaison::api::ClientLink;
 use serde_json::json;
 use support::fixtures::*;
@@ -160,4 +165,157 @@ async fn the_operator_survives_a_paused_etcd() {
         "etcdpause",
     )
     .await;
+}
+
+/// A platform's admission policy that refuses every RoleBinding write in one namespace.
+struct Freeze {
+    admin: kube::Client,
+    name: String,
+    namespace: String,
+}
+
+const FROZEN: &str = "RoleBindings in this namespace are frozen by the platform team";
+
+impl Freeze {
+    async fn impose(admin: &kube::Client, namespace: &str) -> Freeze {
+        let name = unique("freeze");
+        let policy = json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE", "DELETE"], "resources": ["rolebindings"],
+                }]},
+                "validations": [{"expression": "false", "message": FROZEN}],
+            },
+        });
+        apply_yaml(admin, &serde_json::to_string(&policy).unwrap()).await;
+        let freeze = Freeze { admin: admin.clone(), name, namespace: namespace.to_string() };
+        freeze.bind().await;
+        freeze
+    }
+
+    /// Puts the policy in force in the namespace, and waits until the API server applies it.
+    async fn bind(&self) {
+        let binding = json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": self.name},
+            "spec": {
+                "policyName": self.name,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}},
+            },
+        });
+        apply_yaml(&self.admin, &serde_json::to_string(&binding).unwrap()).await;
+        until("the policy refuses RoleBindings", WAIT, || async { !self.binding_allowed().await }).await;
+    }
+
+    /// Lifts the policy (it stays defined), and waits until the API server no longer applies it.
+    async fn lift(&self) {
+        self.bindings_api().delete(&self.name, &DeleteParams::default()).await.expect("deleting the policy binding");
+        until("the policy no longer refuses RoleBindings", WAIT, || self.binding_allowed()).await;
+    }
+
+    fn bindings_api(&self) -> Api<ValidatingAdmissionPolicyBinding> {
+        Api::all(self.admin.clone())
+    }
+
+    /// Whether a RoleBinding may be created in the namespace (asked with a dry run).
+    async fn binding_allowed(&self) -> bool {
+        let probe: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": "probe"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        }))
+        .unwrap();
+        let params = PostParams { dry_run: true, ..Default::default() };
+        Api::<RoleBinding>::namespaced(self.admin.clone(), &self.namespace).create(&params, &probe).await.is_ok()
+    }
+
+    async fn remove(self) {
+        let _ = self.bindings_api().delete(&self.name, &DeleteParams::default()).await;
+        let _ = Api::<ValidatingAdmissionPolicy>::all(self.admin.clone()).delete(&self.name, &DeleteParams::default()).await;
+    }
+}
+
+/// The link's `Ready` message once its reason is `reason`.
+async fn link_says(admin: &kube::Client, namespace: &str, reason: &str) -> String {
+    let link = link_reason(admin, namespace, "link", reason).await;
+    ready_message(link.status.as_ref().map(|s| &s.conditions[..]))
+}
+
+fn ready_message(conditions: Option<&[Condition]>) -> String {
+    conditions.unwrap_or_default().iter().find(|c| c.type_ == "Ready").map(|c| c.message.clone()).unwrap_or_default()
+}
+
+/// Waits for a Warning Event about the link with `reason`, and returns its note.
+async fn warning_about_link(admin: &kube::Client, namespace: &str, reason: &str) -> String {
+    let events: Api<Event> = Api::namespaced(admin.clone(), namespace);
+    eventually(&format!("a Warning Event {reason} about the link"), WAIT, || {
+        let events = events.clone();
+        async move {
+            let listed = events.list(&ListParams::default()).await.ok()?;
+            listed.items.into_iter().find_map(|e| {
+                let about_link = e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("ClientLink");
+                (about_link && e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(reason))
+                    .then(|| e.note.unwrap_or_default())
+            })
+        }
+    })
+    .await
+}
+
+/// The API server refuses Liaison's writes in one namespace (an admission policy, as a
+/// platform team might impose): the link says so in its `Ready` condition, in the API server's
+/// words, and in a Warning Event, and access follows once the policy is lifted, without anyone
+/// touching Liaison's objects. The same for a revocation the policy blocks: the link stays,
+/// saying why, until its bindings can go.
+#[tokio::test]
+async fn refused_writes_are_reported_and_retried_until_they_pass() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    let operator = Operator::start(&[]);
+    operator.wait_ready().await;
+    let p = PartnerFixture::create(&admin, "refused").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    link_reason(&admin, &ns, "link", "Active").await;
+    let freeze = Freeze::impose(&admin, &ns).await;
+
+    let bob = p.user("bob");
+    p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    let said = link_says(&admin, &ns, "ApplyFailed").await;
+    eprintln!("refused write: {said}");
+    assert!(said.contains("writing RoleBinding") && said.contains(FROZEN), "the link says what was refused, and why: {said}");
+    assert!(!said.contains("Status {"), "the API server's words, not kube's debug dump: {said}");
+    let note = warning_about_link(&admin, &ns, "ApplyFailed").await;
+    assert!(note.contains(FROZEN), "the Event says why: {note}");
+    assert!(!can(&admin, &bob, &[], "list", PODS, &ns).await, "nothing was granted");
+
+    freeze.lift().await;
+    let lifted = Instant::now();
+    until("bob is granted once the policy is lifted", WAIT, || can(&admin, &bob, &[], "list", PODS, &ns)).await;
+    eprintln!("granted {:?} after the policy was lifted", lifted.elapsed());
+    link_reason(&admin, &ns, "link", "Active").await;
+
+    freeze.bind().await;
+    Api::<ClientLink>::namespaced(admin.clone(), &ns).delete("link", &DeleteParams::default()).await.unwrap();
+    let said = link_says(&admin, &ns, "RevocationFailed").await;
+    eprintln!("refused revocation: {said}");
+    assert!(said.contains("revoking access: deleting RoleBinding") && said.contains(FROZEN), "{said}");
+    warning_about_link(&admin, &ns, "RevocationFailed").await;
+    assert!(can(&admin, &bob, &[], "list", PODS, &ns).await, "the bindings could not be deleted: the link says so, and stays");
+
+    freeze.lift().await;
+    let lifted = Instant::now();
+    until("bob is revoked once the policy is lifted", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await }).await;
+    eprintln!("revoked {:?} after the policy was lifted", lifted.elapsed());
+    until("the link is gone", WAIT, || async {
+        Api::<ClientLink>::namespaced(admin.clone(), &ns).get_opt("link").await.unwrap().is_none()
+    })
+    .await;
+    freeze.remove().await;
+    drop(operator);
 }

@@ -96,6 +96,8 @@ pub struct Context {
     pub link_grants: Arc<crate::summaries::LinkGrants>,
     /// What each partner's status lists of its clients (the cache keeps partners without it).
     pub partner_clients: Arc<crate::summaries::PartnerClients>,
+    /// Objects whose reconciles keep failing: their retry waits, and what their users were told.
+    pub failures: super::failures::Failures,
 }
 
 /// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)

@@ -4,6 +4,7 @@
 pub mod access_grant;
 pub mod client_link;
 pub mod context;
+pub mod failures;
 pub mod partner;
 pub mod status;
 
@@ -14,17 +15,17 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::desired::names::FINALIZER;
-use crate::materialize::{Version, Write, recent};
+use crate::materialize::{Version, Write, recent, said};
 
 pub use context::{Caches, Context, Indexes, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading the cluster: {0}")]
+    #[error("reading the cluster: {}", said(.0))]
     Read(#[source] kube::Error),
     #[error(transparent)]
     Materialize(#[from] crate::materialize::Error),
-    #[error("writing status: {0}")]
+    #[error("writing status: {}", said(.0))]
     Status(#[source] kube::Error),
     #[error("managing the finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
@@ -39,22 +40,46 @@ impl Error {
             Error::Materialize(_) => "ApplyFailed",
             Error::Status(_) => "StatusFailed",
             Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                kube::runtime::finalizer::Error::ApplyFailed(e) => e.reason(),
+                kube::runtime::finalizer::Error::CleanupFailed(_) => "RevocationFailed",
                 _ => "FinalizerFailed",
             },
         }
     }
+
+    /// What failed, as the object's `Ready` condition tells it: the step and the API server's
+    /// words, without kube's wrapping of the finalizer's stages.
+    pub fn description(&self) -> String {
+        use kube::runtime::finalizer::Error as Stage;
+        match self {
+            Error::Finalizer(inner) => match inner.as_ref() {
+                Stage::ApplyFailed(error) => error.description(),
+                Stage::CleanupFailed(error) => format!("revoking access: {}", error.description()),
+                Stage::AddFinalizer(error) => format!("adding the finalizer: {}", said(error)),
+                Stage::RemoveFinalizer(error) => format!("removing the finalizer: {}", said(error)),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
 }
 
-/// Transient failures requeue with a short delay; the controller's own backoff spreads retries.
+/// A failed reconcile is tried again after a wait that doubles with each failure in a row
+/// (`failures::retry_after`); a change of the object, or of anything it depends on, brings it
+/// back sooner.
 pub fn error_policy<K>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action
 where
     K: Resource<DynamicType = ()>,
 {
     let kind = K::kind(&());
-    tracing::warn!(kind = %kind, namespace = ?object.namespace(), name = %object.name_any(), reason = error.reason(), %error, "reconcile failed");
+    let failures = ctx.failures.count(recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()));
+    let retry = failures::retry_after(failures);
+    tracing::warn!(
+        kind = %kind, namespace = ?object.namespace(), name = %object.name_any(), reason = error.reason(), error = %error.description(),
+        failures, ?retry, "reconcile failed"
+    );
     ctx.metrics.failed(&kind, error.reason());
-    Action::requeue(Duration::from_secs(2))
+    Action::requeue(retry)
 }
 
 /// Runs one reconcile under Liaison's finalizer (so that deletion always passes through
@@ -66,12 +91,13 @@ pub async fn with_finalizer<K, Fut>(
     handle: impl FnOnce(kube::runtime::finalizer::Event<K>) -> Fut,
 ) -> Result<Action, Error>
 where
-    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: status::Reported + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let kind = K::kind(&());
+    let reconciled = object.clone();
     // Every log line of this reconcile names the object.
     let span = tracing::info_span!("reconcile", kind = %kind, namespace = object.namespace().unwrap_or_default(), name = object.name_any());
     // Without the finalizer, kube's helper only adds it; the change's own event brings the
@@ -95,6 +121,16 @@ where
         ctx.recent_writes.made(key, Write::Finalizer, over, 0, now);
     }
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
+    let key = recent::key::<K>(reconciled.meta().namespace.as_deref(), &reconciled.name_any());
+    match &result {
+        Ok(_) => ctx.failures.succeeded(key),
+        Err(error) => {
+            let (reason, description) = (error.reason(), error.description());
+            if ctx.failures.failed(key, recent::hash_of(&(reason, &description))).tell {
+                status::report_failure(ctx, api, &reconciled, reason, &description).await;
+            }
+        }
+    }
     result
 }
 

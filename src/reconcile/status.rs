@@ -13,29 +13,79 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Context;
+use crate::api::{AccessGrant, ClientLink, Partner, ready_condition as ready_of};
 use crate::desired::Verdict;
 use crate::events::Note;
-use crate::materialize::{Version, Write, recent};
+use crate::materialize::{Version, Write, recent, said};
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
 pub fn ready_condition(ready: bool, verdict: &Verdict, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Vec<Condition> {
-    let status = if ready { "True" } else { "False" };
     let before = previous.iter().find(|c| c.type_ == "Ready");
+    let mut conditions: Vec<Condition> = previous.iter().filter(|c| c.type_ != "Ready").cloned().collect();
+    conditions.push(ready_as(ready, verdict.reason.as_str(), &verdict.message, generation, before, now));
+    conditions
+}
+
+fn ready_as(ready: bool, reason: &str, message: &str, generation: Option<i64>, before: Option<&Condition>, now: Timestamp) -> Condition {
+    let status = if ready { "True" } else { "False" };
     let last_transition_time = match before {
         Some(c) if c.status == status => c.last_transition_time.clone(),
         _ => Time(now),
     };
-    let mut conditions: Vec<Condition> = previous.iter().filter(|c| c.type_ != "Ready").cloned().collect();
-    conditions.push(Condition {
+    Condition {
         type_: "Ready".into(),
         status: status.into(),
-        reason: verdict.reason.to_string(),
-        message: truncate(&verdict.message, 1024),
+        reason: reason.to_string(),
+        message: truncate(message, 1024),
         observed_generation: generation,
         last_transition_time,
-    });
-    conditions
+    }
+}
+
+/// The kinds whose `Ready` condition Liaison writes.
+pub trait Reported: Resource<DynamicType = ()> {
+    /// `Ready` as last seen.
+    fn ready_as_seen(&self, ctx: &Context) -> Option<Condition>;
+}
+
+impl Reported for ClientLink {
+    fn ready_as_seen(&self, _: &Context) -> Option<Condition> {
+        self.status.as_ref().and_then(|s| ready_of(&s.conditions)).cloned()
+    }
+}
+
+impl Reported for Partner {
+    fn ready_as_seen(&self, _: &Context) -> Option<Condition> {
+        self.status.as_ref().and_then(|s| ready_of(&s.conditions)).cloned()
+    }
+}
+
+impl Reported for AccessGrant {
+    fn ready_as_seen(&self, ctx: &Context) -> Option<Condition> {
+        // The cache keeps grants without their `Ready` condition.
+        ready_of(&ctx.grant_statuses.previous(self).conditions).cloned()
+    }
+}
+
+/// Tells the users of `object` that its reconcile keeps failing: `Ready=False` with the
+/// failure's reason and description, and a Warning Event. The verdict's own status comes back
+/// with the first reconcile that succeeds. Best effort: what failed may be the API server
+/// itself.
+pub async fn report_failure<K>(ctx: &Context, api: &Api<K>, object: &K, reason: &str, description: &str)
+where
+    K: Reported + Clone + DeserializeOwned + Debug,
+{
+    let before = object.ready_as_seen(ctx);
+    let ready = ready_as(false, reason, description, object.meta().generation, before.as_ref(), Timestamp::now());
+    // `Ready` is the only condition of Liaison's kinds, so the list can be replaced whole.
+    let patch = serde_json::json!({ "status": { "conditions": [ready] } });
+    let name = object.meta().name.clone().unwrap_or_default();
+    ctx.metrics.write(&K::kind(&()));
+    if let Err(error) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+        tracing::warn!(error = %said(&error), reason, "writing a failure to the status failed");
+    }
+    publish(ctx, object, true, reason, "Reconcile", description.to_string()).await;
 }
 
 fn truncate(text: &str, max: usize) -> String {
