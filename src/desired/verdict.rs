@@ -144,4 +144,12 @@ mod tests {
         }
         assert_eq!(Reason::parse("ByHand"), None);
     }
+
+    #[test]
+    fn every_reason_is_explained_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for reason in Reason::ALL {
+            assert!(readme.contains(&format!("`{reason}`")), "README.md's table of reasons does not explain {reason}");
+        }
+    }
 }

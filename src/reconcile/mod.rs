@@ -143,3 +143,58 @@ pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp, resync: D
         None => Action::await_change(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::finalizer::Error as Stage;
+
+    fn refused() -> kube::Error {
+        let status = serde_json::json!({"status": "Failure", "code": 403, "reason": "Forbidden", "message": "no you don't"});
+        kube::Error::Api(Box::new(serde_json::from_value(status).unwrap()))
+    }
+
+    fn writing() -> Error {
+        Error::Materialize(crate::materialize::Error::Write { kind: "RoleBinding", name: "b".into(), source: refused() })
+    }
+
+    #[test]
+    fn failures_name_their_step_in_the_api_servers_words() {
+        let cases = [
+            (Error::Read(refused()), "ReadFailed", "reading the cluster: no you don't (403 Forbidden)"),
+            (writing(), "ApplyFailed", "writing RoleBinding b: no you don't (403 Forbidden)"),
+            (
+                Error::Materialize(crate::materialize::Error::Token { name: "key".into(), source: refused() }),
+                "TokenRequestFailed",
+                "requesting a token for ServiceAccount key: no you don't (403 Forbidden)",
+            ),
+            (Error::Status(refused()), "StatusFailed", "writing status: no you don't (403 Forbidden)"),
+            (
+                Error::Finalizer(Box::new(Stage::ApplyFailed(writing()))),
+                "ApplyFailed",
+                "writing RoleBinding b: no you don't (403 Forbidden)",
+            ),
+            (
+                Error::Finalizer(Box::new(Stage::CleanupFailed(writing()))),
+                "RevocationFailed",
+                "revoking access: writing RoleBinding b: no you don't (403 Forbidden)",
+            ),
+            (
+                Error::Finalizer(Box::new(Stage::AddFinalizer(refused()))),
+                "FinalizerFailed",
+                "adding the finalizer: no you don't (403 Forbidden)",
+            ),
+            (
+                Error::Finalizer(Box::new(Stage::RemoveFinalizer(refused()))),
+                "FinalizerFailed",
+                "removing the finalizer: no you don't (403 Forbidden)",
+            ),
+        ];
+        let readme = include_str!("../../README.md");
+        for (error, reason, description) in cases {
+            assert_eq!(error.reason(), reason, "{error:?}");
+            assert_eq!(error.description(), description);
+            assert!(readme.contains(&format!("`{reason}`")), "README.md's table of reasons does not explain {reason}");
+        }
+    }
+}
