@@ -83,7 +83,7 @@ where
 }
 
 /// Runs one reconcile under Liaison's finalizer (so that deletion always passes through
-/// `Cleanup`, even after downtime) and records its duration.
+/// `Cleanup`, even after downtime), and records its duration and whether it failed.
 pub async fn with_finalizer<K, Fut>(
     api: &kube::Api<K>,
     object: Arc<K>,
@@ -121,17 +121,26 @@ where
         ctx.recent_writes.made(key, Write::Finalizer, over, 0, now);
     }
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
-    let key = recent::key::<K>(reconciled.meta().namespace.as_deref(), &reconciled.name_any());
-    match &result {
+    count_outcome(ctx, api, &reconciled, &result).await;
+    result
+}
+
+/// Ends the object's streak of failures, or adds to it; a failure that persists is told to
+/// the object's users.
+async fn count_outcome<K>(ctx: &Context, api: &kube::Api<K>, object: &K, result: &Result<Action, Error>)
+where
+    K: status::Reported + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let key = recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any());
+    match result {
         Ok(_) => ctx.failures.succeeded(key),
         Err(error) => {
             let (reason, description) = (error.reason(), error.description());
             if ctx.failures.failed(key, recent::hash_of(&(reason, &description))).tell {
-                status::report_failure(ctx, api, &reconciled, reason, &description).await;
+                status::report_failure(ctx, api, object, reason, &description).await;
             }
         }
     }
-    result
 }
 
 /// Requeue at the next instant the plan changes by itself, if it does (at most `resync` ahead).
