@@ -293,6 +293,16 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     let note = warning_about_link(&admin, &ns, "ApplyFailed").await;
     assert!(note.contains(FROZEN), "the Event says why: {note}");
     assert!(!can(&admin, &bob, &[], "list", PODS, &ns).await, "nothing was granted");
+    let waiting = eventually("the grant says which link keeps failing", WAIT, || async {
+        let grant = p.grants().get("bob").await.ok()?;
+        let conditions = grant.status.as_ref().map(|s| &s.conditions[..]);
+        (ready_of(conditions)?.1 == "Pending").then(|| ready_message(conditions)).filter(|m| m.contains("ApplyFailed"))
+    })
+    .await;
+    assert!(
+        waiting.contains("ClientLink link reports ApplyFailed") && !waiting.contains(FROZEN),
+        "the partner learns whom to ask, not the client's policy: {waiting}"
+    );
 
     freeze.lift().await;
     let lifted = Instant::now();

@@ -319,6 +319,7 @@ fn grant_controller(
     let caches = &watches.caches;
     let by_home = caches.clone();
     let (by_link, by_ns, by_role, by_level, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone(), caches.clone());
+    let by_failing = caches.clone();
     let link_store = caches.links.clone();
     let ceiling = ctx.settings.ceiling.clone();
     Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
@@ -326,6 +327,13 @@ fn grant_controller(
         .reconcile_on(resync::walk(caches.grants.clone(), ctx.settings.resync))
         .watches_shared_stream(watches.links.subscribe_spec_changes(), move |link| {
             grants_naming(&by_link, &link.namespace().unwrap_or_default())
+        })
+        // A link whose writes keep failing says so in its status; its grants waiting for a
+        // binding then say which link to ask. Other status changes of links are not news here.
+        .watches_shared_stream(watches.links.subscribe(), move |link| {
+            let ready = link.status.as_ref().and_then(|s| crate::api::ready_condition(&s.conditions));
+            let failing = ready.is_some_and(|c| reconcile::failures::is_failure(&c.reason));
+            if failing { grants_naming(&by_failing, &link.namespace().unwrap_or_default()) } else { vec![] }
         })
         // A grant reports `Granted` once its binding is in place: the binding's arrival is
         // what completes it. Labels only pick which grant to look at again.

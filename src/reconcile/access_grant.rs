@@ -13,7 +13,7 @@ use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, requeue_at, with_finalizer};
+use super::{Context, Error, failures, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
 use crate::desired::names;
 use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
@@ -98,10 +98,20 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
         .filter(|role| binding.role_ref.kind == "Role" && role.metadata.name.as_deref() == Some(binding.role_ref.name.as_str()))
         .all(|role| ctx.caches.level_roles.seen(role).is_some_and(|seen| seen.matches));
     if binding_ready && role_ready {
-        found.verdict.clone()
-    } else {
-        Verdict::new(Reason::Pending, format!("RoleBinding {} is being written", binding.name_any()))
+        return found.verdict.clone();
     }
+    let namespace = binding.namespace().unwrap_or_default();
+    let why = failing_link(ctx, &namespace).map(|(link, reason)| format!(": ClientLink {link} reports {reason}")).unwrap_or_default();
+    Verdict::new(Reason::Pending, format!("RoleBinding {} is being written{why}", binding.name_any()))
+}
+
+/// The link of `namespace` whose reconciles keep failing, and its reason: a grant `Pending`
+/// there says why it lasts. The failure's own words stay in the link, the client's.
+fn failing_link(ctx: &Context, namespace: &str) -> Option<(String, String)> {
+    ctx.caches.by.links_by_namespace.get(namespace, &ctx.caches.links).iter().find_map(|link| {
+        let ready = link.status.as_ref().and_then(|s| crate::api::ready_condition(&s.conditions))?;
+        failures::is_failure(&ready.reason).then(|| (link.name_any(), ready.reason.clone()))
+    })
 }
 
 /// While a new grant's bindings are being written, how long it may still stay silent.

@@ -18,6 +18,14 @@ const LONGEST_RETRY: Duration = Duration::from_secs(120);
 /// Failures in a row before users are told: one that the next try clears is noise.
 const TOLD_AFTER: u32 = 2;
 
+/// The `Ready` reasons of a failing reconcile (`super::Error::reason`), as against a verdict's.
+pub const REASONS: [&str; 6] = ["ReadFailed", "ApplyFailed", "TokenRequestFailed", "StatusFailed", "RevocationFailed", "FinalizerFailed"];
+
+/// Whether a `Ready` reason says the object's reconcile keeps failing.
+pub fn is_failure(reason: &str) -> bool {
+    REASONS.contains(&reason)
+}
+
 /// How long to wait after the `count`-th failure in a row.
 pub fn retry_after(count: u32) -> Duration {
     let doublings = count.saturating_sub(1).min(16);

@@ -202,6 +202,7 @@ mod tests {
         let readme = include_str!("../../README.md");
         for (error, reason, description) in cases {
             assert_eq!(error.reason(), reason, "{error:?}");
+            assert!(failures::is_failure(reason), "{reason} is listed in failures::REASONS");
             assert_eq!(error.description(), description);
             assert!(readme.contains(&format!("`{reason}`")), "README.md's table of reasons does not explain {reason}");
         }
