@@ -297,9 +297,7 @@ fn link_controller(
         .watches_shared_stream(watches.cluster_roles.subscribe(), move |cr| {
             let name = cr.name_any();
             let is_ceiling = name == ceiling;
-            links_where(&cr_links, |l| {
-                is_ceiling || l.spec.access_levels.iter().any(|lv| lv.cluster_role.as_deref() == Some(name.as_str()))
-            })
+            links_where(&cr_links, |l| is_ceiling || uses_cluster_role(l, &name))
         })
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx)
@@ -330,10 +328,9 @@ fn grant_controller(
         })
         // A link whose writes keep failing says so in its status; its grants waiting for a
         // binding then say which link to ask. Other status changes of links are not news here.
-        .watches_shared_stream(watches.links.subscribe(), move |link| {
-            let ready = link.status.as_ref().and_then(|s| crate::api::ready_condition(&s.conditions));
-            let failing = ready.is_some_and(|c| reconcile::failures::is_failure(&c.reason));
-            if failing { grants_naming(&by_failing, &link.namespace().unwrap_or_default()) } else { vec![] }
+        .watches_shared_stream(watches.links.subscribe(), move |link| match reconcile::failures::reported_by(&link) {
+            Some(_) => grants_naming(&by_failing, &link.namespace().unwrap_or_default()),
+            None => vec![],
         })
         // A grant reports `Granted` once its binding is in place: the binding's arrival is
         // what completes it. Labels only pick which grant to look at again.
@@ -354,12 +351,8 @@ fn grant_controller(
         .watches_shared_stream(watches.cluster_roles.subscribe(), move |cr| {
             let name = cr.name_any();
             let is_ceiling = name == ceiling;
-            let using: BTreeSet<String> = link_store
-                .state()
-                .iter()
-                .filter(|l| is_ceiling || l.spec.access_levels.iter().any(|lv| lv.cluster_role.as_deref() == Some(name.as_str())))
-                .filter_map(|l| l.namespace())
-                .collect();
+            let using: BTreeSet<String> =
+                link_store.state().iter().filter(|l| is_ceiling || uses_cluster_role(l, &name)).filter_map(|l| l.namespace()).collect();
             using.iter().flat_map(|ns| grants_naming(&by_cr, ns)).collect::<Vec<_>>()
         })
         .graceful_shutdown_on(stopped(shutdown.clone()))
@@ -398,6 +391,11 @@ fn partner_controller(
         .run(gated(reconcile::partner::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .boxed()
+}
+
+/// Whether one of the link's levels names ClusterRole `name`.
+fn uses_cluster_role(link: &ClientLink, name: &str) -> bool {
+    link.spec.access_levels.iter().any(|level| level.cluster_role.as_deref() == Some(name))
 }
 
 fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) -> Vec<ObjectRef<ClientLink>> {

@@ -108,10 +108,8 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
 /// The link of `namespace` whose reconciles keep failing, and its reason: a grant `Pending`
 /// there says why it lasts. The failure's own words stay in the link, the client's.
 fn failing_link(ctx: &Context, namespace: &str) -> Option<(String, String)> {
-    ctx.caches.by.links_by_namespace.get(namespace, &ctx.caches.links).iter().find_map(|link| {
-        let ready = link.status.as_ref().and_then(|s| crate::api::ready_condition(&s.conditions))?;
-        failures::is_failure(&ready.reason).then(|| (link.name_any(), ready.reason.clone()))
-    })
+    let links = ctx.caches.by.links_by_namespace.get(namespace, &ctx.caches.links);
+    links.iter().find_map(|link| failures::reported_by(link).map(|reason| (link.name_any(), reason.to_string())))
 }
 
 /// While a new grant's bindings are being written, how long it may still stay silent.

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::api::{ClientLink, ready_condition};
 use crate::materialize::recent::Key;
 
 /// The first retry's wait; each failure in a row doubles it, up to `LONGEST_RETRY`.
@@ -24,6 +25,12 @@ pub const REASONS: [&str; 6] = ["ReadFailed", "ApplyFailed", "TokenRequestFailed
 /// Whether a `Ready` reason says the object's reconcile keeps failing.
 pub fn is_failure(reason: &str) -> bool {
     REASONS.contains(&reason)
+}
+
+/// The failure a link's `Ready` condition reports, if its reconciles keep failing.
+pub fn reported_by(link: &ClientLink) -> Option<&str> {
+    let ready = link.status.as_ref().and_then(|s| ready_condition(&s.conditions))?;
+    Some(ready.reason.as_str()).filter(|reason| is_failure(reason))
 }
 
 /// How long to wait after the `count`-th failure in a row.
