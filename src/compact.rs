@@ -24,10 +24,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher;
 
 use crate::desired::names;
+use crate::desired::ownership;
 use crate::fed::{Fed, Keeps};
 use crate::index::insert_snug;
 use crate::materialize::recent::hash_of;
-use crate::materialize::sweep::liaison_owner;
 use crate::materialize::{Materialized, Seen, Version};
 
 /// A UID as 128 bits. The API server's UIDs are UUIDs; anything else (hand-built objects in
@@ -76,7 +76,7 @@ struct Live {
     content: u64,
     immutable: u64,
     grant: Option<Uid>,
-    /// The link that owns it by Liaison's rules (its label and a controlling owner reference).
+    /// The link that owns it by `desired::ownership`'s rule (the name Liaison derived for it).
     link_owner: Option<Uid>,
     deleting: bool,
 }
@@ -89,7 +89,7 @@ impl Live {
             content: object.content_digest(),
             immutable: object.immutable_digest(),
             grant: object.grant_uid().map(Uid::of),
-            link_owner: liaison_owner(meta).map(Uid::of),
+            link_owner: ownership::owner(meta).filter(|o| o.component.is_link_component()).map(|o| Uid::of(o.owner_uid)),
             deleting: meta.deletion_timestamp.is_some(),
         }
     }

@@ -185,24 +185,32 @@ fn a_grants_namespaces_follow_its_bindings() {
 
 #[test]
 fn ownership_follows_liaisons_rules() {
-    let ours = live(wanted("beta", "ours", GRANT_UID), "1");
-    let mut labels_only = live(wanted("beta", "labels-only", GRANT_UID), "2");
-    labels_only.metadata.owner_references = None;
-    let mut foreign_owner = live(wanted("beta", "foreign-owner", GRANT_UID), "3");
-    foreign_owner.metadata.owner_references.as_mut().unwrap()[0].api_version = "v1".into();
-    let mut going = live(wanted("beta", "going", GRANT_UID), "4");
+    const THIRD_GRANT_UID: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    let named = |grant: &str| names::grant_binding(LINK_UID, grant, "beta-support");
+    let ours = live(wanted("beta", &named(GRANT_UID), GRANT_UID), "1");
+    // A client admin removed Liaison's owner reference: the name Liaison derived still decides.
+    let mut detached = live(wanted("beta", &named(OTHER_GRANT_UID), OTHER_GRANT_UID), "2");
+    detached.metadata.owner_references = None;
+    // Liaison's labels and owner on a name Liaison never derives: not Liaison's.
+    let foreign_name = live(wanted("beta", "tenant-binding", GRANT_UID), "3");
+    let mut going = live(wanted("beta", &named(THIRD_GRANT_UID), THIRD_GRANT_UID), "4");
     going.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
-    let cache = cache_with(&[ours, labels_only, foreign_owner, going]);
+    let cache = cache_with(&[ours, detached, foreign_name, going]);
 
     let mut owned = cache.owned_in("beta");
     owned.sort();
-    assert_eq!(owned, ["going", "ours"], "labels alone, or a foreign owner, make nothing Liaison's");
+    let mut expected = vec![named(GRANT_UID), named(OTHER_GRANT_UID), named(THIRD_GRANT_UID)];
+    expected.sort();
+    assert_eq!(owned, expected, "labels on another name make nothing Liaison's; a detached object stays Liaison's");
     assert!(cache.owned_in("gamma").is_empty());
 
     let link_alive = BTreeSet::from([LINK_UID.to_string()]);
     assert!(cache.orphans(&link_alive).is_empty());
-    let orphans = cache.orphans(&BTreeSet::new());
-    assert_eq!(orphans, [("beta".to_string(), "ours".to_string())], "one already being deleted is left to finish");
+    let mut orphans = cache.orphans(&BTreeSet::new());
+    orphans.sort();
+    let mut expected = vec![("beta".to_string(), named(GRANT_UID)), ("beta".to_string(), named(OTHER_GRANT_UID))];
+    expected.sort();
+    assert_eq!(orphans, expected, "one already being deleted is left to finish");
 }
 
 #[test]
@@ -309,13 +317,13 @@ fn every_change_to_a_level_role_is_seen_and_put_back_in_place() {
 
 #[test]
 fn level_roles_are_owned_and_orphaned_by_liaisons_rules() {
-    let ours = live(level_role("beta", "ours"), "1");
-    let mut labels_only = live(level_role("beta", "labels-only"), "2");
-    labels_only.metadata.owner_references = None;
-    let cache = cache_with(&[ours, labels_only]);
-    assert_eq!(cache.owned_in("beta"), ["ours"]);
+    let ours_name = names::level_role(LINK_UID, "support");
+    let ours = live(level_role("beta", &ours_name), "1");
+    let foreign_name = live(level_role("beta", "tenant-role"), "2");
+    let cache = cache_with(&[ours, foreign_name]);
+    assert_eq!(cache.owned_in("beta"), std::slice::from_ref(&ours_name));
     assert!(cache.orphans(&BTreeSet::from([LINK_UID.to_string()])).is_empty());
-    assert_eq!(cache.orphans(&BTreeSet::new()), [("beta".to_string(), "ours".to_string())]);
+    assert_eq!(cache.orphans(&BTreeSet::new()), [("beta".to_string(), ours_name)]);
     assert!(cache.namespaces_of_grant(GRANT_UID).is_empty(), "a Role serves no one grant");
 }
 

@@ -32,9 +32,14 @@ pub type NamespaceLabels = Fed<Labels>;
 impl NamespaceLabels {
     /// The labels of `namespace`; none if it does not exist (or is not seen yet).
     pub fn of(&self, namespace: &str) -> BTreeMap<String, String> {
+        self.get(namespace).unwrap_or_default()
+    }
+
+    /// The labels of `namespace` if it exists (as far as the watch has seen).
+    pub fn get(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
         let labels = self.read();
-        let pairs = labels.0.get(namespace).into_iter().flat_map(|pairs| pairs.iter());
-        pairs.map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        let pairs = labels.0.get(namespace)?;
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 }
 
@@ -61,6 +66,7 @@ mod tests {
         assert_eq!(beta.get("tier").map(String::as_str), Some("gold"));
         assert_eq!(beta.len(), 2);
         assert!(cache.of("gamma").is_empty(), "an unknown namespace has no labels");
+        assert!(cache.get("gamma").is_none() && cache.get("beta").is_some(), "and only a known one exists");
 
         cache.apply(&Event::Apply(namespace("beta", &[("tier", "silver")])));
         assert_eq!(cache.of("beta"), BTreeMap::from([("tier".to_string(), "silver".to_string())]), "a relabel replaces them all");

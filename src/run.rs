@@ -40,6 +40,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
                 HomeAccess { service_account, namespace: args.lease_namespace.clone(), cluster_role }
             }),
             resync: args.resync.max(std::time::Duration::from_secs(1)),
+            operator_namespace: Some(args.lease_namespace.clone()),
         };
     let client = Client::try_from(config).map_err(Error::Client)?;
     let metrics = Metrics::default();

@@ -288,11 +288,13 @@ proptest! {
         let roles = BTreeMap::from([("existing".to_string(), existing_role)]);
         let cluster_roles = BTreeMap::from([("viewer".to_string(), viewer)]);
         let (partners, links, grants) = (vec![partner.clone()], vec![link.clone()], vec![std::sync::Arc::new(grant.clone())]);
+        let homes = liaison::desired::client::marked_homes(&partners);
         let inputs = ClientInputs {
             namespace: CLIENT,
             namespace_labels: &labels,
             links: &links,
             partners: &partners,
+            homes: &homes,
             grants: &grants,
             roles: &roles,
             cluster_roles: &cluster_roles,

@@ -935,8 +935,11 @@ impl World {
 
     async fn write_partner(&self, p: usize) {
         let partner = self.model.partners[p].as_ref().unwrap();
+        // A partner re-created after a deletion takes back its old home, which still carries the
+        // deleted Partner's mark: the platform admin adopts it explicitly.
         let mut spec = json!({
             "homeNamespace": self.model.home(p),
+            "adoptExistingHome": true,
             "identities": {"userSuffixes": partner.suffixes, "groups": partner.groups},
         });
         match partner.selector {

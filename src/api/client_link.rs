@@ -76,9 +76,14 @@ pub struct AccessLevel {
 }
 
 /// An RBAC rule for namespaced resources (no nonResourceURLs: they mean nothing in a Role).
+/// What the API server refuses in a Role's rule is refused here, at admission: a rule with no
+/// API group, resource or verb would otherwise stop every write of its namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.apiGroups) && size(self.apiGroups) > 0").message("a rule names at least one API group: apiGroups: [\"\"] for the core group (the API server refuses a Role rule without one)"))]
 pub struct AccessRule {
+    // Optional for reading only: a stored link from before the rule above still parses, and
+    // the planner refuses its level (`InvalidLevel`).
     #[serde(default)]
     #[schemars(length(max = 16), inner(length(max = 253)))]
     pub api_groups: Vec<String>,

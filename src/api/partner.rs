@@ -32,7 +32,14 @@ pub struct PartnerSpec {
     /// The partner's guest suite: created if absent, labelled, never deleted.
     #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("homeNamespace is immutable"))]
+    #[x_kube(validation = Rule::new("self != 'default' && !self.startsWith('kube-')").message("default and kube-* namespaces are never a partner's home"))]
     pub home_namespace: String,
+    /// Take `homeNamespace` as the home although it already exists (Liaison did not create
+    /// it for this Partner). Its Secrets and ServiceAccounts then become readable by the
+    /// partner's admins: set it only for a namespace made for this partner. Without it, an
+    /// existing namespace is refused (`HomeNotOwned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt_existing_home: Option<bool>,
     /// The internal User or Group that owns the relationship; may read the partner's objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.kind != 'ServiceAccount'").message("the responsible party is a User or a Group"))]
@@ -52,9 +59,11 @@ pub struct PartnerSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Identities {
-    /// A User subject must end with one of these (for example `@techhelp.example`).
+    /// A User subject must end with one of these: `@` and a domain with a dot (for example
+    /// `@techhelp.example`), so that a suffix never matches another organisation's users.
     #[serde(default)]
-    #[schemars(length(max = 16), inner(length(min = 2, max = 253)))]
+    #[schemars(length(max = 16), inner(length(min = 4, max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(s, s.matches('^@[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?([.][A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)+$'))").message("a user suffix is @ and a domain with a dot, such as @techhelp.example"))]
     pub user_suffixes: Vec<String>,
     /// A Group subject must be one of these.
     #[serde(default)]
@@ -77,6 +86,10 @@ pub struct PartnerStatus {
     pub client_count: i32,
     #[serde(default)]
     pub grant_count: i32,
+    /// True when the home namespace existed and was adopted (`spec.adoptExistingHome`) rather
+    /// than created by Liaison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_adopted: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

@@ -86,7 +86,6 @@ struct Watches {
     links: Watched<ClientLink>,
     grants: Watched<AccessGrant>,
     namespaces: Feed<PartialObjectMeta<Namespace>>,
-    managed_namespaces: Watched<Namespace>,
     cluster_roles: Watched<ClusterRole>,
     roles: Watched<Role>,
     level_roles: Feed<Role>,
@@ -178,7 +177,6 @@ impl Watches {
             links,
             grants,
             namespaces,
-            managed_namespaces,
             cluster_roles,
             roles,
             level_roles,
@@ -255,16 +253,19 @@ fn link_controller(
 ) -> BoxFuture<'static, ()> {
     let caches = &watches.caches;
     let (partner_links, cr_links) = (caches.links.clone(), caches.links.clone());
-    let partner_store = caches.partners.clone();
+    let (partner_store, home_partners, home_links) = (caches.partners.clone(), caches.partners.clone(), caches.links.clone());
     let (by_grant, by_ns, by_ns_role) = (caches.clone(), caches.clone(), caches.clone());
+    let (made_roles, made_bindings, made_grants, made_keys) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
     let ceiling = ctx.settings.ceiling.clone();
     Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
-        .owns_shared_stream(watches.level_roles.subscribe())
-        .owns_shared_stream(watches.role_bindings.subscribe())
-        .owns_shared_stream(watches.grant_bindings.subscribe())
-        .owns_shared_stream(watches.service_accounts.subscribe())
+        // What Liaison made in a namespace brings back the namespace's links: found by the
+        // namespace, not by owner references, which a client admin can remove.
+        .watches_shared_stream(watches.level_roles.subscribe(), move |role| links_in(&made_roles, &role.namespace().unwrap_or_default()))
+        .watches_shared_stream(watches.role_bindings.subscribe(), move |rb| links_in(&made_bindings, &rb.namespace().unwrap_or_default()))
+        .watches_shared_stream(watches.grant_bindings.subscribe(), move |rb| links_in(&made_grants, &rb.namespace().unwrap_or_default()))
+        .watches_shared_stream(watches.service_accounts.subscribe(), move |sa| links_in(&made_keys, &sa.namespace().unwrap_or_default()))
         .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
             // The namespaces it names now, and those where it still has bindings: a client
             // dropped from the grant must lose its binding.
@@ -287,7 +288,17 @@ fn link_controller(
                 .collect();
             links_where(&partner_links, |l| affected.contains(&l.spec.partner))
         })
-        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| links_in(&by_ns, &ns.name_any()))
+        // A namespace's labels decide its own links, and, marking a home, the links of the
+        // partner whose home it is.
+        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
+            let name = ns.name_any();
+            let homed: Vec<String> = home_partners.state().iter().filter(|p| p.spec.home_namespace == name).map(|p| p.name_any()).collect();
+            let mut links = links_in(&by_ns, &name);
+            if !homed.is_empty() {
+                links.extend(links_where(&home_links, |l| homed.contains(&l.spec.partner)));
+            }
+            links
+        })
         .watches_shared_stream(watches.roles.subscribe(), move |role| {
             let name = role.name_any();
             let uses_role = |l: &ClientLink| l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()));
@@ -344,7 +355,13 @@ fn grant_controller(
             let at_home = by_home.by.grants_by_namespace.get(&partner.spec.home_namespace, &by_home.grants);
             at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect::<Vec<_>>()
         })
-        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| grants_naming(&by_ns, &ns.name_any()))
+        // Its clients' labels, and its own home's mark.
+        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
+            let mut grants = grants_naming(&by_ns, &ns.name_any());
+            let at_home = by_ns.by.grants_by_namespace.get(&ns.name_any(), &by_ns.grants);
+            grants.extend(at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())));
+            grants
+        })
         .watches_shared_stream(watches.roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
         // A grant reports `Granted` once the level Role it binds is in place too.
         .watches_shared_stream(watches.level_roles.subscribe(), move |role| grants_naming(&by_level, &role.namespace().unwrap_or_default()))
@@ -378,12 +395,16 @@ fn partner_controller(
         .owns_shared_stream(watches.role_bindings.subscribe())
         .owns_shared_stream(watches.cluster_roles.subscribe())
         .owns_shared_stream(watches.cluster_role_bindings.subscribe())
-        .watches_shared_stream(watches.links.subscribe(), move |link| partners_where(&link_partners, |p| p.name_any() == link.spec.partner))
+        // Its links, and any link in its home, which a home must not hold.
+        .watches_shared_stream(watches.links.subscribe(), move |link| {
+            let ns = link.namespace().unwrap_or_default();
+            partners_where(&link_partners, |p| p.name_any() == link.spec.partner || p.spec.home_namespace == ns)
+        })
         .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
             let ns = grant.namespace();
             partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
         })
-        .watches_shared_stream(watches.managed_namespaces.subscribe(), move |ns| {
+        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
             let name = ns.name_any();
             partners_where(&ns_partners, |p| p.spec.home_namespace == name)
         })

@@ -29,6 +29,10 @@ pub struct ClientInputs<'a> {
     pub links: &'a [ClientLink],
     /// Every Partner (few, cluster-scoped): needed to judge home-namespace conflicts.
     pub partners: &'a [Partner],
+    /// Home namespace → UID of the Partner it is marked as the home of (the namespace's
+    /// `liaison.dev/home-of-uid` label, which only the operator may write). A partner whose
+    /// home is not marked as its own grants nothing.
+    pub homes: &'a BTreeMap<String, String>,
     /// The AccessGrants (of any namespace) whose `clients` name this namespace, shared with
     /// the cache rather than copied: a namespace that many grants name makes them many.
     pub grants: &'a [Arc<AccessGrant>],
@@ -176,9 +180,26 @@ fn refuse_all_grants(inputs: &ClientInputs, verdict: Verdict) -> Vec<GrantPlan> 
         .collect()
 }
 
+/// Every partner's home marked as its own: what the operator's marks say once each Partner
+/// has taken its home (for tests and tools that plan without a cluster).
+pub fn marked_homes(partners: &[Partner]) -> BTreeMap<String, String> {
+    let mut by_age: Vec<&Partner> = partners.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+    by_age.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
+    let mut homes = BTreeMap::new();
+    for partner in by_age {
+        if let Some(uid) = &partner.metadata.uid {
+            homes.entry(partner.spec.home_namespace.clone()).or_insert_with(|| uid.clone());
+        }
+    }
+    homes
+}
+
 /// Why the link grants nothing, if it does not.
 fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a Partner, Verdict> {
     let ns = inputs.namespace;
+    if inputs.namespace_labels.contains_key(names::HOME_OF_UID) {
+        return Err(Verdict::new(Reason::NamespaceNotAllowed, format!("{ns} is a partner's home namespace; a home holds no link")));
+    }
     let partner = inputs
         .partners
         .iter()
@@ -186,6 +207,16 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
         .ok_or_else(|| Verdict::new(Reason::PartnerNotFound, format!("no Partner named {}", link.spec.partner)))?;
     partner_standing(partner, inputs.partners)
         .map_err(|v| Verdict::new(Reason::PartnerNotReady, format!("partner {} grants nothing: {}", partner.name_any(), v.message)))?;
+    let home = &partner.spec.home_namespace;
+    if partner.metadata.uid.is_none() || inputs.homes.get(home) != partner.metadata.uid.as_ref() {
+        return Err(Verdict::new(
+            Reason::PartnerNotReady,
+            format!(
+                "partner {} grants nothing: its home namespace {home} is not marked as its own (see the Partner's status)",
+                partner.name_any()
+            ),
+        ));
+    }
     if partner.spec.home_namespace == ns {
         return Err(Verdict::new(Reason::NamespaceNotAllowed, format!("{ns} is the partner's own home namespace")));
     }
@@ -345,7 +376,12 @@ fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<PolicyRule>, Verdict> {
     let name = &level.name;
     let rules = match (&level.rules, &level.role, &level.cluster_role) {
-        (Some(rules), _, _) => rules.iter().map(to_policy_rule).collect(),
+        (Some(rules), _, _) => {
+            if let Some(why) = rules.iter().enumerate().find_map(|(at, rule)| refused_rule(rule).map(|why| format!("rule {at}: {why}"))) {
+                return Err(Verdict::new(Reason::InvalidLevel, format!("level {name}: {why}; the API server refuses such a Role")));
+            }
+            rules.iter().map(to_policy_rule).collect()
+        }
         (None, Some(role), _) => inputs
             .roles
             .get(role)
@@ -370,6 +406,20 @@ fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<Polic
     }
     // Only resource rules reach a namespaced Role.
     Ok(rules.into_iter().filter(|r| r.non_resource_urls.as_ref().is_none_or(|u| u.is_empty())).collect())
+}
+
+/// Why the API server would refuse this rule in a Role, if it would: a resource rule names at
+/// least one API group (`""` is the core group), one resource and one verb.
+pub fn refused_rule(rule: &AccessRule) -> Option<&'static str> {
+    if rule.api_groups.is_empty() {
+        Some("apiGroups is empty (write [\"\"] for the core group)")
+    } else if rule.resources.is_empty() || rule.resources.iter().any(String::is_empty) {
+        Some("resources is empty")
+    } else if rule.verbs.is_empty() || rule.verbs.iter().any(String::is_empty) {
+        Some("verbs is empty")
+    } else {
+        None
+    }
 }
 
 pub fn to_policy_rule(rule: &AccessRule) -> PolicyRule {

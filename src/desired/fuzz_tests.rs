@@ -40,7 +40,7 @@ use serde_json::{Map, Value, json};
 use super::client::{ClientInputs, ClientPlan, plan as plan_client};
 use super::coverage::{atoms, covers, uncovered};
 use super::names;
-use super::partner::{HomeAccess, admin_rules, observer_rules, plan as plan_partner};
+use super::partner::{HomeAccess, HomeClaim, admin_rules, observer_rules, plan as plan_partner};
 use super::test_builders::*;
 use super::verdict::Reason;
 use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, Partner, Subject, SubjectKind};
@@ -998,11 +998,13 @@ impl Cluster {
 impl World {
     fn plan(&self) -> ClientPlan {
         let grants: Vec<Arc<AccessGrant>> = self.grants.iter().cloned().map(Arc::new).collect();
+        let homes = crate::desired::client::marked_homes(&self.partners);
         plan_client(&ClientInputs {
             namespace: &self.namespace,
             namespace_labels: &self.namespace_labels,
             links: &self.links,
             partners: &self.partners,
+            homes: &homes,
             grants: &grants,
             roles: &self.roles,
             cluster_roles: &self.cluster_roles,
@@ -1500,8 +1502,8 @@ fn check_names(plan: &ClientPlan) -> Result<(), TestCaseError> {
 
 /// The partner's own suite: fixed rules, exactly the declared people, valid names if admitted.
 fn check_partner_plan(partner: &Partner, access: Option<&HomeAccess>, admitted: bool) -> Result<(), TestCaseError> {
-    let plan = plan_partner(partner, access);
-    prop_assert_eq!(&plan, &plan_partner(&partner.clone(), access), "deterministic");
+    let plan = plan_partner(partner, access, HomeClaim::Create);
+    prop_assert_eq!(&plan, &plan_partner(&partner.clone(), access, HomeClaim::Create), "deterministic");
     let name = partner.name_any();
     let home = partner.spec.home_namespace.as_str();
     prop_assert_eq!(plan.admin_role.rules.clone(), Some(admin_rules()), "nothing in a spec widens the admins' Role");
@@ -1773,7 +1775,7 @@ fn every_expiry_the_api_server_admits_reads() {
         let doc = json!({"apiVersion": API_VERSION, "kind": "ClientLink", "metadata": {"name": "l", "namespace": "beta"},
                          "spec": {"partner": "p", "accessLevels": [{"name": "a", "role": "r"}], "expiresAt": at}});
         let link = serde_json::from_value::<ClientLink>(doc).unwrap_or_else(|e| panic!("{at}: {e}"));
-        let partner = json!({"apiVersion": API_VERSION, "kind": "Partner", "metadata": {"name": "p"},
+        let partner = json!({"apiVersion": API_VERSION, "kind": "Partner", "metadata": {"name": "p", "uid": "uid-p"},
                              "spec": {"homeNamespace": "p-home", "identities": {"userSuffixes": ["@p.example"]}}});
         let world = World {
             namespace: "beta".into(),

@@ -33,8 +33,12 @@ fn refusal(identities: &Identities, subject: &Subject) -> Option<&'static str> {
     }
     match subject.kind {
         SubjectKind::User => {
-            let owned =
-                identities.user_suffixes.iter().any(|suffix| subject.name.len() > suffix.len() && subject.name.ends_with(suffix.as_str()));
+            // A suffix the schema would now refuse (stored before it did) matches nobody.
+            let owned = identities
+                .user_suffixes
+                .iter()
+                .filter(|suffix| is_domain_suffix(suffix))
+                .any(|suffix| subject.name.len() > suffix.len() && subject.name.ends_with(suffix.as_str()));
             (!owned).then_some("user name does not end with one of the partner's userSuffixes")
         }
         SubjectKind::Group => {
@@ -46,6 +50,20 @@ fn refusal(identities: &Identities, subject: &Subject) -> Option<&'static str> {
             (!valid).then_some("not a valid ServiceAccount name")
         }
     }
+}
+
+/// `@` and a domain of at least two labels: `example` alone would match `eve@not-techhelp.example`,
+/// `.com` every organisation's users.
+pub fn is_domain_suffix(suffix: &str) -> bool {
+    let Some(domain) = suffix.strip_prefix('@') else { return false };
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 pub(crate) fn is_dns_subdomain(name: &str) -> bool {
@@ -87,6 +105,20 @@ mod tests {
         ];
         for (kind, name, allowed) in cases {
             assert_eq!(is_allowed(&techhelp(), &Subject::new(kind, name)), allowed, "{kind:?} {name}");
+        }
+    }
+
+    #[test]
+    fn a_suffix_is_an_at_sign_and_a_domain_with_a_dot() {
+        for good in ["@techhelp.example", "@eu.techhelp.example", "@TechHelp.example"] {
+            assert!(is_domain_suffix(good), "{good}");
+        }
+        for bad in ["example", ".com", "@com", "@.example", "@techhelp..example", "techhelp.example", "@-x.example", "@a b.example", ""] {
+            assert!(!is_domain_suffix(bad), "{bad}");
+        }
+        let loose = Identities { user_suffixes: vec!["example".into(), ".com".into()], groups: vec![] };
+        for user in ["eve@not-techhelp.example", "anyone@corp.com"] {
+            assert!(!is_allowed(&loose, &Subject::new(SubjectKind::User, user)), "a stored loose suffix matches nobody: {user}");
         }
     }
 

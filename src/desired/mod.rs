@@ -2,7 +2,8 @@
 //!
 //! `client::plan` judges one client namespace (links, grants, levels, the ceiling, the time);
 //! `partner::plan` the objects of a partner's guest suite. `coverage` and `identity` hold the
-//! two security checks, `names` the naming and labelling of everything materialized.
+//! two security checks, `names` the naming and labelling of everything materialized,
+//! `ownership` the one rule that says which objects are Liaison's and whose.
 
 pub mod client;
 pub mod coverage;
@@ -10,11 +11,12 @@ pub mod coverage;
 mod fuzz_tests;
 pub mod identity;
 pub mod names;
+pub mod ownership;
 pub mod partner;
 #[cfg(test)]
 mod test_builders;
 pub mod verdict;
 
 pub use client::{ClientInputs, ClientPlan, GrantPlan, LinkPlan, partner_standing, plan as plan_client};
-pub use partner::{PartnerPlan, plan as plan_partner};
+pub use partner::{HomeClaim, HomeFacts, PartnerPlan, home_claim, plan as plan_partner};
 pub use verdict::{Reason, Verdict};

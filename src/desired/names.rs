@@ -28,8 +28,15 @@ pub const GRANT_BINDING_LABELS: [&str; 9] =
     [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_GRANT, GRANT_NAMESPACE, GRANT_UID, ACCESS_LEVEL];
 /// The labels of every level Role, all of them compared by the compact cache of level Roles.
 pub const LEVEL_ROLE_LABELS: [&str; 6] = [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_LEVEL];
-/// Label on a Partner's home namespace.
+/// Label on a Partner's home namespace: the Partner's name, for people and selectors.
 pub const HOME_OF: &str = "liaison.dev/home-of";
+/// Label on a Partner's home namespace: the Partner's UID. It is what makes the namespace that
+/// Partner's (`desired::partner::home_claim`); the chart's admission policy lets only the
+/// operator write it.
+pub const HOME_OF_UID: &str = "liaison.dev/home-of-uid";
+/// Label on a home namespace that existed before its Partner and was adopted
+/// (`spec.adoptExistingHome`) rather than created by Liaison.
+pub const HOME_ADOPTED: &str = "liaison.dev/home-adopted";
 
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "liaison";

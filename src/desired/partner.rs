@@ -9,6 +9,7 @@ use kube::ResourceExt;
 
 use super::client::partner_owner;
 use super::names::{self, Component};
+use super::verdict::{Reason, Verdict};
 use crate::api::{Partner, Subject, SubjectKind};
 
 /// Who the operator is, and the ClusterRole (Secrets of one namespace) it binds itself to in
@@ -19,6 +20,73 @@ pub struct HomeAccess {
     pub service_account: String,
     pub namespace: String,
     pub cluster_role: String,
+}
+
+/// What Liaison may do with the namespace a Partner names as its home. A home's Secrets
+/// (access keys) and ServiceAccounts become readable by the partner's admins, so a namespace is
+/// a home only if Liaison created it for this Partner, or the platform admin adopted it
+/// explicitly; either way it carries the Partner's UID in a label only the operator may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HomeClaim {
+    /// It does not exist: create it, marked as this Partner's.
+    Create,
+    /// It is marked as this Partner's.
+    Own { adopted: bool },
+    /// It exists, unmarked or marked by a Partner that is gone, and the spec asks to adopt it.
+    Adopt,
+}
+
+impl HomeClaim {
+    pub fn adopted(self) -> bool {
+        matches!(self, HomeClaim::Adopt | HomeClaim::Own { adopted: true })
+    }
+}
+
+/// What is known of a home namespace when a Partner claims it.
+#[derive(Debug, Clone, Default)]
+pub struct HomeFacts<'a> {
+    /// The namespace's labels, if it exists.
+    pub labels: Option<&'a BTreeMap<String, String>>,
+    /// A ClientLink in it, if any.
+    pub link: Option<&'a str>,
+    /// The operator's own namespace.
+    pub operator_namespace: Option<&'a str>,
+    /// The name of the live Partner the namespace is marked as the home of, if another.
+    pub marked_by_other: Option<&'a str>,
+}
+
+/// Whether the Partner may have its home, and how; refused with the reason otherwise.
+pub fn home_claim(partner: &Partner, facts: &HomeFacts) -> Result<HomeClaim, Verdict> {
+    let home = &partner.spec.home_namespace;
+    let refused = |why: String| Err(Verdict::new(Reason::HomeRefused, format!("namespace {home} is never a home: {why}")));
+    if home == "default" || home.starts_with("kube-") {
+        return refused("it is a system namespace".into());
+    }
+    if facts.operator_namespace == Some(home.as_str()) {
+        return refused("it is Liaison's own namespace".into());
+    }
+    let Some(labels) = facts.labels else { return Ok(HomeClaim::Create) };
+    let mark = labels.get(names::HOME_OF_UID);
+    if mark.is_some() && mark == partner.metadata.uid.as_ref() {
+        return Ok(HomeClaim::Own { adopted: labels.get(names::HOME_ADOPTED).is_some_and(|v| v == "true") });
+    }
+    if let Some(other) = facts.marked_by_other {
+        return Err(Verdict::new(Reason::HomeNamespaceConflict, format!("namespace {home} is partner {other}'s home")));
+    }
+    if let Some(link) = facts.link {
+        return refused(format!("it holds ClientLink {link}, and a home holds no link"));
+    }
+    if partner.spec.adopt_existing_home == Some(true) {
+        return Ok(HomeClaim::Adopt);
+    }
+    Err(Verdict::new(
+        Reason::HomeNotOwned,
+        format!(
+            "namespace {home} already exists and is not partner {}'s home; set spec.adoptExistingHome: true to adopt it \
+             (its Secrets and ServiceAccounts become readable by the partner's admins), or choose a new namespace",
+            partner.name_any()
+        ),
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +132,7 @@ pub fn observer_rules() -> Vec<PolicyRule> {
     ]
 }
 
-pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>) -> PartnerPlan {
+pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>, claim: HomeClaim) -> PartnerPlan {
     let name = partner.name_any();
     let uid = partner.metadata.uid.clone().unwrap_or_default();
     let home = partner.spec.home_namespace.clone();
@@ -97,10 +165,17 @@ pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>) -> PartnerPlan 
         home_namespace: Namespace {
             metadata: ObjectMeta {
                 name: Some(home.clone()),
-                labels: Some(BTreeMap::from([
-                    (names::MANAGED_BY.to_string(), names::MANAGER.to_string()),
-                    (names::HOME_OF.to_string(), name.clone()),
-                ])),
+                labels: Some(
+                    [
+                        (names::MANAGED_BY, names::MANAGER),
+                        (names::HOME_OF, name.as_str()),
+                        (names::HOME_OF_UID, uid.as_str()),
+                        (names::HOME_ADOPTED, if claim.adopted() { "true" } else { "false" }),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ),
                 ..Default::default()
             },
             ..Default::default()

@@ -27,6 +27,7 @@ fn partner(name: &str, home: &str, admins: Vec<Subject>, responsible_party: Opti
             admins,
             identities: Identities { user_suffixes: vec![format!("@{name}.example")], groups: vec![format!("{name}:analysts")] },
             client_namespace_selector: None,
+            adopt_existing_home: None,
         },
     );
     p.metadata.uid = Some(format!("uid-partner-{name}"));
@@ -91,7 +92,7 @@ fn role_ref(kind: &str, name: &str) -> RoleRef {
 
 #[test]
 fn the_suite_of_techhelp() {
-    let plan = plan(&techhelp(), Some(&home_access()));
+    let plan = plan(&techhelp(), Some(&home_access()), HomeClaim::Create);
     let reader = names::partner_reader("techhelp");
     let expected = PartnerPlan {
         operator_binding: Some(RoleBinding {
@@ -105,6 +106,8 @@ fn the_suite_of_techhelp() {
                 labels: Some(BTreeMap::from([
                     ("app.kubernetes.io/managed-by".to_string(), "liaison".to_string()),
                     (names::HOME_OF.to_string(), "techhelp".to_string()),
+                    (names::HOME_OF_UID.to_string(), "uid-partner-techhelp".to_string()),
+                    (names::HOME_ADOPTED.to_string(), "false".to_string()),
                 ])),
                 // Never deleted with the partner: no owner.
                 owner_references: None,
@@ -213,7 +216,7 @@ fn nothing_is_bound_to_nobody() {
         ("both", vec![group("techhelp:admins")], Some(group("vendor-managers")), true, true, true),
     ];
     for (what, admins, responsible_party, admin, observer, reader) in cases {
-        let plan = plan(&partner("techhelp", HOME, admins, responsible_party), None);
+        let plan = plan(&partner("techhelp", HOME, admins, responsible_party), None, HomeClaim::Create);
         assert_eq!(plan.admin_binding.is_some(), admin, "{what}");
         assert_eq!(plan.observer_binding.is_some(), observer, "{what}");
         assert_eq!(plan.reader_binding.is_some(), reader, "{what}");
@@ -231,8 +234,11 @@ fn nothing_is_bound_to_nobody() {
 
 #[test]
 fn service_account_admins_are_those_of_the_home_namespace() {
-    let plan =
-        plan(&partner("techhelp", HOME, vec![sa("grant-bot"), user("alice@techhelp.example"), group("techhelp:admins")], None), None);
+    let plan = plan(
+        &partner("techhelp", HOME, vec![sa("grant-bot"), user("alice@techhelp.example"), group("techhelp:admins")], None),
+        None,
+        HomeClaim::Create,
+    );
     let expected = vec![rbac_sa("grant-bot", HOME), rbac_user("alice@techhelp.example"), rbac_group("techhelp:admins")];
     assert_eq!(plan.admin_binding.unwrap().subjects, Some(expected.clone()));
     assert_eq!(plan.reader_binding.unwrap().subjects, Some(expected));
@@ -240,8 +246,8 @@ fn service_account_admins_are_those_of_the_home_namespace() {
 
 #[test]
 fn the_reader_role_reads_only_its_own_partner() {
-    let techhelp = plan(&techhelp(), None);
-    let other = plan(&partner("other", "partner-other", vec![user("olga@other.example")], None), None);
+    let techhelp = plan(&techhelp(), None, HomeClaim::Create);
+    let other = plan(&partner("other", "partner-other", vec![user("olga@other.example")], None), None, HomeClaim::Create);
     let rules = techhelp.reader_role.rules.clone().unwrap();
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].resource_names, Some(strings(&["techhelp"])));
@@ -260,19 +266,57 @@ fn the_reader_role_reads_only_its_own_partner() {
 
 #[test]
 fn the_operator_binds_itself_only_when_told_who_it_is() {
-    assert_eq!(plan(&techhelp(), None).operator_binding, None);
-    let binding = plan(&techhelp(), Some(&home_access())).operator_binding.unwrap();
+    assert_eq!(plan(&techhelp(), None, HomeClaim::Create).operator_binding, None);
+    let binding = plan(&techhelp(), Some(&home_access()), HomeClaim::Create).operator_binding.unwrap();
     assert_eq!(binding.metadata.namespace.as_deref(), Some(HOME), "Secrets of the home namespace, and only there");
     assert_eq!(binding.role_ref, role_ref("ClusterRole", "liaison-home-access"));
     assert_eq!(binding.subjects, Some(vec![rbac_sa("liaison", "liaison-system")]));
 }
 
 #[test]
+fn a_home_is_the_partners_only_if_liaison_made_or_adopted_it() {
+    let techhelp = techhelp();
+    let labels = |uid: &str, adopted: &str| {
+        BTreeMap::from([(names::HOME_OF_UID.to_string(), uid.to_string()), (names::HOME_ADOPTED.to_string(), adopted.to_string())])
+    };
+    let (mine, bare) = (labels("uid-partner-techhelp", "false"), BTreeMap::new());
+    fn facts(labels: Option<&BTreeMap<String, String>>) -> HomeFacts<'_> {
+        HomeFacts { labels, ..Default::default() }
+    }
+    let reason = |partner: &Partner, facts: &HomeFacts| home_claim(partner, facts).unwrap_err().reason;
+
+    assert_eq!(home_claim(&techhelp, &facts(None)), Ok(HomeClaim::Create), "absent: Liaison creates it");
+    assert_eq!(home_claim(&techhelp, &facts(Some(&mine))), Ok(HomeClaim::Own { adopted: false }));
+    let adopted = labels("uid-partner-techhelp", "true");
+    assert_eq!(home_claim(&techhelp, &facts(Some(&adopted))), Ok(HomeClaim::Own { adopted: true }));
+    assert_eq!(reason(&techhelp, &facts(Some(&bare))), Reason::HomeNotOwned, "an existing tenant namespace is refused");
+    let old_mark = labels("uid-of-a-deleted-partner", "false");
+    assert_eq!(reason(&techhelp, &facts(Some(&old_mark))), Reason::HomeNotOwned, "a re-created partner does not inherit a home");
+
+    let mut adopting = techhelp.clone();
+    adopting.spec.adopt_existing_home = Some(true);
+    assert_eq!(home_claim(&adopting, &facts(Some(&bare))), Ok(HomeClaim::Adopt));
+    assert_eq!(home_claim(&adopting, &facts(Some(&old_mark))), Ok(HomeClaim::Adopt));
+    let taken = HomeFacts { labels: Some(&old_mark), marked_by_other: Some("other"), ..Default::default() };
+    assert_eq!(reason(&adopting, &taken), Reason::HomeNamespaceConflict, "never another live partner's home");
+    let linked = HomeFacts { labels: Some(&bare), link: Some("techhelp"), ..Default::default() };
+    assert_eq!(reason(&adopting, &linked), Reason::HomeRefused, "a namespace holding a link is never a home");
+
+    for system in ["default", "kube-system", "kube-public"] {
+        let mut partner = adopting.clone();
+        partner.spec.home_namespace = system.into();
+        assert_eq!(reason(&partner, &facts(None)), Reason::HomeRefused, "{system}");
+    }
+    let operator = HomeFacts { operator_namespace: Some(HOME), ..Default::default() };
+    assert_eq!(reason(&adopting, &operator), Reason::HomeRefused, "the operator's own namespace");
+}
+
+#[test]
 fn a_recreated_partner_owns_its_suite_anew() {
-    let first = plan(&techhelp(), Some(&home_access()));
+    let first = plan(&techhelp(), Some(&home_access()), HomeClaim::Create);
     let mut reborn = techhelp();
     reborn.metadata.uid = Some("uid-partner-techhelp-reborn".into());
-    let second = plan(&reborn, Some(&home_access()));
+    let second = plan(&reborn, Some(&home_access()), HomeClaim::Create);
     for meta in metas(&second) {
         assert_eq!(meta.labels.as_ref().unwrap()[names::OWNER_UID], "uid-partner-techhelp-reborn", "{:?}", meta.name);
         assert_eq!(meta.owner_references.as_ref().unwrap()[0].uid, "uid-partner-techhelp-reborn", "{:?}", meta.name);
@@ -320,8 +364,8 @@ proptest! {
     #[test]
     fn the_suite_binds_exactly_the_declared_people(partner in arb_partner(), with_access in any::<bool>()) {
         let access = home_access();
-        let plan = plan(&partner, with_access.then_some(&access));
-        prop_assert_eq!(&plan, &super::plan(&partner, with_access.then_some(&access)), "deterministic");
+        let plan = plan(&partner, with_access.then_some(&access), HomeClaim::Create);
+        prop_assert_eq!(&plan, &super::plan(&partner, with_access.then_some(&access), HomeClaim::Create), "deterministic");
         let name = partner.metadata.name.clone().unwrap();
         let home = partner.spec.home_namespace.clone();
 

@@ -15,11 +15,19 @@ pub enum Reason {
     PartnerNotFound,
     PartnerNotReady,
     HomeNamespaceConflict,
+    /// Partner: its home namespace exists and is not its own (not created by Liaison for it,
+    /// nor adopted through `spec.adoptExistingHome`).
+    HomeNotOwned,
+    /// Partner: its home namespace can never be a home (a system namespace, the operator's,
+    /// or one holding a ClientLink).
+    HomeRefused,
     Conflict,
     NamespaceNotAllowed,
     Expired,
     Suspended,
     EscalationDenied,
+    /// A level's inline rules are ones the API server would refuse in a Role.
+    InvalidLevel,
     RoleNotFound,
     CeilingNotFound,
     LinkNotFound,
@@ -28,10 +36,14 @@ pub enum Reason {
     SubjectNotAllowed,
     NoSubjects,
     Deleting,
+    /// Grant: refused in a client, but its RoleBinding there is still in place (only the
+    /// reconciler, which sees the cluster, can tell): a status never claims a revocation that
+    /// has not happened.
+    Revoking,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Active,
         Reason::Granted,
         Reason::PartiallyGranted,
@@ -39,11 +51,14 @@ impl Reason {
         Reason::PartnerNotFound,
         Reason::PartnerNotReady,
         Reason::HomeNamespaceConflict,
+        Reason::HomeNotOwned,
+        Reason::HomeRefused,
         Reason::Conflict,
         Reason::NamespaceNotAllowed,
         Reason::Expired,
         Reason::Suspended,
         Reason::EscalationDenied,
+        Reason::InvalidLevel,
         Reason::RoleNotFound,
         Reason::CeilingNotFound,
         Reason::LinkNotFound,
@@ -52,6 +67,7 @@ impl Reason {
         Reason::SubjectNotAllowed,
         Reason::NoSubjects,
         Reason::Deleting,
+        Reason::Revoking,
     ];
 
     /// The reason a condition's `reason` text names, if it is one of these.
@@ -68,11 +84,14 @@ impl Reason {
             Reason::PartnerNotFound => "PartnerNotFound",
             Reason::PartnerNotReady => "PartnerNotReady",
             Reason::HomeNamespaceConflict => "HomeNamespaceConflict",
+            Reason::HomeNotOwned => "HomeNotOwned",
+            Reason::HomeRefused => "HomeRefused",
             Reason::Conflict => "Conflict",
             Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
             Reason::Expired => "Expired",
             Reason::Suspended => "Suspended",
             Reason::EscalationDenied => "EscalationDenied",
+            Reason::InvalidLevel => "InvalidLevel",
             Reason::RoleNotFound => "RoleNotFound",
             Reason::CeilingNotFound => "CeilingNotFound",
             Reason::LinkNotFound => "LinkNotFound",
@@ -81,6 +100,7 @@ impl Reason {
             Reason::SubjectNotAllowed => "SubjectNotAllowed",
             Reason::NoSubjects => "NoSubjects",
             Reason::Deleting => "Deleting",
+            Reason::Revoking => "Revoking",
         }
     }
 }
@@ -124,11 +144,14 @@ mod tests {
             | Reason::PartnerNotFound
             | Reason::PartnerNotReady
             | Reason::HomeNamespaceConflict
+            | Reason::HomeNotOwned
+            | Reason::HomeRefused
             | Reason::Conflict
             | Reason::NamespaceNotAllowed
             | Reason::Expired
             | Reason::Suspended
             | Reason::EscalationDenied
+            | Reason::InvalidLevel
             | Reason::RoleNotFound
             | Reason::CeilingNotFound
             | Reason::LinkNotFound
@@ -136,7 +159,8 @@ mod tests {
             | Reason::LevelNotFound
             | Reason::SubjectNotAllowed
             | Reason::NoSubjects
-            | Reason::Deleting => Reason::ALL.iter().filter(|r| **r == reason).count(),
+            | Reason::Deleting
+            | Reason::Revoking => Reason::ALL.iter().filter(|r| **r == reason).count(),
         };
         for reason in Reason::ALL {
             assert_eq!(listed(reason), 1, "{reason}");

@@ -23,6 +23,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::desired::ownership::controlled_by;
 pub use compare::Materialized;
 pub use recent::{RecentWrites, Version, Write};
 
@@ -269,15 +270,6 @@ where
         .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
     let named = listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect();
     prune_named::<K>(client, named, metrics).await
-}
-
-/// Whether the object names `uid` as its controlling owner (labels alone prove nothing).
-pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
-    meta.owner_references
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .any(|o| o.uid == uid && o.controller == Some(true) && o.api_version.starts_with("liaison.dev/"))
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use kube::{Api, Resource, ResourceExt};
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, failures, requeue_at, with_finalizer};
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
-use crate::desired::names;
+use crate::desired::names::{self, Component};
+use crate::desired::ownership;
 use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
 use crate::materialize::revoke;
 
@@ -57,7 +58,7 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
         let outcome = match plan.grant(&home, &name) {
             Some(found) => ClientVerdict {
                 namespace: client.clone(),
-                verdict: confirmed(found, &plan, ctx),
+                verdict: confirmed(found, &plan, ctx, grant.uid().as_deref().unwrap_or_default(), client),
                 role_binding: found.role_binding.clone(),
                 ends_at: found.ends_at,
             },
@@ -82,10 +83,20 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
 }
 
 /// A grant is `Granted` in a client only once its binding, and the Role it binds, are in place
-/// as planned: `kubectl wait --for=condition=Ready` then means the access works.
-fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context) -> Verdict {
+/// as planned: `kubectl wait --for=condition=Ready` then means the access works. Likewise a
+/// refusal is reported as such only once its binding is gone: until then it is `Revoking`.
+fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context, grant_uid: &str, client: &str) -> Verdict {
     if found.verdict.reason != Reason::Granted {
-        return found.verdict.clone();
+        let still_bound = ctx.caches.grant_bindings.namespaces_of_grant(grant_uid).iter().any(|ns| ns == client);
+        if !still_bound {
+            return found.verdict.clone();
+        }
+        let why = failing_link(ctx, client).map(|(link, reason)| format!(": ClientLink {link} reports {reason}")).unwrap_or_default();
+        let refused = &found.verdict;
+        return Verdict::new(
+            Reason::Revoking,
+            format!("{} ({}); its RoleBinding in {client} is still in place and is being removed{why}", refused.reason, refused.message),
+        );
     }
     let Some(binding) = found.role_binding.as_ref().and_then(|name| plan.bindings.iter().find(|b| b.metadata.name.as_ref() == Some(name)))
     else {
@@ -211,7 +222,8 @@ async fn write_status(
 fn worth_an_event(previous: &[Condition], reason: Reason) -> bool {
     let before = previous.iter().find(|c| c.type_ == "Ready").map(|c| c.reason.as_str());
     match reason {
-        Reason::Pending => false,
+        // Transient, and followed by the refusal itself.
+        Reason::Pending | Reason::Revoking => false,
         Reason::Granted => !matches!(before, None | Some("Pending")),
         _ => true,
     }
@@ -221,10 +233,12 @@ fn worth_an_event(previous: &[Condition], reason: Reason) -> bool {
 async fn cleanup(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
     let uid = grant.uid().unwrap_or_default();
     let selector = format!("{}={},{}={uid}", names::MANAGED_BY, names::MANAGER, names::GRANT_UID);
-    let is_link_owned = |meta: &ObjectMeta| {
-        meta.owner_references.iter().flatten().any(|o| o.kind == "ClientLink" && o.api_version.starts_with("liaison.dev/"))
+    // The grant's label finds its bindings; the name Liaison derived for them decides.
+    let is_grant_binding = |meta: &ObjectMeta| {
+        ownership::owner(meta).is_some_and(|o| o.component == Component::GrantBinding)
+            && meta.labels.as_ref().and_then(|l| l.get(names::GRANT_UID)) == Some(&uid)
     };
-    let removed = revoke::<RoleBinding>(&ctx.client, None, &selector, is_link_owned, &ctx.metrics).await?;
+    let removed = revoke::<RoleBinding>(&ctx.client, None, &selector, is_grant_binding, &ctx.metrics).await?;
     let latency = super::client_link::deletion_latency(grant.meta());
     ctx.metrics.revoked(KIND, latency);
     publish(ctx, grant, false, "Revoked", "Revoke", format!("removed {removed} bindings in {latency:.3}s")).await;

@@ -17,12 +17,13 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, requeue_at, with_finalizer};
+use super::{Context, Error, FirstFailure, requeue_at, with_finalizer};
 use crate::api::{ClientLink, ClientLinkStatus};
+use crate::desired::client::AccessKeyPlan;
 use crate::desired::names::{self, Component};
+use crate::desired::ownership;
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
-use crate::materialize::sweep::liaison_owner;
-use crate::materialize::{Outcome, access_key, controlled_by, ensure, ensure_compact, prune_cached, prune_named, revoke};
+use crate::materialize::{Outcome, access_key, ensure, ensure_compact, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
 
@@ -59,26 +60,55 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
 /// Writes what the plan wants in the namespace, then removes what it no longer wants.
 /// Grants go in the order role → account → key Secret → binding; removal in the reverse order.
 /// Returns when the access key's token must next be refreshed.
+///
+/// Fails closed: a write the API server refuses (a Role it finds invalid, an admission policy)
+/// is reported only after every removal has been tried, so that no failure elsewhere keeps
+/// access that should go. A failed removal does not stop the others either.
 pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
+    let mut failure = FirstFailure::default();
+    let (key_refresh, access_written) = write_wanted(ctx, plan, now, &mut failure).await;
+    let pruned = prune_unwanted(ctx, namespace, plan, &mut failure).await;
+    if access_written || pruned {
+        ctx.access_writes.made(std::time::Instant::now());
+    }
+    failure.into_result().map(|()| key_refresh)
+}
+
+/// Writes the plan's Roles, access key and bindings. Returns when the key's token must be
+/// refreshed, and whether a grant binding was written.
+async fn write_wanted(ctx: &Context, plan: &ClientPlan, now: Timestamp, failure: &mut FirstFailure) -> (Option<Timestamp>, bool) {
     let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
     for role in &plan.roles {
-        ensure_compact(client, &caches.level_roles, role, metrics, &ctx.recent_writes).await?;
+        failure.note(ensure_compact(client, &caches.level_roles, role, metrics, &ctx.recent_writes).await);
     }
     let mut key_refresh = None;
     if let Some(key) = &plan.access_key {
-        ensure(client, &caches.service_accounts, &key.service_account, metrics, &ctx.recent_writes).await?;
-        ensure(client, &caches.role_bindings, &key.binding, metrics, &ctx.recent_writes).await?;
-        let account = current_service_account(ctx, &key.service_account).await?;
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &key.secret_namespace);
-        let existing = secrets.get_opt(&key.secret_name).await.map_err(Error::Read)?;
-        let settings = &ctx.settings.access_key;
-        key_refresh = Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?);
+        key_refresh = failure.note(write_access_key(ctx, key, now).await).flatten();
     }
     let mut access_written = false;
     for binding in &plan.bindings {
-        access_written |= ensure_compact(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await? == Outcome::Written;
+        let outcome = failure.note(ensure_compact(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await);
+        access_written |= outcome == Some(Outcome::Written);
     }
+    (key_refresh, access_written)
+}
 
+async fn write_access_key(ctx: &Context, key: &AccessKeyPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
+    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
+    ensure(client, &caches.service_accounts, &key.service_account, metrics, &ctx.recent_writes).await?;
+    ensure(client, &caches.role_bindings, &key.binding, metrics, &ctx.recent_writes).await?;
+    let account = current_service_account(ctx, &key.service_account).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &key.secret_namespace);
+    let existing = secrets.get_opt(&key.secret_name).await.map_err(Error::Read)?;
+    let settings = &ctx.settings.access_key;
+    Ok(Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?))
+}
+
+/// Removes what Liaison made in the namespace for a link and the plan no longer wants: grant
+/// and key bindings first, then key Secrets and accounts, then Roles. Returns whether a grant
+/// binding went.
+async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failure: &mut FirstFailure) -> bool {
+    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
     let wanted: BTreeSet<String> = plan
         .roles
         .iter()
@@ -86,22 +116,19 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         .chain(plan.bindings.iter().map(|b| b.name_any()))
         .chain(plan.access_key.iter().flat_map(|k| [k.service_account.name_any(), k.secret_name.clone()]))
         .collect();
+    // Only what a link's reconcile made: a partner's suite in its home namespace is not a
+    // link's to prune, whatever link stands there.
     let stale = |meta: &ObjectMeta| {
-        meta.namespace.as_deref() == Some(namespace) && is_link_owned(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default())
+        meta.namespace.as_deref() == Some(namespace)
+            && ownership::is_link_made(meta)
+            && !wanted.contains(meta.name.as_deref().unwrap_or_default())
     };
-    prune_cached(
-        client,
-        caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings),
-        |o: &RoleBinding| stale(&o.metadata),
-        metrics,
-    )
-    .await?;
     let unwanted =
         |owned: Vec<String>| owned.into_iter().filter(|name| !wanted.contains(name)).map(|name| (namespace.to_string(), name)).collect();
-    access_written |= prune_named::<RoleBinding>(client, unwanted(caches.grant_bindings.owned_in(namespace)), metrics).await? > 0;
-    if access_written {
-        ctx.access_writes.made(std::time::Instant::now());
-    }
+    let key_bindings = caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings);
+    failure.note(prune_cached(client, key_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await);
+    let grant_bindings =
+        failure.note(prune_named::<RoleBinding>(client, unwanted(caches.grant_bindings.owned_in(namespace)), metrics).await);
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.
@@ -111,19 +138,17 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
         && let Some(home) = &plan.partner_home
     {
         let selector = format!("{},{}={namespace}", names::managed_selector(Some(Component::AccessKey)), names::CLIENT_NAMESPACE);
-        let unwanted = |meta: &ObjectMeta| !wanted.contains(meta.name.as_deref().unwrap_or_default());
-        revoke::<Secret>(client, Some(home), &selector, unwanted, metrics).await?;
+        let unwanted_key = |meta: &ObjectMeta| ownership::is_link_made(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
+        failure.note(revoke::<Secret>(client, Some(home), &selector, unwanted_key, metrics).await);
     }
-    prune_cached(client, stale_accounts, |_: &ServiceAccount| true, metrics).await?;
-    prune_named::<Role>(client, unwanted(caches.level_roles.owned_in(namespace)), metrics).await?;
-    // A link-owned Role without the level label (made by an older Liaison, or relabelled).
-    prune_cached(client, caches.by.roles_by_namespace.get(namespace, &caches.roles), |o: &Role| stale(&o.metadata), metrics).await?;
-    Ok(key_refresh)
-}
-
-/// Objects Liaison made for some ClientLink: its label, and a controlling ClientLink owner.
-fn is_link_owned(meta: &ObjectMeta) -> bool {
-    liaison_owner(meta).is_some()
+    // The account goes even if its Secret could not: deleting it voids every token minted for
+    // it, which is what ends the key's access.
+    failure.note(prune_cached(client, stale_accounts, |_: &ServiceAccount| true, metrics).await);
+    failure.note(prune_named::<Role>(client, unwanted(caches.level_roles.owned_in(namespace)), metrics).await);
+    // A link-made Role without the level label (made by an older Liaison, or relabelled).
+    let roles = caches.by.roles_by_namespace.get(namespace, &caches.roles);
+    failure.note(prune_cached(client, roles, |o: &Role| stale(&o.metadata), metrics).await);
+    grant_bindings.is_some_and(|count| count > 0)
 }
 
 /// The key's ServiceAccount as the API server has it: its UID binds the token.
@@ -192,16 +217,22 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     ctx.link_summaries.settled(&format!("{namespace}/{}", link.name_any()));
     let (client, metrics) = (&ctx.client, &ctx.metrics);
     let selector = format!("{}={},{}={uid}", names::MANAGED_BY, names::MANAGER, names::OWNER_UID);
-    let owned = |meta: &ObjectMeta| controlled_by(meta, &uid);
-    let bindings = revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await?;
-    let accounts = revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await?;
+    let owned = |meta: &ObjectMeta| ownership::is_owned_by(meta, &uid);
+    // Every step runs whatever another failed: a binding the API server will not delete loses
+    // its Role, which voids it; an account whose Secret stays voids the Secret's token. The
+    // finalizer stays until all of them succeed.
+    let mut failure = FirstFailure::default();
+    let bindings = failure.note(revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
+    let accounts = failure.note(revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
     // The Secret lives in the partner's home namespace and is owned by the Partner; with the
     // Partner gone, garbage collection has it.
     let secrets = match ctx.partner(&link.spec.partner) {
-        Some(partner) => revoke::<Secret>(client, Some(&partner.spec.home_namespace), &selector, |_| true, metrics).await?,
-        None => 0,
-    };
-    let roles = revoke::<Role>(client, Some(&namespace), &selector, owned, metrics).await?;
+        Some(partner) => failure.note(revoke::<Secret>(client, Some(&partner.spec.home_namespace), &selector, owned, metrics).await),
+        None => Some(0),
+    }
+    .unwrap_or(0);
+    let roles = failure.note(revoke::<Role>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
+    failure.into_result()?;
     materialize_others(ctx, &namespace).await?;
     let latency = deletion_latency(link.meta());
     metrics.revoked(KIND, latency);

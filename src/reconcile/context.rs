@@ -73,6 +73,8 @@ pub struct Settings {
     pub home_access: Option<crate::desired::partner::HomeAccess>,
     /// The period in which every object is reconciled again anyway (`crate::resync`).
     pub resync: std::time::Duration,
+    /// The namespace the operator runs in: never a partner's home.
+    pub operator_namespace: Option<String>,
 }
 
 pub struct Context {
@@ -137,6 +139,8 @@ pub struct ClientWorld {
     pub namespace_labels: BTreeMap<String, String>,
     pub links: Vec<ClientLink>,
     pub partners: Vec<Partner>,
+    /// The home namespaces of `partners`, by the UID they are marked with.
+    pub homes: BTreeMap<String, String>,
     pub grants: Vec<Arc<AccessGrant>>,
     pub roles: BTreeMap<String, Vec<PolicyRule>>,
     pub cluster_roles: BTreeMap<String, Vec<PolicyRule>>,
@@ -152,6 +156,7 @@ impl ClientWorld {
             namespace_labels: &self.namespace_labels,
             links: &self.links,
             partners: &self.partners,
+            homes: &self.homes,
             grants: &self.grants,
             roles: &self.roles,
             cluster_roles: &self.cluster_roles,
@@ -258,7 +263,14 @@ impl Context {
         }
         let ceiling = self.caches.cluster_roles.get(&ObjectRef::new(&self.settings.ceiling));
         let partners = self.partners_for(&links);
-        ClientWorld { namespace: namespace.to_string(), namespace_labels, links, partners, grants, roles, cluster_roles, ceiling }
+        let homes = partners
+            .iter()
+            .filter_map(|p| {
+                let home = &p.spec.home_namespace;
+                Some((home.clone(), self.caches.namespaces.of(home).remove(crate::desired::names::HOME_OF_UID)?))
+            })
+            .collect();
+        ClientWorld { namespace: namespace.to_string(), namespace_labels, links, partners, homes, grants, roles, cluster_roles, ceiling }
     }
 }
 

@@ -64,6 +64,30 @@ impl Error {
     }
 }
 
+/// The first error of a sequence of steps that all run; the others are logged.
+#[derive(Default)]
+pub struct FirstFailure(Option<Error>);
+
+impl FirstFailure {
+    pub fn note<T>(&mut self, result: Result<T, impl Into<Error>>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let error = error.into();
+                match &self.0 {
+                    None => self.0 = Some(error),
+                    Some(_) => tracing::warn!(error = %error.description(), "another step of the same reconcile failed"),
+                }
+                None
+            }
+        }
+    }
+
+    pub fn into_result(self) -> Result<(), Error> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
 /// A failed reconcile is tried again after a wait that doubles with each failure in a row
 /// (`failures::retry_after`); a change of the object, or of anything it depends on, brings it
 /// back sooner.

@@ -6,19 +6,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, with_finalizer};
+use super::{Context, Error, FirstFailure, with_finalizer};
 use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
-use crate::desired::{PartnerPlan, Reason, Verdict, partner_standing, plan_partner};
-use crate::materialize::{controlled_by, ensure, prune_cached, revoke};
+use crate::desired::ownership;
+use crate::desired::{HomeClaim, HomeFacts, PartnerPlan, Reason, Verdict, home_claim, partner_standing, plan_partner};
+use crate::materialize::{ensure, prune_cached, revoke};
 
 const KIND: &str = "Partner";
 
@@ -35,16 +37,65 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
 
 async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let verdict = match partner_standing(partner, &ctx.partners_at_home(&partner.spec.home_namespace)) {
-        Ok(()) => {
-            materialize_suite(ctx, &plan_partner(partner, ctx.settings.home_access.as_ref())).await?;
+    let standing = partner_standing(partner, &ctx.partners_at_home(&partner.spec.home_namespace)).and_then(|()| claim_home(ctx, partner));
+    let mut home_adopted = None;
+    let verdict = match standing {
+        Ok(claim) => {
+            if claim == HomeClaim::Create && !create_home(ctx, partner, claim).await? {
+                // Someone created the namespace meanwhile: it is judged again as an existing one.
+                return Ok(Action::requeue(Duration::from_secs(2)));
+            }
+            materialize_suite(ctx, &plan_partner(partner, ctx.settings.home_access.as_ref(), claim)).await?;
+            if claim == HomeClaim::Adopt {
+                let message = format!("adopted the existing namespace {} as the partner's home", partner.spec.home_namespace);
+                publish(ctx, partner, false, "HomeAdopted", "Adopt", message).await;
+            }
+            home_adopted = Some(claim.adopted());
             Verdict::new(Reason::Active, format!("guest suite {} is ready", partner.spec.home_namespace))
         }
-        // A partner that lost its home namespace to another must not touch it.
+        // A partner without a home of its own must not touch the namespace it names.
         Err(verdict) => verdict,
     };
-    let held = write_status(ctx, partner, verdict, now).await?;
+    let held = write_status(ctx, partner, verdict, home_adopted, now).await?;
     Ok(held.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Whether the namespace the partner names may be its home, from what the caches say of it.
+fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
+    let home = &partner.spec.home_namespace;
+    let labels = ctx.caches.namespaces.get(home);
+    let link = ctx.caches.by.links_by_namespace.get(home, &ctx.caches.links).first().map(|l| l.name_any());
+    let mark = labels.as_ref().and_then(|l| l.get(names::HOME_OF_UID)).cloned();
+    let other = mark
+        .filter(|uid| Some(uid) != partner.metadata.uid.as_ref())
+        .and_then(|uid| ctx.caches.partners.state().into_iter().find(|p| p.metadata.uid.as_ref() == Some(&uid)))
+        .map(|p| p.name_any());
+    let facts = HomeFacts {
+        labels: labels.as_ref(),
+        link: link.as_deref(),
+        operator_namespace: ctx.settings.operator_namespace.as_deref(),
+        marked_by_other: other.as_deref(),
+    };
+    home_claim(partner, &facts)
+}
+
+/// Creates the home namespace, marked as the partner's. A create, never an apply: an apply
+/// would take a namespace that the cache has not seen yet as if Liaison had made it.
+/// Returns false if the namespace already exists.
+async fn create_home(ctx: &Context, partner: &Partner, claim: HomeClaim) -> Result<bool, Error> {
+    let plan = plan_partner(partner, ctx.settings.home_access.as_ref(), claim);
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    ctx.metrics.write("Namespace");
+    match namespaces
+        .create(&PostParams { field_manager: Some(names::FIELD_MANAGER.into()), ..Default::default() }, &plan.home_namespace)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(source) => {
+            Err(crate::materialize::Error::Write { kind: "Namespace", name: partner.spec.home_namespace.clone(), source }.into())
+        }
+    }
 }
 
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
@@ -66,11 +117,16 @@ async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Erro
     // Bindings the plan no longer wants (no admins, no responsible party) go.
     let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
     let wanted: BTreeSet<String> = bindings.into_iter().flatten().map(|b| b.name_any()).collect();
-    let stale = |meta: &ObjectMeta| controlled_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
+    let stale = |meta: &ObjectMeta| ownership::is_owned_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
     prune_cached(client, caches.role_bindings.state(), |o: &RoleBinding| stale(&o.metadata), metrics).await?;
     if plan.reader_binding.is_none() {
-        prune_cached(client, caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| controlled_by(&o.metadata, &uid), metrics)
-            .await?;
+        prune_cached(
+            client,
+            caches.cluster_role_bindings.state(),
+            |o: &ClusterRoleBinding| ownership::is_owned_by(&o.metadata, &uid),
+            metrics,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -102,7 +158,13 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
 
 /// Writes the partner's status, unless only its summary of clients and grants changed and that
 /// change is being coalesced: then returns how long it is held.
-async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: Timestamp) -> Result<Option<Duration>, Error> {
+async fn write_status(
+    ctx: &Context,
+    partner: &Partner,
+    verdict: Verdict,
+    home_adopted: Option<bool>,
+    now: Timestamp,
+) -> Result<Option<Duration>, Error> {
     // As cached: without its list of clients (`PartnerClients` knows what that says).
     let previous = partner.status.clone().unwrap_or_default();
     let ready = verdict.reason == Reason::Active;
@@ -115,6 +177,7 @@ async fn write_status(ctx: &Context, partner: &Partner, verdict: Verdict, now: T
         client_count: clients.iter().filter(|c| c.active).count() as i32,
         grant_count,
         clients,
+        home_adopted,
     };
     let key = partner.name_any();
     let without_clients = |s: &PartnerStatus| PartnerStatus { clients: vec![], ..s.clone() };
@@ -148,21 +211,32 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     ctx.partner_summaries.settled(&partner.name_any());
     let (client, metrics) = (&ctx.client, &ctx.metrics);
     let selector = format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
-    let liaison_owned = |meta: &ObjectMeta| {
-        meta.owner_references.iter().flatten().any(|o| o.api_version.starts_with("liaison.dev/") && o.controller == Some(true))
-    };
+    // The partner's label finds; the ownership rule decides (objects of its links included).
+    let liaison_owned = |meta: &ObjectMeta| ownership::owner(meta).is_some();
     // Grant and key bindings first; the operator's own access to the home namespace last,
     // since it is what lets it remove the key Secrets there.
     let operator_access = |meta: &ObjectMeta| {
         meta.labels.as_ref().and_then(|l| l.get(names::COMPONENT)).map(String::as_str) == Some(Component::OperatorAccess.as_str())
     };
-    let bindings = revoke::<RoleBinding>(client, None, &selector, |m| liaison_owned(m) && !operator_access(m), metrics).await?
-        + revoke::<ClusterRoleBinding>(client, None, &selector, liaison_owned, metrics).await?;
-    revoke::<ServiceAccount>(client, None, &selector, liaison_owned, metrics).await?;
-    revoke::<Secret>(client, Some(&partner.spec.home_namespace), &selector, liaison_owned, metrics).await?;
-    revoke::<Role>(client, None, &selector, liaison_owned, metrics).await?;
-    revoke::<RoleBinding>(client, Some(&partner.spec.home_namespace), &selector, liaison_owned, metrics).await?;
-    revoke::<ClusterRole>(client, None, &selector, liaison_owned, metrics).await?;
+    // Each step runs whatever another failed, and the whole is retried until all succeed; the
+    // operator's access to the home comes back first, since a retry after it went (the last
+    // step) would otherwise never again reach the key Secrets there.
+    let mut failure = FirstFailure::default();
+    if let Some(binding) = plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding {
+        failure.note(ensure(client, &ctx.caches.role_bindings, &binding, metrics, &ctx.recent_writes).await);
+    }
+    let bindings = failure
+        .note(revoke::<RoleBinding>(client, None, &selector, |m| liaison_owned(m) && !operator_access(m), metrics).await)
+        .unwrap_or(0)
+        + failure.note(revoke::<ClusterRoleBinding>(client, None, &selector, liaison_owned, metrics).await).unwrap_or(0);
+    failure.note(revoke::<ServiceAccount>(client, None, &selector, liaison_owned, metrics).await);
+    let home = Some(partner.spec.home_namespace.as_str());
+    failure.note(revoke::<Secret>(client, home, &selector, liaison_owned, metrics).await);
+    failure.note(revoke::<Role>(client, None, &selector, liaison_owned, metrics).await);
+    failure.note(revoke::<ClusterRole>(client, None, &selector, liaison_owned, metrics).await);
+    failure.into_result()?;
+    // Last, and only once everything else went: the operator's own access to the home.
+    revoke::<RoleBinding>(client, home, &selector, liaison_owned, metrics).await?;
     let latency = super::client_link::deletion_latency(partner.meta());
     metrics.revoked(KIND, latency);
     publish(ctx, partner, false, "Revoked", "Revoke", format!("removed {bindings} bindings in {latency:.3}s; home namespace kept")).await;
