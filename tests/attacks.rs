@@ -1,0 +1,403 @@
+//! Attacks from where users really stand, against the operator running under the chart's own
+//! RBAC (its ServiceAccount, `--service-account`, `--home-access-role`) and the chart's
+//! admission policies, each attack by the actor named. Every answer about access is the API
+//! server's own (SubjectAccessReview).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+use liaison::api::{ClientLink, Partner};
+use serde_json::{Value, json};
+use support::fixtures::*;
+use support::*;
+
+const RELEASE_NAMESPACE: &str = "liaison-system";
+const OPERATOR: &str = "system:serviceaccount:liaison-system:liaison";
+const PODS: Res = res("", "pods");
+const SECRETS: Res = res("", "secrets");
+
+fn helm(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin_dir().join("helm"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig_path())
+        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
+        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
+        .output()
+        .expect("running helm");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// The chart installed (CRDs, RBAC, ceiling, admission policies; its Deployment has no node to
+/// run on here), and the operator as a process that acts as the chart's ServiceAccount.
+async fn operator_under_the_charts_rbac() -> &'static Operator {
+    static OPERATOR_PROCESS: tokio::sync::OnceCell<&'static Operator> = tokio::sync::OnceCell::const_new();
+    OPERATOR_PROCESS
+        .get_or_init(|| async {
+            let chart = path_of("charts/liaison").display().to_string();
+            let (ok, text) = helm(&["install", "liaison", &chart, "-n", RELEASE_NAMESPACE, "--create-namespace"]);
+            assert!(ok, "helm install: {text}");
+            let admin = client().await;
+            let cluster_roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
+            until("the ceiling is aggregated", WAIT, || {
+                let cluster_roles = cluster_roles.clone();
+                async move { cluster_roles.get("liaison-access-ceiling").await.ok().and_then(|c| c.rules).is_some_and(|r| !r.is_empty()) }
+            })
+            .await;
+            let mut kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("the admin kubeconfig");
+            for user in &mut kubeconfig.auth_infos {
+                let auth = user.auth_info.get_or_insert_default();
+                auth.impersonate = Some(OPERATOR.into());
+                auth.impersonate_groups = Some(service_account_groups(RELEASE_NAMESPACE));
+            }
+            let path = testenv().dir.join("operator-as-chart-sa.kubeconfig");
+            std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+            let args =
+                ["--service-account", "liaison", "--home-access-role", "liaison-home-access", "--lease-namespace", RELEASE_NAMESPACE];
+            let operator: &'static Operator = Box::leak(Box::new(Operator::start_with(&path, &args)));
+            operator.wait_ready().await;
+            operator
+        })
+        .await
+}
+
+fn refusal<T: std::fmt::Debug>(result: &Result<T, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 || status.code == 422 => status.message.clone(),
+        other => panic!("expected the API server to refuse, got {other:?}"),
+    }
+}
+
+async fn eventually_denied(admin: &kube::Client, user: &str, verb: &str, what: Res<'_>, ns: &str, why: &str) {
+    let (admin, user, verb, ns) = (admin.clone(), user.to_string(), verb.to_string(), ns.to_string());
+    until(why, WAIT, || {
+        let (admin, user, verb, ns) = (admin.clone(), user.clone(), verb.clone(), ns.clone());
+        async move { !can(&admin, &user, &[], &verb, what, &ns).await }
+    })
+    .await;
+}
+
+async fn eventually_allowed(admin: &kube::Client, user: &str, verb: &str, what: Res<'_>, ns: &str, why: &str) {
+    let (admin, user, verb, ns) = (admin.clone(), user.to_string(), verb.to_string(), ns.to_string());
+    until(why, WAIT, || {
+        let (admin, user, verb, ns) = (admin.clone(), user.clone(), verb.clone(), ns.clone());
+        async move { can(&admin, &user, &[], &verb, what, &ns).await }
+    })
+    .await;
+}
+
+/// A level the API server would refuse is refused at admission; and a write the API server
+/// refuses (here: every Role write in the namespace, by a policy) holds back no revocation.
+#[tokio::test]
+async fn a_refused_write_never_holds_back_a_revocation() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "failclosed").await;
+    let ns = partner.client_namespace("fc").await;
+
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let bad: ClientLink = serde_json::from_value(json!({
+        "metadata": {"name": "bad"},
+        "spec": {"partner": partner.name, "accessLevels": [{"name": "cm", "rules": [{"apiGroups": [], "resources": ["configmaps"], "verbs": ["get"]}]}]}
+    }))
+    .unwrap();
+    let refused = links.create(&PostParams::default(), &bad).await;
+    assert!(refusal(&refused).contains("at least one API group"), "{refused:?}");
+
+    let levels = json!([
+        {"name": "pods", "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]},
+        {"name": "config", "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}
+    ]);
+    partner.link(&ns, "link", levels, json!({"accessKey": {"accessLevel": "pods"}})).await;
+    let (bob, carol) = (partner.user("bob"), partner.user("carol"));
+    partner.grant("bob-pods", &[&ns], "pods", json!([user(&bob)]), json!({})).await;
+    partner.grant("carol-config", &[&ns], "config", json!([user(&carol)]), json!({})).await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob lists pods").await;
+    eventually_allowed(&admin, &carol, "list", res("", "configmaps"), &ns, "carol lists configmaps").await;
+    let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
+    let key_account =
+        service_account_user(&ns, &liaison::desired::names::access_key(&links.get("link").await.unwrap().metadata.uid.unwrap()));
+    eventually_allowed(&admin, &key_account, "list", PODS, &ns, "the access key lists pods").await;
+
+    // From now on the API server refuses every Role write in the namespace.
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": format!("freeze-roles-{ns}")},
+        "spec": {"failurePolicy": "Fail",
+                 "matchConstraints": {"resourceRules": [{"apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"],
+                                                          "operations": ["CREATE", "UPDATE"], "resources": ["roles"]}]},
+                 "validations": [{"expression": "false", "message": "roles are frozen here"}]}
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": format!("freeze-roles-{ns}")},
+        "spec": {"policyName": format!("freeze-roles-{ns}"), "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}}
+    });
+    apply_yaml(&admin, &format!("{}\n---\n{}", serde_json::to_string(&policy).unwrap(), serde_json::to_string(&binding).unwrap())).await;
+    until("the freeze is in force", WAIT, || {
+        let ns = ns.clone();
+        async move {
+            let (ok, _) = kubectl(&["-n", &ns, "create", "role", "probe", "--verb=get", "--resource=pods", "--dry-run=server"]);
+            !ok
+        }
+    })
+    .await;
+
+    // The client widens one level (a Role write the API server now refuses) and, in the same
+    // change, drops the other level and the access key.
+    let levels =
+        json!([{"name": "config", "rules": [{"apiGroups": [""], "resources": ["configmaps", "events"], "verbs": ["get", "list"]}]}]);
+    let change = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "metadata": {"name": "link", "namespace": ns},
+                        "spec": {"partner": partner.name, "accessLevels": levels}});
+    links.patch("link", &PatchParams::apply("liaison-tests").force(), &Patch::Apply(&change)).await.expect("the client's change");
+
+    eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's level is gone though another Role cannot be written").await;
+    eventually_denied(&admin, &key_account, "list", PODS, &ns, "the access key is revoked though a Role cannot be written").await;
+    let link = link_reason(&admin, &ns, "link", "ApplyFailed").await;
+    let message =
+        link.status.as_ref().and_then(|s| liaison::api::ready_condition(&s.conditions)).map(|c| c.message.clone()).unwrap_or_default();
+    assert!(message.contains("roles are frozen here"), "the link quotes the refusal: {message}");
+    let bob_grant = grant_reason(&partner.grants(), "bob-pods", "LevelNotFound").await;
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+    let left = bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob-pods")).await.unwrap();
+    assert!(left.items.is_empty(), "a grant says LevelNotFound only once its binding is gone: {bob_grant:?}");
+    let (home, secret) = key_secret.split_once('/').unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), home);
+    until("the key Secret is removed", WAIT, || {
+        let (secrets, secret) = (secrets.clone(), secret.to_string());
+        async move { secrets.get_opt(&secret).await.unwrap().is_none() }
+    })
+    .await;
+    assert!(can(&admin, &carol, &[], "list", res("", "configmaps"), &ns).await, "carol keeps the unchanged part of her level");
+
+    let (ok, text) = kubectl(&["delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", &format!("freeze-roles-{ns}")]);
+    assert!(ok, "{text}");
+    // The next retry (backing off up to 2 minutes) writes the widened level.
+    until("the widened level once Roles may be written", Duration::from_secs(150), || {
+        let (admin, carol, ns) = (admin.clone(), carol.clone(), ns.clone());
+        async move { can(&admin, &carol, &[], "list", res("", "events"), &ns).await }
+    })
+    .await;
+    link_reason(&admin, &ns, "link", "Active").await;
+}
+
+/// ClientLinks are namespace admins' (not `edit`'s), and a level naming a role needs `bind` on
+/// it, as a RoleBinding would.
+#[tokio::test]
+async fn only_those_who_may_bind_a_role_delegate_it() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "holders").await;
+    let ns = partner.client_namespace("holders").await;
+    let bind = |user: &str, role: &str| {
+        let (ok, text) = kubectl(&[
+            "-n",
+            &ns,
+            "create",
+            "rolebinding",
+            &format!("{user}-{role}"),
+            &format!("--clusterrole={role}"),
+            &format!("--user={user}"),
+        ]);
+        assert!(ok, "{text}");
+    };
+    bind("eddie", "edit");
+    bind("ada", "admin");
+    let link = |levels: Value| -> ClientLink {
+        serde_json::from_value(json!({"metadata": {"name": "link"}, "spec": {"partner": partner.name, "accessLevels": levels}})).unwrap()
+    };
+    let dry_run = PostParams { dry_run: true, ..Default::default() };
+
+    let as_edit: Api<ClientLink> = Api::namespaced(client_as("eddie", &["system:authenticated"]).await, &ns);
+    let refused = as_edit.create(&dry_run, &link(json!([{"name": "view", "clusterRole": "view"}]))).await;
+    assert!(refusal(&refused).contains("cannot create resource \"clientlinks\""), "edit writes no link: {refused:?}");
+
+    let as_admin: Api<ClientLink> = Api::namespaced(client_as("ada", &["system:authenticated"]).await, &ns);
+    let view = link(json!([{"name": "view", "clusterRole": "view"}]));
+    let allowed = eventually("the admin may link view", WAIT, || {
+        let (as_admin, view, dry_run) = (as_admin.clone(), view.clone(), dry_run.clone());
+        async move { as_admin.create(&dry_run, &view).await.ok() }
+    })
+    .await;
+    assert_eq!(allowed.spec.access_levels[0].cluster_role.as_deref(), Some("view"));
+    let edit = as_admin.create(&dry_run, &link(json!([{"name": "edit", "clusterRole": "edit"}]))).await;
+    assert!(refusal(&edit).contains("may not bind"), "no bind on edit: {edit:?}");
+
+    // A user given ClientLink writes but nothing else delegates no role at all.
+    let (ok, text) = kubectl(&["-n", &ns, "create", "role", "linker", "--verb=create", "--resource=clientlinks.liaison.dev"]);
+    assert!(ok, "{text}");
+    let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", "lee-linker", "--role=linker", "--user=lee"]);
+    assert!(ok, "{text}");
+    let as_linker: Api<ClientLink> = Api::namespaced(client_as("lee", &["system:authenticated"]).await, &ns);
+    let message = eventually("lee's link is judged by the policy", WAIT, || {
+        let (as_linker, view, dry_run) = (as_linker.clone(), view.clone(), dry_run.clone());
+        async move {
+            match as_linker.create(&dry_run, &view).await {
+                Err(kube::Error::Api(status)) if status.message.contains("may not bind") => Some(status.message),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    assert!(message.contains("bind"), "{message}");
+}
+
+/// A Partner cannot take an existing namespace (here with a Secret) as its home unless the
+/// platform admin adopts it; loose user suffixes and system homes are refused at admission.
+#[tokio::test]
+async fn a_home_is_the_partners_or_it_is_refused() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let tenant = fresh_namespace(&admin, "tenant").await;
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cret"}})).unwrap();
+    Api::<Secret>::namespaced(admin.clone(), &tenant).create(&PostParams::default(), &secret).await.unwrap();
+    let name = unique("squatter");
+    let alice = format!("alice@{name}.example");
+    let partners: Api<Partner> = Api::all(admin.clone());
+    let spec = |home: &str, suffix: &str| {
+        json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "Partner", "metadata": {"name": name},
+               "spec": {"homeNamespace": home, "admins": [{"kind": "User", "name": alice}], "identities": {"userSuffixes": [suffix]}}})
+    };
+    let loose: Partner = serde_json::from_value(spec(&tenant, "example")).unwrap();
+    assert!(refusal(&partners.create(&PostParams::default(), &loose).await).contains("a domain with a dot"));
+    let system: Partner = serde_json::from_value(spec("kube-system", &format!("@{name}.example"))).unwrap();
+    assert!(refusal(&partners.create(&PostParams::default(), &system).await).contains("never a partner's home"));
+
+    apply::<Partner>(&partners, &spec(&tenant, &format!("@{name}.example"))).await;
+    let refused = eventually("the squatting partner is refused", WAIT, || {
+        let partners = partners.clone();
+        let name = name.clone();
+        async move {
+            let partner = partners.get(&name).await.ok()?;
+            let (status, reason) = ready_of(partner.status.as_ref().map(|s| &s.conditions[..]))?;
+            (reason == "HomeNotOwned").then_some((status, partner))
+        }
+    })
+    .await;
+    assert_eq!(refused.0, "False");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!can(&admin, &alice, &[], "get", SECRETS, &tenant).await, "the partner's admin reads no tenant Secret");
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let labels = namespaces.get(&tenant).await.unwrap().metadata.labels.unwrap_or_default();
+    assert!(!labels.contains_key("liaison.dev/home-of-uid"), "the namespace is not marked: {labels:?}");
+
+    // Nobody but the operator may mark a namespace as a home.
+    let forged = namespaces
+        .patch(&tenant, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"liaison.dev/home-of-uid": "x"}}})))
+        .await;
+    assert!(refusal(&forged).contains("only the Liaison operator"), "{forged:?}");
+
+    // The platform admin adopts it explicitly.
+    let mut adopting = spec(&tenant, &format!("@{name}.example"));
+    adopting["spec"]["adoptExistingHome"] = json!(true);
+    apply::<Partner>(&partners, &adopting).await;
+    let adopted = eventually("the partner adopts its home", WAIT, || {
+        let partners = partners.clone();
+        let name = name.clone();
+        async move {
+            let partner = partners.get(&name).await.ok()?;
+            let (_, reason) = ready_of(partner.status.as_ref().map(|s| &s.conditions[..]))?;
+            (reason == "Active").then_some(partner)
+        }
+    })
+    .await;
+    assert_eq!(adopted.status.unwrap().home_adopted, Some(true));
+    eventually_allowed(&admin, &alice, "get", SECRETS, &tenant, "an adopted home is the partner's").await;
+    let (ok, events) =
+        kubectl(&["get", "events", "-A", "--field-selector", &format!("involvedObject.name={name},reason=HomeAdopted"), "-o", "name"]);
+    assert!(ok && !events.trim().is_empty(), "a HomeAdopted Event: {events}");
+    let labels = namespaces.get(&tenant).await.unwrap().metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("liaison.dev/home-adopted").map(String::as_str), Some("true"));
+
+    // A link in a home is refused at admission; the operator's own namespace is never a home.
+    let stray: ClientLink = serde_json::from_value(
+        json!({"metadata": {"name": "stray"}, "spec": {"partner": name, "accessLevels": [{"name": "v", "clusterRole": "view"}]}}),
+    )
+    .unwrap();
+    let stray = Api::<ClientLink>::namespaced(admin.clone(), &tenant).create(&PostParams::default(), &stray).await;
+    assert!(refusal(&stray).contains("a home holds no link"), "{stray:?}");
+    let operators_home = unique("operators-home");
+    let mut body = spec(RELEASE_NAMESPACE, &format!("@{name}.example"));
+    body["metadata"]["name"] = json!(operators_home);
+    body["spec"]["adoptExistingHome"] = json!(true);
+    apply::<Partner>(&partners, &body).await;
+    eventually("the operator's namespace is refused as a home", WAIT, || {
+        let (partners, name) = (partners.clone(), operators_home.clone());
+        async move {
+            let partner = partners.get(&name).await.ok()?;
+            let (_, reason) = ready_of(partner.status.as_ref().map(|s| &s.conditions[..]))?;
+            (reason == "HomeRefused").then_some(())
+        }
+    })
+    .await;
+}
+
+/// A client admin who removes Liaison's owner reference from a grant binding does not keep it:
+/// put back at once, and removed with its grant.
+#[tokio::test]
+async fn a_detached_binding_is_put_back_and_removed_with_its_grant() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "detach").await;
+    let ns = partner.client_namespace("detach").await;
+    partner.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = partner.user("bob");
+    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+    let name =
+        bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap().items[0].metadata.name.clone().unwrap();
+    bindings
+        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"ownerReferences": null}})))
+        .await
+        .expect("the client admin detaches the binding");
+    until("the owner reference is put back", WAIT, || {
+        let (bindings, name) = (bindings.clone(), name.clone());
+        async move { bindings.get(&name).await.ok().and_then(|b| b.metadata.owner_references).is_some_and(|o| !o.is_empty()) }
+    })
+    .await;
+    bindings.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"ownerReferences": null}}))).await.unwrap();
+    partner.grants().delete("bob", &Default::default()).await.unwrap();
+    eventually_denied(&admin, &bob, "list", PODS, &ns, "a detached binding goes with its grant").await;
+}
+
+/// Deleting a Partner completes under the chart's RBAC: every access and key goes, then the
+/// Partner itself.
+#[tokio::test]
+async fn partner_deletion_completes_under_the_charts_rbac() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "leaving").await;
+    let ns = partner.client_namespace("leaving").await;
+    partner.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    let bob = partner.user("bob");
+    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
+    let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
+    let partners: Api<Partner> = Api::all(admin.clone());
+    partners.delete(&partner.name, &Default::default()).await.unwrap();
+    eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's access goes with the partner").await;
+    until("the Partner is gone", Duration::from_secs(60), || {
+        let (partners, name) = (partners.clone(), partner.name.clone());
+        async move { partners.get_opt(&name).await.unwrap().is_none() }
+    })
+    .await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
+    let keys = accounts.list(&ListParams::default().labels("liaison.dev/component=access-key")).await.unwrap();
+    assert!(keys.items.is_empty(), "no access key account is left");
+    let (home, secret) = key_secret.split_once('/').unwrap();
+    until("the key Secret is gone", WAIT, || {
+        let (secrets, secret) = (Api::<Secret>::namespaced(admin.clone(), home), secret.to_string());
+        async move { secrets.get_opt(&secret).await.unwrap().is_none() }
+    })
+    .await;
+}
