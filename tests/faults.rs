@@ -316,12 +316,21 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     eprintln!("refused revocation: {said}");
     assert!(said.contains("revoking access: deleting RoleBinding") && said.contains(FROZEN), "{said}");
     warning_about_link(&admin, &ns, "RevocationFailed").await;
-    assert!(can(&admin, &bob, &[], "list", PODS, &ns).await, "the bindings could not be deleted: the link says so, and stays");
+    // Fail closed: the bindings could not be deleted, but the rest of the revocation ran, and
+    // the level Role they bind went, so they grant nothing. The link says so, and stays.
+    until("bob is revoked though his binding could not be deleted", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await })
+        .await;
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+    let left = bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap();
+    assert_eq!(left.items.len(), 1, "the binding is still there, bound to no Role");
 
     freeze.lift().await;
     let lifted = Instant::now();
-    until("bob is revoked once the policy is lifted", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await }).await;
-    eprintln!("revoked {:?} after the policy was lifted", lifted.elapsed());
+    until("bob's binding is removed once the policy is lifted", WAIT, || async {
+        bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap().items.is_empty()
+    })
+    .await;
+    eprintln!("binding removed {:?} after the policy was lifted", lifted.elapsed());
     until("the link is gone", WAIT, || async {
         Api::<ClientLink>::namespaced(admin.clone(), &ns).get_opt("link").await.unwrap().is_none()
     })
