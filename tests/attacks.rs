@@ -401,3 +401,52 @@ async fn partner_deletion_completes_under_the_charts_rbac() {
     })
     .await;
 }
+
+/// A Partner deleted and created again under the same name (another organisation, perhaps)
+/// revives none of the old links' access: each client accepts it again, or not.
+#[tokio::test]
+async fn a_partner_created_again_revives_nothing_until_the_client_accepts_it() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "reborn").await;
+    let ns = partner.client_namespace("reborn").await;
+    partner.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = partner.user("bob");
+    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let partners: Api<Partner> = Api::all(admin.clone());
+    let first_uid = partners.get(&partner.name).await.unwrap().metadata.uid.unwrap();
+    until("the link records the partner it accepted", WAIT, || {
+        let (links, first_uid) = (links.clone(), first_uid.clone());
+        async move { links.get("link").await.ok().and_then(|l| l.status?.partner_uid) == Some(first_uid) }
+    })
+    .await;
+
+    partners.delete(&partner.name, &Default::default()).await.unwrap();
+    until("the Partner is gone", Duration::from_secs(60), || {
+        let (partners, name) = (partners.clone(), partner.name.clone());
+        async move { partners.get_opt(&name).await.unwrap().is_none() }
+    })
+    .await;
+    eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's access went with the partner").await;
+
+    // Created again, its old home adopted by the platform admin; the grant is still there.
+    let again = json!({
+        "apiVersion": "liaison.dev/v1alpha1", "kind": "Partner", "metadata": {"name": partner.name},
+        "spec": {"homeNamespace": partner.home, "adoptExistingHome": true,
+                 "identities": {"userSuffixes": [format!("@{}.example", partner.name)]},
+                 "clientNamespaceSelector": {"matchLabels": {ALLOWED.0: ALLOWED.1}}}
+    });
+    let second_uid = apply::<Partner>(&partners, &again).await.metadata.uid.unwrap();
+    let link = link_reason(&admin, &ns, "link", "PartnerReplaced").await;
+    assert_eq!(link.status.and_then(|s| s.partner_uid), Some(first_uid), "the link keeps the partner it accepted");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!can(&admin, &bob, &[], "list", PODS, &ns).await, "the old grant revives nothing");
+
+    // The client accepts the new Partner.
+    let accept = json!({"spec": {"partnerUid": second_uid}});
+    links.patch("link", &PatchParams::default(), &Patch::Merge(&accept)).await.unwrap();
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "access once the client accepted the new partner").await;
+    link_reason(&admin, &ns, "link", "Active").await;
+}

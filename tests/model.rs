@@ -126,6 +126,11 @@ struct Link {
     expires_at: Option<Timestamp>,
     suspended: bool,
     created: (i64, String),
+    /// The incarnation of its partner it accepted (recorded the first time it was in force,
+    /// or confirmed): a partner created again grants nothing here until confirmed.
+    accepted: Option<u32>,
+    /// `spec.partnerUid`, once the client confirmed a partner.
+    confirmed_uid: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -157,6 +162,8 @@ struct Model {
     labelled: Vec<bool>,
     /// `None`: deleted (its home namespace, and the grants in it, stay).
     partners: Vec<Option<PartnerSpec>>,
+    /// How many times each partner was created: each creation is another Partner (UID).
+    incarnations: Vec<u32>,
     roles: BTreeMap<(usize, String), BTreeSet<Perm>>,
     links: BTreeMap<usize, Vec<(String, Link)>>,
     grants: BTreeMap<(usize, String), Grant>,
@@ -169,6 +176,7 @@ impl Model {
             ceiling: perms(&[("pods", "get"), ("pods", "list"), ("configmaps", "get")]),
             labelled: vec![true, false, true],
             partners: vec![None, None],
+            incarnations: vec![0, 0],
             roles: BTreeMap::new(),
             links: BTreeMap::new(),
             grants: BTreeMap::new(),
@@ -238,6 +246,10 @@ impl Model {
             if expired(link.expires_at, now) || link.suspended || !self.namespace_allowed(partner, c) {
                 continue;
             }
+            // A partner deleted and created again is another: only an accepted one grants.
+            if link.accepted.is_some_and(|accepted| accepted != self.incarnations[p]) {
+                continue;
+            }
             for ((gp, _), grant) in &self.grants {
                 if *gp != p || expired(grant.expires_at, now) || !grant.clients.contains(&c) || grant.subjects.is_empty() {
                     continue;
@@ -255,6 +267,26 @@ impl Model {
             }
         }
         out
+    }
+
+    /// The links in force with their partner that have not yet accepted one record the one they
+    /// are in force with (the operator writes it into the link's status). Returns them.
+    fn record_acceptances(&mut self, now: Timestamp) -> Vec<(usize, String)> {
+        let mut recorded = Vec::new();
+        for c in 0..self.labelled.len() {
+            let Some(winner) = self.winner(c) else { continue };
+            let p = winner.partner;
+            let Some(partner) = &self.partners[p] else { continue };
+            let in_force = !expired(winner.expires_at, now) && !winner.suspended && self.namespace_allowed(partner, c);
+            if !in_force || winner.accepted.is_some() {
+                continue;
+            }
+            let name = winner.created.1.clone();
+            let incarnation = self.incarnations[p];
+            self.link_mut(c, &name).unwrap().accepted = Some(incarnation);
+            recorded.push((c, name));
+        }
+        recorded
     }
 
     /// The key under which a subject is asked about (groups are asked through a member).
@@ -418,6 +450,11 @@ enum Op {
     DeletePartner {
         p: usize,
     },
+    /// The client accepts the partner its link names as it is now (`spec.partnerUid`).
+    ConfirmPartner {
+        c: usize,
+        name: String,
+    },
     Restart {
         graceful: bool,
     },
@@ -446,6 +483,7 @@ impl Op {
             Op::CreatePartner { .. } => "create partner",
             Op::ChangePartner { .. } => "change partner",
             Op::DeletePartner { .. } => "delete partner",
+            Op::ConfirmPartner { .. } => "confirm partner",
             Op::Restart { graceful: false } => "restart: SIGKILL",
             Op::Restart { graceful: true } => "restart: SIGTERM",
             Op::Reseed => "re-seed",
@@ -466,7 +504,7 @@ const RESEED_EVERY: usize = 12;
 
 /// Generated kinds and their weights: the ones that restore access (apply, clear an expiry,
 /// re-create a partner) outweigh the ones that take it away, so that access stays common.
-const WEIGHTS: [(&str, u32); 19] = [
+const WEIGHTS: [(&str, u32); 20] = [
     ("apply link", 4),
     ("delete link", 1),
     ("suspend link", 2),
@@ -484,6 +522,7 @@ const WEIGHTS: [(&str, u32); 19] = [
     ("create partner", 4),
     ("change partner", 2),
     ("delete partner", 1),
+    ("confirm partner", 2),
     ("restart: SIGKILL", 1),
     ("restart: SIGTERM", 1),
 ];
@@ -547,6 +586,10 @@ impl Generator {
             "delete link" => {
                 let (c, name) = self.some_link(model, |_| true)?;
                 Op::DeleteLink { c, name }
+            }
+            "confirm partner" => {
+                let (c, name) = self.some_link(model, |l| model.partners[l.partner].is_some())?;
+                Op::ConfirmPartner { c, name }
             }
             "suspend link" => {
                 let (c, name) = self.some_link(model, |_| true)?;
@@ -739,7 +782,18 @@ impl World {
                 ("l1".to_string(), Source::Role("r".into())),
             ]
             .into();
-            let link = Link { partner: p, levels, expires_at: None, suspended: false, created: (0, "link0".into()) };
+            // A healed world: the link accepts its partner as it is now.
+            let uid = self.partner_uid(p).await;
+            let accepted = Some(self.model.incarnations[p]);
+            let link = Link {
+                partner: p,
+                levels,
+                expires_at: None,
+                suspended: false,
+                created: (0, "link0".into()),
+                accepted,
+                confirmed_uid: Some(uid),
+            };
             match self.model.link_mut(c, "link0") {
                 Some(existing) => *existing = Link { created: existing.created.clone(), ..link },
                 None => self.model.links.entry(c).or_default().push(("link0".into(), link)),
@@ -784,7 +838,9 @@ impl World {
                     Some(link) if link.partner != partner => return false,
                     Some(link) => *link = Link { levels, expires_at: None, suspended: false, ..link.clone() },
                     None => {
-                        let link = Link { partner, levels, expires_at: None, suspended: false, created: (0, name.clone()) };
+                        let created = (0, name.clone());
+                        let link =
+                            Link { partner, levels, expires_at: None, suspended: false, created, accepted: None, confirmed_uid: None };
                         self.model.links.entry(c).or_default().push((name.clone(), link));
                     }
                 }
@@ -845,6 +901,9 @@ impl World {
                 if self.model.partners[p].is_some() != matches!(op, Op::ChangePartner { .. }) {
                     return false;
                 }
+                if self.model.partners[p].is_none() {
+                    self.model.incarnations[p] += 1;
+                }
                 self.model.partners[p] = Some(spec);
                 self.write_partner(p).await;
             }
@@ -855,6 +914,18 @@ impl World {
                 // Its finalizer revokes everything granted in its name before it lets go.
                 let api: Api<Partner> = Api::all(self.admin.clone());
                 delete_and_wait(api, &self.model.partner(p), "the partner is deleted").await;
+            }
+            Op::ConfirmPartner { c, name } => {
+                let Some(link) = self.model.link(c, &name) else { return false };
+                let p = link.partner;
+                if self.model.partners[p].is_none() {
+                    return false;
+                }
+                let uid = self.partner_uid(p).await;
+                let incarnation = self.model.incarnations[p];
+                let link = self.model.link_mut(c, &name).unwrap();
+                (link.accepted, link.confirmed_uid) = (Some(incarnation), Some(uid));
+                self.write_link(c, &name).await;
             }
             Op::Restart { graceful } => self.restart_operator(graceful).await,
             Op::Reseed => self.seed().await,
@@ -966,6 +1037,9 @@ impl World {
         if let Some(at) = link.expires_at {
             spec["expiresAt"] = json!(at.to_string());
         }
+        if let Some(uid) = &link.confirmed_uid {
+            spec["partnerUid"] = json!(uid);
+        }
         self.apply("liaison.dev/v1alpha1", "ClientLink", Some(&self.model.client(c)), json!({"metadata": {"name": name}, "spec": spec}))
             .await;
     }
@@ -1014,6 +1088,26 @@ impl World {
         delete_and_wait(api, name, "the link is deleted").await;
     }
 
+    /// The UID of partner `p` as it is now.
+    async fn partner_uid(&self, p: usize) -> String {
+        let partner = Api::<Partner>::all(self.admin.clone()).get(&self.model.partner(p)).await.unwrap();
+        partner.metadata.uid.expect("a Partner has a UID")
+    }
+
+    /// After a step has converged: links in force that had accepted no partner yet record the
+    /// one they are in force with, as the operator does in their status (waited for, so that
+    /// the next step cannot outrun it).
+    async fn record_acceptances(&mut self) {
+        for (c, name) in self.model.record_acceptances(Timestamp::now()) {
+            let links: Api<ClientLink> = Api::namespaced(self.admin.clone(), &self.model.client(c));
+            until("the link records the partner it accepted", WAIT, || {
+                let (links, name) = (links.clone(), name.clone());
+                async move { links.get(&name).await.ok().and_then(|l| l.status?.partner_uid).is_some() }
+            })
+            .await;
+        }
+    }
+
     /// The model orders links by creation second, then name, as the API server records them.
     async fn record_creation(&mut self, c: usize, name: &str) {
         let link = Api::<ClientLink>::namespaced(self.admin.clone(), &self.model.client(c)).get(name).await.unwrap();
@@ -1059,6 +1153,7 @@ async fn replay(admin: &kube::Client, ops: &[Op]) -> Option<(usize, Mismatch)> {
             divergence = Some((step, mismatch));
             break;
         }
+        world.record_acceptances().await;
     }
     if divergence.is_none() {
         divergence = world.settle().await.err().map(|mismatch| (ops.len(), mismatch));
@@ -1179,6 +1274,7 @@ async fn the_api_server_authorizes_exactly_what_the_model_says() {
             Ok(expected) => {
                 compared += 1;
                 with_access += usize::from(!expected.is_empty());
+                world.record_acceptances().await;
             }
             Err(mismatch) => {
                 world.teardown().await;

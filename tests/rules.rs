@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use liaison::api::{ClientLink, Partner};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::fixtures::*;
 use support::*;
 
@@ -449,31 +449,43 @@ async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
     link_reason(&admin, &ns, "link", "Active").await;
     let uid = link.metadata.uid.clone().unwrap();
     let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
-    let labels = json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": "grant-binding", "liaison.dev/owner-uid": uid, "liaison.dev/partner": p.name});
+    let labels = json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": "grant-binding", "liaison.dev/owner-uid": uid,
+                        "liaison.dev/partner": p.name, "liaison.dev/access-grant": "gone", "liaison.dev/grant-uid": "uid-of-a-gone-grant"});
     let role_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"});
     let subjects = json!([{"kind": "User", "name": "mallory@evil.example", "apiGroup": "rbac.authorization.k8s.io"}]);
-    // Made by Liaison for this link once, no longer wanted: removed.
-    apply(&bindings, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "leftover", "namespace": ns, "labels": labels,
-                     "ownerReferences": [{"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "name": "link", "uid": uid, "controller": true}]},
-        "roleRef": role_ref, "subjects": subjects})).await;
-    // A tenant's own binding wearing Liaison's labels: neither adopted nor deleted.
+    let owner = json!([{"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "name": "link", "uid": uid, "controller": true}]);
+    // Made by Liaison for this link once (the name it derives for a grant), no longer wanted:
+    // removed, owner reference or not.
+    let leftover = liaison::desired::names::grant_binding(&uid, "uid-of-a-gone-grant", "gone");
     apply(
         &bindings,
         &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "forged", "namespace": ns, "labels": labels},
+        "metadata": {"name": leftover, "namespace": ns, "labels": labels},
         "roleRef": role_ref, "subjects": subjects}),
     )
     .await;
+    // A tenant's own bindings wearing Liaison's labels, and even its owner reference, under a
+    // name Liaison never derives: neither adopted nor deleted.
+    for (name, owner) in [("forged", Value::Null), ("forged-owned", owner)] {
+        apply(
+            &bindings,
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
+            "roleRef": role_ref, "subjects": subjects}),
+        )
+        .await;
+    }
     // Nudge the link so that it reconciles now rather than at its next resync.
     p.link(&ns, "link", read_level("read"), json!({"suspended": false})).await;
     until("the leftover binding is removed", WAIT, || {
-        let bindings = bindings.clone();
-        async move { bindings.get_opt("leftover").await.unwrap().is_none() }
+        let (bindings, leftover) = (bindings.clone(), leftover.clone());
+        async move { bindings.get_opt(&leftover).await.unwrap().is_none() }
     })
     .await;
-    let forged = bindings.get("forged").await.unwrap();
-    assert_eq!(forged.subjects.unwrap()[0].name, "mallory@evil.example", "Liaison never rewrites what it does not own");
+    for name in ["forged", "forged-owned"] {
+        let forged = bindings.get(name).await.unwrap();
+        assert_eq!(forged.subjects.unwrap()[0].name, "mallory@evil.example", "Liaison never rewrites what it does not own: {name}");
+    }
 }
 
 #[tokio::test]

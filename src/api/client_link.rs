@@ -42,6 +42,13 @@ pub struct ClientLinkSpec {
     /// While true, the link grants nothing; set back to false to resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,
+    /// The UID of the Partner this link accepts. Optional: Liaison records the Partner it first
+    /// granted through (`status.partnerUid`), and a Partner deleted and created again under the
+    /// same name, which may be another organisation, grants nothing here (`PartnerReplaced`)
+    /// until the client sets this to the new Partner's UID, or re-creates the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub partner_uid: Option<String>,
 }
 
 impl ClientLinkSpec {
@@ -122,6 +129,10 @@ pub struct ClientLinkStatus {
     /// When access through this link ends, if it is time-bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_ends_at: Option<Time>,
+    /// The UID of the Partner this link accepted: `spec.partnerUid`, or the Partner it first
+    /// granted through. Another Partner under the same name grants nothing here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_uid: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

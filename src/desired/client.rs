@@ -48,6 +48,9 @@ pub struct ClientInputs<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkPlan {
     pub verdict: Verdict,
+    /// The Partner the link accepted (`status.partnerUid`): the one it names in its spec, the
+    /// one it recorded, or else the one it is in force with now.
+    pub partner_uid: Option<String>,
     pub ends_at: Option<Timestamp>,
     pub grants: Vec<LinkGrantSummary>,
     pub access_key_secret: Option<String>,
@@ -163,7 +166,12 @@ pub fn plan(inputs: &ClientInputs) -> ClientPlan {
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
-    LinkPlan { verdict, ends_at, grants: Vec::new(), access_key_secret: None }
+    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None }
+}
+
+/// The Partner the link has accepted, if it has: its spec's word, else what it recorded.
+pub fn accepted_partner(link: &ClientLink) -> Option<&String> {
+    link.spec.partner_uid.as_ref().or_else(|| link.status.as_ref()?.partner_uid.as_ref())
 }
 
 fn refuse_all_grants(inputs: &ClientInputs, verdict: Verdict) -> Vec<GrantPlan> {
@@ -207,6 +215,19 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
         .ok_or_else(|| Verdict::new(Reason::PartnerNotFound, format!("no Partner named {}", link.spec.partner)))?;
     partner_standing(partner, inputs.partners)
         .map_err(|v| Verdict::new(Reason::PartnerNotReady, format!("partner {} grants nothing: {}", partner.name_any(), v.message)))?;
+    if let Some(accepted) = accepted_partner(link)
+        && partner.metadata.uid.as_ref() != Some(accepted)
+    {
+        return Err(Verdict::new(
+            Reason::PartnerReplaced,
+            format!(
+                "partner {} is not the one this link accepted (UID {accepted}): it was deleted and created again (UID {}); \
+                 to accept it, set spec.partnerUid to its UID, or delete and re-create the link",
+                partner.name_any(),
+                partner.metadata.uid.as_deref().unwrap_or("unknown")
+            ),
+        ));
+    }
     let home = &partner.spec.home_namespace;
     if partner.metadata.uid.is_none() || inputs.homes.get(home) != partner.metadata.uid.as_ref() {
         return Err(Verdict::new(
@@ -293,7 +314,9 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
             let grant_verdict =
                 Verdict::new(Reason::LinkNotReady, format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message));
             plan.grants = refuse_all_grants(inputs, grant_verdict);
-            plan.links.insert(link_name, link_plan(verdict, link_ends_at));
+            let mut refused = link_plan(verdict, link_ends_at);
+            refused.partner_uid = accepted_partner(link).cloned();
+            plan.links.insert(link_name, refused);
             // A refused link still turns Expired at its expiry (a suspended one, say).
             plan.wake_at = link_ends_at.filter(|at| *at > inputs.now);
             return;
@@ -361,7 +384,8 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
         Some(first) => Verdict::new(first.reason, broken.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ")),
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
-    plan.links.insert(link_name, LinkPlan { verdict, ends_at: link_ends_at, grants: summaries, access_key_secret });
+    let partner_uid = accepted_partner(link).or(partner.metadata.uid.as_ref()).cloned();
+    plan.links.insert(link_name, LinkPlan { verdict, partner_uid, ends_at: link_ends_at, grants: summaries, access_key_secret });
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);
 }
 

@@ -17,7 +17,7 @@ use kube::Resource;
 use proptest::prelude::*;
 
 use super::*;
-use crate::api::{AccessGrantSpec, AccessKey, ClientLinkSpec, Expiry, Identities, PartnerSpec, Subject};
+use crate::api::{AccessGrantSpec, AccessKey, ClientLinkSpec, ClientLinkStatus, Expiry, Identities, PartnerSpec, Subject};
 use crate::desired::coverage::covers;
 use crate::desired::identity::is_allowed;
 use crate::desired::test_builders::*;
@@ -129,7 +129,14 @@ fn partner(name: &str, home: &str) -> Partner {
 fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> ClientLink {
     let mut l = ClientLink::new(
         name,
-        ClientLinkSpec { partner: partner.into(), access_levels: levels, access_key: None, expires_at: None, suspended: None },
+        ClientLinkSpec {
+            partner: partner.into(),
+            access_levels: levels,
+            access_key: None,
+            expires_at: None,
+            suspended: None,
+            partner_uid: None,
+        },
     );
     l.metadata.namespace = Some(ns.into());
     l.metadata.uid = Some(format!("uid-link-{ns}-{name}"));
@@ -807,6 +814,31 @@ fn a_younger_partner_with_a_taken_home_grants_nothing_anywhere() {
     assert!(gamma.links["copycat"].verdict.message.contains("already belongs to partner techhelp"), "{:?}", gamma.links["copycat"]);
     assert_eq!(grant_reason(&gamma, HOME, "gamma-support"), Reason::LinkNotReady);
     assert!(nothing_granted(&gamma));
+}
+
+#[test]
+fn a_partner_created_again_under_the_same_name_grants_nothing_until_the_client_accepts_it() {
+    let mut world = World::story();
+    let first = world.plan();
+    assert_eq!(first.links["techhelp"].partner_uid.as_deref(), Some("uid-partner-techhelp"), "the link records whom it accepted");
+    world.link_mut(BETA, "techhelp").status =
+        Some(ClientLinkStatus { partner_uid: Some("uid-partner-techhelp".into()), ..Default::default() });
+
+    // The Partner is deleted and created again: same name and home, another UID (its home
+    // adopted by the platform admin).
+    world.partners[0].metadata.uid = Some("uid-partner-techhelp-again".into());
+    let replaced = world.plan();
+    assert_eq!(link_reason(&replaced, "techhelp"), Reason::PartnerReplaced);
+    assert!(replaced.links["techhelp"].verdict.message.contains("uid-partner-techhelp-again"), "{:?}", replaced.links["techhelp"]);
+    assert_eq!(replaced.links["techhelp"].partner_uid.as_deref(), Some("uid-partner-techhelp"), "the record is kept");
+    assert!(nothing_granted(&replaced), "no old grant revives");
+
+    world.link_mut(BETA, "techhelp").spec.partner_uid = Some("uid-partner-techhelp-again".into());
+    let accepted = world.plan();
+    assert_eq!(link_reason(&accepted, "techhelp"), Reason::Active, "the client accepted the new Partner");
+    assert_eq!(accepted.links["techhelp"].partner_uid.as_deref(), Some("uid-partner-techhelp-again"));
+    world.link_mut(BETA, "techhelp").spec.partner_uid = Some("uid-someone-else".into());
+    assert_eq!(link_reason(&world.plan(), "techhelp"), Reason::PartnerReplaced, "the spec's word binds too");
 }
 
 #[test]
@@ -1518,6 +1550,8 @@ prop_compose! {
                   suspended in prop::option::of(prop::bool::weighted(0.15)),
                   deleting in prop::bool::weighted(0.1),
                   expires in arb_expiry(),
+                  accepted in prop_oneof![12 => Just(None), 2 => Just(Some("uid-partner-techhelp")), 1 => Just(Some("uid-of-a-deleted-partner"))],
+                  accepted_in_spec in prop::bool::ANY,
                   month in 1u8..4) -> ClientLink {
         let levels = sources.into_iter().enumerate().map(|(i, source)| {
             let name = format!("l{i}");
@@ -1531,6 +1565,13 @@ prop_compose! {
         l.spec.access_key = key.map(|i| AccessKey { access_level: format!("l{i}") });
         l.spec.suspended = suspended;
         l.spec.expires_at = expires;
+        // The partner it accepted, in its spec or as recorded: the one that exists, or one
+        // deleted since.
+        match accepted {
+            Some(uid) if accepted_in_spec => l.spec.partner_uid = Some(uid.into()),
+            Some(uid) => l.status = Some(ClientLinkStatus { partner_uid: Some(uid.into()), ..Default::default() }),
+            None => {}
+        }
         if deleting { l = self::deleting(l); }
         l
     }

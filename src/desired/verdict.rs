@@ -14,6 +14,8 @@ pub enum Reason {
     Pending,
     PartnerNotFound,
     PartnerNotReady,
+    /// Link: the Partner it names is not the one it accepted (deleted and created again).
+    PartnerReplaced,
     HomeNamespaceConflict,
     /// Partner: its home namespace exists and is not its own (not created by Liaison for it,
     /// nor adopted through `spec.adoptExistingHome`).
@@ -43,13 +45,14 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 25] = [
         Reason::Active,
         Reason::Granted,
         Reason::PartiallyGranted,
         Reason::Pending,
         Reason::PartnerNotFound,
         Reason::PartnerNotReady,
+        Reason::PartnerReplaced,
         Reason::HomeNamespaceConflict,
         Reason::HomeNotOwned,
         Reason::HomeRefused,
@@ -83,6 +86,7 @@ impl Reason {
             Reason::Pending => "Pending",
             Reason::PartnerNotFound => "PartnerNotFound",
             Reason::PartnerNotReady => "PartnerNotReady",
+            Reason::PartnerReplaced => "PartnerReplaced",
             Reason::HomeNamespaceConflict => "HomeNamespaceConflict",
             Reason::HomeNotOwned => "HomeNotOwned",
             Reason::HomeRefused => "HomeRefused",
@@ -143,6 +147,7 @@ mod tests {
             | Reason::Pending
             | Reason::PartnerNotFound
             | Reason::PartnerNotReady
+            | Reason::PartnerReplaced
             | Reason::HomeNamespaceConflict
             | Reason::HomeNotOwned
             | Reason::HomeRefused

@@ -47,6 +47,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let key_refresh = materialize_namespace(ctx, &namespace, &plan, now).await?;
     let mine = plan.links.get(&link.name_any()).cloned().unwrap_or_else(|| LinkPlan {
         verdict: Verdict::new(Reason::LinkNotReady, "the link is not yet in the operator's cache"),
+        partner_uid: None,
         ends_at: None,
         grants: vec![],
         access_key_secret: None,
@@ -174,6 +175,8 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         grants: plan.grants.clone(),
         access_key_secret: plan.access_key_secret.clone(),
         access_ends_at: plan.ends_at.map(Time),
+        // Once recorded, kept: only the spec's word replaces it.
+        partner_uid: link.spec.partner_uid.clone().or(previous.partner_uid.clone()).or(plan.partner_uid.clone()),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);

@@ -283,17 +283,20 @@ trait ForTheRules {
     fn for_the_rules(&self) -> Self;
 }
 
-macro_rules! for_the_rules {
-    ($($kind:ty),*) => {$(
-        impl ForTheRules for $kind {
-            fn for_the_rules(&self) -> Self {
-                Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status: None }
-            }
-        }
-    )*};
+impl ForTheRules for Partner {
+    fn for_the_rules(&self) -> Self {
+        Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status: None }
+    }
 }
 
-for_the_rules!(ClientLink, Partner);
+/// A link's status holds one thing the rules read: the Partner it accepted.
+impl ForTheRules for ClientLink {
+    fn for_the_rules(&self) -> Self {
+        let partner_uid = self.status.as_ref().and_then(|s| s.partner_uid.clone());
+        let status = partner_uid.map(|partner_uid| crate::api::ClientLinkStatus { partner_uid: Some(partner_uid), ..Default::default() });
+        Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -127,7 +127,9 @@ where
         return Ok(false);
     }
     ctx.metrics.write(&K::kind(&()));
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status_patch(previous, next))).await?;
+    let patch = status_patch(previous, next);
+    tracing::debug!(kind = %K::kind(&()), name, patch = %patch, "writing a status");
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     ctx.recent_writes.made(key, Write::Status, over, digest, now);
     Ok(true)
 }
