@@ -123,8 +123,9 @@ async fn a_refused_write_never_holds_back_a_revocation() {
     eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob lists pods").await;
     eventually_allowed(&admin, &carol, "list", res("", "configmaps"), &ns, "carol lists configmaps").await;
     let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
-    let key_account =
-        service_account_user(&ns, &liaison::desired::names::access_key(&links.get("link").await.unwrap().metadata.uid.unwrap()));
+    // The key's account lives in the partner's home namespace.
+    let key_name = liaison::desired::names::access_key(&links.get("link").await.unwrap().metadata.uid.unwrap());
+    let key_account = service_account_user(&partner.home, &key_name);
     eventually_allowed(&admin, &key_account, "list", PODS, &ns, "the access key lists pods").await;
 
     // From now on the API server refuses every Role write in the namespace.
@@ -449,4 +450,42 @@ async fn a_partner_created_again_revives_nothing_until_the_client_accepts_it() {
     links.patch("link", &PatchParams::default(), &Patch::Merge(&accept)).await.unwrap();
     eventually_allowed(&admin, &bob, "list", PODS, &ns, "access once the client accepted the new partner").await;
     link_reason(&admin, &ns, "link", "Active").await;
+}
+
+/// Whatever a client namespace grants all of its ServiceAccounts, the access key does not get:
+/// its account lives in the partner's home. And its kubeconfig works, in the client namespace.
+#[tokio::test]
+async fn the_access_key_receives_nothing_but_its_level() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "keyonly").await;
+    let ns = partner.client_namespace("keyonly").await;
+    // The client lets every ServiceAccount of its namespace read its Secrets (a CI robot's
+    // convenience, say).
+    let (ok, text) = kubectl(&["-n", &ns, "create", "role", "robots", "--verb=get,list", "--resource=secrets"]);
+    assert!(ok, "{text}");
+    let (ok, text) =
+        kubectl(&["-n", &ns, "create", "rolebinding", "robots", "--role=robots", &format!("--group=system:serviceaccounts:{ns}")]);
+    assert!(ok, "{text}");
+    partner.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
+    let (home, secret) = key_secret.split_once('/').unwrap();
+    let kubeconfig = eventually("the key Secret holds a kubeconfig", WAIT, || {
+        let (secrets, secret) = (Api::<Secret>::namespaced(admin.clone(), home), secret.to_string());
+        async move { secrets.get_opt(&secret).await.ok()??.data?.get("kubeconfig").map(|b| String::from_utf8(b.0.clone()).unwrap()) }
+    })
+    .await;
+    let parsed = Kubeconfig::from_yaml(&kubeconfig).expect("the access key is a kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(parsed.clone(), &Default::default()).await.unwrap();
+    let key = kube::Client::try_from(config).unwrap();
+    let pods = eventually("the key lists pods in the client namespace", WAIT, || {
+        let (key, ns) = (key.clone(), ns.clone());
+        async move { Api::<k8s_openapi::api::core::v1::Pod>::namespaced(key, &ns).list(&ListParams::default()).await.ok() }
+    })
+    .await;
+    assert!(pods.items.is_empty());
+    let secrets = Api::<Secret>::namespaced(key.clone(), &ns).list(&ListParams::default()).await;
+    assert!(matches!(&secrets, Err(kube::Error::Api(s)) if s.code == 403), "the key reads no Secret of the client: {secrets:?}");
+    let context = parsed.contexts[0].context.as_ref().unwrap();
+    assert_eq!(context.namespace.as_deref(), Some(ns.as_str()), "its kubeconfig points at the client");
 }

@@ -83,6 +83,8 @@ fn the_chart_renders_a_hardened_deployment_and_least_privilege_rbac() {
             assert_eq!(rule["resourceNames"], json!(["liaison-home-access"]), "bind only the home-access role: {rule}");
         }
         assert!(!rule["resources"].as_array().unwrap().iter().any(|r| r == "secrets"), "no cluster-wide Secret access: {rule}");
+        let mints = rule["resources"].as_array().unwrap().iter().any(|r| r == "serviceaccounts/token");
+        assert!(!mints, "no token for any ServiceAccount anywhere (kube-system's): only in partner homes: {rule}");
     }
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "CustomResourceDefinition").count(), 3);

@@ -565,14 +565,16 @@ async fn dropping_the_access_key_from_a_link_removes_its_secret_and_account() {
     let (link, secret_ref) = link_with_key(&admin, &ns, "link").await;
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     let key_account = liaison::desired::names::access_key(&link.metadata.uid.unwrap());
-    let key_user = service_account_user(&ns, &key_account);
-    let key_groups = service_account_groups(&ns);
+    // The key's account lives in the partner's home namespace.
+    let key_user = service_account_user(&p.home, &key_account);
+    let key_groups = service_account_groups(&p.home);
     let key_groups: Vec<&str> = key_groups.iter().map(String::as_str).collect();
     until("the key lists pods", WAIT, || can(&admin, &key_user, &key_groups, "list", PODS, &ns)).await;
     until_allowed(&admin, &p.user("bob"), &ns).await;
 
     p.link(&ns, "link", read_level("read"), json!({})).await;
-    let (secrets, accounts) = (Api::<Secret>::namespaced(admin.clone(), secret_ns), Api::<ServiceAccount>::namespaced(admin.clone(), &ns));
+    let (secrets, accounts) =
+        (Api::<Secret>::namespaced(admin.clone(), secret_ns), Api::<ServiceAccount>::namespaced(admin.clone(), &p.home));
     until("the key Secret and account are gone", WAIT, || async {
         secrets.get_opt(secret_name).await.unwrap().is_none() && accounts.get_opt(&key_account).await.unwrap().is_none()
     })

@@ -152,7 +152,7 @@ impl Watches {
             let cache = grant_binding_cache.clone();
             move |event| cache.apply(event)
         });
-        let account_indexes = vec![by.accounts_by_namespace.clone()];
+        let account_indexes = vec![by.accounts_by_client.clone()];
         let service_accounts =
             watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), drivers, account_indexes, recent.clone());
         let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, drivers, vec![], recent.clone());
@@ -265,7 +265,11 @@ fn link_controller(
         .watches_shared_stream(watches.level_roles.subscribe(), move |role| links_in(&made_roles, &role.namespace().unwrap_or_default()))
         .watches_shared_stream(watches.role_bindings.subscribe(), move |rb| links_in(&made_bindings, &rb.namespace().unwrap_or_default()))
         .watches_shared_stream(watches.grant_bindings.subscribe(), move |rb| links_in(&made_grants, &rb.namespace().unwrap_or_default()))
-        .watches_shared_stream(watches.service_accounts.subscribe(), move |sa| links_in(&made_keys, &sa.namespace().unwrap_or_default()))
+        // A key's account lives in the partner's home; its label names the client it serves.
+        .watches_shared_stream(watches.service_accounts.subscribe(), move |sa| {
+            let client = sa.labels().get(names::CLIENT_NAMESPACE).cloned().or_else(|| sa.namespace()).unwrap_or_default();
+            links_in(&made_keys, &client)
+        })
         .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
             // The namespaces it names now, and those where it still has bindings: a client
             // dropped from the grant must lose its binding.

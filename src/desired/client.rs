@@ -67,8 +67,11 @@ pub struct GrantPlan {
     pub ends_at: Option<Timestamp>,
 }
 
-/// The access key to materialize: its ServiceAccount and RoleBinding here, its Secret in the
-/// partner's home namespace (whose token the materializer mints).
+/// The access key to materialize: its RoleBinding here; its ServiceAccount and Secret in the
+/// partner's home namespace (the materializer mints the token). The account lives outside the
+/// client namespace so that it is no member of `system:serviceaccounts:<client>`: whatever the
+/// client's namespace grants all of its ServiceAccounts, the key does not get. It is owned by
+/// the Partner (an owner reference cannot cross namespaces) and named from the link's UID.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessKeyPlan {
     pub service_account: ServiceAccount,
@@ -567,9 +570,11 @@ fn access_key_plan(
     let ns = inputs.namespace;
     let link_uid = link.metadata.uid.clone().unwrap_or_default();
     let name = names::access_key(&link_uid);
-    let labels = link_labels(Component::AccessKey, partner, link);
+    let home = partner.spec.home_namespace.clone();
+    let mut labels = link_labels(Component::AccessKey, partner, link);
+    labels.insert(names::CLIENT_NAMESPACE.into(), ns.to_string());
     let service_account = ServiceAccount {
-        metadata: object_meta(name.clone(), ns, labels.clone(), owner),
+        metadata: object_meta(name.clone(), &home, labels.clone(), &partner_owner(partner)),
         // The token lives in the partner's Secret; nothing should mount one in a pod here.
         automount_service_account_token: Some(false),
         ..Default::default()
@@ -579,15 +584,14 @@ fn access_key_plan(
     let binding = RoleBinding {
         metadata: object_meta(name.clone(), ns, binding_labels, owner),
         role_ref: role_ref(&level.role),
-        subjects: Some(vec![RbacSubject { kind: "ServiceAccount".into(), name, namespace: Some(ns.to_string()), api_group: None }]),
+        subjects: Some(vec![RbacSubject { kind: "ServiceAccount".into(), name, namespace: Some(home.clone()), api_group: None }]),
     };
     let mut secret_labels = labels;
-    secret_labels.insert(names::CLIENT_NAMESPACE.into(), ns.to_string());
     secret_labels.insert(names::ACCESS_LEVEL.into(), level.level.clone());
     AccessKeyPlan {
         service_account,
         binding,
-        secret_namespace: partner.spec.home_namespace.clone(),
+        secret_namespace: home,
         secret_name: names::access_key_secret(ns, &link_uid),
         secret_labels,
         partner_owner: partner_owner(partner),

@@ -338,7 +338,10 @@ fn owner_uids(plan: &ClientPlan) -> BTreeSet<String> {
         .chain(plan.access_key.iter().flat_map(|k| [&k.service_account.metadata, &k.binding.metadata]));
     let mut uids = BTreeSet::new();
     for meta in metas {
-        uids.extend(meta.owner_references.iter().flatten().map(|o| o.uid.clone()));
+        // The key's account is the Partner's by owner reference (it lives in the partner's
+        // home), and the link's by Liaison's own rule: its owner label and name.
+        let link_made = meta.owner_references.iter().flatten().filter(|o| o.kind == "ClientLink");
+        uids.extend(link_made.map(|o| o.uid.clone()));
         uids.extend(meta.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned());
     }
     if let Some(key) = &plan.access_key {
@@ -419,7 +422,8 @@ fn the_story_materializes_exactly_the_support_level_for_beta() {
         }]
     );
 
-    // The access key: a ServiceAccount and its binding here, the Secret in the home namespace.
+    // The access key: its binding here; its ServiceAccount (the Partner's, outside the client
+    // namespace) and its Secret in the home namespace.
     let key = plan.access_key.as_ref().expect("the key's level is fine");
     let key_name = names::access_key(LINK_UID);
     let key_labels = labels(&[
@@ -428,15 +432,18 @@ fn the_story_materializes_exactly_the_support_level_for_beta() {
         (names::PARTNER, "techhelp"),
         (names::OWNER_UID, LINK_UID),
         (names::CLIENT_LINK, "techhelp"),
+        (names::CLIENT_NAMESPACE, BETA),
     ]);
+    let partner_owner =
+        OwnerReference { kind: "Partner".into(), name: "techhelp".into(), uid: "uid-partner-techhelp".into(), ..owner.clone() };
     assert_eq!(
         key.service_account,
         ServiceAccount {
             metadata: ObjectMeta {
                 name: Some(key_name.clone()),
-                namespace: Some(BETA.into()),
+                namespace: Some(HOME.into()),
                 labels: Some(key_labels.clone()),
-                owner_references: Some(vec![owner.clone()]),
+                owner_references: Some(vec![partner_owner]),
                 ..Default::default()
             },
             automount_service_account_token: Some(false),
@@ -456,14 +463,12 @@ fn the_story_materializes_exactly_the_support_level_for_beta() {
                 ..Default::default()
             },
             role_ref: role_ref_to(&role_name),
-            subjects: Some(vec![rbac_sa(&key_name, BETA)]),
+            subjects: Some(vec![rbac_sa(&key_name, HOME)]),
         }
     );
     assert_eq!(key.secret_namespace, HOME);
     assert_eq!(key.secret_name, names::access_key_secret(BETA, LINK_UID));
-    let mut secret_labels = key_binding_labels;
-    secret_labels.insert(names::CLIENT_NAMESPACE.into(), BETA.into());
-    assert_eq!(key.secret_labels, secret_labels);
+    assert_eq!(key.secret_labels, key_binding_labels);
     assert_eq!(
         key.partner_owner,
         OwnerReference {
@@ -1441,10 +1446,18 @@ fn every_object_carries_the_labels_and_owner_that_find_it() {
         assert_eq!(labels[names::OWNER_UID], LINK_UID, "{:?}", meta.name);
         assert_eq!(labels[names::PARTNER], "techhelp", "{:?}", meta.name);
         assert_eq!(labels[names::CLIENT_LINK], "techhelp", "{:?}", meta.name);
-        assert_eq!(meta.owner_references, Some(vec![owner.clone()]), "{:?}", meta.name);
-        assert_eq!(meta.namespace.as_deref(), Some(BETA), "{:?}", meta.name);
         let name = meta.name.as_deref().unwrap();
         assert!(name.len() <= 63 && name.starts_with("liaison-"), "{name}");
+        if meta == &key.service_account.metadata {
+            // Outside the client namespace, so that it is no member of its ServiceAccounts'
+            // group; owned by the Partner (owner references do not cross namespaces).
+            assert_eq!(meta.namespace.as_deref(), Some(HOME));
+            assert_eq!(meta.owner_references.as_ref().unwrap()[0].kind, "Partner");
+            assert_eq!(labels[names::CLIENT_NAMESPACE], BETA);
+            continue;
+        }
+        assert_eq!(meta.owner_references, Some(vec![owner.clone()]), "{:?}", meta.name);
+        assert_eq!(meta.namespace.as_deref(), Some(BETA), "{:?}", meta.name);
     }
     for binding in &plan.bindings {
         let labels = binding.metadata.labels.as_ref().unwrap();
@@ -1703,7 +1716,7 @@ proptest! {
         }
         if let Some(key) = &plan.access_key {
             let name = names::access_key(link.metadata.uid.as_deref().unwrap());
-            prop_assert_eq!(key.binding.subjects.clone(), Some(vec![rbac_sa(&name, BETA)]));
+            prop_assert_eq!(key.binding.subjects.clone(), Some(vec![rbac_sa(&name, &partner.spec.home_namespace)]));
             prop_assert_eq!(&key.secret_namespace, &partner.spec.home_namespace);
         }
     }

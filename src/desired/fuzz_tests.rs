@@ -1458,9 +1458,10 @@ fn check_rules(world: &World, plan: &ClientPlan) -> Result<(), TestCaseError> {
         let declared = link.spec.access_key.as_ref();
         prop_assert!(declared.is_some(), "an access key nobody asked for");
         let sa = key.service_account.metadata.name.clone().unwrap_or_default();
-        prop_assert_eq!(key.service_account.metadata.namespace.as_deref(), Some(ns));
+        // Outside the client namespace: no member of its ServiceAccounts' group.
+        prop_assert_eq!(key.service_account.metadata.namespace.as_deref(), Some(home));
         prop_assert_eq!(key.service_account.automount_service_account_token, Some(false));
-        let expected = vec![RbacSubject { kind: "ServiceAccount".into(), name: sa, namespace: Some(ns.to_string()), api_group: None }];
+        let expected = vec![RbacSubject { kind: "ServiceAccount".into(), name: sa, namespace: Some(home.to_string()), api_group: None }];
         prop_assert_eq!(key.binding.subjects.as_ref(), Some(&expected));
         prop_assert!(is_level_of(&declared.unwrap().access_level, role_rules(&key.binding.role_ref.name)));
         prop_assert_eq!(key.secret_namespace.as_str(), home);

@@ -81,7 +81,9 @@ pub async fn ensure_secret(
         source: kube::Error::Api(Box::new(kube::core::Status::failure("TokenRequest returned no status", "NoStatus"))),
     })?;
     let expires = status.expiration_timestamp.0;
-    let kubeconfig = render_kubeconfig(settings, &sa_namespace, &sa_name, &status.token)?;
+    // The kubeconfig's namespace is the client's, where the key's access is.
+    let client_namespace = plan.binding.metadata.namespace.clone().unwrap_or_default();
+    let kubeconfig = render_kubeconfig(settings, &client_namespace, &sa_name, &status.token)?;
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(plan.secret_name.clone()),

@@ -133,8 +133,14 @@ async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failu
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.
-    let stale_accounts: Vec<_> =
-        caches.by.accounts_by_namespace.get(namespace, &caches.service_accounts).into_iter().filter(|o| stale(&o.metadata)).collect();
+    // Key accounts serving this namespace (in the partner's home; an older Liaison's, here)
+    // other than the one the plan wants, where it wants it.
+    let wanted_account = plan.access_key.as_ref().map(|k| (k.service_account.namespace(), k.service_account.name_any()));
+    let stale_account = |o: &ServiceAccount| {
+        ownership::is_link_made(&o.metadata) && wanted_account.as_ref().is_none_or(|wanted| *wanted != (o.namespace(), o.name_any()))
+    };
+    let serving = caches.by.accounts_by_client.get(namespace, &caches.service_accounts);
+    let stale_accounts: Vec<_> = serving.into_iter().filter(|o| stale_account(o)).collect();
     if !stale_accounts.is_empty()
         && let Some(home) = &plan.partner_home
     {
@@ -226,14 +232,16 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     // finalizer stays until all of them succeed.
     let mut failure = FirstFailure::default();
     let bindings = failure.note(revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
-    let accounts = failure.note(revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
-    // The Secret lives in the partner's home namespace and is owned by the Partner; with the
-    // Partner gone, garbage collection has it.
-    let secrets = match ctx.partner(&link.spec.partner) {
-        Some(partner) => failure.note(revoke::<Secret>(client, Some(&partner.spec.home_namespace), &selector, owned, metrics).await),
-        None => Some(0),
+    // The key's account and Secret live in the partner's home namespace (an older Liaison's
+    // account, here) and are owned by the Partner; with the Partner gone, garbage collection
+    // has them, and the sweep any account left.
+    let home = ctx.partner(&link.spec.partner).map(|p| p.spec.home_namespace.clone());
+    let mut accounts = failure.note(revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
+    let mut secrets = 0;
+    if let Some(home) = &home {
+        accounts += failure.note(revoke::<ServiceAccount>(client, Some(home), &selector, owned, metrics).await).unwrap_or(0);
+        secrets = failure.note(revoke::<Secret>(client, Some(home), &selector, owned, metrics).await).unwrap_or(0);
     }
-    .unwrap_or(0);
     let roles = failure.note(revoke::<Role>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
     failure.into_result()?;
     materialize_others(ctx, &namespace).await?;

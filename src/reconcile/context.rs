@@ -46,7 +46,15 @@ pub struct Indexes {
     pub links_by_partner: Arc<Index<ClientLink>>,
     pub roles_by_namespace: Arc<Index<Role>>,
     pub bindings_by_namespace: Arc<Index<RoleBinding>>,
-    pub accounts_by_namespace: Arc<Index<ServiceAccount>>,
+    /// Access key accounts by the client namespace they serve (they live in partner homes).
+    pub accounts_by_client: Arc<Index<ServiceAccount>>,
+}
+
+/// The client namespace an access key's account serves: its label (accounts made before keys
+/// moved to partner homes lived in the client namespace itself, and carry no such label).
+fn client_of_account(account: &ServiceAccount) -> Vec<String> {
+    let labelled = account.labels().get(crate::desired::names::CLIENT_NAMESPACE).cloned();
+    labelled.or_else(|| account.namespace()).into_iter().collect()
 }
 
 impl Default for Indexes {
@@ -58,7 +66,7 @@ impl Default for Indexes {
             links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
-            accounts_by_namespace: Index::new(namespace_of::<ServiceAccount>),
+            accounts_by_client: Index::new(client_of_account),
         }
     }
 }
