@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller (kubeconfig or in-cluster credentials).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions, or write one file per CRD into a directory.
     Crds {
         #[arg(long)]
@@ -72,6 +72,13 @@ pub struct RunArgs {
     pub home_access_role: Option<String>,
     #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+    /// Serve the ClientLink admission webhook (HTTPS) here: a link's author must hold what its
+    /// inline levels delegate.
+    #[arg(long, env = "LIAISON_ADMISSION_ADDR")]
+    pub admission_addr: Option<SocketAddr>,
+    /// The webhook's serving certificate and key (`tls.crt`, `tls.key`).
+    #[arg(long, env = "LIAISON_ADMISSION_CERT_DIR", default_value = "/etc/liaison/admission")]
+    pub admission_cert_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

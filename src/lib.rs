@@ -12,7 +12,9 @@
 //! - `controller`: the watches and controllers; `watch_backoff`: how soon a broken watch
 //!   tries again; `resync`: their paced periodic re-check;
 //!   `run`: leader election and shutdown;
-//! - `report`: the current-access table of `liaison access`.
+//! - `report`: the current-access table of `liaison access`;
+//! - `admission`: the webhook that refuses a ClientLink whose author does not hold what it delegates.
+pub mod admission;
 pub mod api;
 pub mod ceiling;
 pub mod cli;

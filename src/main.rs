@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Run(args) => {
             liaison::telemetry::init(args.log_format);
-            liaison::run::run(args).await.map_err(Into::into)
+            liaison::run::run(*args).await.map_err(Into::into)
         }
         Command::Crds { dir } => liaison::crdgen::print_or_write(dir.as_deref()),
         Command::Access(args) => liaison::report::run(args).await.map_err(Into::into),

@@ -182,16 +182,24 @@ pub fn render(rows: &[Row], format: OutputFormat) -> Result<String, Error> {
     }
 }
 
+/// A cell as the terminal may show it: control characters (a carriage return or an escape
+/// sequence in a subject's name, written by a partner) escaped, so that no row can hide
+/// another or repaint the screen.
+fn printable(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
 fn table(rows: &[Row]) -> String {
-    let header = ["SUBJECT", "CLIENT", "LEVEL", "GRANT", "UNTIL", "STATE"];
-    let cells: Vec<[&str; 6]> = rows.iter().map(|r| [r.subject.as_str(), &r.client, &r.level, &r.grant, &r.until, &r.state]).collect();
-    let mut widths = header.map(str::len);
+    let header = ["SUBJECT", "CLIENT", "LEVEL", "GRANT", "UNTIL", "STATE"].map(String::from);
+    let cells: Vec<[String; 6]> =
+        rows.iter().map(|r| [&r.subject, &r.client, &r.level, &r.grant, &r.until, &r.state].map(|cell| printable(cell))).collect();
+    let mut widths = header.each_ref().map(|h| h.len());
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let line = |row: &[&str; 6]| {
+    let line = |row: &[String; 6]| {
         let padded: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join("   ").trim_end().to_string() + "\n"
     };
@@ -261,5 +269,14 @@ mod tests {
         assert!(render(&[], OutputFormat::Table).unwrap().contains("(no access)"));
         let json: serde_json::Value = serde_json::from_str(&render(&rows_from_grants(&[grant()]), OutputFormat::Json).unwrap()).unwrap();
         assert_eq!(json.as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn control_characters_in_names_are_shown_escaped() {
+        let mut hidden = grant();
+        hidden.spec.subjects = vec![Subject::new(SubjectKind::User, "mallory@techhelp.example\r\u{1b}[2Kbob@techhelp.example")];
+        let text = render(&rows_from_grants(&[hidden]), OutputFormat::Table).unwrap();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(text.contains("mallory@techhelp.example\\r\\u{1b}[2Kbob@techhelp.example"), "{text}");
     }
 }

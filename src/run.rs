@@ -24,6 +24,8 @@ pub enum Error {
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("leadership lost; exiting so that no write happens without the lease")]
     LeadershipLost,
+    #[error(transparent)]
+    Admission(#[from] crate::admission::Error),
 }
 
 pub async fn run(args: RunArgs) -> Result<(), Error> {
@@ -43,6 +45,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             operator_namespace: Some(args.lease_namespace.clone()),
         };
     let client = Client::try_from(config).map_err(Error::Client)?;
+    // On every replica, leader or not: the API server calls whichever the Service picks.
+    if let Some(addr) = args.admission_addr {
+        let webhook = crate::admission::bind(addr, &args.admission_cert_dir).await?;
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = webhook.serve(client).await {
+                tracing::error!(%error, "the admission webhook stopped");
+            }
+        });
+    }
     let metrics = Metrics::default();
     let readiness = Readiness::default();
     let standing_by = Arc::new(AtomicBool::new(args.leader_election));

@@ -43,7 +43,11 @@ async fn operator_under_the_charts_rbac() -> &'static Operator {
     OPERATOR_PROCESS
         .get_or_init(|| async {
             let chart = path_of("charts/liaison").display().to_string();
-            let (ok, text) = helm(&["install", "liaison", &chart, "-n", RELEASE_NAMESPACE, "--create-namespace"]);
+            // The chart's webhook Service has no pod behind it here (no node): the operator
+            // process serves the webhook, registered by URL below.
+            let install =
+                ["install", "liaison", &chart, "-n", RELEASE_NAMESPACE, "--create-namespace", "--set", "admissionWebhook.enabled=false"];
+            let (ok, text) = helm(&install);
             assert!(ok, "helm install: {text}");
             let admin = client().await;
             let cluster_roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
@@ -60,13 +64,94 @@ async fn operator_under_the_charts_rbac() -> &'static Operator {
             }
             let path = testenv().dir.join("operator-as-chart-sa.kubeconfig");
             std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
-            let args =
-                ["--service-account", "liaison", "--home-access-role", "liaison-home-access", "--lease-namespace", RELEASE_NAMESPACE];
+            let (port, certs) = (free_port(), testenv().dir.join("webhook-certs"));
+            let ca = serving_certificate(&certs);
+            let (addr, cert_dir) = (format!("127.0.0.1:{port}"), certs.display().to_string());
+            let args = [
+                "--service-account",
+                "liaison",
+                "--home-access-role",
+                "liaison-home-access",
+                "--lease-namespace",
+                RELEASE_NAMESPACE,
+                "--admission-addr",
+                &addr,
+                "--admission-cert-dir",
+                &cert_dir,
+            ];
             let operator: &'static Operator = Box::leak(Box::new(Operator::start_with(&path, &args)));
             operator.wait_ready().await;
+            register_webhook(&admin, port, &ca).await;
             operator
         })
         .await
+}
+
+/// A CA and a serving certificate for 127.0.0.1 in `dir` (`tls.crt`, `tls.key`); returns the
+/// CA's PEM.
+fn serving_certificate(dir: &std::path::Path) -> Vec<u8> {
+    std::fs::create_dir_all(dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("running openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=webhook-ca",
+    ]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "tls.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    std::fs::read(dir.join("ca.crt")).unwrap()
+}
+
+/// Namespaces the webhook skips, for the test that needs the operator's own defence alone.
+const WITHOUT_WEBHOOK: (&str, &str) = ("liaison-tests/without-webhook", "true");
+
+/// The chart's webhook configuration, pointed at the operator process by URL.
+async fn register_webhook(admin: &kube::Client, port: u16, ca: &[u8]) {
+    use base64::Engine;
+    let webhook = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "liaison-link-delegation"},
+        "webhooks": [{
+            "name": "delegation.clientlinks.liaison.dev", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Fail", "timeoutSeconds": 10,
+            "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate-clientlink"),
+                             "caBundle": base64::engine::general_purpose::STANDARD.encode(ca)},
+            "rules": [{"apiGroups": ["liaison.dev"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["clientlinks"]}],
+            "namespaceSelector": {"matchExpressions": [{"key": WITHOUT_WEBHOOK.0, "operator": "DoesNotExist"}]},
+            "matchConditions": [{"name": "spec-changed", "expression": "request.operation == 'CREATE' || object.spec != oldObject.spec"}]
+        }]
+    });
+    apply_yaml(admin, &serde_json::to_string(&webhook).unwrap()).await;
 }
 
 fn refusal<T: std::fmt::Debug>(result: &Result<T, kube::Error>) -> String {
@@ -488,4 +573,89 @@ async fn the_access_key_receives_nothing_but_its_level() {
     assert!(matches!(&secrets, Err(kube::Error::Api(s)) if s.code == 403), "the key reads no Secret of the client: {secrets:?}");
     let context = parsed.contexts[0].context.as_ref().unwrap();
     assert_eq!(context.namespace.as_deref(), Some(ns.as_str()), "its kubeconfig points at the client");
+}
+
+/// A client admin's largest admitted level (every list of its rules at the schema's maximum)
+/// is judged without expanding it into its millions of atoms: refused with a count, and the
+/// operator stays far below the chart's memory limit.
+#[tokio::test]
+async fn the_largest_admitted_level_cannot_exhaust_the_operators_memory() {
+    let operator = operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "huge").await;
+    // The webhook refuses such a link (too many permissions to check against its author): the
+    // operator's own judgement is what is tested here, as in a cluster without the webhook.
+    let ns = fresh_namespace_with(&admin, "huge", &[ALLOWED, WITHOUT_WEBHOOK]).await;
+    let many = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let rule = json!({"apiGroups": many("g", 16), "resources": many("r", 32), "verbs": many("v", 16), "resourceNames": many("n", 64)});
+    let levels: Vec<Value> = (0..4).map(|i| json!({"name": format!("huge{i}"), "rules": vec![rule.clone(); 4]})).collect();
+    partner.link(&ns, "link", json!(levels), json!({})).await;
+    let link = link_reason(&admin, &ns, "link", "EscalationDenied").await;
+    let message = link.status.as_ref().and_then(|s| liaison::api::ready_condition(&s.conditions)).map(|c| c.message.clone()).unwrap();
+    assert!(message.contains("and 2097147 more"), "4 rules of 524,288 atoms each, five shown: {message}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", operator.pid())).unwrap();
+    let peak_kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    assert!(peak_kib < 128 * 1024, "the operator's peak RSS stays far below the chart's 256 MiB limit: {peak_kib} KiB");
+}
+
+/// Only holders delegate: a link's author must hold, in its namespace, every permission its
+/// inline levels grant (the operator's webhook asks the API server's authorizer as the author).
+#[tokio::test]
+async fn only_holders_delegate_inline_levels() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "inline").await;
+    let ns = partner.client_namespace("inline").await;
+    let grant_to = |user: &str, rules: &[(&str, &str)]| {
+        for (i, (verbs, resource)) in rules.iter().enumerate() {
+            let name = format!("{user}-{i}");
+            let (ok, text) = kubectl(&["-n", &ns, "create", "role", &name, &format!("--verb={verbs}"), &format!("--resource={resource}")]);
+            assert!(ok, "{text}");
+            let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", &name, &format!("--role={name}"), &format!("--user={user}")]);
+            assert!(ok, "{text}");
+        }
+    };
+    let links_write = ("create,update,patch,get", "clientlinks.liaison.dev");
+    grant_to("cam", &[links_write, ("get,list", "configmaps")]);
+    grant_to("ada", &[links_write, ("get,list", "configmaps"), ("get,list", "secrets")]);
+    let level = |resources: &[&str], verbs: &[&str]| json!([{"name": "settings", "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}]}]);
+    let link = |levels: Value| -> ClientLink {
+        serde_json::from_value(json!({"metadata": {"name": "link"}, "spec": {"partner": partner.name, "accessLevels": levels}})).unwrap()
+    };
+    let dry_run = PostParams { dry_run: true, ..Default::default() };
+    let as_cam: Api<ClientLink> = Api::namespaced(client_as("cam", &["system:authenticated"]).await, &ns);
+
+    let held = eventually("cam may delegate what cam holds", WAIT, || {
+        let (as_cam, dry_run, body) = (as_cam.clone(), dry_run.clone(), link(level(&["configmaps"], &["get", "list"])));
+        async move { as_cam.create(&dry_run, &body).await.ok() }
+    })
+    .await;
+    assert_eq!(held.spec.access_levels[0].name, "settings");
+    let refused = as_cam.create(&dry_run, &link(level(&["configmaps", "secrets"], &["get", "list"]))).await;
+    let message = refusal(&refused);
+    assert!(message.contains("you may not delegate what you may not do yourself"), "{message}");
+    assert!(message.contains("get secrets.core") && message.contains("list secrets.core"), "names what cam lacks: {message}");
+    assert!(!message.contains("configmaps"), "and only that: {message}");
+    let watch = as_cam.create(&dry_run, &link(level(&["configmaps"], &["watch"]))).await;
+    assert!(refusal(&watch).contains("watch configmaps.core"), "{watch:?}");
+
+    // Whoever holds it may delegate it (the ceiling is the operator's second line).
+    let as_ada: Api<ClientLink> = Api::namespaced(client_as("ada", &["system:authenticated"]).await, &ns);
+    as_ada.create(&dry_run, &link(level(&["configmaps", "secrets"], &["get", "list"]))).await.expect("ada holds secrets");
+
+    // A change is judged as its own author, not as whoever created the link.
+    as_cam.create(&PostParams::default(), &link(level(&["configmaps"], &["get"]))).await.expect("cam's link");
+    let widen = json!({"spec": {"accessLevels": level(&["configmaps", "secrets"], &["get"])}});
+    let widened = as_cam.patch("link", &PatchParams::default(), &Patch::Merge(&widen)).await;
+    assert!(refusal(&widened).contains("get secrets.core"), "{widened:?}");
+    as_ada.patch("link", &PatchParams::default(), &Patch::Merge(&widen)).await.expect("ada may widen it");
+    // The operator's own writes (its finalizer, the status) pass: the link gets its verdict.
+    link_reason(&admin, &ns, "link", "EscalationDenied").await;
+
+    // A link too large to judge is refused, not judged in part.
+    let many = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let huge = json!([{"name": "huge", "rules": [{"apiGroups": many("g", 4), "resources": many("r", 32), "verbs": many("v", 8)}]}]);
+    let too_large = as_ada.create(&dry_run, &link(huge)).await;
+    assert!(refusal(&too_large).contains("more than the 512"), "{too_large:?}");
 }

@@ -427,8 +427,11 @@ fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<Polic
         .ok_or_else(|| Verdict::new(Reason::CeilingNotFound, "the access ceiling ClusterRole is missing; nothing can be granted"))?;
     let beyond = coverage::uncovered(ceiling, &rules);
     if !beyond.is_empty() {
-        let shown: Vec<String> = beyond.iter().take(5).map(ToString::to_string).collect();
-        let more = if beyond.len() > 5 { format!(" and {} more", beyond.len() - 5) } else { String::new() };
+        let shown: Vec<String> = beyond.first.iter().map(ToString::to_string).collect();
+        let more = match beyond.count.saturating_sub(shown.len() as u64) {
+            0 => String::new(),
+            more => format!(" and {more} more"),
+        };
         return Err(Verdict::new(Reason::EscalationDenied, format!("level {name} exceeds the access ceiling: {}{more}", shown.join(", "))));
     }
     // Only resource rules reach a namespaced Role.

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod coverage;
+pub mod delegation;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod identity;
