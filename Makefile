@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: help lint test test-unit test-faults test-model bench bench-quick testenv crds demo demo-stop clean-testenv
+.PHONY: help lint test test-unit test-faults test-model bench bench-quick testenv crds demo demo-stop clean-testenv image test-image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ demo: ## a local control plane with the operator and the TechHelp/Beta story
 
 demo-stop: ## stop what `make demo` started
 	@scripts/demo down "$(DEMO_DIR)"
+
+image: ## the container image liaison:<version>, without Docker: target/image/liaison-<version>.oci.tar
+	@scripts/image build
+
+test-image: image ## run the image with podman: --version, user 65532, read-only root
+	@scripts/image test
 
 clean-testenv: ## remove the cached control plane binaries
 	rm -rf "$$HOME/.cache/liaison/testenv"
