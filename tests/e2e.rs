@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DeleteParams, ListParams};
 use liaison::api::ClientLink;
 use serde_json::json;
@@ -97,8 +98,13 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     let status = &pod.status.as_ref().unwrap().container_statuses.as_ref().expect("container statuses")[0];
     assert!(status.ready && status.restart_count == 0, "the container is ready and never restarted: {status:?}");
     assert!(status.image.ends_with(&format!("liaison:{version}")), "the image is ours: {}", status.image);
-    let (ok, logs) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", &pod.metadata.name.clone().unwrap()]);
-    assert!(ok && logs.contains("starting controllers"), "it won the lease and runs the controllers: {logs}");
+    // Ready also while standing by for the lease: leading is what its log says.
+    let name = pod.metadata.name.clone().unwrap();
+    until("the operator in the pod leads and runs its controllers", WAIT, || {
+        let (ok, logs) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", &name]);
+        async move { ok && logs.contains("leading; starting controllers") }
+    })
+    .await;
 
     // The story, with only the operator in the pod to act on it.
     let partner = PartnerFixture::create(&admin, "e2e").await;
@@ -122,11 +128,48 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     })
     .await;
 
-    let (ok, text) = helm(&["uninstall", "liaison", "-n", NAMESPACE, "--wait", "--timeout", "2m"]);
+    let (ok, manifest) = helm(&["get", "manifest", "liaison", "-n", NAMESPACE]);
+    assert!(ok, "helm get manifest: {manifest}");
+    let manifest_file = testenv().dir.join("release.yaml");
+    std::fs::write(&manifest_file, manifest).expect("writing the release's manifest");
+    // Not `--wait`: see the ceiling below.
+    let (ok, text) = helm(&["uninstall", "liaison", "-n", NAMESPACE]);
     assert!(ok, "helm uninstall: {text}");
+    let manifest = manifest_file.display().to_string();
+    until("the release's objects are gone (but its CRDs and the ceiling)", WAIT, || {
+        let (_, left) = run(bin_dir().join("kubectl"), &["get", "-f", &manifest, "-o", "name", "--ignore-not-found"]);
+        let left: Vec<String> = left
+            .lines()
+            .filter(|l| !l.starts_with("customresourcedefinition") && *l != "clusterrole.rbac.authorization.k8s.io/liaison-access-ceiling")
+            .map(String::from)
+            .collect();
+        async move { left.is_empty() }
+    })
+    .await;
     until("the operator's pod is gone", WAIT, || {
         let admin = admin.clone();
         async move { operator_pods(&admin).await.is_empty() }
     })
     .await;
+
+    // KNOWN BUG (chart + kube-controller-manager; seen in about 1 run of 7): helm deletes the
+    // release's ClusterRoles at once; when the clusterrole-aggregation-controller still has a
+    // sync of the ceiling queued (the deleted liaison-client-view matched its selector), its
+    // server-side Apply re-creates `liaison-access-ceiling` (rules, no aggregationRule, no Helm
+    // ownership), so `helm uninstall --wait` times out and a later `helm install` refuses the
+    // stray role. Anything else left in its place fails this test; the re-created one is
+    // reported and removed.
+    let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if let Some(ceiling) = cluster_roles.get_opt("liaison-access-ceiling").await.expect("reading the ceiling") {
+        let by_aggregator = ceiling
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .all(|f| f.manager.as_deref() == Some("clusterrole-aggregation-controller") && f.operation.as_deref() == Some("Apply"));
+        assert!(by_aggregator && ceiling.aggregation_rule.is_none(), "the ceiling outlived its release: {ceiling:?}");
+        eprintln!("KNOWN BUG: the clusterrole-aggregation-controller re-created liaison-access-ceiling after helm uninstall");
+        cluster_roles.delete("liaison-access-ceiling", &DeleteParams::default()).await.expect("removing the re-created ceiling");
+    }
 }
