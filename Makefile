@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: help lint test test-unit test-faults test-model bench bench-quick testenv crds demo demo-stop clean-testenv image test-image
+.PHONY: help lint test test-unit test-faults test-model bench bench-quick testenv crds demo demo-stop clean-testenv image test-image e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ image: ## the container image liaison:<version>, without Docker: target/image/li
 
 test-image: image ## run the image with podman: --version, user 65532, read-only root
 	@scripts/image test
+
+e2e: image ## the image on a real node (kubelet, containerd): helm install, the story, uninstall
+	@scripts/testenv node-deps && bin=$$(scripts/testenv install | tail -n 1) && scripts/testenv install-node >/dev/null && \
+	  LIAISON_TESTENV_BIN=$$bin LIAISON_TESTENV_NODE=1 $(CARGO) test --test e2e -- --ignored --nocapture
 
 clean-testenv: ## remove the cached control plane binaries
 	rm -rf "$$HOME/.cache/liaison/testenv"

@@ -71,9 +71,12 @@ fn start_testenv() -> TestEnv {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the control plane's watchdog");
+    // LIAISON_TESTENV_NODE=1 (make e2e): a node too, with kubelet, containerd and runc.
+    let node = std::env::var_os("LIAISON_TESTENV_NODE").is_some_and(|v| v == "1");
     let status = Command::new(repo().join("scripts/testenv"))
         .arg("start")
         .arg(&dir)
+        .args(node.then_some("--node"))
         .env("LIAISON_TESTENV_BIN", &bin_dir)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())

@@ -1,0 +1,175 @@
+//! The operator as it ships: its image (`make image`), installed by its chart, running as a pod
+//! on a real node of the test control plane (kubelet, containerd and runc, started by
+//! `scripts/testenv start DIR --node`). `make e2e` builds the image and runs this; plain
+//! `cargo test` skips it (it needs root, the node's packages and the image).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, DeleteParams, ListParams};
+use liaison::api::ClientLink;
+use serde_json::json;
+use support::fixtures::{PartnerFixture, read_level, user};
+use support::*;
+
+const PODS: Res = res("", "pods");
+const WAIT: Duration = Duration::from_secs(60);
+const NAMESPACE: &str = "liaison-system";
+
+fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program.as_ref())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig_path())
+        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
+        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
+        .output()
+        .unwrap_or_else(|e| panic!("running {:?}: {e}", program.as_ref()));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn helm(args: &[&str]) -> (bool, String) {
+    run(bin_dir().join("helm"), args)
+}
+
+fn image_archive() -> PathBuf {
+    let (ok, text) = run(path_of("scripts/image"), &["path"]);
+    assert!(ok, "scripts/image path: {text}");
+    let archive = PathBuf::from(text.trim());
+    assert!(archive.is_file(), "no image at {} (make image)", archive.display());
+    archive
+}
+
+/// The pods of the chart's Deployment.
+async fn operator_pods(admin: &kube::Client) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), NAMESPACE);
+    pods.list(&ListParams::default().labels("app.kubernetes.io/name=liaison")).await.expect("listing the operator's pods").items
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test]
+#[ignore = "needs root, the node's packages and the image: make e2e"]
+async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
+    let admin = client().await;
+    let env = testenv();
+
+    // A real node, Ready, that is the kubelet's own report.
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let node = nodes.get("liaison-node").await.expect("the test control plane has a node (scripts/testenv start --node)");
+    let ready = node.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    assert_eq!(ready.map(|c| c.status.as_str()), Some("True"), "the node is Ready: {ready:?}");
+    let info = node.status.as_ref().and_then(|s| s.node_info.as_ref()).expect("the kubelet reports its node info");
+    println!("node: kubelet {}, runtime {}, kernel {}", info.kubelet_version, info.container_runtime_version, info.kernel_version);
+
+    // The image, into the node's containerd; the chart pointed at it, never pulled.
+    let archive = image_archive();
+    let (ok, text) = run(path_of("scripts/testenv"), &["load", &env.dir.display().to_string(), &archive.display().to_string()]);
+    assert!(ok, "loading the image into the node: {text}");
+    let version = env!("CARGO_PKG_VERSION");
+    let chart = path_of("charts/liaison").display().to_string();
+    let tag = format!("image.tag={version}");
+    let mut install = vec!["install", "liaison", &chart, "-n", NAMESPACE, "--create-namespace", "--wait", "--timeout", "3m"];
+    for value in ["image.repository=liaison", &tag, "image.pullPolicy=Never"] {
+        install.extend(["--set", value]);
+    }
+    let (ok, text) = helm(&install);
+    if !ok {
+        let (_, pods) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "describe", "pods"]);
+        let (_, logs) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", "deployment/liaison", "--tail", "30"]);
+        panic!("helm install --wait: {text}\n{pods}\n{logs}");
+    }
+
+    // Ready through its own probes, as the image's user, on the node.
+    let pods = operator_pods(&admin).await;
+    assert_eq!(pods.len(), 1, "one operator pod");
+    let pod = &pods[0];
+    assert!(pod_ready(pod), "the operator's pod is Ready: {:?}", pod.status);
+    assert_eq!(pod.spec.as_ref().and_then(|s| s.node_name.as_deref()), Some("liaison-node"));
+    let status = &pod.status.as_ref().unwrap().container_statuses.as_ref().expect("container statuses")[0];
+    assert!(status.ready && status.restart_count == 0, "the container is ready and never restarted: {status:?}");
+    assert!(status.image.ends_with(&format!("liaison:{version}")), "the image is ours: {}", status.image);
+    // Ready also while standing by for the lease: leading is what its log says.
+    let name = pod.metadata.name.clone().unwrap();
+    until("the operator in the pod leads and runs its controllers", WAIT, || {
+        let (ok, logs) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", &name]);
+        async move { ok && logs.contains("leading; starting controllers") }
+    })
+    .await;
+
+    // The story, with only the operator in the pod to act on it.
+    let partner = PartnerFixture::create(&admin, "e2e").await;
+    let client_ns = partner.client_namespace("e2e-client").await;
+    partner.link(&client_ns, "link", read_level("read"), json!({})).await;
+    let bob = partner.user("bob");
+    partner.grant("bob", &[&client_ns], "read", json!([user(&bob)]), json!({})).await;
+    until("bob may list pods in the client namespace", WAIT, || can(&admin, &bob, &[], "list", PODS, &client_ns)).await;
+    assert!(!can(&admin, &bob, &[], "delete", PODS, &client_ns).await, "read only");
+
+    Api::<ClientLink>::namespaced(admin.clone(), &client_ns).delete("link", &DeleteParams::default()).await.expect("deleting the link");
+    until("bob's access ends with the link", WAIT, || {
+        let (admin, bob, ns) = (admin.clone(), bob.clone(), client_ns.clone());
+        async move { !can(&admin, &bob, &[], "list", PODS, &ns).await }
+    })
+    .await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &client_ns);
+    until("the link's finalizer is released", WAIT, || {
+        let links = links.clone();
+        async move { links.get_opt("link").await.unwrap().is_none() }
+    })
+    .await;
+
+    let (ok, manifest) = helm(&["get", "manifest", "liaison", "-n", NAMESPACE]);
+    assert!(ok, "helm get manifest: {manifest}");
+    let manifest_file = testenv().dir.join("release.yaml");
+    std::fs::write(&manifest_file, manifest).expect("writing the release's manifest");
+    // Not `--wait`: see the ceiling below.
+    let (ok, text) = helm(&["uninstall", "liaison", "-n", NAMESPACE]);
+    assert!(ok, "helm uninstall: {text}");
+    let manifest = manifest_file.display().to_string();
+    until("the release's objects are gone (but its CRDs and the ceiling)", WAIT, || {
+        let (_, left) = run(bin_dir().join("kubectl"), &["get", "-f", &manifest, "-o", "name", "--ignore-not-found"]);
+        let left: Vec<String> = left
+            .lines()
+            .filter(|l| !l.starts_with("customresourcedefinition") && *l != "clusterrole.rbac.authorization.k8s.io/liaison-access-ceiling")
+            .map(String::from)
+            .collect();
+        async move { left.is_empty() }
+    })
+    .await;
+    until("the operator's pod is gone", WAIT, || {
+        let admin = admin.clone();
+        async move { operator_pods(&admin).await.is_empty() }
+    })
+    .await;
+
+    // KNOWN BUG (chart + kube-controller-manager; seen in about 1 run of 7): helm deletes the
+    // release's ClusterRoles at once; when the clusterrole-aggregation-controller still has a
+    // sync of the ceiling queued (the deleted liaison-client-view matched its selector), its
+    // server-side Apply re-creates `liaison-access-ceiling` (rules, no aggregationRule, no Helm
+    // ownership), so `helm uninstall --wait` times out and a later `helm install` refuses the
+    // stray role. Anything else left in its place fails this test; the re-created one is
+    // reported and removed.
+    let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if let Some(ceiling) = cluster_roles.get_opt("liaison-access-ceiling").await.expect("reading the ceiling") {
+        let by_aggregator = ceiling
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .all(|f| f.manager.as_deref() == Some("clusterrole-aggregation-controller") && f.operation.as_deref() == Some("Apply"));
+        assert!(by_aggregator && ceiling.aggregation_rule.is_none(), "the ceiling outlived its release: {ceiling:?}");
+        eprintln!("KNOWN BUG: the clusterrole-aggregation-controller re-created liaison-access-ceiling after helm uninstall");
+        cluster_roles.delete("liaison-access-ceiling", &DeleteParams::default()).await.expect("removing the re-created ceiling");
+    }
+}
