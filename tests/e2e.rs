@@ -53,6 +53,10 @@ async fn operator_pods(admin: &kube::Client) -> Vec<Pod> {
     pods.list(&ListParams::default().labels("app.kubernetes.io/name=liaison")).await.expect("listing the operator's pods").items
 }
 
+fn logs_of(pod: &str) -> String {
+    run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", pod]).1
+}
+
 fn pod_ready(pod: &Pod) -> bool {
     pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
@@ -115,6 +119,59 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     until("bob may list pods in the client namespace", WAIT, || can(&admin, &bob, &[], "list", PODS, &client_ns)).await;
     assert!(!can(&admin, &bob, &[], "delete", PODS, &client_ns).await, "read only");
 
+    // A platform team's upgrade: a changed value rolls the pod, and access stays.
+    let upgrade = |values: &'static [&'static str]| {
+        let chart = chart.clone();
+        move || {
+            let mut args = vec!["upgrade", "liaison", chart.as_str(), "-n", NAMESPACE, "--reuse-values", "--wait", "--timeout", "3m"];
+            values.iter().for_each(|v| args.extend(["--set", v]));
+            let (ok, text) = helm(&args);
+            assert!(ok, "helm upgrade {values:?}: {text}");
+        }
+    };
+    upgrade(&["controller.concurrency=4"])();
+    let rolled = eventually("the upgrade rolled the pod", WAIT, || {
+        let (admin, before) = (admin.clone(), name.clone());
+        async move {
+            let pods = operator_pods(&admin).await;
+            let only_new = pods.len() == 1 && pods[0].metadata.name.as_ref() != Some(&before) && pod_ready(&pods[0]);
+            only_new.then(|| pods[0].metadata.name.clone().unwrap())
+        }
+    })
+    .await;
+    let (_, args) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "get", "pod", &rolled, "-o", "jsonpath={.spec.containers[0].args}"]);
+    assert!(args.contains("--concurrency=4"), "the new pod runs with the new value: {args}");
+    assert!(can(&admin, &bob, &[], "list", PODS, &client_ns).await, "access stays through the upgrade");
+
+    // Two replicas: one leads; killing its pod hands over, and the new leader acts.
+    upgrade(&["replicaCount=2"])();
+    let leader = eventually("two Ready pods, one of them leading", WAIT, || {
+        let admin = admin.clone();
+        async move {
+            let pods = operator_pods(&admin).await;
+            let ready: Vec<String> = pods.iter().filter(|p| pod_ready(p)).filter_map(|p| p.metadata.name.clone()).collect();
+            let leading: Vec<String> = ready.iter().filter(|p| logs_of(p).contains("leading; starting controllers")).cloned().collect();
+            (ready.len() == 2 && leading.len() == 1).then(|| leading[0].clone())
+        }
+    })
+    .await;
+    let (ok, text) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "delete", "pod", &leader, "--wait=false"]);
+    assert!(ok, "{text}");
+    let successor = eventually("another pod takes the lease", Duration::from_secs(90), || {
+        let (admin, leader) = (admin.clone(), leader.clone());
+        async move {
+            let pods = operator_pods(&admin).await;
+            pods.iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .find(|p| *p != leader && logs_of(p).contains("leading; starting controllers"))
+        }
+    })
+    .await;
+    println!("lease handed over from {leader} to {successor}");
+    let carol = partner.user("carol");
+    partner.grant("carol", &[&client_ns], "read", json!([user(&carol)]), json!({})).await;
+    until("the new leader grants carol", WAIT, || can(&admin, &carol, &[], "list", PODS, &client_ns)).await;
+
     Api::<ClientLink>::namespaced(admin.clone(), &client_ns).delete("link", &DeleteParams::default()).await.expect("deleting the link");
     until("bob's access ends with the link", WAIT, || {
         let (admin, bob, ns) = (admin.clone(), bob.clone(), client_ns.clone());
@@ -146,11 +203,16 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         async move { left.is_empty() }
     })
     .await;
-    until("the operator's pod is gone", WAIT, || {
+    until("the operator's pods are gone", WAIT, || {
         let admin = admin.clone();
         async move { operator_pods(&admin).await.is_empty() }
     })
     .await;
+    // What users declared outlives the release: the CRDs, and the objects in them.
+    let (ok, text) = run(bin_dir().join("kubectl"), &["get", "partner", &partner.name, "-o", "name"]);
+    assert!(ok && text.contains(&partner.name), "the Partner stays after helm uninstall: {text}");
+    let (ok, text) = run(bin_dir().join("kubectl"), &["-n", &partner.home, "get", "accessgrant", "carol", "-o", "name"]);
+    assert!(ok, "the grants stay after helm uninstall: {text}");
 
     // KNOWN BUG (chart + kube-controller-manager; seen in about 1 run of 7): helm deletes the
     // release's ClusterRoles at once; when the clusterrole-aggregation-controller still has a
