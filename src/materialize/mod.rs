@@ -252,6 +252,48 @@ where
     prune_named::<K>(client, named, metrics).await
 }
 
+/// The first step of a revocation: the named Roles lose every rule, a write each, all at
+/// once. From that write no binding to them grants anything, however many there are, so
+/// access ends in one round trip whatever the number of grants; the bindings, and the Roles
+/// themselves, are removed after. The Roles keep their names meanwhile, so that nobody can
+/// create a Role under one of them and inherit its bindings. Returns how many it emptied.
+pub async fn empty_roles(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error> {
+    let count = named.len();
+    let nothing = Patch::Merge(serde_json::json!({"rules": []}));
+    futures::stream::iter(named)
+        .map(|(namespace, name)| {
+            let nothing = &nothing;
+            async move {
+                metrics.write("Role");
+                match Api::<Role>::namespaced(client.clone(), &namespace).patch(&name, &PatchParams::default(), nothing).await {
+                    Ok(_) => Ok(()),
+                    // Already gone: it grants nothing either.
+                    Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                    Err(source) => Err(Error::Write { kind: "Role", name, source }),
+                }
+            }
+        })
+        .buffer_unordered(DELETIONS_IN_FLIGHT)
+        .try_collect::<()>()
+        .await?;
+    Ok(count)
+}
+
+/// The Roles of `namespace` (all namespaces if `None`) that the label selector finds and
+/// `owned` confirms, listed from the API server, as `(namespace, name)`.
+pub async fn listed_roles(
+    client: &Client,
+    namespace: Option<&str>,
+    selector: &str,
+    owned: impl Fn(&ObjectMeta) -> bool,
+) -> Result<Vec<(String, String)>, Error> {
+    let listed = Role::api_over(client, namespace)
+        .list_metadata(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| Error::List { kind: "Role", source })?;
+    Ok(listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect())
+}
+
 /// Revocation: lists from the API server (never the cache) and deletes every object the
 /// label selector finds and `owned` confirms from its metadata. Returns how many it deleted.
 pub async fn revoke<K>(

@@ -23,7 +23,7 @@ use crate::desired::client::AccessKeyPlan;
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
-use crate::materialize::{Outcome, access_key, ensure, ensure_compact, prune_cached, prune_named, revoke};
+use crate::materialize::{Outcome, access_key, empty_roles, ensure, ensure_compact, listed_roles, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
 
@@ -126,6 +126,10 @@ async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failu
     };
     let unwanted =
         |owned: Vec<String>| owned.into_iter().filter(|name| !wanted.contains(name)).map(|name| (namespace.to_string(), name)).collect();
+    // Access through a level that goes ends with the first write: its Role loses its rules
+    // (every binding to it, the key's included, then grants nothing), then the rest goes.
+    let unwanted_roles: Vec<(String, String)> = unwanted(caches.level_roles.owned_in(namespace));
+    failure.note(empty_roles(client, unwanted_roles.clone(), metrics).await);
     let key_bindings = caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings);
     failure.note(prune_cached(client, key_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await);
     let grant_bindings =
@@ -151,7 +155,7 @@ async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failu
     // The account goes even if its Secret could not: deleting it voids every token minted for
     // it, which is what ends the key's access.
     failure.note(prune_cached(client, stale_accounts, |_: &ServiceAccount| true, metrics).await);
-    failure.note(prune_named::<Role>(client, unwanted(caches.level_roles.owned_in(namespace)), metrics).await);
+    failure.note(prune_named::<Role>(client, unwanted_roles, metrics).await);
     // A link-made Role without the level label (made by an older Liaison, or relabelled).
     let roles = caches.by.roles_by_namespace.get(namespace, &caches.roles);
     failure.note(prune_cached(client, roles, |o: &Role| stale(&o.metadata), metrics).await);
@@ -231,6 +235,10 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     // its Role, which voids it; an account whose Secret stays voids the Secret's token. The
     // finalizer stays until all of them succeed.
     let mut failure = FirstFailure::default();
+    // Access ends with the first write: the level Roles lose their rules, all at once.
+    if let Some(roles) = failure.note(listed_roles(client, Some(&namespace), &selector, owned).await) {
+        failure.note(empty_roles(client, roles, metrics).await);
+    }
     let bindings = failure.note(revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
     // The key's account and Secret live in the partner's home namespace (an older Liaison's
     // account, here) and are owned by the Partner; with the Partner gone, garbage collection

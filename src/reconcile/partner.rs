@@ -20,7 +20,7 @@ use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_i
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{HomeClaim, HomeFacts, PartnerPlan, Reason, Verdict, home_claim, partner_standing, plan_partner};
-use crate::materialize::{ensure, prune_cached, revoke};
+use crate::materialize::{empty_roles, ensure, listed_roles, prune_cached, revoke};
 
 const KIND: &str = "Partner";
 
@@ -224,6 +224,11 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let mut failure = FirstFailure::default();
     if let Some(binding) = plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding {
         failure.note(ensure(client, &ctx.caches.role_bindings, &binding, metrics, &ctx.recent_writes).await);
+    }
+    // Access ends with the first writes: every Role made in the partner's name (its links'
+    // levels, its suite's) loses its rules, all at once.
+    if let Some(roles) = failure.note(listed_roles(client, None, &selector, liaison_owned).await) {
+        failure.note(empty_roles(client, roles, metrics).await);
     }
     let bindings = failure
         .note(revoke::<RoleBinding>(client, None, &selector, |m| liaison_owned(m) && !operator_access(m), metrics).await)
