@@ -20,6 +20,24 @@ pub struct ErrorLabel {
     pub reason: String,
 }
 
+/// The kinds Liaison reconciles.
+pub const RECONCILED: [&str; 3] = ["Partner", "ClientLink", "AccessGrant"];
+/// The kinds of object Liaison writes (its own kinds: their statuses and finalizers).
+pub const WRITTEN: [&str; 12] = [
+    "Partner",
+    "ClientLink",
+    "AccessGrant",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ServiceAccount",
+    "Secret",
+    "Namespace",
+    "TokenRequest",
+    "Event",
+];
+
 /// Cheap to clone: every field is a shared handle.
 #[derive(Clone)]
 pub struct Metrics {
@@ -33,6 +51,8 @@ pub struct Metrics {
     pub expiry_lag: Histogram,
     pub active_bindings: Gauge,
     pub active_grants: Gauge,
+    /// 1 while this replica runs the controllers (holds the lease, or runs without election).
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -49,6 +69,8 @@ impl Default for Metrics {
         let expiry_lag = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let active_bindings = Gauge::default();
         let active_grants = Gauge::default();
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica runs the controllers (holds the lease), 0 while it stands by", leader.clone());
         registry.register("reconciles", "Reconciliations by kind", reconciles.clone());
         registry.register("reconcile_errors", "Failed reconciliations by kind and reason", reconcile_errors.clone());
         registry.register("reconcile_duration_seconds", "Reconciliation time by kind", reconcile_duration.clone());
@@ -66,6 +88,21 @@ impl Default for Metrics {
         );
         registry.register("active_bindings", "Grant RoleBindings materialized (updated at each sweep)", active_bindings.clone());
         registry.register("active_grants", "AccessGrants granted in at least one client (updated at each sweep)", active_grants.clone());
+        // Every series a dashboard or an alert reads exists from the first scrape, at zero: a
+        // quiet cluster shows `rate()` 0 rather than nothing, and an absence alert means absent.
+        for kind in RECONCILED {
+            let label = KindLabel { kind: kind.into() };
+            drop(reconciles.get_or_create(&label));
+            drop(reconcile_duration.get_or_create(&label));
+            drop(revocations.get_or_create(&label));
+            drop(revocation_latency.get_or_create(&label));
+            for reason in crate::reconcile::failures::REASONS {
+                drop(reconcile_errors.get_or_create(&ErrorLabel { kind: kind.into(), reason: reason.into() }));
+            }
+        }
+        for kind in WRITTEN {
+            drop(writes.get_or_create(&KindLabel { kind: kind.into() }));
+        }
         Metrics {
             registry: Arc::new(registry),
             reconciles,
@@ -77,6 +114,7 @@ impl Default for Metrics {
             expiry_lag,
             active_bindings,
             active_grants,
+            leader,
         }
     }
 }
@@ -106,5 +144,26 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_operator_exposes_every_series_at_zero() {
+        let page = Metrics::default().encode();
+        for kind in RECONCILED {
+            for series in [
+                format!("liaison_reconciles_total{{kind=\"{kind}\"}} 0"),
+                format!("liaison_revocations_total{{kind=\"{kind}\"}} 0"),
+                format!("liaison_reconcile_errors_total{{kind=\"{kind}\",reason=\"ApplyFailed\"}} 0"),
+                format!("liaison_revocation_latency_seconds_count{{kind=\"{kind}\"}} 0"),
+            ] {
+                assert!(page.contains(&series), "{series} missing from:\n{page}");
+            }
+        }
+        assert!(page.contains("liaison_api_writes_total{kind=\"RoleBinding\"} 0"), "{page}");
     }
 }

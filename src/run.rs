@@ -76,6 +76,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     let limits =
         Limits { concurrency: args.concurrency.max(1), sweep_interval: args.sweep_interval.max(std::time::Duration::from_secs(1)) };
     if !args.leader_election {
+        metrics.leader.set(1);
         controller::run(client, settings, limits, metrics, readiness, stop_rx).await;
         return Ok(());
     }
@@ -100,8 +101,17 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let _ = lease_task.await;
         return Ok(());
     }
-    standing_by.store(false, Ordering::Release);
+    metrics.leader.set(1);
     tracing::info!(%identity, "leading; starting controllers");
+    // Readiness does not flap at the takeover: a standby is ready (to take over), and it stays
+    // so until its caches are synced as the leader, when readiness becomes the caches'.
+    let (synced, handed) = (readiness.clone(), standing_by.clone());
+    tokio::spawn(async move {
+        while !synced.is_ready() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        handed.store(false, Ordering::Release);
+    });
 
     let mut lost = leader.clone();
     let outcome = tokio::select! {

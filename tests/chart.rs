@@ -262,3 +262,30 @@ async fn foreign_grant_subjects_are_refused_at_apply_time(admin: &kube::Client) 
     grants.patch("own", &PatchParams::default(), &finalizers(json!(null))).await.expect("releasing the finalizer passes");
     grants.delete("own", &Default::default()).await.expect("deletion passes");
 }
+
+/// Every metric the chart's alerts and dashboard read is one an operator exposes from its first
+/// scrape: an idle operator's page names them all.
+#[test]
+fn every_metric_the_alerts_and_the_dashboard_read_exists() {
+    let objects = render(&["--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true"]);
+    let rule = find(&objects, "PrometheusRule", "liaison");
+    let dashboard = find(&objects, "ConfigMap", "liaison-dashboard");
+    let text = format!("{rule}{}", dashboard["data"]["liaison.json"].as_str().unwrap());
+    let page = liaison::metrics::Metrics::default().encode();
+    let exposed: Vec<&str> = page.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    let mut named: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("liaison_"))
+        .map(String::from)
+        .collect();
+    named.sort();
+    named.dedup();
+    assert!(named.len() >= 8, "the alerts and dashboard read: {named:?}");
+    for name in &named {
+        let base = ["_total", "_bucket", "_count", "_sum"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        assert!(exposed.contains(&base), "{name} is read by the chart but not exposed (exposed: {exposed:?})");
+    }
+    for alert in ["LiaisonReconcilesFailing", "LiaisonRevocationSlow", "LiaisonExpiryLagging", "LiaisonNoLeader"] {
+        assert!(rule.to_string().contains(alert), "{alert}");
+    }
+}

@@ -49,6 +49,22 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     assert!(metric_total(&leader.metrics().await, "liaison_reconciles_total") > 0.0, "the leader reconciles");
     assert_eq!(metric_total(&standby.metrics().await, "liaison_reconciles_total"), 0.0, "the standby does not");
 
+    assert!(standby.metrics().await.contains("liaison_leader 0"), "the standby says it stands by");
+    assert!(leader.metrics().await.contains("liaison_leader 1"), "the leader says it leads");
+
+    // The standby's readiness, watched every 10 ms across the takeover: it never flaps.
+    let watching = standby.http_port;
+    let watch = tokio::spawn(async move {
+        let mut not_ready = 0;
+        let until = Instant::now() + Duration::from_secs(LEASE_SECONDS * 4);
+        while Instant::now() < until {
+            if !ready_at(watching).await {
+                not_ready += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        not_ready
+    });
     leader.kill();
     let killed = Instant::now();
     let carol = p.user("carol");
@@ -56,6 +72,8 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     until("the standby grants carol", Duration::from_secs(LEASE_SECONDS * 4), || can(&admin, &carol, &[], "list", res("", "pods"), &ns))
         .await;
     let failover = killed.elapsed();
+    assert_eq!(watch.await.unwrap(), 0, "the standby answered not ready at some point of the takeover");
+    assert!(standby.metrics().await.contains("liaison_leader 1"), "the new leader says it leads");
     eprintln!("failover after SIGKILL of the leader: {failover:?} (lease {LEASE_SECONDS}s)");
     assert!(failover < Duration::from_secs(LEASE_SECONDS * 3), "failover took {failover:?}");
     assert!(metric_total(&standby.metrics().await, "liaison_reconciles_total") > 0.0);

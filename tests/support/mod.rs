@@ -429,6 +429,11 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().unwrap().port()
 }
 
+/// Whether the operator serving on `port` answers `/readyz` with 200.
+pub async fn ready_at(port: u16) -> bool {
+    http_get(port, "/readyz").await.is_some()
+}
+
 async fn http_get(port: u16, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
