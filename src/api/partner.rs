@@ -79,9 +79,14 @@ pub struct PartnerStatus {
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
-    /// Every client namespace that links to this partner, with what is granted there.
+    /// The client namespaces that link to this partner, with what is granted there: every
+    /// active one, and the first few refused ones (anyone may create a link naming a partner;
+    /// `refusedLinks` counts them all).
     #[serde(default)]
     pub clients: Vec<PartnerClient>,
+    /// How many links naming this partner are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_links: Option<i32>,
     #[serde(default)]
     pub client_count: i32,
     #[serde(default)]

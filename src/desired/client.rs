@@ -156,16 +156,34 @@ pub fn plan(inputs: &ClientInputs) -> ClientPlan {
         return plan;
     };
     for loser in losers {
-        let message = format!(
-            "namespace {} is already linked to partner {} by ClientLink {}; a namespace has one partner",
-            inputs.namespace,
-            winner.spec.partner,
-            winner.name_any()
-        );
-        plan.links.insert(loser.name_any(), link_plan(Verdict::new(Reason::Conflict, message), None));
+        plan.links.insert(loser.name_any(), link_plan(conflict(inputs.namespace, winner), None));
     }
     plan_active_link(inputs, winner, &mut plan);
     plan
+}
+
+/// The verdict on a link that another, older link of its namespace outranks.
+fn conflict(namespace: &str, winner: &ClientLink) -> Verdict {
+    let message = format!(
+        "namespace {namespace} is already linked to partner {} by ClientLink {}; a namespace has one partner",
+        winner.spec.partner,
+        winner.name_any()
+    );
+    Verdict::new(Reason::Conflict, message)
+}
+
+/// The verdict on `link` if an older live link of its namespace (among `links`) holds the
+/// namespace: what a link that loses needs to know, without planning the namespace. A
+/// namespace of thousands of links is then planned once per change, by its winner, not once
+/// per link.
+pub fn outranked<'a>(link: &ClientLink, links: impl IntoIterator<Item = &'a ClientLink>) -> Option<Verdict> {
+    if link.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let winner =
+        links.into_iter().filter(|l| l.metadata.deletion_timestamp.is_none()).min_by(|a, b| age_order(&a.metadata, &b.metadata))?;
+    let namespace = link.metadata.namespace.as_deref().unwrap_or_default();
+    (winner.metadata.uid != link.metadata.uid).then(|| conflict(namespace, winner))
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
@@ -352,6 +370,12 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
         let grant_plan = plan_grant(inputs, partner, link, &owner, &levels, grant, plan);
         let grant_ends_at = grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
         wake_at = earliest(wake_at, grant_ends_at);
+        // Only the linked partner's own grants reach the client's view: another partner's
+        // (refused) grants naming this namespace would fill it with names they choose.
+        if grant_plan.grant_namespace != partner.spec.home_namespace {
+            plan.grants.push(grant_plan);
+            continue;
+        }
         summaries.push(LinkGrantSummary {
             grant: format!("{}/{}", grant_plan.grant_namespace, grant_plan.grant_name),
             access_level: grant.spec.access_level.clone(),
@@ -555,10 +579,8 @@ fn other_partners_grant(inputs: &ClientInputs, grant_namespace: &str) -> Verdict
         .iter()
         .find(|l| inputs.partners.iter().any(|p| p.name_any() == l.spec.partner && p.spec.home_namespace == grant_namespace));
     match own_link {
-        Some(link) => Verdict::new(
-            Reason::LinkNotReady,
-            format!("ClientLink {ns}/{} is not in force: namespace {ns} has one partner and it is another", link.name_any()),
-        ),
+        // Not which partner holds the namespace instead: that is the client's business.
+        Some(link) => Verdict::new(Reason::LinkNotReady, format!("ClientLink {ns}/{} is not in force; ask the client", link.name_any())),
         None => Verdict::new(Reason::LinkNotFound, format!("namespace {ns} holds no ClientLink to this partner")),
     }
 }

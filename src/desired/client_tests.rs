@@ -1291,10 +1291,28 @@ fn grant_refusals() {
         assert_eq!(grant_reason(&plan, HOME, "control"), Reason::Granted, "{what}: the others are untouched");
         assert_eq!(grant_reason(&plan, HOME, "beta-support"), Reason::Granted, "{what}");
         assert_eq!(link_reason(&plan, "techhelp"), Reason::Active, "{what}: the link itself is fine");
-        let summary = plan.links["techhelp"].grants.iter().find(|s| s.grant == format!("{refused_ns}/refused")).unwrap();
+        let summary = plan.links["techhelp"].grants.iter().find(|s| s.grant == format!("{refused_ns}/refused"));
+        if refused_ns != HOME {
+            // Not the linked partner's grant: it stays out of the client's view.
+            assert!(summary.is_none(), "{what}: {summary:?}");
+            continue;
+        }
+        let summary = summary.unwrap();
         assert!(!summary.granted, "{what}");
         assert_eq!(summary.reason.as_deref(), Some(reason.as_str()), "{what}");
     }
+}
+
+#[test]
+fn a_link_that_an_older_one_outranks_knows_it_without_planning() {
+    let mut world = World::story();
+    world.links.push(created(link(BETA, "newcomer", "other", vec![inline("support", settings_rules())]), FEB));
+    let [winner, newcomer] = [&world.links[0], &world.links[1]];
+    let verdict = outranked(newcomer, &world.links).expect("the younger link is outranked");
+    assert_eq!(verdict, world.plan().links["newcomer"].verdict, "the same verdict as the namespace's plan");
+    assert_eq!(outranked(winner, &world.links), None, "the oldest link plans");
+    world.links[0].metadata.deletion_timestamp = Some(Time(now()));
+    assert_eq!(outranked(&world.links[1], &world.links), None, "a deleted winner no longer outranks");
 }
 
 #[test]

@@ -19,7 +19,7 @@ use kube::{Api, Resource, ResourceExt};
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, FirstFailure, requeue_at, with_finalizer};
 use crate::api::{ClientLink, ClientLinkStatus};
-use crate::desired::client::AccessKeyPlan;
+use crate::desired::client::{AccessKeyPlan, accepted_partner, outranked};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
@@ -40,8 +40,17 @@ pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Actio
 
 async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let namespace = link.namespace().unwrap_or_default();
-    let _room = ctx.reserve_plan(&namespace).await;
     let now = Timestamp::now();
+    // A link that an older one outranks only says so: the winner's reconcile plans and writes
+    // the namespace (and every change there brings it back).
+    let neighbours = ctx.caches.by.links_by_namespace.get(&namespace, &ctx.caches.links);
+    if let Some(verdict) = outranked(link, neighbours.iter().map(AsRef::as_ref)) {
+        let mine =
+            LinkPlan { verdict, partner_uid: accepted_partner(link).cloned(), ends_at: None, grants: vec![], access_key_secret: None };
+        write_status(ctx, link, &mine, now).await?;
+        return Ok(Action::await_change());
+    }
+    let _room = ctx.reserve_plan(&namespace).await;
     let world = ctx.client_world(&namespace);
     let plan = plan_client(&world.inputs(now));
     let key_refresh = materialize_namespace(ctx, &namespace, &plan, now).await?;

@@ -152,8 +152,27 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
             }
         })
         .collect();
-    clients.sort_by(|a, b| (&a.namespace, &a.link).cmp(&(&b.namespace, &b.link)));
+    clients.sort_by(|a, b| (!a.active, &a.namespace, &a.link).cmp(&(!b.active, &b.namespace, &b.link)));
     clients
+}
+
+/// Refused links listed in a partner's status at most: any namespace admin may create links
+/// naming any partner, and thousands of them made its status a megabyte.
+const REFUSED_LISTED: usize = 16;
+
+/// The clients a partner's status lists (every active one, the first refused ones), and how
+/// many links are refused in all.
+fn bounded(clients: Vec<PartnerClient>) -> (Vec<PartnerClient>, i32) {
+    let refused = clients.iter().filter(|c| !c.active).count();
+    let mut refused_listed = 0;
+    let listed = clients
+        .into_iter()
+        .filter(|c| {
+            refused_listed += usize::from(!c.active);
+            c.active || refused_listed <= REFUSED_LISTED
+        })
+        .collect();
+    (listed, refused as i32)
 }
 
 /// Writes the partner's status, unless only its summary of clients and grants changed and that
@@ -169,7 +188,7 @@ async fn write_status(
     let previous = partner.status.clone().unwrap_or_default();
     let ready = verdict.reason == Reason::Active;
     let home_grants = ctx.grants_at_home(&partner.spec.home_namespace);
-    let clients = client_summary(ctx, partner, &home_grants);
+    let (clients, refused) = bounded(client_summary(ctx, partner, &home_grants));
     let grant_count = home_grants.len() as i32;
     let status = PartnerStatus {
         observed_generation: partner.meta().generation,
@@ -177,6 +196,7 @@ async fn write_status(
         client_count: clients.iter().filter(|c| c.active).count() as i32,
         grant_count,
         clients,
+        refused_links: (refused > 0).then_some(refused),
         home_adopted,
     };
     let key = partner.name_any();
@@ -261,6 +281,24 @@ mod tests {
             grant_count,
             ..PartnerStatus::default()
         }
+    }
+
+    #[test]
+    fn refused_links_are_listed_only_a_few_and_counted() {
+        let client = |n: usize, active: bool| PartnerClient {
+            namespace: format!("ns{n:05}"),
+            link: "l".into(),
+            active,
+            grants: vec![],
+            subjects: 0,
+        };
+        let mut clients: Vec<PartnerClient> = (0..4000).map(|n| client(n, false)).collect();
+        clients.extend((0..3).map(|n| client(n, true)));
+        clients.sort_by(|a, b| (!a.active, &a.namespace).cmp(&(!b.active, &b.namespace)));
+        let (listed, refused) = bounded(clients);
+        assert_eq!(refused, 4000);
+        assert_eq!(listed.iter().filter(|c| c.active).count(), 3, "every active client is listed");
+        assert_eq!(listed.len(), 3 + REFUSED_LISTED);
     }
 
     #[test]
