@@ -83,7 +83,11 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     let chart = path_of("charts/liaison").display().to_string();
     let tag = format!("image.tag={version}");
     let mut install = vec!["install", "liaison", &chart, "-n", NAMESPACE, "--create-namespace", "--wait", "--timeout", "3m"];
-    for value in ["image.repository=liaison", &tag, "image.pullPolicy=Never"] {
+    // Access key kubeconfigs name the API server as partners reach it: here, as this test does.
+    let server =
+        kube::config::Kubeconfig::read_from(kubeconfig_path()).unwrap().clusters[0].cluster.as_ref().unwrap().server.clone().unwrap();
+    let key_server = format!("controller.accessKeyServer={server}");
+    for value in ["image.repository=liaison", &tag, "image.pullPolicy=Never", &key_server] {
         install.extend(["--set", value]);
     }
     let (ok, text) = helm(&install);
@@ -110,14 +114,56 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     })
     .await;
 
-    // The story, with only the operator in the pod to act on it.
+    // The story, each actor as themselves, with only the operator in the pod to act on it: the
+    // platform admin makes the Partner; the client's namespace admin links it (through the
+    // chart's admission policies and the pod's webhook); the partner's admin grants its user.
     let partner = PartnerFixture::create(&admin, "e2e").await;
     let client_ns = partner.client_namespace("e2e-client").await;
-    partner.link(&client_ns, "link", read_level("read"), json!({})).await;
+    let (ok, text) = run(
+        bin_dir().join("kubectl"),
+        &["-n", &client_ns, "create", "rolebinding", "beta-admin", "--clusterrole=admin", "--user=beta-admin"],
+    );
+    assert!(ok, "{text}");
+    let as_client_admin = client_as("beta-admin", &["system:authenticated"]).await;
+    let link: ClientLink = serde_json::from_value(json!({
+        "metadata": {"name": "link"},
+        "spec": {"partner": partner.name, "accessLevels": read_level("read"), "accessKey": {"accessLevel": "read"}}
+    }))
+    .unwrap();
+    eventually("the client's admin links the partner", WAIT, || {
+        let (links, link) = (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), link.clone());
+        async move { links.create(&Default::default(), &link).await.ok() }
+    })
+    .await;
+    let as_partner_admin = client_as(&partner.user("admin"), &["system:authenticated"]).await;
     let bob = partner.user("bob");
-    partner.grant("bob", &[&client_ns], "read", json!([user(&bob)]), json!({})).await;
+    let grant: liaison::api::AccessGrant = serde_json::from_value(json!({
+        "metadata": {"name": "bob"},
+        "spec": {"clients": [client_ns], "accessLevel": "read", "subjects": [user(&bob)]}
+    }))
+    .unwrap();
+    eventually("the partner's admin grants bob", WAIT, || {
+        let (grants, grant) = (Api::<liaison::api::AccessGrant>::namespaced(as_partner_admin.clone(), &partner.home), grant.clone());
+        async move { grants.create(&Default::default(), &grant).await.ok() }
+    })
+    .await;
     until("bob may list pods in the client namespace", WAIT, || can(&admin, &bob, &[], "list", PODS, &client_ns)).await;
     assert!(!can(&admin, &bob, &[], "delete", PODS, &client_ns).await, "read only");
+
+    // The access key: a kubeconfig the partner's admin reads in its home, used as is.
+    let (_, key_secret) = support::fixtures::link_with_key(&admin, &client_ns, "link").await;
+    let secret_name = key_secret.split_once('/').unwrap().1.to_string();
+    let kubeconfig = eventually("the partner's admin reads the access key", WAIT, || {
+        let (secrets, name) =
+            (Api::<k8s_openapi::api::core::v1::Secret>::namespaced(as_partner_admin.clone(), &partner.home), secret_name.clone());
+        async move { String::from_utf8(secrets.get(&name).await.ok()?.data?.get("kubeconfig")?.0.clone()).ok() }
+    })
+    .await;
+    let config =
+        kube::Config::from_custom_kubeconfig(kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap(), &Default::default()).await.unwrap();
+    let key = kube::Client::try_from(config).unwrap();
+    let pods = Api::<Pod>::namespaced(key.clone(), &client_ns).list(&ListParams::default()).await;
+    assert!(pods.is_ok(), "the access key lists pods in the client namespace: {pods:?}");
 
     // A platform team's upgrade: a changed value rolls the pod, and access stays.
     let upgrade = |values: &'static [&'static str]| {
@@ -176,6 +222,11 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     until("bob's access ends with the link", WAIT, || {
         let (admin, bob, ns) = (admin.clone(), bob.clone(), client_ns.clone());
         async move { !can(&admin, &bob, &[], "list", PODS, &ns).await }
+    })
+    .await;
+    until("the access key stops working with the link", WAIT, || {
+        let (key, ns) = (key.clone(), client_ns.clone());
+        async move { Api::<Pod>::namespaced(key, &ns).list(&ListParams::default()).await.is_err() }
     })
     .await;
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &client_ns);
