@@ -46,10 +46,10 @@ crds: ## regenerate crds/ and the chart's CRDs from the Rust types
 	$(CARGO) run --quiet -- crds --dir crds
 	$(CARGO) run --quiet -- crds --dir charts/liaison/files/crds
 
-demo: ## a local control plane with the operator and the TechHelp/Beta story
+demo: ## a local control plane, the operator (a pod on a node if it can) and the TechHelp/Beta story
 	@scripts/demo up "$(DEMO_DIR)"
 
-demo-stop: ## stop what `make demo` started
+demo-stop: ## stop what `make demo` started (the node included)
 	@scripts/demo down "$(DEMO_DIR)"
 
 image: ## the container image liaison:<version>, without Docker: target/image/liaison-<version>.oci.tar

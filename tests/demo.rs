@@ -1,5 +1,9 @@
 //! `make demo` works and tells the story: the demo script runs end to end against its own
 //! control plane, and what it prints is what a newcomer should see.
+//!
+//! It runs the operator as a process (`LIAISON_DEMO_NODE=0`): fast, no root, no node. The
+//! operator as a pod on a node, installed by the chart (what `make demo` does where it can), is
+//! `make e2e`'s.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +17,7 @@ fn the_demo_tells_the_story_and_cleans_up() {
         .arg("up")
         .arg(&dir)
         .env("LIAISON_BIN", env!("CARGO_BIN_EXE_liaison"))
+        .env("LIAISON_DEMO_NODE", "0")
         .output()
         .expect("running scripts/demo up");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -20,6 +25,12 @@ fn the_demo_tells_the_story_and_cleans_up() {
     assert!(out.status.success(), "scripts/demo up failed:\n{text}");
     assert!(down.success(), "scripts/demo down failed");
     assert!(!dir.exists(), "demo down removes its directory");
+
+    assert!(
+        text.contains("The operator will run as a process on this host, not as a pod: LIAISON_DEMO_NODE=0."),
+        "the demo says how the operator runs, and why:\n{text}"
+    );
+    assert!(text.contains("the operator runs AS A PROCESS on this host"), "{text}");
 
     let before_revocation = text.split("8/8").next().unwrap();
     let after_revocation = text.split("8/8").nth(1).unwrap();
