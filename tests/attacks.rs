@@ -22,20 +22,6 @@ const OPERATOR: &str = "system:serviceaccount:liaison-system:liaison";
 const PODS: Res = res("", "pods");
 const SECRETS: Res = res("", "secrets");
 
-fn helm(args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin_dir().join("helm"))
-        .args(args)
-        .env("KUBECONFIG", kubeconfig_path())
-        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
-        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
-        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
-        .output()
-        .expect("running helm");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 /// The chart installed (CRDs, RBAC, ceiling, admission policies; its Deployment has no node to
 /// run on here), and the operator as a process that acts as the chart's ServiceAccount.
 async fn operator_under_the_charts_rbac() -> &'static Operator {

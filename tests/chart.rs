@@ -3,27 +3,11 @@
 
 mod support;
 
-use std::process::Command;
-
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use liaison::api::{AccessGrant, Partner};
 use serde_json::{Value, json};
 use support::*;
-
-fn helm(args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin_dir().join("helm"))
-        .args(args)
-        .env("KUBECONFIG", kubeconfig_path())
-        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
-        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
-        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
-        .output()
-        .expect("running helm");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 fn chart() -> String {
     path_of("charts/liaison").display().to_string()

@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -21,26 +20,8 @@ const PODS: Res = res("", "pods");
 const WAIT: Duration = Duration::from_secs(60);
 const NAMESPACE: &str = "liaison-system";
 
-fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program.as_ref())
-        .args(args)
-        .env("KUBECONFIG", kubeconfig_path())
-        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
-        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
-        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
-        .output()
-        .unwrap_or_else(|e| panic!("running {:?}: {e}", program.as_ref()));
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-fn helm(args: &[&str]) -> (bool, String) {
-    run(bin_dir().join("helm"), args)
-}
-
 fn image_archive() -> PathBuf {
-    let (ok, text) = run(path_of("scripts/image"), &["path"]);
+    let (ok, text) = run_tool(path_of("scripts/image"), &["path"]);
     assert!(ok, "scripts/image path: {text}");
     let archive = PathBuf::from(text.trim());
     assert!(archive.is_file(), "no image at {} (make image)", archive.display());
@@ -54,7 +35,7 @@ async fn operator_pods(admin: &kube::Client) -> Vec<Pod> {
 }
 
 fn logs_of(pod: &str) -> String {
-    run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", pod]).1
+    run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", pod]).1
 }
 
 fn pod_ready(pod: &Pod) -> bool {
@@ -77,7 +58,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
 
     // The image, into the node's containerd; the chart pointed at it, never pulled.
     let archive = image_archive();
-    let (ok, text) = run(path_of("scripts/testenv"), &["load", &env.dir.display().to_string(), &archive.display().to_string()]);
+    let (ok, text) = run_tool(path_of("scripts/testenv"), &["load", &env.dir.display().to_string(), &archive.display().to_string()]);
     assert!(ok, "loading the image into the node: {text}");
     let version = env!("CARGO_PKG_VERSION");
     let chart = path_of("charts/liaison").display().to_string();
@@ -92,8 +73,8 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     }
     let (ok, text) = helm(&install);
     if !ok {
-        let (_, pods) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "describe", "pods"]);
-        let (_, logs) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", "deployment/liaison", "--tail", "30"]);
+        let (_, pods) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "describe", "pods"]);
+        let (_, logs) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", "deployment/liaison", "--tail", "30"]);
         panic!("helm install --wait: {text}\n{pods}\n{logs}");
     }
 
@@ -109,7 +90,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     // Ready also while standing by for the lease: leading is what its log says.
     let name = pod.metadata.name.clone().unwrap();
     until("the operator in the pod leads and runs its controllers", WAIT, || {
-        let (ok, logs) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", &name]);
+        let (ok, logs) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", &name]);
         async move { ok && logs.contains("leading; starting controllers") }
     })
     .await;
@@ -119,7 +100,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     // chart's admission policies and the pod's webhook); the partner's admin grants its user.
     let partner = PartnerFixture::create(&admin, "e2e").await;
     let client_ns = partner.client_namespace("e2e-client").await;
-    let (ok, text) = run(
+    let (ok, text) = run_tool(
         bin_dir().join("kubectl"),
         &["-n", &client_ns, "create", "rolebinding", "beta-admin", "--clusterrole=admin", "--user=beta-admin"],
     );
@@ -185,7 +166,8 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         }
     })
     .await;
-    let (_, args) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "get", "pod", &rolled, "-o", "jsonpath={.spec.containers[0].args}"]);
+    let (_, args) =
+        run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "get", "pod", &rolled, "-o", "jsonpath={.spec.containers[0].args}"]);
     assert!(args.contains("--concurrency=4"), "the new pod runs with the new value: {args}");
     assert!(can(&admin, &bob, &[], "list", PODS, &client_ns).await, "access stays through the upgrade");
 
@@ -201,7 +183,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         }
     })
     .await;
-    let (ok, text) = run(bin_dir().join("kubectl"), &["-n", NAMESPACE, "delete", "pod", &leader, "--wait=false"]);
+    let (ok, text) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "delete", "pod", &leader, "--wait=false"]);
     assert!(ok, "{text}");
     let successor = eventually("another pod takes the lease", Duration::from_secs(90), || {
         let (admin, leader) = (admin.clone(), leader.clone());
@@ -245,7 +227,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     assert!(ok, "helm uninstall: {text}");
     let manifest = manifest_file.display().to_string();
     until("the release's objects are gone (but its CRDs and the ceiling)", WAIT, || {
-        let (_, left) = run(bin_dir().join("kubectl"), &["get", "-f", &manifest, "-o", "name", "--ignore-not-found"]);
+        let (_, left) = run_tool(bin_dir().join("kubectl"), &["get", "-f", &manifest, "-o", "name", "--ignore-not-found"]);
         let left: Vec<String> = left
             .lines()
             .filter(|l| !l.starts_with("customresourcedefinition") && *l != "clusterrole.rbac.authorization.k8s.io/liaison-access-ceiling")
@@ -260,9 +242,9 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     })
     .await;
     // What users declared outlives the release: the CRDs, and the objects in them.
-    let (ok, text) = run(bin_dir().join("kubectl"), &["get", "partner", &partner.name, "-o", "name"]);
+    let (ok, text) = run_tool(bin_dir().join("kubectl"), &["get", "partner", &partner.name, "-o", "name"]);
     assert!(ok && text.contains(&partner.name), "the Partner stays after helm uninstall: {text}");
-    let (ok, text) = run(bin_dir().join("kubectl"), &["-n", &partner.home, "get", "accessgrant", "carol", "-o", "name"]);
+    let (ok, text) = run_tool(bin_dir().join("kubectl"), &["-n", &partner.home, "get", "accessgrant", "carol", "-o", "name"]);
     assert!(ok, "the grants stay after helm uninstall: {text}");
 
     // KNOWN BUG (chart + kube-controller-manager; seen in about 1 run of 7): helm deletes the

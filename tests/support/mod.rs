@@ -444,6 +444,27 @@ async fn http_get(port: u16, path: &str) -> Option<String> {
     ok.then_some(body)
 }
 
+/// Runs a tool (helm, kubectl, a script) against the test control plane, with Helm's state in
+/// the control plane's directory; returns (success, stdout + stderr).
+pub fn run_tool(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program.as_ref())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig_path())
+        .env("HELM_CACHE_HOME", testenv().dir.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", testenv().dir.join("helm-config"))
+        .env("HELM_DATA_HOME", testenv().dir.join("helm-data"))
+        .output()
+        .unwrap_or_else(|e| panic!("running {:?}: {e}", program.as_ref()));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Runs the test control plane's helm.
+pub fn helm(args: &[&str]) -> (bool, String) {
+    run_tool(bin_dir().join("helm"), args)
+}
+
 /// Runs kubectl against the test control plane; returns (success, stdout + stderr).
 pub fn kubectl(args: &[&str]) -> (bool, String) {
     kubectl_as(args, None)
