@@ -233,14 +233,13 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let selector = format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
     // The partner's label finds; the ownership rule decides (objects of its links included).
     let liaison_owned = |meta: &ObjectMeta| ownership::owner(meta).is_some();
-    // Grant and key bindings first; the operator's own access to the home namespace last,
-    // since it is what lets it remove the key Secrets there.
+    // The operator's own access to the home namespace is what lets it remove the key Secrets
+    // there: it is put back first (a retry after it went would otherwise never reach them) and
+    // removed last. Every other step runs whatever another failed, and the whole is retried
+    // until all succeed.
     let operator_access = |meta: &ObjectMeta| {
         meta.labels.as_ref().and_then(|l| l.get(names::COMPONENT)).map(String::as_str) == Some(Component::OperatorAccess.as_str())
     };
-    // Each step runs whatever another failed, and the whole is retried until all succeed; the
-    // operator's access to the home comes back first, since a retry after it went (the last
-    // step) would otherwise never again reach the key Secrets there.
     let mut failure = FirstFailure::default();
     if let Some(binding) = plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding {
         failure.note(ensure(client, &ctx.caches.role_bindings, &binding, metrics, &ctx.recent_writes).await);
