@@ -267,8 +267,7 @@ fn link_controller(
         .watches_shared_stream(watches.grant_bindings.subscribe(), move |rb| links_in(&made_grants, &rb.namespace().unwrap_or_default()))
         // A key's account lives in the partner's home; its label names the client it serves.
         .watches_shared_stream(watches.service_accounts.subscribe(), move |sa| {
-            let client = sa.labels().get(names::CLIENT_NAMESPACE).cloned().or_else(|| sa.namespace()).unwrap_or_default();
-            links_in(&made_keys, &client)
+            links_in(&made_keys, &reconcile::context::client_served_by(&sa).unwrap_or_default())
         })
         .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
             // The namespaces it names now, and those where it still has bindings: a client

@@ -212,15 +212,8 @@ fn refuse_all_grants(inputs: &ClientInputs, verdict: Verdict) -> Vec<GrantPlan> 
 /// Every partner's home marked as its own: what the operator's marks say once each Partner
 /// has taken its home (for tests and tools that plan without a cluster).
 pub fn marked_homes(partners: &[Partner]) -> BTreeMap<String, String> {
-    let mut by_age: Vec<&Partner> = partners.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
-    by_age.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
-    let mut homes = BTreeMap::new();
-    for partner in by_age {
-        if let Some(uid) = &partner.metadata.uid {
-            homes.entry(partner.spec.home_namespace.clone()).or_insert_with(|| uid.clone());
-        }
-    }
-    homes
+    let standing = partners.iter().filter(|p| partner_standing(p, partners).is_ok());
+    standing.filter_map(|p| Some((p.spec.home_namespace.clone(), p.metadata.uid.clone()?))).collect()
 }
 
 /// Why the link grants nothing, if it does not.

@@ -10,6 +10,10 @@
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::rbac::v1::PolicyRule;
+
+use super::client::to_policy_rule;
+use super::coverage::{Atom, atoms};
 use crate::api::ClientLinkSpec;
 
 /// At most this many questions for one link: a link whose inline levels ask more is refused
@@ -45,40 +49,32 @@ impl std::fmt::Display for Question {
 
 /// The questions the author of `spec` must be allowed, or why they are too many to ask.
 pub fn questions(spec: &ClientLinkSpec) -> Result<Vec<Question>, usize> {
-    let mut asked = BTreeSet::new();
-    let mut total = 0usize;
-    for rule in spec.access_levels.iter().filter_map(|level| level.rules.as_ref()).flatten() {
-        let names: Vec<Option<&String>> =
-            if rule.resource_names.is_empty() { vec![None] } else { rule.resource_names.iter().map(Some).collect() };
-        total = total.saturating_add(rule.api_groups.len() * rule.resources.len() * rule.verbs.len() * names.len());
-        if total > MOST_QUESTIONS * 4 {
-            // Counting on would only say how far beyond; stop before building them all.
-            return Err(total);
-        }
-        for group in &rule.api_groups {
-            for resource in &rule.resources {
-                let (resource, subresource) = match resource.split_once('/') {
-                    Some((resource, sub)) => (resource.to_string(), Some(sub.to_string())),
-                    None => (resource.clone(), None),
-                };
-                for verb in &rule.verbs {
-                    for name in &names {
-                        asked.insert(Question {
-                            group: group.clone(),
-                            resource: resource.clone(),
-                            subresource: subresource.clone(),
-                            verb: verb.clone(),
-                            name: name.cloned(),
-                        });
-                    }
-                }
-            }
-        }
+    let rules: Vec<PolicyRule> = spec.access_levels.iter().filter_map(|level| level.rules.as_ref()).flatten().map(to_policy_rule).collect();
+    // Counted before they are spelled out: the schema admits levels of millions of permissions.
+    let named = |rule: &PolicyRule| rule.resource_names.as_ref().map_or(1, |names| names.len().max(1));
+    let total = rules.iter().fold(0usize, |total, rule| {
+        let permissions = rule.api_groups.as_ref().map_or(0, Vec::len) * rule.resources.as_ref().map_or(0, Vec::len);
+        total.saturating_add(permissions * rule.verbs.len() * named(rule))
+    });
+    if total > MOST_QUESTIONS * 4 {
+        return Err(total);
     }
+    let asked: BTreeSet<Question> = atoms(&rules).into_iter().map(Question::from).collect();
     if asked.len() > MOST_QUESTIONS {
         return Err(asked.len());
     }
     Ok(asked.into_iter().collect())
+}
+
+/// An atom as a SubjectAccessReview asks it: `pods/log` is resource `pods`, subresource `log`.
+impl From<Atom> for Question {
+    fn from(atom: Atom) -> Question {
+        let (resource, subresource) = match atom.resource.split_once('/') {
+            Some((resource, sub)) => (resource.to_string(), Some(sub.to_string())),
+            None => (atom.resource, None),
+        };
+        Question { group: atom.api_group, resource, subresource, verb: atom.verb, name: atom.resource_name }
+    }
 }
 
 /// The refusal of a link whose author lacks `denied`, naming the first few.

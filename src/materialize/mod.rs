@@ -279,21 +279,6 @@ pub async fn empty_roles(client: &Client, named: Vec<(String, String)>, metrics:
     Ok(count)
 }
 
-/// The Roles of `namespace` (all namespaces if `None`) that the label selector finds and
-/// `owned` confirms, listed from the API server, as `(namespace, name)`.
-pub async fn listed_roles(
-    client: &Client,
-    namespace: Option<&str>,
-    selector: &str,
-    owned: impl Fn(&ObjectMeta) -> bool,
-) -> Result<Vec<(String, String)>, Error> {
-    let listed = Role::api_over(client, namespace)
-        .list_metadata(&ListParams::default().labels(selector))
-        .await
-        .map_err(|source| Error::List { kind: "Role", source })?;
-    Ok(listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect())
-}
-
 /// Revocation: lists from the API server (never the cache) and deletes every object the
 /// label selector finds and `owned` confirms from its metadata. Returns how many it deleted.
 pub async fn revoke<K>(
@@ -306,12 +291,26 @@ pub async fn revoke<K>(
 where
     K: ScopedApi + Clone + Debug + DeserializeOwned,
 {
+    let named = listed::<K>(client, namespace, selector, owned).await?;
+    prune_named::<K>(client, named, metrics).await
+}
+
+/// The objects of `namespace` (all namespaces if `None`) that the label selector finds and
+/// `owned` confirms, listed from the API server (never the cache), as `(namespace, name)`.
+pub async fn listed<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    selector: &str,
+    owned: impl Fn(&ObjectMeta) -> bool,
+) -> Result<Vec<(String, String)>, Error>
+where
+    K: ScopedApi + Clone + Debug + DeserializeOwned,
+{
     let listed = K::api_over(client, namespace)
         .list_metadata(&ListParams::default().labels(selector))
         .await
         .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
-    let named = listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect();
-    prune_named::<K>(client, named, metrics).await
+    Ok(listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect())
 }
 
 #[cfg(test)]

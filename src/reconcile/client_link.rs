@@ -23,7 +23,7 @@ use crate::desired::client::{AccessKeyPlan, accepted_partner, outranked};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
-use crate::materialize::{Outcome, access_key, empty_roles, ensure, ensure_compact, listed_roles, prune_cached, prune_named, revoke};
+use crate::materialize::{Outcome, access_key, empty_roles, ensure, ensure_compact, listed, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
 
@@ -244,9 +244,11 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     // its Role, which voids it; an account whose Secret stays voids the Secret's token. The
     // finalizer stays until all of them succeed.
     let mut failure = FirstFailure::default();
-    // Access ends with the first write: the level Roles lose their rules, all at once.
-    if let Some(roles) = failure.note(listed_roles(client, Some(&namespace), &selector, owned).await) {
-        failure.note(empty_roles(client, roles, metrics).await);
+    // Access ends with the first write: the level Roles lose their rules, all at once; the
+    // same Roles are removed last.
+    let roles = failure.note(listed::<Role>(client, Some(&namespace), &selector, owned).await);
+    if let Some(roles) = &roles {
+        failure.note(empty_roles(client, roles.clone(), metrics).await);
     }
     let bindings = failure.note(revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
     // The key's account and Secret live in the partner's home namespace (an older Liaison's
@@ -259,7 +261,10 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
         accounts += failure.note(revoke::<ServiceAccount>(client, Some(home), &selector, owned, metrics).await).unwrap_or(0);
         secrets = failure.note(revoke::<Secret>(client, Some(home), &selector, owned, metrics).await).unwrap_or(0);
     }
-    let roles = failure.note(revoke::<Role>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
+    let roles = match roles {
+        Some(roles) => failure.note(prune_named::<Role>(client, roles, metrics).await).unwrap_or(0),
+        None => 0,
+    };
     failure.into_result()?;
     materialize_others(ctx, &namespace).await?;
     let latency = deletion_latency(link.meta());

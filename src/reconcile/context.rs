@@ -52,9 +52,8 @@ pub struct Indexes {
 
 /// The client namespace an access key's account serves: its label (accounts made before keys
 /// moved to partner homes lived in the client namespace itself, and carry no such label).
-fn client_of_account(account: &ServiceAccount) -> Vec<String> {
-    let labelled = account.labels().get(crate::desired::names::CLIENT_NAMESPACE).cloned();
-    labelled.or_else(|| account.namespace()).into_iter().collect()
+pub fn client_served_by(account: &ServiceAccount) -> Option<String> {
+    account.labels().get(crate::desired::names::CLIENT_NAMESPACE).cloned().or_else(|| account.namespace())
 }
 
 impl Default for Indexes {
@@ -66,7 +65,7 @@ impl Default for Indexes {
             links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
-            accounts_by_client: Index::new(client_of_account),
+            accounts_by_client: Index::new(|account: &ServiceAccount| client_served_by(account).into_iter().collect()),
         }
     }
 }

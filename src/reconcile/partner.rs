@@ -20,7 +20,7 @@ use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_i
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{HomeClaim, HomeFacts, PartnerPlan, Reason, Verdict, home_claim, partner_standing, plan_partner};
-use crate::materialize::{empty_roles, ensure, listed_roles, prune_cached, revoke};
+use crate::materialize::{empty_roles, ensure, listed, prune_cached, prune_named, revoke};
 
 const KIND: &str = "Partner";
 
@@ -41,11 +41,12 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let mut home_adopted = None;
     let verdict = match standing {
         Ok(claim) => {
-            if claim == HomeClaim::Create && !create_home(ctx, partner, claim).await? {
+            let plan = plan_partner(partner, ctx.settings.home_access.as_ref(), claim);
+            if claim == HomeClaim::Create && !create_home(ctx, &plan.home_namespace).await? {
                 // Someone created the namespace meanwhile: it is judged again as an existing one.
                 return Ok(Action::requeue(Duration::from_secs(2)));
             }
-            materialize_suite(ctx, &plan_partner(partner, ctx.settings.home_access.as_ref(), claim)).await?;
+            materialize_suite(ctx, &plan).await?;
             if claim == HomeClaim::Adopt {
                 let message = format!("adopted the existing namespace {} as the partner's home", partner.spec.home_namespace);
                 publish(ctx, partner, false, "HomeAdopted", "Adopt", message).await;
@@ -82,19 +83,13 @@ fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
 /// Creates the home namespace, marked as the partner's. A create, never an apply: an apply
 /// would take a namespace that the cache has not seen yet as if Liaison had made it.
 /// Returns false if the namespace already exists.
-async fn create_home(ctx: &Context, partner: &Partner, claim: HomeClaim) -> Result<bool, Error> {
-    let plan = plan_partner(partner, ctx.settings.home_access.as_ref(), claim);
+async fn create_home(ctx: &Context, home: &Namespace) -> Result<bool, Error> {
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     ctx.metrics.write("Namespace");
-    match namespaces
-        .create(&PostParams { field_manager: Some(names::FIELD_MANAGER.into()), ..Default::default() }, &plan.home_namespace)
-        .await
-    {
+    match namespaces.create(&PostParams { field_manager: Some(names::FIELD_MANAGER.into()), ..Default::default() }, home).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
-        Err(source) => {
-            Err(crate::materialize::Error::Write { kind: "Namespace", name: partner.spec.home_namespace.clone(), source }.into())
-        }
+        Err(source) => Err(crate::materialize::Error::Write { kind: "Namespace", name: home.name_any(), source }.into()),
     }
 }
 
@@ -246,8 +241,9 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     }
     // Access ends with the first writes: every Role made in the partner's name (its links'
     // levels, its suite's) loses its rules, all at once.
-    if let Some(roles) = failure.note(listed_roles(client, None, &selector, liaison_owned).await) {
-        failure.note(empty_roles(client, roles, metrics).await);
+    let roles = failure.note(listed::<Role>(client, None, &selector, liaison_owned).await);
+    if let Some(roles) = &roles {
+        failure.note(empty_roles(client, roles.clone(), metrics).await);
     }
     let bindings = failure
         .note(revoke::<RoleBinding>(client, None, &selector, |m| liaison_owned(m) && !operator_access(m), metrics).await)
@@ -256,7 +252,9 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     failure.note(revoke::<ServiceAccount>(client, None, &selector, liaison_owned, metrics).await);
     let home = Some(partner.spec.home_namespace.as_str());
     failure.note(revoke::<Secret>(client, home, &selector, liaison_owned, metrics).await);
-    failure.note(revoke::<Role>(client, None, &selector, liaison_owned, metrics).await);
+    if let Some(roles) = roles {
+        failure.note(prune_named::<Role>(client, roles, metrics).await);
+    }
     failure.note(revoke::<ClusterRole>(client, None, &selector, liaison_owned, metrics).await);
     failure.into_result()?;
     // Last, and only once everything else went: the operator's own access to the home.
