@@ -95,7 +95,7 @@ async fn sigkill_during_mass_grant_and_mass_revocation_converges_to_intent() {
 }
 
 /// How soon after the control plane is back a new grant and a revocation must take effect.
-/// Watches retry at most every five seconds (`liaison::watch_backoff`) and then list again;
+/// Watches retry at most every five seconds (`liaison::controller::backoff`) and then list again;
 /// with kube's default backoff (up to a minute) a grant once waited more than 60 s in CI.
 const RECOVERY: Duration = Duration::from_secs(30);
 

@@ -4,6 +4,8 @@
 //! name its namespace, its partner, its namespace's labels, the roles its levels use and the
 //! ceiling; a grant by its clients' links and its partner; a partner by its links and grants.
 
+pub mod backoff;
+pub mod resync;
 mod shared;
 
 use std::collections::BTreeSet;
@@ -23,15 +25,15 @@ use tokio::sync::watch;
 
 use self::shared::{Feed, Watched, only, paged, watched, watched_as, watched_into};
 use crate::api::{AccessGrant, ClientLink, Partner};
-use crate::compact::{GrantBindings, LevelRoles};
+use crate::cache::compact::{GrantBindings, LevelRoles};
+use crate::cache::grant_statuses::GrantStatuses;
+use crate::cache::namespace_labels::NamespaceLabels;
 use crate::desired::names;
-use crate::grant_statuses::GrantStatuses;
 use crate::materialize::RecentWrites;
 use crate::metrics::Metrics;
-use crate::namespace_labels::NamespaceLabels;
 use crate::reconcile::{self, Caches, Context, Indexes, Settings};
-use crate::resync;
-use crate::summaries::{LinkGrants, PartnerClients};
+
+use crate::cache::summaries::{LinkGrants, PartnerClients};
 
 /// How long a link's list of grants, and a partner's counts of clients, grants and people,
 /// lag behind the grants (each grant's own status is written as soon as it is bound). A burst

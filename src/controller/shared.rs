@@ -1,5 +1,5 @@
 //! Shared watches: one per kind, its cache, and every change fanned out to each controller
-//! that subscribes. Watches retry on their own schedule (`crate::watch_backoff`).
+//! that subscribes. Watches retry on their own schedule (`crate::controller::backoff`).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -14,11 +14,11 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use crate::cache::index::Index;
+use crate::cache::keys::hash_of;
+use crate::controller::backoff::Retries;
 use crate::desired::names;
-use crate::index::Index;
 use crate::materialize::RecentWrites;
-use crate::materialize::recent::hash_of;
-use crate::watch_backoff::Retries;
 
 /// One watch of a kind: its cache, and every change (deletions included) fanned out to each
 /// subscriber. kube's shared stores forward only applied objects, and an access operator must
@@ -208,7 +208,7 @@ where
 }
 
 /// Drives a watch: each event to `handle`; after a failure, a wait before the watch is polled
-/// again (`crate::watch_backoff` says how long), which is what makes the watcher retry later.
+/// again (`crate::controller::backoff` says how long), which is what makes the watcher retry later.
 fn drive<K>(
     events: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
     kind: String,

@@ -6,7 +6,6 @@
 //! API server itself: a stale cache must never hide a binding that should go.
 
 pub mod access_key;
-mod compare;
 pub mod recent;
 pub mod sweep;
 
@@ -24,12 +23,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use crate::desired::ownership::controlled_by;
-pub use compare::Materialized;
-pub use recent::{RecentWrites, Version, Write};
+pub use recent::{RecentWrites, Write};
 
-use crate::compact::{Compact, CompactCache};
+use crate::cache::compact::{Compact, CompactCache};
+use crate::cache::compare::{Comparison, Materialized};
+use crate::cache::index::bare_ref;
+use crate::cache::keys::{self, Version};
 use crate::desired::names::FIELD_MANAGER;
-use crate::index::bare_ref;
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,23 +108,13 @@ macro_rules! cluster {
 namespaced!(Role, RoleBinding, ServiceAccount, Secret);
 cluster!(ClusterRole, ClusterRoleBinding, Namespace);
 
-/// What a cache says about an object Liaison wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    /// It says what Liaison wants.
-    pub matches: bool,
-    /// A field that cannot be changed in place differs: delete, then create.
-    pub needs_recreate: bool,
-    pub version: Option<Version>,
-}
-
 /// Makes the object match `desired`, writing only if the cached copy differs and the same
 /// write was not just made over it.
 pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: &Metrics, recent: &RecentWrites) -> Result<Outcome, Error>
 where
     K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let seen = cache.get(&bare_ref(desired)).map(|existing| Seen {
+    let seen = cache.get(&bare_ref(desired)).map(|existing| Comparison {
         matches: desired.is_matched_by(&existing),
         needs_recreate: desired.needs_recreate(&existing),
         version: Version::of(existing.meta()),
@@ -149,7 +139,7 @@ where
 async fn write_unless_seen<K>(
     client: &Client,
     desired: &K,
-    seen: Option<Seen>,
+    seen: Option<Comparison>,
     metrics: &Metrics,
     recent: &RecentWrites,
 ) -> Result<Outcome, Error>
@@ -159,9 +149,9 @@ where
     if seen.as_ref().is_some_and(|seen| seen.matches) {
         return Ok(Outcome::Unchanged);
     }
-    let key = recent::key::<K>(desired.meta().namespace.as_deref(), &desired.name_any());
+    let key = keys::key::<K>(desired.meta().namespace.as_deref(), &desired.name_any());
     let over = seen.as_ref().and_then(|seen| seen.version);
-    let digest = recent::digest(desired);
+    let digest = keys::digest(desired);
     let now = std::time::Instant::now();
     if recent.just_made(key, Write::Object, over, digest, now) {
         return Ok(Outcome::Unchanged);

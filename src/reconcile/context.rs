@@ -10,8 +10,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::cache::index::{Index, namespace_of};
 use crate::desired::ClientInputs;
-use crate::index::{Index, namespace_of};
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
 
@@ -21,14 +21,14 @@ pub struct Caches {
     pub partners: Store<Partner>,
     pub links: Store<ClientLink>,
     pub grants: Store<AccessGrant>,
-    pub namespaces: Arc<crate::namespace_labels::NamespaceLabels>,
+    pub namespaces: Arc<crate::cache::namespace_labels::NamespaceLabels>,
     pub cluster_roles: Store<ClusterRole>,
     /// Every Role but Liaison's level Roles: those a level names, partners' own.
     pub roles: Store<Role>,
     /// Liaison's RoleBindings other than grant bindings.
     pub role_bindings: Store<RoleBinding>,
-    pub grant_bindings: Arc<crate::compact::GrantBindings>,
-    pub level_roles: Arc<crate::compact::LevelRoles>,
+    pub grant_bindings: Arc<crate::cache::compact::GrantBindings>,
+    pub level_roles: Arc<crate::cache::compact::LevelRoles>,
     pub service_accounts: Store<ServiceAccount>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,
@@ -78,7 +78,7 @@ pub struct Settings {
     /// How the operator reaches access key Secrets: it holds no Secret access cluster-wide,
     /// only in partner home namespaces, through a binding it makes there for itself.
     pub home_access: Option<crate::desired::partner::HomeAccess>,
-    /// The period in which every object is reconciled again anyway (`crate::resync`).
+    /// The period in which every object is reconciled again anyway (`crate::controller::resync`).
     pub resync: std::time::Duration,
     /// The namespace the operator runs in: never a partner's home.
     pub operator_namespace: Option<String>,
@@ -99,12 +99,12 @@ pub struct Context {
     pub plans: PlanBudget,
     /// What each grant's status said when last seen (the cache keeps grants without their
     /// per-client entries and their `Ready` condition).
-    pub grant_statuses: Arc<crate::grant_statuses::GrantStatuses>,
+    pub grant_statuses: Arc<crate::cache::grant_statuses::GrantStatuses>,
     /// What each link's status lists of the grants using it (the cache keeps links without
     /// that list).
-    pub link_grants: Arc<crate::summaries::LinkGrants>,
+    pub link_grants: Arc<crate::cache::summaries::LinkGrants>,
     /// What each partner's status lists of its clients (the cache keeps partners without it).
-    pub partner_clients: Arc<crate::summaries::PartnerClients>,
+    pub partner_clients: Arc<crate::cache::summaries::PartnerClients>,
     /// Objects whose reconciles keep failing: their retry waits, and what their users were told.
     pub failures: super::failures::Failures,
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::api::{ClientLink, ready_condition};
-use crate::materialize::recent::Key;
+use crate::cache::keys::Key;
 
 /// The first retry's wait; each failure in a row doubles it, up to `LONGEST_RETRY`.
 const FIRST_RETRY: Duration = Duration::from_secs(2);
@@ -88,7 +88,7 @@ impl Failures {
 mod tests {
     use super::*;
     use crate::api::ClientLink;
-    use crate::materialize::recent::key;
+    use crate::cache::keys::key;
 
     #[test]
     fn retries_double_from_two_seconds_up_to_two_minutes() {

@@ -14,8 +14,10 @@ use std::time::Duration;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
+use crate::cache::keys;
+use crate::cache::keys::Version;
 use crate::desired::names::FINALIZER;
-use crate::materialize::{Version, Write, recent, said};
+use crate::materialize::{Write, said};
 
 pub use context::{Caches, Context, Indexes, Settings};
 
@@ -96,7 +98,7 @@ where
     K: Resource<DynamicType = ()>,
 {
     let kind = K::kind(&());
-    let failures = ctx.failures.count(recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()));
+    let failures = ctx.failures.count(keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any()));
     let retry = failures::retry_after(failures);
     tracing::warn!(
         kind = %kind, namespace = ?object.namespace(), name = %object.name_any(), reason = error.reason(), error = %error.description(),
@@ -128,7 +130,7 @@ where
     // object back. Adding it again from a cache that has not seen it yet would fail anyway.
     let adds_finalizer = object.meta().deletion_timestamp.is_none() && !object.finalizers().iter().any(|f| f == FINALIZER);
     let finalizer_write = adds_finalizer.then(|| {
-        (recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), Version::of(object.meta()), std::time::Instant::now())
+        (keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), Version::of(object.meta()), std::time::Instant::now())
     });
     if let Some((key, over, now)) = &finalizer_write
         && ctx.recent_writes.just_made(*key, Write::Finalizer, *over, 0, *now)
@@ -155,12 +157,12 @@ async fn count_outcome<K>(ctx: &Context, api: &kube::Api<K>, object: &K, result:
 where
     K: status::Reported + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
-    let key = recent::key::<K>(object.meta().namespace.as_deref(), &object.name_any());
+    let key = keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any());
     match result {
         Ok(_) => ctx.failures.succeeded(key),
         Err(error) => {
             let (reason, description) = (error.reason(), error.description());
-            if ctx.failures.failed(key, recent::hash_of(&(reason, &description))).tell {
+            if ctx.failures.failed(key, keys::hash_of(&(reason, &description))).tell {
                 status::report_failure(ctx, api, object, reason, &description).await;
             }
         }
@@ -168,7 +170,7 @@ where
 }
 
 /// Requeue at the next instant the plan changes by itself, if it does (at most `resync` ahead).
-/// An object that is fine is otherwise looked at again by the paced walk of `crate::resync`.
+/// An object that is fine is otherwise looked at again by the paced walk of `crate::controller::resync`.
 pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp, resync: Duration) -> Action {
     let until = wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50));
     match until {

@@ -14,9 +14,11 @@ use serde::de::DeserializeOwned;
 
 use super::Context;
 use crate::api::{AccessGrant, ClientLink, Partner, ready_condition as ready_of};
+use crate::cache::keys;
+use crate::cache::keys::Version;
 use crate::desired::Verdict;
 use crate::events::Note;
-use crate::materialize::{Version, Write, recent, said};
+use crate::materialize::{Write, said};
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
@@ -121,7 +123,7 @@ where
     S: Serialize,
 {
     let name = object.meta().name.clone().unwrap_or_default();
-    let key = recent::key::<K>(object.meta().namespace.as_deref(), &name);
+    let key = keys::key::<K>(object.meta().namespace.as_deref(), &name);
     let (over, digest, now) = (Version::of(object.meta()), status_digest(next), Instant::now());
     if ctx.recent_writes.just_made(key, Write::Status, over, digest, now) {
         return Ok(false);
@@ -143,7 +145,7 @@ fn status_digest<S: Serialize>(status: &S) -> u64 {
             c.remove("lastTransitionTime");
         });
     }
-    recent::digest(&value)
+    keys::digest(&value)
 }
 
 /// Whether the Ready condition changed in status or reason (what users react to).

@@ -23,12 +23,13 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher;
 
+use crate::cache::compare::{Comparison, Materialized};
+use crate::cache::fed::{Fed, Keeps};
+use crate::cache::index::insert_snug;
+use crate::cache::keys::Version;
+use crate::cache::keys::hash_of;
 use crate::desired::names;
 use crate::desired::ownership;
-use crate::fed::{Fed, Keeps};
-use crate::index::insert_snug;
-use crate::materialize::recent::hash_of;
-use crate::materialize::{Materialized, Seen, Version};
 
 /// A UID as 128 bits. The API server's UIDs are UUIDs; anything else (hand-built objects in
 /// tests) is hashed, where a collision could only make an object look owned by a live owner
@@ -233,12 +234,12 @@ impl<K: Compact> CompactCache<K> {
     }
 
     /// What the cache says about the object `desired` describes; `None` if it has none.
-    pub fn seen(&self, desired: &K) -> Option<Seen> {
+    pub fn seen(&self, desired: &K) -> Option<Comparison> {
         let meta = desired.meta();
         let state = self.read();
         let live = state.get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())?;
         let needs_recreate = live.immutable != desired.immutable_digest();
-        Some(Seen { matches: !needs_recreate && live.content == desired.content_digest(), needs_recreate, version: live.version })
+        Some(Comparison { matches: !needs_recreate && live.content == desired.content_digest(), needs_recreate, version: live.version })
     }
 
     /// The objects of `namespace` that are Liaison's by its rules, by name.

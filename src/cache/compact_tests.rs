@@ -86,7 +86,7 @@ fn a_binding_as_written_is_seen_to_match() {
     let desired = wanted("beta", "b", GRANT_UID);
     let cache = cache_with(&[live(desired.clone(), "7")]);
     let seen = cache.seen(&desired);
-    assert_eq!(seen, Some(Seen { matches: true, needs_recreate: false, version: Some("7".into()) }));
+    assert_eq!(seen, Some(Comparison { matches: true, needs_recreate: false, version: Some("7".into()) }));
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn a_level_role_as_written_is_seen_to_match_whatever_others_add() {
     let desired = level_role("beta", "r");
     assert_eq!(
         cache_with(&[live(desired.clone(), "7")]).seen(&desired),
-        Some(Seen { matches: true, needs_recreate: false, version: Some("7".into()) })
+        Some(Comparison { matches: true, needs_recreate: false, version: Some("7".into()) })
     );
     let mut tenants = live(desired.clone(), "8");
     tenants.metadata.labels.as_mut().unwrap().insert("team".into(), "blue".into());

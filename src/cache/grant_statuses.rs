@@ -16,21 +16,21 @@ use kube::ResourceExt;
 use kube::runtime::watcher;
 
 use crate::api::{AccessGrant, AccessGrantStatus};
+use crate::cache::fed::{Fed, Keeps};
+use crate::cache::keys::{digest, hash_of};
 use crate::desired::Reason;
-use crate::fed::{Fed, Keeps};
-use crate::materialize::recent::{digest, hash_of};
 
 const READY: &str = "Ready";
 
 #[derive(Default)]
 pub struct GrantStatuses {
-    seen: Fed<Seen>,
+    seen: Fed<SaidByGrant>,
 }
 
 /// By grant (a hash of namespace and name): what its status said as last seen. Taken like
 /// kube's cache takes the grants, so a re-list replaces both once complete.
 #[derive(Default)]
-struct Seen(HashMap<u64, Said>);
+struct SaidByGrant(HashMap<u64, Said>);
 
 struct Said {
     /// Of the whole status.
@@ -113,7 +113,7 @@ impl Ready {
     }
 }
 
-impl Keeps<AccessGrant> for Seen {
+impl Keeps<AccessGrant> for SaidByGrant {
     fn keep(&mut self, grant: &AccessGrant) {
         let status = grant.status.as_ref();
         let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY)).map(Ready::of);

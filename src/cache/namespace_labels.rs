@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 
-use crate::fed::{Fed, Keeps};
+use crate::cache::fed::{Fed, Keeps};
 
 type Pairs = Box<[(Box<str>, Box<str>)]>;
 

@@ -11,6 +11,18 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
+use super::keys::Version;
+
+/// What a cache says about an object Liaison wants: the comparison of the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    /// It says what Liaison wants.
+    pub matches: bool,
+    /// A field that cannot be changed in place differs: delete, then create.
+    pub needs_recreate: bool,
+    pub version: Option<Version>,
+}
+
 pub trait Materialized: Resource<DynamicType = ()> {
     /// The payload compared besides metadata.
     fn same_payload(&self, existing: &Self) -> bool;

@@ -16,8 +16,8 @@ use kube::runtime::watcher;
 use serde::Serialize;
 
 use crate::api::{ClientLink, LinkGrantSummary, Partner, PartnerClient};
-use crate::fed::{Fed, Keeps};
-use crate::materialize::recent::{digest, hash_of};
+use crate::cache::fed::{Fed, Keeps};
+use crate::cache::keys::{digest, hash_of};
 
 /// A kind whose status carries a summary list that the caches leave out.
 pub trait Summarized: Resource {
@@ -70,7 +70,7 @@ impl Summarized for Partner {
 
 /// The summary lists of one kind's objects as last seen.
 pub struct Summaries<K> {
-    seen: Fed<Seen>,
+    seen: Fed<ListedByObject>,
     kind: PhantomData<fn(&K)>,
 }
 
@@ -88,7 +88,7 @@ impl<K> Default for Summaries<K> {
 /// By object (a hash of namespace and name): its list as last seen. Taken like kube's cache
 /// takes the objects, so a re-list replaces both once complete.
 #[derive(Default)]
-struct Seen(HashMap<u64, Listed>);
+struct ListedByObject(HashMap<u64, Listed>);
 
 struct Listed {
     /// Of the whole list.
@@ -97,7 +97,7 @@ struct Listed {
     noted: Box<str>,
 }
 
-impl<K: Summarized> Keeps<K> for Seen {
+impl<K: Summarized> Keeps<K> for ListedByObject {
     fn keep(&mut self, object: &K) {
         let summary = object.summary();
         self.0.insert(key_of(object), Listed { digest: digest(&summary), noted: K::noted(summary).join("\n").into() });

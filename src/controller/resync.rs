@@ -14,7 +14,7 @@ use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::time::Instant;
 
-use crate::index::{member, reference};
+use crate::cache::index::{member, reference};
 
 /// Every object of `cache`, once per `period`, one at a time, evenly spaced. Each round walks
 /// what the cache held when it started; objects created meanwhile are heard of through their
