@@ -7,8 +7,8 @@
 pub mod backoff;
 pub mod resync;
 mod shared;
+pub mod triggers;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,7 +19,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::core::PartialObjectMeta;
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
@@ -254,67 +253,33 @@ fn link_controller(
     shutdown: &watch::Receiver<bool>,
 ) -> BoxFuture<'static, ()> {
     let caches = &watches.caches;
-    let (partner_links, cr_links) = (caches.links.clone(), caches.links.clone());
-    let (partner_store, home_partners, home_links) = (caches.partners.clone(), caches.partners.clone(), caches.links.clone());
-    let (by_grant, by_ns, by_ns_role) = (caches.clone(), caches.clone(), caches.clone());
-    let (made_roles, made_bindings, made_grants, made_keys) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
     let ceiling = ctx.settings.ceiling.clone();
     Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
-        // What Liaison made in a namespace brings back the namespace's links: found by the
-        // namespace, not by owner references, which a client admin can remove.
-        .watches_shared_stream(watches.level_roles.subscribe(), move |role| links_in(&made_roles, &role.namespace().unwrap_or_default()))
-        .watches_shared_stream(watches.role_bindings.subscribe(), move |rb| links_in(&made_bindings, &rb.namespace().unwrap_or_default()))
-        .watches_shared_stream(watches.grant_bindings.subscribe(), move |rb| links_in(&made_grants, &rb.namespace().unwrap_or_default()))
-        // A key's account lives in the partner's home; its label names the client it serves.
-        .watches_shared_stream(watches.service_accounts.subscribe(), move |sa| {
-            links_in(&made_keys, &reconcile::context::client_served_by(&sa).unwrap_or_default())
-        })
-        .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
-            // The namespaces it names now, and those where it still has bindings: a client
-            // dropped from the grant must lose its binding.
-            let uid = grant.uid().unwrap_or_default();
-            let mut namespaces: BTreeSet<String> = grant.spec.clients.iter().cloned().collect();
-            namespaces.extend(by_grant.grant_bindings.namespaces_of_grant(&uid));
-            namespaces.iter().flat_map(|ns| links_in(&by_grant, ns)).collect::<Vec<_>>()
-        })
+        .watches_shared_stream(watches.level_roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::links_of_made(c, &*role)))
+        .watches_shared_stream(watches.role_bindings.subscribe(), on(caches, |c, rb: Arc<RoleBinding>| triggers::links_of_made(c, &*rb)))
+        .watches_shared_stream(watches.grant_bindings.subscribe(), on(caches, |c, rb: Arc<RoleBinding>| triggers::links_of_made(c, &*rb)))
+        .watches_shared_stream(
+            watches.service_accounts.subscribe(),
+            on(caches, |c, sa: Arc<ServiceAccount>| triggers::links_of_key(c, &sa)),
+        )
+        .watches_shared_stream(
+            watches.grants.subscribe_spec_changes(),
+            on(caches, |c, g: Arc<AccessGrant>| triggers::links_of_grant(c, &g)),
+        )
         // A partner's standing comes from its spec, age and deletion, never its status:
         // each status write re-planned every namespace of its links.
-        .watches_shared_stream(watches.partners.subscribe_spec_changes(), move |partner| {
-            // Partners sharing a home namespace decide each other's standing.
-            let home = partner.spec.home_namespace.clone();
-            let affected: Vec<String> = partner_store
-                .state()
-                .iter()
-                .filter(|p| p.spec.home_namespace == home)
-                .map(|p| p.name_any())
-                .chain([partner.name_any()])
-                .collect();
-            links_where(&partner_links, |l| affected.contains(&l.spec.partner))
-        })
-        // A namespace's labels decide its own links, and, marking a home, the links of the
-        // partner whose home it is.
-        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
-            let name = ns.name_any();
-            let homed: Vec<String> = home_partners.state().iter().filter(|p| p.spec.home_namespace == name).map(|p| p.name_any()).collect();
-            let mut links = links_in(&by_ns, &name);
-            if !homed.is_empty() {
-                links.extend(links_where(&home_links, |l| homed.contains(&l.spec.partner)));
-            }
-            links
-        })
-        .watches_shared_stream(watches.roles.subscribe(), move |role| {
-            let name = role.name_any();
-            let uses_role = |l: &ClientLink| l.spec.access_levels.iter().any(|lv| lv.role.as_deref() == Some(name.as_str()));
-            let in_namespace = by_ns_role.by.links_by_namespace.get(&role.namespace().unwrap_or_default(), &by_ns_role.links);
-            in_namespace.iter().filter(|l| uses_role(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect::<Vec<_>>()
-        })
-        .watches_shared_stream(watches.cluster_roles.subscribe(), move |cr| {
-            let name = cr.name_any();
-            let is_ceiling = name == ceiling;
-            links_where(&cr_links, |l| is_ceiling || uses_cluster_role(l, &name))
-        })
+        .watches_shared_stream(
+            watches.partners.subscribe_spec_changes(),
+            on(caches, |c, p: Arc<Partner>| triggers::links_of_partner(c, &p)),
+        )
+        .watches_shared_stream(watches.namespaces.subscribe(), on(caches, |c, ns| triggers::links_of_namespace(c, &ns)))
+        .watches_shared_stream(watches.roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::links_using_role(c, &role)))
+        .watches_shared_stream(
+            watches.cluster_roles.subscribe(),
+            on(caches, move |c, cr: Arc<ClusterRole>| triggers::links_using_cluster_role(c, &ceiling, &cr)),
+        )
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -331,52 +296,26 @@ fn grant_controller(
     shutdown: &watch::Receiver<bool>,
 ) -> BoxFuture<'static, ()> {
     let caches = &watches.caches;
-    let by_home = caches.clone();
-    let (by_link, by_ns, by_role, by_level, by_cr) = (caches.clone(), caches.clone(), caches.clone(), caches.clone(), caches.clone());
-    let by_failing = caches.clone();
-    let link_store = caches.links.clone();
     let ceiling = ctx.settings.ceiling.clone();
     Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.grants.clone(), ctx.settings.resync))
-        .watches_shared_stream(watches.links.subscribe_spec_changes(), move |link| {
-            grants_naming(&by_link, &link.namespace().unwrap_or_default())
-        })
-        // A link whose writes keep failing says so in its status; its grants waiting for a
-        // binding then say which link to ask. Other status changes of links are not news here.
-        .watches_shared_stream(watches.links.subscribe(), move |link| match reconcile::failures::reported_by(&link) {
-            Some(_) => grants_naming(&by_failing, &link.namespace().unwrap_or_default()),
-            None => vec![],
-        })
-        // A grant reports `Granted` once its binding is in place: the binding's arrival is
-        // what completes it. Labels only pick which grant to look at again.
-        .watches_shared_stream(watches.grant_bindings.subscribe(), |binding| {
-            let labels = binding.labels();
-            let grant = labels.get(names::ACCESS_GRANT).zip(labels.get(names::GRANT_NAMESPACE));
-            grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
-        })
+        .watches_shared_stream(watches.links.subscribe_spec_changes(), on(caches, |c, l: Arc<ClientLink>| triggers::grants_of_link(c, &l)))
+        .watches_shared_stream(watches.links.subscribe(), on(caches, |c, l: Arc<ClientLink>| triggers::grants_of_failing_link(c, &l)))
+        .watches_shared_stream(watches.grant_bindings.subscribe(), |rb| triggers::grant_of_binding(&rb))
         // Not its status: each write of it re-checked every grant of the partner's home.
-        .watches_shared_stream(watches.partners.subscribe_spec_changes(), move |partner| {
-            let at_home = by_home.by.grants_by_namespace.get(&partner.spec.home_namespace, &by_home.grants);
-            at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect::<Vec<_>>()
-        })
-        // Its clients' labels, and its own home's mark.
-        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
-            let mut grants = grants_naming(&by_ns, &ns.name_any());
-            let at_home = by_ns.by.grants_by_namespace.get(&ns.name_any(), &by_ns.grants);
-            grants.extend(at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())));
-            grants
-        })
-        .watches_shared_stream(watches.roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
+        .watches_shared_stream(
+            watches.partners.subscribe_spec_changes(),
+            on(caches, |c, p: Arc<Partner>| triggers::grants_of_partner(c, &p)),
+        )
+        .watches_shared_stream(watches.namespaces.subscribe(), on(caches, |c, ns| triggers::grants_of_namespace(c, &ns)))
+        .watches_shared_stream(watches.roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)))
         // A grant reports `Granted` once the level Role it binds is in place too.
-        .watches_shared_stream(watches.level_roles.subscribe(), move |role| grants_naming(&by_level, &role.namespace().unwrap_or_default()))
-        .watches_shared_stream(watches.cluster_roles.subscribe(), move |cr| {
-            let name = cr.name_any();
-            let is_ceiling = name == ceiling;
-            let using: BTreeSet<String> =
-                link_store.state().iter().filter(|l| is_ceiling || uses_cluster_role(l, &name)).filter_map(|l| l.namespace()).collect();
-            using.iter().flat_map(|ns| grants_naming(&by_cr, ns)).collect::<Vec<_>>()
-        })
+        .watches_shared_stream(watches.level_roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)))
+        .watches_shared_stream(
+            watches.cluster_roles.subscribe(),
+            on(caches, move |c, cr: Arc<ClusterRole>| triggers::grants_using_cluster_role(c, &ceiling, &cr)),
+        )
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::access_grant::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -400,44 +339,22 @@ fn partner_controller(
         .owns_shared_stream(watches.role_bindings.subscribe())
         .owns_shared_stream(watches.cluster_roles.subscribe())
         .owns_shared_stream(watches.cluster_role_bindings.subscribe())
-        // Its links, and any link in its home, which a home must not hold.
-        .watches_shared_stream(watches.links.subscribe(), move |link| {
-            let ns = link.namespace().unwrap_or_default();
-            partners_where(&link_partners, |p| p.name_any() == link.spec.partner || p.spec.home_namespace == ns)
-        })
-        .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
-            let ns = grant.namespace();
-            partners_where(&grant_partners, |p| Some(&p.spec.home_namespace) == ns.as_ref())
-        })
-        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
-            let name = ns.name_any();
-            partners_where(&ns_partners, |p| p.spec.home_namespace == name)
-        })
+        .watches_shared_stream(watches.links.subscribe(), move |link| triggers::partners_of_link(&link_partners, &link))
+        .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| triggers::partners_of_grant(&grant_partners, &grant))
+        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| triggers::partners_of_namespace(&ns_partners, &ns))
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::partner::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .boxed()
 }
 
-/// Whether one of the link's levels names ClusterRole `name`.
-fn uses_cluster_role(link: &ClientLink, name: &str) -> bool {
-    link.spec.access_levels.iter().any(|level| level.cluster_role.as_deref() == Some(name))
-}
-
-fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) -> Vec<ObjectRef<ClientLink>> {
-    store.state().iter().filter(|l| keep(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect()
-}
-
-fn links_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<ClientLink>> {
-    caches.by.links_by_namespace.get(namespace, &caches.links).iter().map(|l| ObjectRef::from_obj(l.as_ref())).collect()
-}
-
-fn grants_naming(caches: &Caches, namespace: &str) -> Vec<ObjectRef<AccessGrant>> {
-    caches.by.grants_by_client.get(namespace, &caches.grants).iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect()
-}
-
-fn partners_where(store: &Store<Partner>, keep: impl Fn(&Partner) -> bool) -> Vec<ObjectRef<Partner>> {
-    store.state().iter().filter(|p| keep(p)).map(|p| ObjectRef::from_obj(p.as_ref())).collect()
+/// A trigger as a watch's mapper: `trigger` with its own handle on the caches.
+fn on<T, R, F>(caches: &Caches, trigger: F) -> impl Fn(Arc<T>) -> Vec<R> + use<T, R, F>
+where
+    F: Fn(&Caches, Arc<T>) -> Vec<R>,
+{
+    let caches = caches.clone();
+    move |object| trigger(&caches, object)
 }
 
 async fn stopped(mut shutdown: watch::Receiver<bool>) {

@@ -1,0 +1,276 @@
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, store::Writer};
+use kube::runtime::watcher::Event;
+use serde_json::json;
+
+use super::*;
+use crate::cache::compact::{GrantBindings, LevelRoles};
+use crate::cache::namespace_labels::NamespaceLabels;
+use crate::reconcile::Indexes;
+
+const GRANT_UID: &str = "0b4e7a62-9f3c-4c1d-8a2b-7e5f6d4c3b2a";
+
+/// Caches filled by hand, the way the watches fill them: each store, then its indexes.
+struct World {
+    caches: Caches,
+    partners: Writer<Partner>,
+    links: Writer<ClientLink>,
+    grants: Writer<AccessGrant>,
+}
+
+impl World {
+    fn new() -> World {
+        let (partners_store, partners) = reflector::store();
+        let (links_store, links) = reflector::store();
+        let (grants_store, grants) = reflector::store();
+        let caches = Caches {
+            partners: partners_store,
+            links: links_store,
+            grants: grants_store,
+            namespaces: Arc::new(NamespaceLabels::default()),
+            cluster_roles: reflector::store().0,
+            roles: reflector::store().0,
+            role_bindings: reflector::store().0,
+            grant_bindings: Arc::new(GrantBindings::default()),
+            level_roles: Arc::new(LevelRoles::default()),
+            service_accounts: reflector::store().0,
+            cluster_role_bindings: reflector::store().0,
+            managed_namespaces: reflector::store().0,
+            by: Indexes::default(),
+        };
+        World { caches, partners, links, grants }
+    }
+
+    fn partner(mut self, name: &str, home: &str) -> World {
+        let partner: Partner = from(json!({
+            "metadata": {"name": name},
+            "spec": {"homeNamespace": home, "responsibleParty": {"kind": "Group", "name": "vendor-managers"}}
+        }));
+        self.partners.apply_watcher_event(&Event::Apply(partner));
+        self
+    }
+
+    fn link(mut self, namespace: &str, partner: &str, levels: serde_json::Value) -> World {
+        let link: ClientLink = from(json!({
+            "metadata": {"name": partner, "namespace": namespace},
+            "spec": {"partner": partner, "accessLevels": levels}
+        }));
+        let event = Event::Apply(link);
+        self.links.apply_watcher_event(&event);
+        for index in [&self.caches.by.links_by_namespace, &self.caches.by.links_by_partner] {
+            index.observe(&event, &self.caches.links);
+        }
+        self
+    }
+
+    fn grant(mut self, home: &str, name: &str, clients: &[&str]) -> World {
+        let grant: AccessGrant = from(json!({
+            "metadata": {"name": name, "namespace": home, "uid": GRANT_UID},
+            "spec": {"clients": clients, "accessLevel": "support", "subjects": [{"kind": "User", "name": "bob@techhelp.example"}]}
+        }));
+        let event = Event::Apply(grant);
+        self.grants.apply_watcher_event(&event);
+        for index in [&self.caches.by.grants_by_client, &self.caches.by.grants_by_namespace] {
+            index.observe(&event, &self.caches.grants);
+        }
+        self
+    }
+
+    /// A binding Liaison made for the grant in `namespace`, still there.
+    fn grant_binding(self, namespace: &str) -> World {
+        self.caches.grant_bindings.apply(&Event::Apply(grant_binding(namespace)));
+        self
+    }
+}
+
+fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("a valid object")
+}
+
+fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+    ObjectMeta { name: Some(name.into()), namespace: namespace.map(String::from), ..Default::default() }
+}
+
+fn grant_binding(namespace: &str) -> RoleBinding {
+    let mut binding: RoleBinding = from(json!({
+        "metadata": {"name": "liaison-grant-1", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "liaison-support-1"}
+    }));
+    binding.metadata.labels = Some(
+        [
+            (names::GRANT_UID, GRANT_UID),
+            (names::ACCESS_GRANT, "beta-support"),
+            (names::GRANT_NAMESPACE, "partner-techhelp"),
+            (names::COMPONENT, "grant-binding"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    );
+    binding
+}
+
+fn namespace(name: &str) -> PartialObjectMeta<Namespace> {
+    PartialObjectMeta { metadata: meta(None, name), ..Default::default() }
+}
+
+fn role(namespace: &str, name: &str) -> Role {
+    Role { metadata: meta(Some(namespace), name), ..Default::default() }
+}
+
+fn cluster_role(name: &str) -> ClusterRole {
+    ClusterRole { metadata: meta(None, name), ..Default::default() }
+}
+
+fn view() -> serde_json::Value {
+    json!([{"name": "support", "clusterRole": "view"}])
+}
+
+fn tickets() -> serde_json::Value {
+    json!([{"name": "tickets", "role": "ticket-reader"}])
+}
+
+/// The `namespace/name` of each object, sorted: what a test compares.
+fn named<K: Resource<DynamicType = ()>>(refs: Vec<ObjectRef<K>>) -> Vec<String> {
+    let mut names: Vec<String> = refs.iter().map(|r| format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name)).collect();
+    names.sort();
+    names
+}
+
+/// Two clients of TechHelp (beta with a Role level, gamma with `view`), and Acme's link in delta.
+fn clients() -> World {
+    World::new()
+        .partner("techhelp", "partner-techhelp")
+        .partner("acme", "partner-acme")
+        .link("beta", "techhelp", tickets())
+        .link("gamma", "techhelp", view())
+        .link("delta", "acme", json!([{"name": "ops", "clusterRole": "edit"}]))
+}
+
+#[test]
+fn what_liaison_made_in_a_namespace_brings_back_that_namespaces_links_only() {
+    let world = clients();
+    assert_eq!(named(links_of_made(&world.caches, &role("beta", "liaison-tickets-1"))), ["beta/techhelp"]);
+    assert_eq!(named(links_of_made(&world.caches, &grant_binding("delta"))), ["delta/acme"]);
+    assert!(links_of_made(&world.caches, &role("nowhere", "x")).is_empty());
+}
+
+#[test]
+fn an_access_key_brings_back_the_link_of_the_client_it_serves_not_of_its_home() {
+    let world = clients().link("partner-techhelp", "acme", view());
+    let mut key = ServiceAccount { metadata: meta(Some("partner-techhelp"), "liaison-key-1"), ..Default::default() };
+    key.metadata.labels = Some([(names::CLIENT_NAMESPACE.to_string(), "gamma".to_string())].into());
+    assert_eq!(named(links_of_key(&world.caches, &key)), ["gamma/techhelp"]);
+    // Keys made before they moved to homes lived in the client namespace, unlabelled.
+    let old_key = ServiceAccount { metadata: meta(Some("beta"), "liaison-key-0"), ..Default::default() };
+    assert_eq!(named(links_of_key(&world.caches, &old_key)), ["beta/techhelp"]);
+}
+
+#[test]
+fn a_grant_brings_back_the_clients_it_names_and_those_still_holding_its_bindings() {
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant_binding("gamma");
+    let grant = world.caches.grants.state()[0].clone();
+    assert_eq!(
+        named(links_of_grant(&world.caches, &grant)),
+        ["beta/techhelp", "gamma/techhelp"],
+        "gamma was dropped: it must lose its binding"
+    );
+}
+
+#[test]
+fn a_partner_brings_back_its_links_and_those_of_partners_sharing_its_home() {
+    let world = clients().partner("squatter", "partner-techhelp").link("epsilon", "squatter", view());
+    let techhelp = world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap();
+    assert_eq!(named(links_of_partner(&world.caches, &techhelp)), ["beta/techhelp", "epsilon/squatter", "gamma/techhelp"]);
+    let acme = world.caches.partners.state().into_iter().find(|p| p.name_any() == "acme").unwrap();
+    assert_eq!(named(links_of_partner(&world.caches, &acme)), ["delta/acme"]);
+}
+
+#[test]
+fn a_namespace_brings_back_its_links_and_as_a_home_its_partners_links() {
+    let world = clients();
+    assert_eq!(named(links_of_namespace(&world.caches, &namespace("delta"))), ["delta/acme"]);
+    assert_eq!(named(links_of_namespace(&world.caches, &namespace("partner-techhelp"))), ["beta/techhelp", "gamma/techhelp"]);
+    assert!(links_of_namespace(&world.caches, &namespace("unrelated")).is_empty());
+}
+
+#[test]
+fn a_role_brings_back_only_the_links_of_its_namespace_whose_levels_name_it() {
+    let world = clients().link("beta", "acme", view());
+    assert_eq!(named(links_using_role(&world.caches, &role("beta", "ticket-reader"))), ["beta/techhelp"]);
+    assert!(links_using_role(&world.caches, &role("gamma", "ticket-reader")).is_empty(), "gamma's link names no Role");
+    assert!(links_using_role(&world.caches, &role("beta", "other")).is_empty());
+}
+
+#[test]
+fn a_cluster_role_brings_back_the_links_naming_it_and_the_ceiling_every_link() {
+    let world = clients();
+    assert_eq!(named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("view"))), ["gamma/techhelp"]);
+    assert_eq!(named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("edit"))), ["delta/acme"]);
+    assert_eq!(named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("liaison-ceiling"))).len(), 3);
+    assert!(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("admin")).is_empty());
+}
+
+#[test]
+fn a_link_brings_back_the_grants_naming_its_namespace() {
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta", "gamma"]).grant("partner-acme", "delta-ops", &["delta"]);
+    let beta = world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("beta")).unwrap();
+    assert_eq!(named(grants_of_link(&world.caches, &beta)), ["partner-techhelp/beta-support"]);
+    assert!(grants_of_failing_link(&world.caches, &beta).is_empty(), "a link that reports no failure is not news to grants");
+}
+
+#[test]
+fn a_link_reporting_failed_writes_brings_back_its_grants() {
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]);
+    let mut beta: ClientLink =
+        (*world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("beta")).unwrap()).clone();
+    beta.status = Some(from(json!({"conditions": [{
+        "type": "Ready", "status": "False", "reason": "ApplyFailed", "message": "quota", "lastTransitionTime": "2026-12-04T00:00:00Z"
+    }]})));
+    assert_eq!(named(grants_of_failing_link(&world.caches, &beta)), ["partner-techhelp/beta-support"]);
+}
+
+#[test]
+fn a_grant_binding_brings_back_the_grant_its_labels_name() {
+    assert_eq!(named(grant_of_binding(&grant_binding("beta")).into_iter().collect()), ["partner-techhelp/beta-support"]);
+    let unlabelled = RoleBinding { metadata: meta(Some("beta"), "x"), ..Default::default() };
+    assert_eq!(grant_of_binding(&unlabelled), None);
+}
+
+#[test]
+fn a_partner_or_a_namespace_brings_back_the_grants_living_or_aimed_there() {
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant("partner-acme", "delta-ops", &["delta"]);
+    let techhelp = world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap();
+    assert_eq!(named(grants_of_partner(&world.caches, &techhelp)), ["partner-techhelp/beta-support"]);
+    assert_eq!(named(grants_of_namespace(&world.caches, &namespace("delta"))), ["partner-acme/delta-ops"]);
+    assert_eq!(named(grants_of_namespace(&world.caches, &namespace("partner-techhelp"))), ["partner-techhelp/beta-support"]);
+    assert_eq!(named(grants_of_role(&world.caches, &role("beta", "ticket-reader"))), ["partner-techhelp/beta-support"]);
+}
+
+#[test]
+fn a_cluster_role_brings_back_the_grants_of_the_links_naming_it() {
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant("partner-techhelp", "gamma-support", &["gamma"]);
+    assert_eq!(
+        named(grants_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("view"))),
+        ["partner-techhelp/gamma-support"]
+    );
+    assert_eq!(named(grants_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("liaison-ceiling"))).len(), 2);
+}
+
+#[test]
+fn partners_are_brought_back_by_their_links_their_homes_grants_and_their_home() {
+    let world = clients().link("partner-acme", "techhelp", view());
+    let partners = &world.caches.partners;
+    let link_in_acmes_home = world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("partner-acme")).unwrap();
+    assert_eq!(named(partners_of_link(partners, &link_in_acmes_home)), ["/acme", "/techhelp"], "its partner, and the home it sits in");
+    let world = world.grant("partner-acme", "delta-ops", &["delta"]);
+    let grant = world.caches.grants.state()[0].clone();
+    assert_eq!(named(partners_of_grant(&world.caches.partners, &grant)), ["/acme"]);
+    assert_eq!(named(partners_of_namespace(&world.caches.partners, &namespace("partner-techhelp"))), ["/techhelp"]);
+    assert!(partners_of_namespace(&world.caches.partners, &namespace("beta")).is_empty());
+}
