@@ -665,5 +665,5 @@ pub fn partner_owner(partner: &Partner) -> OwnerReference {
 }
 
 #[cfg(test)]
-#[path = "client_tests.rs"]
+#[path = "client_tests/mod.rs"]
 mod tests;
