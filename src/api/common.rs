@@ -48,9 +48,12 @@ impl std::fmt::Display for Subject {
     }
 }
 
+/// The condition type every kind reports its verdict in.
+pub const READY: &str = "Ready";
+
 /// The `Ready` condition of a status, if any.
 pub fn ready_condition(conditions: &[Condition]) -> Option<&Condition> {
-    conditions.iter().find(|c| c.type_ == "Ready")
+    conditions.iter().find(|c| c.type_ == READY)
 }
 
 pub fn condition_is_true(conditions: &[Condition], type_: &str) -> bool {

@@ -12,7 +12,7 @@ mod partner;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
 pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary};
-pub use common::{Subject, SubjectKind, condition_is_true, ready_condition};
+pub use common::{READY, Subject, SubjectKind, condition_is_true, ready_condition};
 pub use expiry::Expiry;
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};
 

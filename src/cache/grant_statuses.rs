@@ -12,15 +12,13 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::ResourceExt;
 use kube::runtime::watcher;
 
+use crate::api::READY;
 use crate::api::{AccessGrant, AccessGrantStatus};
 use crate::cache::fed::{Fed, Keeps};
-use crate::cache::keys::{digest, hash_of};
+use crate::cache::keys::{Key, digest, key_of};
 use crate::desired::Reason;
-
-const READY: &str = "Ready";
 
 #[derive(Default)]
 pub struct GrantStatuses {
@@ -30,7 +28,7 @@ pub struct GrantStatuses {
 /// By grant (a hash of namespace and name): what its status said as last seen. Taken like
 /// kube's cache takes the grants, so a re-list replaces both once complete.
 #[derive(Default)]
-struct SaidByGrant(HashMap<u64, Said>);
+struct SaidByGrant(HashMap<Key, Said>);
 
 struct Said {
     /// Of the whole status.
@@ -158,10 +156,6 @@ impl GrantStatuses {
             None => grant.status.as_ref() == Some(next),
         }
     }
-}
-
-fn key_of(grant: &AccessGrant) -> u64 {
-    hash_of(&(grant.namespace(), grant.name_any()))
 }
 
 fn status_digest(status: Option<&AccessGrantStatus>) -> u64 {

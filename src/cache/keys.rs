@@ -33,6 +33,11 @@ pub fn key<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -
     Key(hash_of(&(K::kind(&()), namespace.unwrap_or_default(), name)))
 }
 
+/// The key of a cached or written object.
+pub fn key_of<K: Resource<DynamicType = ()>>(object: &K) -> Key {
+    key::<K>(object.meta().namespace.as_deref(), object.meta().name.as_deref().unwrap_or_default())
+}
+
 /// A digest of what a write sends.
 pub fn digest<T: Serialize>(sent: &T) -> u64 {
     hash_of(&serde_json::to_vec(sent).unwrap_or_default())

@@ -17,10 +17,10 @@ use serde::Serialize;
 
 use crate::api::{ClientLink, LinkGrantSummary, Partner, PartnerClient};
 use crate::cache::fed::{Fed, Keeps};
-use crate::cache::keys::{digest, hash_of};
+use crate::cache::keys::{Key, digest, key_of};
 
 /// A kind whose status carries a summary list that the caches leave out.
-pub trait Summarized: Resource {
+pub trait Summarized: Resource<DynamicType = ()> {
     type Entry: Serialize + PartialEq;
 
     /// The list in the object's status (empty without one).
@@ -88,7 +88,7 @@ impl<K> Default for Summaries<K> {
 /// By object (a hash of namespace and name): its list as last seen. Taken like kube's cache
 /// takes the objects, so a re-list replaces both once complete.
 #[derive(Default)]
-struct ListedByObject(HashMap<u64, Listed>);
+struct ListedByObject(HashMap<Key, Listed>);
 
 struct Listed {
     /// Of the whole list.
@@ -137,10 +137,6 @@ impl LinkGrants {
     pub fn granted(&self, link: &ClientLink) -> Vec<String> {
         self.noted(link)
     }
-}
-
-fn key_of<K: Resource>(object: &K) -> u64 {
-    hash_of(&(object.meta().namespace.as_deref(), object.meta().name.as_deref()))
 }
 
 #[cfg(test)]

@@ -90,8 +90,8 @@ pub fn base_labels(component: Component, partner: &str, owner_uid: &str) -> BTre
     ])
 }
 
-/// A short, stable digest of the given parts.
-pub fn digest(parts: &[&str]) -> String {
+/// A short digest of the given parts, stable across runs and versions: it is part of names.
+fn name_hash(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());
@@ -102,7 +102,7 @@ pub fn digest(parts: &[&str]) -> String {
 
 /// `liaison-<readable>-<digest>`, the readable part cut so that the whole is a DNS label.
 fn derived(readable: &str, parts: &[&str]) -> String {
-    let hash = digest(parts);
+    let hash = name_hash(parts);
     let room = 63 - "liaison--".len() - hash.len();
     let readable: String = readable.chars().take(room).collect();
     let readable = readable.trim_end_matches(['-', '.']);

@@ -14,6 +14,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, failures, requeue_at, with_finalizer};
+use crate::api::READY;
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
@@ -220,7 +221,7 @@ async fn write_status(
 /// restored after a refusal. A grant bound after creation (at once, or after `Pending` under
 /// load) says so in its status; `Pending` itself is transient.
 fn worth_an_event(previous: &[Condition], reason: Reason) -> bool {
-    let before = previous.iter().find(|c| c.type_ == "Ready").map(|c| c.reason.as_str());
+    let before = previous.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str());
     match reason {
         // Transient, and followed by the refusal itself.
         Reason::Pending | Reason::Revoking => false,

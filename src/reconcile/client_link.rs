@@ -18,6 +18,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, FirstFailure, requeue_at, with_finalizer};
+use crate::api::READY;
 use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::client::{AccessKeyPlan, accepted_partner, outranked};
 use crate::desired::names::{self, Component};
@@ -204,7 +205,7 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         return Ok(None);
     }
     // Only the grants using the link changed: a summary, coalesced over a burst.
-    let reported = previous.conditions.iter().any(|c| c.type_ == "Ready");
+    let reported = previous.conditions.iter().any(|c| c.type_ == READY);
     if rest_as_seen
         && reported
         && let Some(wait) = ctx.link_summaries.hold(&key, Instant::now())

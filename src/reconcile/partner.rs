@@ -16,6 +16,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, FirstFailure, with_finalizer};
+use crate::api::READY;
 use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
@@ -141,7 +142,7 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
             PartnerClient {
                 namespace: link.namespace().unwrap_or_default(),
                 link: link.name_any(),
-                active: condition_is_true(conditions, "Ready"),
+                active: condition_is_true(conditions, READY),
                 grants: granted.iter().map(|g| g.rsplit('/').next().unwrap_or(g).to_string()).collect(),
                 subjects: subjects.len() as i32,
             }
@@ -218,7 +219,7 @@ async fn write_status(
 /// changes.
 fn only_summary_differs(next: &PartnerStatus, previous: &PartnerStatus) -> bool {
     let standing = |s: &PartnerStatus| (s.observed_generation, s.conditions.clone());
-    previous.conditions.iter().any(|c| c.type_ == "Ready") && standing(next) == standing(previous)
+    previous.conditions.iter().any(|c| c.type_ == READY) && standing(next) == standing(previous)
 }
 
 /// Everything granted in the partner's name goes, bindings first; the home namespace stays.

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Context;
+use crate::api::READY;
 use crate::api::{AccessGrant, ClientLink, Partner, ready_condition as ready_of};
 use crate::cache::keys;
 use crate::cache::keys::Version;
@@ -23,8 +24,8 @@ use crate::materialize::{Write, said};
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
 pub fn ready_condition(ready: bool, verdict: &Verdict, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Vec<Condition> {
-    let before = previous.iter().find(|c| c.type_ == "Ready");
-    let mut conditions: Vec<Condition> = previous.iter().filter(|c| c.type_ != "Ready").cloned().collect();
+    let before = previous.iter().find(|c| c.type_ == READY);
+    let mut conditions: Vec<Condition> = previous.iter().filter(|c| c.type_ != READY).cloned().collect();
     conditions.push(ready_as(ready, verdict.reason.as_str(), &verdict.message, generation, before, now));
     conditions
 }
@@ -36,7 +37,7 @@ fn ready_as(ready: bool, reason: &str, message: &str, generation: Option<i64>, b
         _ => Time(now),
     };
     Condition {
-        type_: "Ready".into(),
+        type_: READY.into(),
         status: status.into(),
         reason: reason.to_string(),
         message: truncate(message, 1024),
@@ -150,7 +151,7 @@ fn status_digest<S: Serialize>(status: &S) -> u64 {
 
 /// Whether the Ready condition changed in status or reason (what users react to).
 pub fn transitioned(previous: &[Condition], next: &[Condition]) -> bool {
-    let ready = |cs: &[Condition]| cs.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()));
+    let ready = |cs: &[Condition]| cs.iter().find(|c| c.type_ == READY).map(|c| (c.status.clone(), c.reason.clone()));
     ready(previous) != ready(next)
 }
 
