@@ -9,19 +9,22 @@
 //! - `run`: leader election and shutdown;
 //! - `report`: the current-access table of `liaison access`;
 //! - `admission`: the webhook that refuses a ClientLink whose author does not hold what it delegates.
-pub mod admission;
+//!
+//! Public are the modules the binary and the tests use (the kinds, the pure rules, the CLI and
+//! its commands); the controller's machinery is the crate's own.
+mod admission;
 pub mod api;
-pub mod cache;
+mod cache;
 pub mod ceiling;
 pub mod cli;
-pub mod controller;
+mod controller;
 pub mod crdgen;
 pub mod desired;
-pub mod events;
-pub mod http;
-pub mod materialize;
+mod events;
+mod http;
+mod materialize;
 pub mod metrics;
-pub mod reconcile;
+mod reconcile;
 pub mod report;
 pub mod run;
 pub mod telemetry;

@@ -277,10 +277,6 @@ impl<K: Compact> CompactCache<K> {
         self.read().namespaces.values().map(Names::len).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.read().namespaces.is_empty()
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.fed.read()
     }

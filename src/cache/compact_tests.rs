@@ -157,7 +157,7 @@ fn deleted_and_never_seen_bindings_are_absent() {
     cache.apply(&watcher::Event::Delete(live(desired.clone(), "8")));
     assert!(cache.seen(&desired).is_none());
     assert_eq!(cache.len(), 0);
-    assert!(cache.is_empty());
+    assert_eq!(cache.len(), 0);
 }
 
 #[test]

@@ -22,7 +22,6 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::desired::ownership::controlled_by;
 pub use recent::{RecentWrites, Write};
 
 use crate::cache::compact::{Compact, CompactCache};
