@@ -198,6 +198,7 @@ impl Watches {
         let access_writes = Arc::new(reconcile::status::AccessWrites::default());
         Context {
             events: crate::events::Publisher::new(client.clone(), "liaison", std::env::var("POD_NAME").ok()),
+            writer: crate::materialize::Writer::new(client.clone(), metrics.clone(), self.recent.clone()),
             client,
             caches: self.caches.clone(),
             settings,
@@ -205,7 +206,6 @@ impl Watches {
             link_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY, SUMMARY_LONGEST_DELAY, access_writes.clone()),
             partner_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY, SUMMARY_LONGEST_DELAY, access_writes.clone()),
             access_writes,
-            recent_writes: self.recent.clone(),
             plans: reconcile::context::PlanBudget::new(),
             grant_statuses: self.grant_statuses.clone(),
             link_grants: self.link_grants.clone(),
@@ -425,19 +425,18 @@ async fn sweep_periodically(ctx: Arc<Context>, readiness: Readiness, interval: s
 }
 
 async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
-    use crate::materialize::{prune_cached, prune_named, sweep::is_orphan};
+    use crate::materialize::sweep::is_orphan;
     let caches = &ctx.caches;
     let live: std::collections::BTreeSet<String> =
         caches.links.state().iter().filter_map(|l| l.uid()).chain(caches.partners.state().iter().filter_map(|p| p.uid())).collect();
-    let (client, metrics) = (&ctx.client, &ctx.metrics);
-    let removed = prune_cached(client, caches.role_bindings.state(), |o: &RoleBinding| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live), metrics)
-            .await?
-        + prune_cached(client, caches.service_accounts.state(), |o: &ServiceAccount| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, caches.roles.state(), |o: &Role| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_cached(client, caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live), metrics).await?
-        + prune_named::<RoleBinding>(client, caches.grant_bindings.orphans(&live), metrics).await?
-        + prune_named::<Role>(client, caches.level_roles.orphans(&live), metrics).await?;
+    let (writer, metrics) = (&ctx.writer, &ctx.metrics);
+    let removed = writer.prune_cached(caches.role_bindings.state(), |o: &RoleBinding| is_orphan(&o.metadata, &live)).await?
+        + writer.prune_cached(caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live)).await?
+        + writer.prune_cached(caches.service_accounts.state(), |o: &ServiceAccount| is_orphan(&o.metadata, &live)).await?
+        + writer.prune_cached(caches.roles.state(), |o: &Role| is_orphan(&o.metadata, &live)).await?
+        + writer.prune_cached(caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live)).await?
+        + writer.prune_named::<RoleBinding>(caches.grant_bindings.orphans(&live)).await?
+        + writer.prune_named::<Role>(caches.level_roles.orphans(&live)).await?;
     if removed > 0 {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }

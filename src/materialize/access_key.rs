@@ -45,7 +45,7 @@ pub fn refresh_at(secret: Option<&Secret>, service_account_uid: &str, ttl: Durat
 
 /// Mints a token and writes the Secret if it is missing, foreign, or due for refresh.
 /// Returns the next instant at which it must be refreshed.
-pub async fn ensure_secret(
+pub(super) async fn ensure_secret(
     client: &Client,
     plan: &AccessKeyPlan,
     service_account: &ServiceAccount,

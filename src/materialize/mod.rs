@@ -107,83 +107,195 @@ macro_rules! cluster {
 namespaced!(Role, RoleBinding, ServiceAccount, Secret);
 cluster!(ClusterRole, ClusterRoleBinding, Namespace);
 
-/// Makes the object match `desired`, writing only if the cached copy differs and the same
-/// write was not just made over it.
-pub async fn ensure<K>(client: &Client, cache: &Store<K>, desired: &K, metrics: &Metrics, recent: &RecentWrites) -> Result<Outcome, Error>
-where
-    K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
-{
-    let seen = cache.get(&bare_ref(desired)).map(|existing| Comparison {
-        matches: desired.is_matched_by(&existing),
-        needs_recreate: desired.needs_recreate(&existing),
-        version: Version::of(existing.meta()),
-    });
-    write_unless_seen(client, desired, seen, metrics, recent).await
+/// Every write and removal Liaison makes goes through one `Writer`: the client, the metrics
+/// each write counts in, and the writes the caches have not shown yet. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    client: Client,
+    metrics: Metrics,
+    recent: Arc<RecentWrites>,
 }
 
-/// `ensure`, against a compact cache (grant bindings, level Roles).
-pub async fn ensure_compact<K>(
-    client: &Client,
-    cache: &CompactCache<K>,
-    desired: &K,
-    metrics: &Metrics,
-    recent: &RecentWrites,
-) -> Result<Outcome, Error>
-where
-    K: Compact + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
-{
-    write_unless_seen(client, desired, cache.seen(desired), metrics, recent).await
-}
+impl Writer {
+    pub fn new(client: Client, metrics: Metrics, recent: Arc<RecentWrites>) -> Writer {
+        Writer { client, metrics, recent }
+    }
 
-async fn write_unless_seen<K>(
-    client: &Client,
-    desired: &K,
-    seen: Option<Comparison>,
-    metrics: &Metrics,
-    recent: &RecentWrites,
-) -> Result<Outcome, Error>
-where
-    K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
-{
-    if seen.as_ref().is_some_and(|seen| seen.matches) {
-        return Ok(Outcome::Unchanged);
+    /// The writes the caches have not shown yet (statuses and finalizers are remembered too).
+    pub fn recent(&self) -> &RecentWrites {
+        &self.recent
     }
-    let key = keys::key::<K>(desired.meta().namespace.as_deref(), &desired.name_any());
-    let over = seen.as_ref().and_then(|seen| seen.version);
-    let digest = keys::digest(desired);
-    let now = std::time::Instant::now();
-    if recent.just_made(key, Write::Object, over, digest, now) {
-        return Ok(Outcome::Unchanged);
-    }
-    let outcome = write(client, desired, seen.is_some_and(|seen| seen.needs_recreate), metrics).await?;
-    recent.made(key, Write::Object, over, digest, now);
-    Ok(outcome)
-}
 
-async fn write<K>(client: &Client, desired: &K, recreate: bool, metrics: &Metrics) -> Result<Outcome, Error>
-where
-    K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
-{
-    let (name, namespace) = (desired.name_any(), desired.meta().namespace.clone());
-    let api = K::api_in(client, namespace.as_deref().unwrap_or_default());
-    if recreate {
-        delete(&api, &name, metrics).await?;
+    /// Makes the object match `desired`, writing only if the cached copy differs and the same
+    /// write was not just made over it.
+    pub async fn ensure<K>(&self, cache: &Store<K>, desired: &K) -> Result<Outcome, Error>
+    where
+        K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        let seen = cache.get(&bare_ref(desired)).map(|existing| Comparison {
+            matches: desired.is_matched_by(&existing),
+            needs_recreate: desired.needs_recreate(&existing),
+            version: Version::of(existing.meta()),
+        });
+        self.write_unless_seen(desired, seen).await
     }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    metrics.write(kind_of::<K>());
-    match api.patch(&name, &params, &Patch::Apply(desired)).await {
-        Ok(_) => Ok(Outcome::Written),
-        // The cache missed an object whose immutable fields differ: replace it.
-        Err(kube::Error::Api(status)) if refuses_change_of(&status, desired.immutable_fields()) => {
-            delete(&api, &name, metrics).await?;
-            metrics.write(kind_of::<K>());
-            api.patch(&name, &params, &Patch::Apply(desired)).await.map(|_| Outcome::Written).map_err(|source| Error::Write {
-                kind: kind_of::<K>(),
-                name,
-                source,
-            })
+
+    /// `ensure`, against a compact cache (grant bindings, level Roles).
+    pub async fn ensure_compact<K>(&self, cache: &CompactCache<K>, desired: &K) -> Result<Outcome, Error>
+    where
+        K: Compact + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        self.write_unless_seen(desired, cache.seen(desired)).await
+    }
+
+    async fn write_unless_seen<K>(&self, desired: &K, seen: Option<Comparison>) -> Result<Outcome, Error>
+    where
+        K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        if seen.as_ref().is_some_and(|seen| seen.matches) {
+            return Ok(Outcome::Unchanged);
         }
-        Err(source) => Err(Error::Write { kind: kind_of::<K>(), name, source }),
+        let key = keys::key::<K>(desired.meta().namespace.as_deref(), &desired.name_any());
+        let over = seen.as_ref().and_then(|seen| seen.version);
+        let digest = keys::digest(desired);
+        let now = std::time::Instant::now();
+        if self.recent.just_made(key, Write::Object, over, digest, now) {
+            return Ok(Outcome::Unchanged);
+        }
+        let outcome = self.write(desired, seen.is_some_and(|seen| seen.needs_recreate)).await?;
+        self.recent.made(key, Write::Object, over, digest, now);
+        Ok(outcome)
+    }
+
+    async fn write<K>(&self, desired: &K, recreate: bool) -> Result<Outcome, Error>
+    where
+        K: Materialized + ScopedApi + Clone + Debug + Serialize + DeserializeOwned,
+    {
+        let (name, namespace) = (desired.name_any(), desired.meta().namespace.clone());
+        let api = K::api_in(&self.client, namespace.as_deref().unwrap_or_default());
+        if recreate {
+            self.delete(&api, &name).await?;
+        }
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.metrics.write(kind_of::<K>());
+        match api.patch(&name, &params, &Patch::Apply(desired)).await {
+            Ok(_) => Ok(Outcome::Written),
+            // The cache missed an object whose immutable fields differ: replace it.
+            Err(kube::Error::Api(status)) if refuses_change_of(&status, desired.immutable_fields()) => {
+                self.delete(&api, &name).await?;
+                self.metrics.write(kind_of::<K>());
+                let written = api.patch(&name, &params, &Patch::Apply(desired)).await;
+                written.map(|_| Outcome::Written).map_err(|source| Error::Write { kind: kind_of::<K>(), name, source })
+            }
+            Err(source) => Err(Error::Write { kind: kind_of::<K>(), name, source }),
+        }
+    }
+
+    /// Deletes the object; an object already gone is fine.
+    async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<(), Error>
+    where
+        K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+    {
+        self.metrics.write(kind_of::<K>());
+        match api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(Error::Delete { kind: kind_of::<K>(), name: name.to_string(), source }),
+        }
+    }
+
+    /// Deletes the named objects, each given as `(namespace, name)` (the namespace is ignored
+    /// for cluster-scoped kinds), a few at a time. Returns how many; stops at the first failure.
+    pub async fn prune_named<K>(&self, named: Vec<(String, String)>) -> Result<usize, Error>
+    where
+        K: ScopedApi + Clone + Debug + DeserializeOwned,
+    {
+        let count = named.len();
+        futures::stream::iter(named)
+            .map(|(namespace, name)| async move { self.delete(&K::api_in(&self.client, &namespace), &name).await })
+            .buffer_unordered(DELETIONS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        Ok(count)
+    }
+
+    /// Deletes every cached object that `stale` selects.
+    pub async fn prune_cached<K>(&self, cached: Vec<Arc<K>>, stale: impl Fn(&K) -> bool) -> Result<usize, Error>
+    where
+        K: ScopedApi + Clone + Debug + DeserializeOwned,
+    {
+        let named = cached.iter().filter(|o| stale(o)).map(|o| namespace_and_name(o.meta())).collect();
+        self.prune_named::<K>(named).await
+    }
+
+    /// The first step of a revocation: the named Roles lose every rule, a write each, all at
+    /// once. From that write no binding to them grants anything, however many there are, so
+    /// access ends in one round trip whatever the number of grants; the bindings, and the Roles
+    /// themselves, are removed after. The Roles keep their names meanwhile, so that nobody can
+    /// create a Role under one of them and inherit its bindings. Returns how many it emptied.
+    pub async fn empty_roles(&self, named: Vec<(String, String)>) -> Result<usize, Error> {
+        let count = named.len();
+        let nothing = Patch::Merge(serde_json::json!({"rules": []}));
+        futures::stream::iter(named)
+            .map(|(namespace, name)| {
+                let nothing = &nothing;
+                async move {
+                    self.metrics.write("Role");
+                    let roles = Api::<Role>::namespaced(self.client.clone(), &namespace);
+                    match roles.patch(&name, &PatchParams::default(), nothing).await {
+                        Ok(_) => Ok(()),
+                        // Already gone: it grants nothing either.
+                        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                        Err(source) => Err(Error::Write { kind: "Role", name, source }),
+                    }
+                }
+            })
+            .buffer_unordered(DELETIONS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        Ok(count)
+    }
+
+    /// Revocation: lists from the API server (never the cache) and deletes every object the
+    /// label selector finds and `owned` confirms from its metadata. Returns how many it deleted.
+    pub async fn revoke<K>(&self, namespace: Option<&str>, selector: &str, owned: impl Fn(&ObjectMeta) -> bool) -> Result<usize, Error>
+    where
+        K: ScopedApi + Clone + Debug + DeserializeOwned,
+    {
+        let named = self.listed::<K>(namespace, selector, owned).await?;
+        self.prune_named::<K>(named).await
+    }
+
+    /// The objects of `namespace` (all namespaces if `None`) that the label selector finds and
+    /// `owned` confirms, listed from the API server (never the cache), as `(namespace, name)`:
+    /// what a revocation is about to remove.
+    pub async fn listed<K>(
+        &self,
+        namespace: Option<&str>,
+        selector: &str,
+        owned: impl Fn(&ObjectMeta) -> bool,
+    ) -> Result<Vec<(String, String)>, Error>
+    where
+        K: ScopedApi + Clone + Debug + DeserializeOwned,
+    {
+        let listed = K::api_over(&self.client, namespace)
+            .list_metadata(&ListParams::default().labels(selector))
+            .await
+            .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
+        Ok(listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect())
+    }
+
+    /// Mints the access key's token and writes its Secret when due (`access_key`). Returns
+    /// when it must next be refreshed.
+    pub async fn ensure_key_secret(
+        &self,
+        plan: &crate::desired::client::AccessKeyPlan,
+        account: &ServiceAccount,
+        existing: Option<&Secret>,
+        settings: &access_key::KeySettings,
+        now: jiff::Timestamp,
+    ) -> Result<jiff::Timestamp, Error> {
+        access_key::ensure_secret(&self.client, plan, account, existing, settings, now, &self.metrics).await
     }
 }
 
@@ -196,110 +308,12 @@ fn refuses_change_of(status: &kube::core::Status, fields: &[&str]) -> bool {
     status.code == 422 && causes.iter().any(|cause| fields.contains(&cause.field.as_str()))
 }
 
-/// Deletes the object; an object already gone is fine.
-pub async fn delete<K>(api: &Api<K>, name: &str, metrics: &Metrics) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
-{
-    metrics.write(kind_of::<K>());
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(Error::Delete { kind: kind_of::<K>(), name: name.to_string(), source }),
-    }
-}
-
 /// How many deletions of one prune or revocation are in flight at once: a link that hundreds
 /// of grants name loses its bindings in a few round trips' time, not one round trip each.
 const DELETIONS_IN_FLIGHT: usize = 16;
 
-/// Deletes the named objects, each given as `(namespace, name)` (the namespace is ignored for
-/// cluster-scoped kinds), a few at a time. Returns how many; stops at the first failure.
-pub async fn prune_named<K>(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error>
-where
-    K: ScopedApi + Clone + Debug + DeserializeOwned,
-{
-    let count = named.len();
-    futures::stream::iter(named)
-        .map(|(namespace, name)| async move { delete(&K::api_in(client, &namespace), &name, metrics).await })
-        .buffer_unordered(DELETIONS_IN_FLIGHT)
-        .try_collect::<()>()
-        .await?;
-    Ok(count)
-}
-
 fn namespace_and_name(meta: &ObjectMeta) -> (String, String) {
     (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
-}
-
-/// Deletes every cached object that `stale` selects.
-pub async fn prune_cached<K>(client: &Client, cached: Vec<Arc<K>>, stale: impl Fn(&K) -> bool, metrics: &Metrics) -> Result<usize, Error>
-where
-    K: ScopedApi + Clone + Debug + DeserializeOwned,
-{
-    let named = cached.iter().filter(|o| stale(o)).map(|o| namespace_and_name(o.meta())).collect();
-    prune_named::<K>(client, named, metrics).await
-}
-
-/// The first step of a revocation: the named Roles lose every rule, a write each, all at
-/// once. From that write no binding to them grants anything, however many there are, so
-/// access ends in one round trip whatever the number of grants; the bindings, and the Roles
-/// themselves, are removed after. The Roles keep their names meanwhile, so that nobody can
-/// create a Role under one of them and inherit its bindings. Returns how many it emptied.
-pub async fn empty_roles(client: &Client, named: Vec<(String, String)>, metrics: &Metrics) -> Result<usize, Error> {
-    let count = named.len();
-    let nothing = Patch::Merge(serde_json::json!({"rules": []}));
-    futures::stream::iter(named)
-        .map(|(namespace, name)| {
-            let nothing = &nothing;
-            async move {
-                metrics.write("Role");
-                match Api::<Role>::namespaced(client.clone(), &namespace).patch(&name, &PatchParams::default(), nothing).await {
-                    Ok(_) => Ok(()),
-                    // Already gone: it grants nothing either.
-                    Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-                    Err(source) => Err(Error::Write { kind: "Role", name, source }),
-                }
-            }
-        })
-        .buffer_unordered(DELETIONS_IN_FLIGHT)
-        .try_collect::<()>()
-        .await?;
-    Ok(count)
-}
-
-/// Revocation: lists from the API server (never the cache) and deletes every object the
-/// label selector finds and `owned` confirms from its metadata. Returns how many it deleted.
-pub async fn revoke<K>(
-    client: &Client,
-    namespace: Option<&str>,
-    selector: &str,
-    owned: impl Fn(&ObjectMeta) -> bool,
-    metrics: &Metrics,
-) -> Result<usize, Error>
-where
-    K: ScopedApi + Clone + Debug + DeserializeOwned,
-{
-    let named = listed::<K>(client, namespace, selector, owned).await?;
-    prune_named::<K>(client, named, metrics).await
-}
-
-/// The objects of `namespace` (all namespaces if `None`) that the label selector finds and
-/// `owned` confirms, listed from the API server (never the cache), as `(namespace, name)`.
-pub async fn listed<K>(
-    client: &Client,
-    namespace: Option<&str>,
-    selector: &str,
-    owned: impl Fn(&ObjectMeta) -> bool,
-) -> Result<Vec<(String, String)>, Error>
-where
-    K: ScopedApi + Clone + Debug + DeserializeOwned,
-{
-    let listed = K::api_over(client, namespace)
-        .list_metadata(&ListParams::default().labels(selector))
-        .await
-        .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
-    Ok(listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect())
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expir
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
-use crate::materialize::revoke;
 
 const KIND: &str = "AccessGrant";
 
@@ -239,7 +238,7 @@ async fn cleanup(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
         ownership::owner(meta).is_some_and(|o| o.component == Component::GrantBinding)
             && meta.labels.as_ref().and_then(|l| l.get(names::GRANT_UID)) == Some(&uid)
     };
-    let removed = revoke::<RoleBinding>(&ctx.client, None, &selector, is_grant_binding, &ctx.metrics).await?;
+    let removed = ctx.writer.revoke::<RoleBinding>(None, &selector, is_grant_binding).await?;
     let latency = super::client_link::deletion_latency(grant.meta());
     ctx.metrics.revoked(KIND, latency);
     publish(ctx, grant, false, "Revoked", "Revoke", format!("removed {removed} bindings in {latency:.3}s")).await;

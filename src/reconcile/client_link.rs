@@ -24,7 +24,7 @@ use crate::desired::client::{AccessKeyPlan, accepted_partner, outranked};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
-use crate::materialize::{Outcome, access_key, empty_roles, ensure, ensure_compact, listed, prune_cached, prune_named, revoke};
+use crate::materialize::Outcome;
 
 const KIND: &str = "ClientLink";
 
@@ -88,9 +88,9 @@ pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &Client
 /// Writes the plan's Roles, access key and bindings. Returns when the key's token must be
 /// refreshed, and whether a grant binding was written.
 async fn write_wanted(ctx: &Context, plan: &ClientPlan, now: Timestamp, failure: &mut FirstFailure) -> (Option<Timestamp>, bool) {
-    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
+    let caches = &ctx.caches;
     for role in &plan.roles {
-        failure.note(ensure_compact(client, &caches.level_roles, role, metrics, &ctx.recent_writes).await);
+        failure.note(ctx.writer.ensure_compact(&caches.level_roles, role).await);
     }
     let mut key_refresh = None;
     if let Some(key) = &plan.access_key {
@@ -98,28 +98,28 @@ async fn write_wanted(ctx: &Context, plan: &ClientPlan, now: Timestamp, failure:
     }
     let mut access_written = false;
     for binding in &plan.bindings {
-        let outcome = failure.note(ensure_compact(client, &caches.grant_bindings, binding, metrics, &ctx.recent_writes).await);
+        let outcome = failure.note(ctx.writer.ensure_compact(&caches.grant_bindings, binding).await);
         access_written |= outcome == Some(Outcome::Written);
     }
     (key_refresh, access_written)
 }
 
 async fn write_access_key(ctx: &Context, key: &AccessKeyPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
-    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
-    ensure(client, &caches.service_accounts, &key.service_account, metrics, &ctx.recent_writes).await?;
-    ensure(client, &caches.role_bindings, &key.binding, metrics, &ctx.recent_writes).await?;
+    let (client, caches) = (&ctx.client, &ctx.caches);
+    ctx.writer.ensure(&caches.service_accounts, &key.service_account).await?;
+    ctx.writer.ensure(&caches.role_bindings, &key.binding).await?;
     let account = current_service_account(ctx, &key.service_account).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &key.secret_namespace);
     let existing = secrets.get_opt(&key.secret_name).await.map_err(Error::Read)?;
     let settings = &ctx.settings.access_key;
-    Ok(Some(access_key::ensure_secret(client, key, &account, existing.as_ref(), settings, now, metrics).await?))
+    Ok(Some(ctx.writer.ensure_key_secret(key, &account, existing.as_ref(), settings, now).await?))
 }
 
 /// Removes what Liaison made in the namespace for a link and the plan no longer wants: grant
 /// and key bindings first, then key Secrets and accounts, then Roles. Returns whether a grant
 /// binding went.
 async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failure: &mut FirstFailure) -> bool {
-    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
+    let caches = &ctx.caches;
     let wanted: BTreeSet<String> = plan
         .roles
         .iter()
@@ -139,11 +139,10 @@ async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failu
     // Access through a level that goes ends with the first write: its Role loses its rules
     // (every binding to it, the key's included, then grants nothing), then the rest goes.
     let unwanted_roles: Vec<(String, String)> = unwanted(caches.level_roles.owned_in(namespace));
-    failure.note(empty_roles(client, unwanted_roles.clone(), metrics).await);
+    failure.note(ctx.writer.empty_roles(unwanted_roles.clone()).await);
     let key_bindings = caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings);
-    failure.note(prune_cached(client, key_bindings, |o: &RoleBinding| stale(&o.metadata), metrics).await);
-    let grant_bindings =
-        failure.note(prune_named::<RoleBinding>(client, unwanted(caches.grant_bindings.owned_in(namespace)), metrics).await);
+    failure.note(ctx.writer.prune_cached(key_bindings, |o: &RoleBinding| stale(&o.metadata)).await);
+    let grant_bindings = failure.note(ctx.writer.prune_named::<RoleBinding>(unwanted(caches.grant_bindings.owned_in(namespace))).await);
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.
@@ -160,15 +159,15 @@ async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failu
     {
         let selector = format!("{},{}={namespace}", names::managed_selector(Some(Component::AccessKey)), names::CLIENT_NAMESPACE);
         let unwanted_key = |meta: &ObjectMeta| ownership::is_link_made(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
-        failure.note(revoke::<Secret>(client, Some(home), &selector, unwanted_key, metrics).await);
+        failure.note(ctx.writer.revoke::<Secret>(Some(home), &selector, unwanted_key).await);
     }
     // The account goes even if its Secret could not: deleting it voids every token minted for
     // it, which is what ends the key's access.
-    failure.note(prune_cached(client, stale_accounts, |_: &ServiceAccount| true, metrics).await);
-    failure.note(prune_named::<Role>(client, unwanted_roles, metrics).await);
+    failure.note(ctx.writer.prune_cached(stale_accounts, |_: &ServiceAccount| true).await);
+    failure.note(ctx.writer.prune_named::<Role>(unwanted_roles).await);
     // A link-made Role without the level label (made by an older Liaison, or relabelled).
     let roles = caches.by.roles_by_namespace.get(namespace, &caches.roles);
-    failure.note(prune_cached(client, roles, |o: &Role| stale(&o.metadata), metrics).await);
+    failure.note(ctx.writer.prune_cached(roles, |o: &Role| stale(&o.metadata)).await);
     grant_bindings.is_some_and(|count| count > 0)
 }
 
@@ -238,7 +237,7 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let namespace = link.namespace().unwrap_or_default();
     let uid = link.uid().unwrap_or_default();
     ctx.link_summaries.settled(&format!("{namespace}/{}", link.name_any()));
-    let (client, metrics) = (&ctx.client, &ctx.metrics);
+    let metrics = &ctx.metrics;
     let selector = format!("{}={},{}={uid}", names::MANAGED_BY, names::MANAGER, names::OWNER_UID);
     let owned = |meta: &ObjectMeta| ownership::is_owned_by(meta, &uid);
     // Every step runs whatever another failed: a binding the API server will not delete loses
@@ -247,23 +246,23 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let mut failure = FirstFailure::default();
     // Access ends with the first write: the level Roles lose their rules, all at once; the
     // same Roles are removed last.
-    let roles = failure.note(listed::<Role>(client, Some(&namespace), &selector, owned).await);
+    let roles = failure.note(ctx.writer.listed::<Role>(Some(&namespace), &selector, owned).await);
     if let Some(roles) = &roles {
-        failure.note(empty_roles(client, roles.clone(), metrics).await);
+        failure.note(ctx.writer.empty_roles(roles.clone()).await);
     }
-    let bindings = failure.note(revoke::<RoleBinding>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
+    let bindings = failure.note(ctx.writer.revoke::<RoleBinding>(Some(&namespace), &selector, owned).await).unwrap_or(0);
     // The key's account and Secret live in the partner's home namespace (an older Liaison's
     // account, here) and are owned by the Partner; with the Partner gone, garbage collection
     // has them, and the sweep any account left.
     let home = ctx.partner(&link.spec.partner).map(|p| p.spec.home_namespace.clone());
-    let mut accounts = failure.note(revoke::<ServiceAccount>(client, Some(&namespace), &selector, owned, metrics).await).unwrap_or(0);
+    let mut accounts = failure.note(ctx.writer.revoke::<ServiceAccount>(Some(&namespace), &selector, owned).await).unwrap_or(0);
     let mut secrets = 0;
     if let Some(home) = &home {
-        accounts += failure.note(revoke::<ServiceAccount>(client, Some(home), &selector, owned, metrics).await).unwrap_or(0);
-        secrets = failure.note(revoke::<Secret>(client, Some(home), &selector, owned, metrics).await).unwrap_or(0);
+        accounts += failure.note(ctx.writer.revoke::<ServiceAccount>(Some(home), &selector, owned).await).unwrap_or(0);
+        secrets = failure.note(ctx.writer.revoke::<Secret>(Some(home), &selector, owned).await).unwrap_or(0);
     }
     let roles = match roles {
-        Some(roles) => failure.note(prune_named::<Role>(client, roles, metrics).await).unwrap_or(0),
+        Some(roles) => failure.note(ctx.writer.prune_named::<Role>(roles).await).unwrap_or(0),
         None => 0,
     };
     failure.into_result()?;

@@ -95,7 +95,8 @@ pub struct Context {
     pub partner_summaries: super::status::SummaryWrites,
     /// When access was last written: summaries wait for a pause.
     pub access_writes: Arc<super::status::AccessWrites>,
-    pub recent_writes: Arc<crate::materialize::RecentWrites>,
+    /// Every write and removal of materialized objects.
+    pub writer: crate::materialize::Writer,
     pub plans: PlanBudget,
     /// What each grant's status said when last seen (the cache keeps grants without their
     /// per-client entries and their `Ready` condition).

@@ -133,7 +133,7 @@ where
         (keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), Version::of(object.meta()), std::time::Instant::now())
     });
     if let Some((key, over, now)) = &finalizer_write
-        && ctx.recent_writes.just_made(*key, Write::Finalizer, *over, 0, *now)
+        && ctx.writer.recent().just_made(*key, Write::Finalizer, *over, 0, *now)
     {
         return Ok(Action::await_change());
     }
@@ -144,7 +144,7 @@ where
     if let Some((key, over, now)) = finalizer_write
         && result.is_ok()
     {
-        ctx.recent_writes.made(key, Write::Finalizer, over, 0, now);
+        ctx.writer.recent().made(key, Write::Finalizer, over, 0, now);
     }
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
     count_outcome(ctx, api, &reconciled, &result).await;

@@ -21,7 +21,6 @@ use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_i
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{HomeClaim, HomeFacts, PartnerPlan, Reason, Verdict, home_claim, partner_standing, plan_partner};
-use crate::materialize::{empty_roles, ensure, listed, prune_cached, prune_named, revoke};
 
 const KIND: &str = "Partner";
 
@@ -95,34 +94,29 @@ async fn create_home(ctx: &Context, home: &Namespace) -> Result<bool, Error> {
 }
 
 async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
-    let (client, caches, metrics) = (&ctx.client, &ctx.caches, &ctx.metrics);
-    ensure(client, &caches.managed_namespaces, &plan.home_namespace, metrics, &ctx.recent_writes).await?;
+    let caches = &ctx.caches;
+    ctx.writer.ensure(&caches.managed_namespaces, &plan.home_namespace).await?;
     if let Some(binding) = &plan.operator_binding {
-        ensure(client, &caches.role_bindings, binding, metrics, &ctx.recent_writes).await?;
+        ctx.writer.ensure(&caches.role_bindings, binding).await?;
     }
-    ensure(client, &caches.roles, &plan.admin_role, metrics, &ctx.recent_writes).await?;
-    ensure(client, &caches.roles, &plan.observer_role, metrics, &ctx.recent_writes).await?;
-    ensure(client, &caches.cluster_roles, &plan.reader_role, metrics, &ctx.recent_writes).await?;
+    ctx.writer.ensure(&caches.roles, &plan.admin_role).await?;
+    ctx.writer.ensure(&caches.roles, &plan.observer_role).await?;
+    ctx.writer.ensure(&caches.cluster_roles, &plan.reader_role).await?;
     let bindings = [&plan.operator_binding, &plan.admin_binding, &plan.observer_binding];
     for binding in bindings.into_iter().flatten() {
-        ensure(client, &caches.role_bindings, binding, metrics, &ctx.recent_writes).await?;
+        ctx.writer.ensure(&caches.role_bindings, binding).await?;
     }
     if let Some(binding) = &plan.reader_binding {
-        ensure(client, &caches.cluster_role_bindings, binding, metrics, &ctx.recent_writes).await?;
+        ctx.writer.ensure(&caches.cluster_role_bindings, binding).await?;
     }
     // Bindings the plan no longer wants (no admins, no responsible party) go.
     let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
     let wanted: BTreeSet<String> = bindings.into_iter().flatten().map(|b| b.name_any()).collect();
     let stale = |meta: &ObjectMeta| ownership::is_owned_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
-    prune_cached(client, caches.role_bindings.state(), |o: &RoleBinding| stale(&o.metadata), metrics).await?;
+    ctx.writer.prune_cached(caches.role_bindings.state(), |o: &RoleBinding| stale(&o.metadata)).await?;
     if plan.reader_binding.is_none() {
-        prune_cached(
-            client,
-            caches.cluster_role_bindings.state(),
-            |o: &ClusterRoleBinding| ownership::is_owned_by(&o.metadata, &uid),
-            metrics,
-        )
-        .await?;
+        let theirs = |o: &ClusterRoleBinding| ownership::is_owned_by(&o.metadata, &uid);
+        ctx.writer.prune_cached(caches.cluster_role_bindings.state(), theirs).await?;
     }
     Ok(())
 }
@@ -225,7 +219,7 @@ fn only_summary_differs(next: &PartnerStatus, previous: &PartnerStatus) -> bool 
 /// Everything granted in the partner's name goes, bindings first; the home namespace stays.
 async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     ctx.partner_summaries.settled(&partner.name_any());
-    let (client, metrics) = (&ctx.client, &ctx.metrics);
+    let metrics = &ctx.metrics;
     let selector = format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
     // The partner's label finds; the ownership rule decides (objects of its links included).
     let liaison_owned = |meta: &ObjectMeta| ownership::owner(meta).is_some();
@@ -238,28 +232,27 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     };
     let mut failure = FirstFailure::default();
     if let Some(binding) = plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding {
-        failure.note(ensure(client, &ctx.caches.role_bindings, &binding, metrics, &ctx.recent_writes).await);
+        failure.note(ctx.writer.ensure(&ctx.caches.role_bindings, &binding).await);
     }
     // Access ends with the first writes: every Role made in the partner's name (its links'
     // levels, its suite's) loses its rules, all at once.
-    let roles = failure.note(listed::<Role>(client, None, &selector, liaison_owned).await);
+    let roles = failure.note(ctx.writer.listed::<Role>(None, &selector, liaison_owned).await);
     if let Some(roles) = &roles {
-        failure.note(empty_roles(client, roles.clone(), metrics).await);
+        failure.note(ctx.writer.empty_roles(roles.clone()).await);
     }
-    let bindings = failure
-        .note(revoke::<RoleBinding>(client, None, &selector, |m| liaison_owned(m) && !operator_access(m), metrics).await)
-        .unwrap_or(0)
-        + failure.note(revoke::<ClusterRoleBinding>(client, None, &selector, liaison_owned, metrics).await).unwrap_or(0);
-    failure.note(revoke::<ServiceAccount>(client, None, &selector, liaison_owned, metrics).await);
+    let bindings =
+        failure.note(ctx.writer.revoke::<RoleBinding>(None, &selector, |m| liaison_owned(m) && !operator_access(m)).await).unwrap_or(0)
+            + failure.note(ctx.writer.revoke::<ClusterRoleBinding>(None, &selector, liaison_owned).await).unwrap_or(0);
+    failure.note(ctx.writer.revoke::<ServiceAccount>(None, &selector, liaison_owned).await);
     let home = Some(partner.spec.home_namespace.as_str());
-    failure.note(revoke::<Secret>(client, home, &selector, liaison_owned, metrics).await);
+    failure.note(ctx.writer.revoke::<Secret>(home, &selector, liaison_owned).await);
     if let Some(roles) = roles {
-        failure.note(prune_named::<Role>(client, roles, metrics).await);
+        failure.note(ctx.writer.prune_named::<Role>(roles).await);
     }
-    failure.note(revoke::<ClusterRole>(client, None, &selector, liaison_owned, metrics).await);
+    failure.note(ctx.writer.revoke::<ClusterRole>(None, &selector, liaison_owned).await);
     failure.into_result()?;
     // Last, and only once everything else went: the operator's own access to the home.
-    revoke::<RoleBinding>(client, home, &selector, liaison_owned, metrics).await?;
+    ctx.writer.revoke::<RoleBinding>(home, &selector, liaison_owned).await?;
     let latency = super::client_link::deletion_latency(partner.meta());
     metrics.revoked(KIND, latency);
     publish(ctx, partner, false, "Revoked", "Revoke", format!("removed {bindings} bindings in {latency:.3}s; home namespace kept")).await;

@@ -126,14 +126,14 @@ where
     let name = object.meta().name.clone().unwrap_or_default();
     let key = keys::key::<K>(object.meta().namespace.as_deref(), &name);
     let (over, digest, now) = (Version::of(object.meta()), status_digest(next), Instant::now());
-    if ctx.recent_writes.just_made(key, Write::Status, over, digest, now) {
+    if ctx.writer.recent().just_made(key, Write::Status, over, digest, now) {
         return Ok(false);
     }
     ctx.metrics.write(&K::kind(&()));
     let patch = status_patch(previous, next);
     tracing::debug!(kind = %K::kind(&()), name, patch = %patch, "writing a status");
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
-    ctx.recent_writes.made(key, Write::Status, over, digest, now);
+    ctx.writer.recent().made(key, Write::Status, over, digest, now);
     Ok(true)
 }
 
