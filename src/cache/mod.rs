@@ -5,6 +5,7 @@
 //! a few digests each, not the objects). Nothing here writes to the API server; the write side
 //! (`materialize`) and the decisions (`reconcile`) read from here.
 //!
+//! - `stores`: the stores the controllers share (`Caches`) and the indexes over them;
 //! - `fed`: how a cache takes its watch's events;
 //! - `keys`: the digests objects and contents are known by;
 //! - `compare`: whether a cached object says what Liaison wants;
@@ -21,4 +22,7 @@ pub mod grant_statuses;
 pub mod index;
 pub mod keys;
 pub mod namespace_labels;
+mod stores;
 pub mod summaries;
+
+pub use stores::{Caches, Indexes, client_served_by};

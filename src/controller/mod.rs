@@ -27,10 +27,11 @@ use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::cache::compact::{GrantBindings, LevelRoles};
 use crate::cache::grant_statuses::GrantStatuses;
 use crate::cache::namespace_labels::NamespaceLabels;
+use crate::cache::{Caches, Indexes};
 use crate::desired::names;
 use crate::materialize::RecentWrites;
 use crate::metrics::Metrics;
-use crate::reconcile::{self, Caches, Context, Indexes, Settings};
+use crate::reconcile::{self, Context, Settings};
 
 use crate::cache::summaries::{LinkGrants, PartnerClients};
 

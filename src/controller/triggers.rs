@@ -13,8 +13,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::cache::{Caches, client_served_by};
 use crate::desired::names;
-use crate::reconcile::{Caches, context::client_served_by};
 
 // ---- links: they write and prune a namespace's access ----
 

@@ -9,9 +9,9 @@ use kube::runtime::watcher::Event;
 use serde_json::json;
 
 use super::*;
+use crate::cache::Indexes;
 use crate::cache::compact::{GrantBindings, LevelRoles};
 use crate::cache::namespace_labels::NamespaceLabels;
-use crate::reconcile::Indexes;
 
 const GRANT_UID: &str = "0b4e7a62-9f3c-4c1d-8a2b-7e5f6d4c3b2a";
 

@@ -4,71 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
-use kube::runtime::reflector::{ObjectRef, Store};
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
-use crate::cache::index::{Index, namespace_of};
+use crate::cache::Caches;
 use crate::desired::ClientInputs;
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
-
-/// Caches kept by shared watches. Materialized kinds are watched through Liaison's label only.
-#[derive(Clone)]
-pub struct Caches {
-    pub partners: Store<Partner>,
-    pub links: Store<ClientLink>,
-    pub grants: Store<AccessGrant>,
-    pub namespaces: Arc<crate::cache::namespace_labels::NamespaceLabels>,
-    pub cluster_roles: Store<ClusterRole>,
-    /// Every Role but Liaison's level Roles: those a level names, partners' own.
-    pub roles: Store<Role>,
-    /// Liaison's RoleBindings other than grant bindings.
-    pub role_bindings: Store<RoleBinding>,
-    pub grant_bindings: Arc<crate::cache::compact::GrantBindings>,
-    pub level_roles: Arc<crate::cache::compact::LevelRoles>,
-    pub service_accounts: Store<ServiceAccount>,
-    pub cluster_role_bindings: Store<ClusterRoleBinding>,
-    pub managed_namespaces: Store<Namespace>,
-    pub by: Indexes,
-}
-
-/// Lookups a reconcile makes many times, which a scan of a whole cache would make grow with
-/// the cluster.
-#[derive(Clone)]
-pub struct Indexes {
-    pub grants_by_client: Arc<Index<AccessGrant>>,
-    /// Grants by the namespace they live in: a partner's home.
-    pub grants_by_namespace: Arc<Index<AccessGrant>>,
-    pub links_by_namespace: Arc<Index<ClientLink>>,
-    pub links_by_partner: Arc<Index<ClientLink>>,
-    pub roles_by_namespace: Arc<Index<Role>>,
-    pub bindings_by_namespace: Arc<Index<RoleBinding>>,
-    /// Access key accounts by the client namespace they serve (they live in partner homes).
-    pub accounts_by_client: Arc<Index<ServiceAccount>>,
-}
-
-/// The client namespace an access key's account serves: its label (accounts made before keys
-/// moved to partner homes lived in the client namespace itself, and carry no such label).
-pub fn client_served_by(account: &ServiceAccount) -> Option<String> {
-    account.labels().get(crate::desired::names::CLIENT_NAMESPACE).cloned().or_else(|| account.namespace())
-}
-
-impl Default for Indexes {
-    fn default() -> Self {
-        Indexes {
-            grants_by_client: Index::new(|g: &AccessGrant| g.spec.clients.to_vec()),
-            grants_by_namespace: Index::new(namespace_of::<AccessGrant>),
-            links_by_namespace: Index::new(namespace_of::<ClientLink>),
-            links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),
-            roles_by_namespace: Index::new(namespace_of::<Role>),
-            bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
-            accounts_by_client: Index::new(|account: &ServiceAccount| client_served_by(account).into_iter().collect()),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -19,7 +19,7 @@ use crate::cache::keys::Version;
 use crate::desired::names::FINALIZER;
 use crate::materialize::{Write, said};
 
-pub use context::{Caches, Context, Indexes, Settings};
+pub use context::{Context, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
