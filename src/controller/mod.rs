@@ -19,7 +19,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::core::PartialObjectMeta;
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use tokio::sync::watch;
 
 use self::shared::{Feed, Watched, only, paged, watched, watched_as, watched_into};
@@ -426,25 +426,15 @@ async fn sweep_periodically(ctx: Arc<Context>, readiness: Readiness, interval: s
 }
 
 async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
-    use crate::materialize::sweep::is_orphan;
     let caches = &ctx.caches;
-    let live: std::collections::BTreeSet<String> =
-        caches.links.state().iter().filter_map(|l| l.uid()).chain(caches.partners.state().iter().filter_map(|p| p.uid())).collect();
-    let (writer, metrics) = (&ctx.writer, &ctx.metrics);
-    let removed = writer.prune_cached(caches.role_bindings.state(), |o: &RoleBinding| is_orphan(&o.metadata, &live)).await?
-        + writer.prune_cached(caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| is_orphan(&o.metadata, &live)).await?
-        + writer.prune_cached(caches.service_accounts.state(), |o: &ServiceAccount| is_orphan(&o.metadata, &live)).await?
-        + writer.prune_cached(caches.roles.state(), |o: &Role| is_orphan(&o.metadata, &live)).await?
-        + writer.prune_cached(caches.cluster_roles.state(), |o: &ClusterRole| is_orphan(&o.metadata, &live)).await?
-        + writer.prune_named::<RoleBinding>(caches.grant_bindings.orphans(&live)).await?
-        + writer.prune_named::<Role>(caches.level_roles.orphans(&live)).await?;
+    let removed = crate::materialize::orphans::remove(&ctx.writer, caches).await?;
     if removed > 0 {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }
     let grant_bindings = caches.grant_bindings.len();
     let granted = caches.grants.state().iter().filter(|g| g.status.as_ref().is_some_and(|s| s.granted_clients > 0)).count();
-    metrics.active_bindings.set(grant_bindings as i64);
-    metrics.active_grants.set(granted as i64);
+    ctx.metrics.active_bindings.set(grant_bindings as i64);
+    ctx.metrics.active_grants.set(granted as i64);
     Ok(())
 }
 

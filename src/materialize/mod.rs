@@ -4,10 +4,17 @@
 //! request at all; writes are server-side applies owned by the `liaison` field manager,
 //! forced, so that hand edits of what Liaison owns are put back. Revocation lists from the
 //! API server itself: a stale cache must never hide a binding that should go.
+//!
+//! - `Writer`: every write and removal, with the metrics and recent writes they keep;
+//! - `namespace`: a client namespace made to match its plan; `suite`: a partner's guest suite;
+//! - `access_key`: the key's token and kubeconfig Secret; `orphans`: what lost its owner;
+//! - `recent`: writes the caches have not shown yet.
 
 pub mod access_key;
+pub mod namespace;
+pub mod orphans;
 pub mod recent;
-pub mod sweep;
+pub mod suite;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -37,6 +44,8 @@ pub enum Error {
     Write { kind: &'static str, name: String, source: kube::Error },
     #[error("deleting {kind} {name}: {}", said(.source))]
     Delete { kind: &'static str, name: String, source: kube::Error },
+    #[error("reading {kind}: {}", said(.source))]
+    Read { kind: &'static str, source: kube::Error },
     #[error("listing {kind}: {}", said(.source))]
     List { kind: &'static str, source: kube::Error },
     #[error("requesting a token for ServiceAccount {name}: {}", said(.source))]
@@ -51,6 +60,31 @@ pub fn said(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
         other => other.to_string(),
+    }
+}
+
+/// The first failure of a pipeline whose every step runs whatever another failed: that is
+/// how writes and revocations fail closed (a refused write never holds back a removal).
+#[derive(Default)]
+pub struct FirstFailure(Option<Error>);
+
+impl FirstFailure {
+    /// The step's value, or `None` after remembering its error (the first one is reported).
+    pub fn note<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                match &self.0 {
+                    None => self.0 = Some(error),
+                    Some(_) => tracing::warn!(%error, "another step of the same reconcile failed"),
+                }
+                None
+            }
+        }
+    }
+
+    pub fn into_result(self) -> Result<(), Error> {
+        self.0.map_or(Ok(()), Err)
     }
 }
 
@@ -119,6 +153,16 @@ pub struct Writer {
 impl Writer {
     pub fn new(client: Client, metrics: Metrics, recent: Arc<RecentWrites>) -> Writer {
         Writer { client, metrics, recent }
+    }
+
+    /// The client, for the few reads of what no cache holds (an access key's Secret).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The metrics every write counts in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The writes the caches have not shown yet (statuses and finalizers are remembered too).

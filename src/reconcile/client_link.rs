@@ -3,7 +3,6 @@
 //! Every link of a namespace computes the same plan for the whole namespace (the winner's
 //! roles and bindings, nothing for conflicting links), so links never undo each other.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,18 +12,17 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, FirstFailure, requeue_at, with_finalizer};
+use super::{Context, Error, requeue_at, with_finalizer};
 use crate::api::READY;
 use crate::api::{ClientLink, ClientLinkStatus};
-use crate::desired::client::{AccessKeyPlan, accepted_partner, outranked};
-use crate::desired::names::{self, Component};
+use crate::desired::client::{accepted_partner, outranked};
+use crate::desired::names;
 use crate::desired::ownership;
 use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
-use crate::materialize::Outcome;
+use crate::materialize::{FirstFailure, namespace};
 
 const KIND: &str = "ClientLink";
 
@@ -68,117 +66,16 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
-/// Writes what the plan wants in the namespace, then removes what it no longer wants.
-/// Grants go in the order role → account → key Secret → binding; removal in the reverse order.
-/// Returns when the access key's token must next be refreshed.
-///
-/// Fails closed: a write the API server refuses (a Role it finds invalid, an admission policy)
-/// is reported only after every removal has been tried, so that no failure elsewhere keeps
-/// access that should go. A failed removal does not stop the others either.
-pub async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
-    let mut failure = FirstFailure::default();
-    let (key_refresh, access_written) = write_wanted(ctx, plan, now, &mut failure).await;
-    let pruned = prune_unwanted(ctx, namespace, plan, &mut failure).await;
-    if access_written || pruned {
+/// Makes the namespace match its plan (`materialize::namespace`). Returns when the access
+/// key's token must next be refreshed.
+async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
+    let keys = &ctx.settings.access_key;
+    let (applied, result) = namespace::apply(&ctx.writer, &ctx.caches, keys, namespace, plan, now).await;
+    if applied.access_changed {
         ctx.access_writes.made(std::time::Instant::now());
     }
-    failure.into_result().map(|()| key_refresh)
-}
-
-/// Writes the plan's Roles, access key and bindings. Returns when the key's token must be
-/// refreshed, and whether a grant binding was written.
-async fn write_wanted(ctx: &Context, plan: &ClientPlan, now: Timestamp, failure: &mut FirstFailure) -> (Option<Timestamp>, bool) {
-    let caches = &ctx.caches;
-    for role in &plan.roles {
-        failure.note(ctx.writer.ensure_compact(&caches.level_roles, role).await);
-    }
-    let mut key_refresh = None;
-    if let Some(key) = &plan.access_key {
-        key_refresh = failure.note(write_access_key(ctx, key, now).await).flatten();
-    }
-    let mut access_written = false;
-    for binding in &plan.bindings {
-        let outcome = failure.note(ctx.writer.ensure_compact(&caches.grant_bindings, binding).await);
-        access_written |= outcome == Some(Outcome::Written);
-    }
-    (key_refresh, access_written)
-}
-
-async fn write_access_key(ctx: &Context, key: &AccessKeyPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
-    let (client, caches) = (&ctx.client, &ctx.caches);
-    ctx.writer.ensure(&caches.service_accounts, &key.service_account).await?;
-    ctx.writer.ensure(&caches.role_bindings, &key.binding).await?;
-    let account = current_service_account(ctx, &key.service_account).await?;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &key.secret_namespace);
-    let existing = secrets.get_opt(&key.secret_name).await.map_err(Error::Read)?;
-    let settings = &ctx.settings.access_key;
-    Ok(Some(ctx.writer.ensure_key_secret(key, &account, existing.as_ref(), settings, now).await?))
-}
-
-/// Removes what Liaison made in the namespace for a link and the plan no longer wants: grant
-/// and key bindings first, then key Secrets and accounts, then Roles. Returns whether a grant
-/// binding went.
-async fn prune_unwanted(ctx: &Context, namespace: &str, plan: &ClientPlan, failure: &mut FirstFailure) -> bool {
-    let caches = &ctx.caches;
-    let wanted: BTreeSet<String> = plan
-        .roles
-        .iter()
-        .map(|r| r.name_any())
-        .chain(plan.bindings.iter().map(|b| b.name_any()))
-        .chain(plan.access_key.iter().flat_map(|k| [k.service_account.name_any(), k.secret_name.clone()]))
-        .collect();
-    // Only what a link's reconcile made: a partner's suite in its home namespace is not a
-    // link's to prune, whatever link stands there.
-    let stale = |meta: &ObjectMeta| {
-        meta.namespace.as_deref() == Some(namespace)
-            && ownership::is_link_made(meta)
-            && !wanted.contains(meta.name.as_deref().unwrap_or_default())
-    };
-    let unwanted =
-        |owned: Vec<String>| owned.into_iter().filter(|name| !wanted.contains(name)).map(|name| (namespace.to_string(), name)).collect();
-    // Access through a level that goes ends with the first write: its Role loses its rules
-    // (every binding to it, the key's included, then grants nothing), then the rest goes.
-    let unwanted_roles: Vec<(String, String)> = unwanted(caches.level_roles.owned_in(namespace));
-    failure.note(ctx.writer.empty_roles(unwanted_roles.clone()).await);
-    let key_bindings = caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings);
-    failure.note(ctx.writer.prune_cached(key_bindings, |o: &RoleBinding| stale(&o.metadata)).await);
-    let grant_bindings = failure.note(ctx.writer.prune_named::<RoleBinding>(unwanted(caches.grant_bindings.owned_in(namespace))).await);
-    // An access key's Secret is written after its ServiceAccount and removed before it, so
-    // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
-    // no Secret; listing them on every reconcile was the API server's largest cost at scale.
-    // Key accounts serving this namespace (in the partner's home; an older Liaison's, here)
-    // other than the one the plan wants, where it wants it.
-    let wanted_account = plan.access_key.as_ref().map(|k| (k.service_account.namespace(), k.service_account.name_any()));
-    let stale_account = |o: &ServiceAccount| {
-        ownership::is_link_made(&o.metadata) && wanted_account.as_ref().is_none_or(|wanted| *wanted != (o.namespace(), o.name_any()))
-    };
-    let serving = caches.by.accounts_by_client.get(namespace, &caches.service_accounts);
-    let stale_accounts: Vec<_> = serving.into_iter().filter(|o| stale_account(o)).collect();
-    if !stale_accounts.is_empty()
-        && let Some(home) = &plan.partner_home
-    {
-        let selector = format!("{},{}={namespace}", names::managed_selector(Some(Component::AccessKey)), names::CLIENT_NAMESPACE);
-        let unwanted_key = |meta: &ObjectMeta| ownership::is_link_made(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
-        failure.note(ctx.writer.revoke::<Secret>(Some(home), &selector, unwanted_key).await);
-    }
-    // The account goes even if its Secret could not: deleting it voids every token minted for
-    // it, which is what ends the key's access.
-    failure.note(ctx.writer.prune_cached(stale_accounts, |_: &ServiceAccount| true).await);
-    failure.note(ctx.writer.prune_named::<Role>(unwanted_roles).await);
-    // A link-made Role without the level label (made by an older Liaison, or relabelled).
-    let roles = caches.by.roles_by_namespace.get(namespace, &caches.roles);
-    failure.note(ctx.writer.prune_cached(roles, |o: &Role| stale(&o.metadata)).await);
-    grant_bindings.is_some_and(|count| count > 0)
-}
-
-/// The key's ServiceAccount as the API server has it: its UID binds the token.
-async fn current_service_account(ctx: &Context, desired: &ServiceAccount) -> Result<ServiceAccount, Error> {
-    let namespace = desired.namespace().unwrap_or_default();
-    let reference = ObjectRef::new(&desired.name_any()).within(&namespace);
-    if let Some(cached) = ctx.caches.service_accounts.get(&reference) {
-        return Ok((*cached).clone());
-    }
-    Api::<ServiceAccount>::namespaced(ctx.client.clone(), &namespace).get(&desired.name_any()).await.map_err(Error::Read)
+    result?;
+    Ok(applied.key_refresh)
 }
 
 /// Writes the link's status, unless only its list of grants changed and that change is being

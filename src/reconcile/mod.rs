@@ -23,8 +23,6 @@ pub use context::{Context, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading the cluster: {}", said(.0))]
-    Read(#[source] kube::Error),
     #[error(transparent)]
     Materialize(#[from] crate::materialize::Error),
     #[error("writing status: {}", said(.0))]
@@ -37,8 +35,8 @@ impl Error {
     /// The condition reason and metric label of this failure.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Read(_) => "ReadFailed",
             Error::Materialize(crate::materialize::Error::Token { .. }) => "TokenRequestFailed",
+            Error::Materialize(crate::materialize::Error::Read { .. }) => "ReadFailed",
             Error::Materialize(_) => "ApplyFailed",
             Error::Status(_) => "StatusFailed",
             Error::Finalizer(inner) => match inner.as_ref() {
@@ -63,30 +61,6 @@ impl Error {
             },
             other => other.to_string(),
         }
-    }
-}
-
-/// The first error of a sequence of steps that all run; the others are logged.
-#[derive(Default)]
-pub struct FirstFailure(Option<Error>);
-
-impl FirstFailure {
-    pub fn note<T>(&mut self, result: Result<T, impl Into<Error>>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(error) => {
-                let error = error.into();
-                match &self.0 {
-                    None => self.0 = Some(error),
-                    Some(_) => tracing::warn!(error = %error.description(), "another step of the same reconcile failed"),
-                }
-                None
-            }
-        }
-    }
-
-    pub fn into_result(self) -> Result<(), Error> {
-        self.0.map_or(Ok(()), Err)
     }
 }
 
@@ -196,7 +170,11 @@ mod tests {
     #[test]
     fn failures_name_their_step_in_the_api_servers_words() {
         let cases = [
-            (Error::Read(refused()), "ReadFailed", "reading the cluster: no you don't (403 Forbidden)"),
+            (
+                Error::Materialize(crate::materialize::Error::Read { kind: "Secret", source: refused() }),
+                "ReadFailed",
+                "reading Secret: no you don't (403 Forbidden)",
+            ),
             (writing(), "ApplyFailed", "writing RoleBinding b: no you don't (403 Forbidden)"),
             (
                 Error::Materialize(crate::materialize::Error::Token { name: "key".into(), source: refused() }),

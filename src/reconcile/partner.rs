@@ -6,21 +6,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, FirstFailure, with_finalizer};
+use super::{Context, Error, with_finalizer};
 use crate::api::READY;
 use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
-use crate::desired::{HomeClaim, HomeFacts, PartnerPlan, Reason, Verdict, home_claim, partner_standing, plan_partner};
+use crate::desired::{HomeClaim, HomeFacts, Reason, Verdict, home_claim, partner_standing, plan_partner};
+use crate::materialize::{FirstFailure, suite};
 
 const KIND: &str = "Partner";
 
@@ -42,11 +42,11 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let verdict = match standing {
         Ok(claim) => {
             let plan = plan_partner(partner, ctx.settings.home_access.as_ref(), claim);
-            if claim == HomeClaim::Create && !create_home(ctx, &plan.home_namespace).await? {
+            if claim == HomeClaim::Create && !suite::create_home(&ctx.writer, &plan.home_namespace).await? {
                 // Someone created the namespace meanwhile: it is judged again as an existing one.
                 return Ok(Action::requeue(Duration::from_secs(2)));
             }
-            materialize_suite(ctx, &plan).await?;
+            suite::apply(&ctx.writer, &ctx.caches, &plan).await?;
             if claim == HomeClaim::Adopt {
                 let message = format!("adopted the existing namespace {} as the partner's home", partner.spec.home_namespace);
                 publish(ctx, partner, false, "HomeAdopted", "Adopt", message).await;
@@ -78,47 +78,6 @@ fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
         marked_by_other: other.as_deref(),
     };
     home_claim(partner, &facts)
-}
-
-/// Creates the home namespace, marked as the partner's. A create, never an apply: an apply
-/// would take a namespace that the cache has not seen yet as if Liaison had made it.
-/// Returns false if the namespace already exists.
-async fn create_home(ctx: &Context, home: &Namespace) -> Result<bool, Error> {
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    ctx.metrics.write("Namespace");
-    match namespaces.create(&PostParams { field_manager: Some(names::FIELD_MANAGER.into()), ..Default::default() }, home).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
-        Err(source) => Err(crate::materialize::Error::Write { kind: "Namespace", name: home.name_any(), source }.into()),
-    }
-}
-
-async fn materialize_suite(ctx: &Context, plan: &PartnerPlan) -> Result<(), Error> {
-    let caches = &ctx.caches;
-    ctx.writer.ensure(&caches.managed_namespaces, &plan.home_namespace).await?;
-    if let Some(binding) = &plan.operator_binding {
-        ctx.writer.ensure(&caches.role_bindings, binding).await?;
-    }
-    ctx.writer.ensure(&caches.roles, &plan.admin_role).await?;
-    ctx.writer.ensure(&caches.roles, &plan.observer_role).await?;
-    ctx.writer.ensure(&caches.cluster_roles, &plan.reader_role).await?;
-    let bindings = [&plan.operator_binding, &plan.admin_binding, &plan.observer_binding];
-    for binding in bindings.into_iter().flatten() {
-        ctx.writer.ensure(&caches.role_bindings, binding).await?;
-    }
-    if let Some(binding) = &plan.reader_binding {
-        ctx.writer.ensure(&caches.cluster_role_bindings, binding).await?;
-    }
-    // Bindings the plan no longer wants (no admins, no responsible party) go.
-    let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
-    let wanted: BTreeSet<String> = bindings.into_iter().flatten().map(|b| b.name_any()).collect();
-    let stale = |meta: &ObjectMeta| ownership::is_owned_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
-    ctx.writer.prune_cached(caches.role_bindings.state(), |o: &RoleBinding| stale(&o.metadata)).await?;
-    if plan.reader_binding.is_none() {
-        let theirs = |o: &ClusterRoleBinding| ownership::is_owned_by(&o.metadata, &uid);
-        ctx.writer.prune_cached(caches.cluster_role_bindings.state(), theirs).await?;
-    }
-    Ok(())
 }
 
 /// Who reaches which client, read from the links' and grants' own statuses.

@@ -1,14 +1,34 @@
-//! The periodic sweep: objects Liaison made whose owner no longer exists (a finalizer removed
-//! by hand while the operator was down, a garbage collector that is behind) are removed.
+//! Orphans: objects Liaison made whose owner no longer exists (a finalizer removed by hand
+//! while the operator was down, a garbage collector that is behind), removed by the sweep.
 //!
 //! What counts as Liaison's is `desired::ownership`'s rule: labels alone, which tenants can
 //! write, never make Liaison delete anything.
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 
+use super::{Error, Writer};
+use crate::cache::Caches;
 use crate::desired::ownership;
+
+/// Removes every object Liaison made whose link or partner no longer exists. Returns how many.
+pub async fn remove(writer: &Writer, caches: &Caches) -> Result<usize, Error> {
+    let links = caches.links.state();
+    let partners = caches.partners.state();
+    let live: BTreeSet<String> = links.iter().filter_map(|l| l.uid()).chain(partners.iter().filter_map(|p| p.uid())).collect();
+    let orphan = |meta: &ObjectMeta| is_orphan(meta, &live);
+    Ok(writer.prune_cached(caches.role_bindings.state(), |o: &RoleBinding| orphan(&o.metadata)).await?
+        + writer.prune_cached(caches.cluster_role_bindings.state(), |o: &ClusterRoleBinding| orphan(&o.metadata)).await?
+        + writer.prune_cached(caches.service_accounts.state(), |o: &ServiceAccount| orphan(&o.metadata)).await?
+        + writer.prune_cached(caches.roles.state(), |o: &Role| orphan(&o.metadata)).await?
+        + writer.prune_cached(caches.cluster_roles.state(), |o: &ClusterRole| orphan(&o.metadata)).await?
+        + writer.prune_named::<RoleBinding>(caches.grant_bindings.orphans(&live)).await?
+        + writer.prune_named::<Role>(caches.level_roles.orphans(&live)).await?)
+}
 
 /// Whether `meta` is Liaison's and its owner is not among `live_owners`.
 pub fn is_orphan(meta: &ObjectMeta, live_owners: &BTreeSet<String>) -> bool {
