@@ -1,7 +1,10 @@
-//! ClientLink: materializes everything Liaison grants in the link's namespace.
+//! ClientLink: a link's reconcile plans its whole namespace, not only itself.
 //!
-//! Every link of a namespace computes the same plan for the whole namespace (the winner's
-//! roles and bindings, nothing for conflicting links), so links never undo each other.
+//! What a namespace grants depends on every link and grant naming it (the oldest link holds
+//! it; grants go through the link in force), so each reconcile plans the namespace
+//! (`desired::plan_client`), applies that plan (`materialize::namespace`) and writes its own
+//! link's status. Every link of a namespace computes the same plan, so links never undo each
+//! other; a link that an older one outranks only says so and plans nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
