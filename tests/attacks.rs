@@ -8,8 +8,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use liaison::api::{ClientLink, Partner};
@@ -644,4 +645,135 @@ async fn only_holders_delegate_inline_levels() {
     let huge = json!([{"name": "huge", "rules": [{"apiGroups": many("g", 4), "resources": many("r", 32), "verbs": many("v", 8)}]}]);
     let too_large = as_ada.create(&dry_run, &link(huge)).await;
     assert!(refusal(&too_large).contains("more than the 512"), "{too_large:?}");
+}
+
+/// The operator's own credentials (stolen, or a bug) reach no further than what Liaison makes:
+/// acting as its ServiceAccount, with the chart installed, the API server refuses every step
+/// beyond the ceiling and outside partner homes, while the operator keeps doing its work.
+#[tokio::test]
+async fn the_operators_own_credentials_reach_no_further_than_liaison() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "bounded").await;
+    let ns = partner.client_namespace("bounded").await;
+    partner.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    let bob = partner.user("bob");
+    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "the operator still grants under its bounds").await;
+    link_with_key(&admin, &ns, "link").await;
+    let policy = kubectl(&["get", "validatingadmissionpolicy", "liaison-operator-bounds", "-o", "jsonpath={.status.typeChecking}"]);
+    assert!(policy.0 && !policy.1.contains("warning"), "the policy type-checks: {}", policy.1);
+
+    let operator = client_as(OPERATOR, &service_account_groups(RELEASE_NAMESPACE).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let home_access = |name: &str| -> RoleBinding {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
+            "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": RELEASE_NAMESPACE}]
+        }))
+        .unwrap()
+    };
+    let create = PostParams::default();
+    let bind_in = |namespace: &str| Api::<RoleBinding>::namespaced(operator.clone(), namespace);
+    // Secrets and tokens: the home-access role is bound in a marked home, nowhere else.
+    let system = bind_in("kube-system").create(&create, &home_access("liaison-operator")).await;
+    assert!(refusal(&system).contains("no rolebindings in namespace kube-system"), "{system:?}");
+    let client_ns = bind_in(&ns).create(&create, &home_access("liaison-operator")).await;
+    assert!(refusal(&client_ns).contains("not marked"), "{client_ns:?}");
+    let other_name = bind_in(&partner.home).create(&create, &home_access("liaison-extra")).await;
+    assert!(refusal(&other_name).contains("only to itself, as liaison-operator"), "{other_name:?}");
+    let mut to_mallory = home_access("liaison-operator");
+    to_mallory.subjects =
+        Some(vec![serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap()]);
+    let to_mallory = bind_in(&partner.home).create(&create, &to_mallory).await;
+    assert!(refusal(&to_mallory).contains("only to itself"), "{to_mallory:?}");
+    let cluster_wide: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-partner-everywhere"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
+        "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": RELEASE_NAMESPACE}]
+    }))
+    .unwrap();
+    let cluster_wide = Api::<ClusterRoleBinding>::all(operator.clone()).create(&create, &cluster_wide).await;
+    assert!(refusal(&cluster_wide).contains("only the ClusterRole of the same name"), "{cluster_wide:?}");
+    let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), &ns);
+    accounts.create(&create, &robot_named("robot")).await.unwrap();
+    let request = TokenRequest { spec: Default::default(), ..Default::default() };
+    let token = Api::<ServiceAccount>::namespaced(operator.clone(), &ns).create_token_request("robot", &create, &request).await;
+    assert!(refusal(&token).contains("serviceaccounts/token"), "no token outside homes: {token:?}");
+    let secrets = Api::<Secret>::namespaced(operator.clone(), &ns).list(&ListParams::default()).await;
+    assert!(refusal(&secrets).contains("secrets"), "no Secret outside homes: {secrets:?}");
+    let account = Api::<ServiceAccount>::namespaced(operator.clone(), &ns).create(&create, &robot_named("liaison-robot")).await;
+    assert!(refusal(&account).contains("only in a partner's home"), "{account:?}");
+
+    // Roles: only its own names, nothing of what it holds beyond the ceiling.
+    let roles = Api::<Role>::namespaced(operator.clone(), &ns);
+    let role = |name: &str, group: &str, resource: &str, verb: &str| -> Role {
+        serde_json::from_value(
+            json!({"metadata": {"name": name}, "rules": [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}]}),
+        )
+        .unwrap()
+    };
+    for (group, resource, verb) in [
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
+        ("", "serviceaccounts", "create"),
+        ("liaison.dev", "clientlinks", "patch"),
+    ] {
+        let beyond = roles.create(&create, &role("liaison-beyond", group, resource, verb)).await;
+        assert!(refusal(&beyond).contains("beyond the access ceiling"), "{resource} {verb}: {beyond:?}");
+    }
+    let secrets_role = roles.create(&create, &role("liaison-secrets", "", "secrets", "get")).await;
+    assert!(refusal(&secrets_role).contains("not currently held"), "RBAC: it holds no Secrets here: {secrets_role:?}");
+    let unnamed = roles.create(&create, &role("pods-reader", "", "pods", "list")).await;
+    assert!(refusal(&unnamed).contains("liaison-*"), "{unnamed:?}");
+    let in_system = Api::<Role>::namespaced(operator.clone(), "kube-system").create(&create, &role("liaison-x", "", "pods", "list")).await;
+    assert!(refusal(&in_system).contains("kube-system"), "{in_system:?}");
+    let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", "tenant", "--clusterrole=view", "--user=carol"]);
+    assert!(ok, "{text}");
+    let removed = Api::<RoleBinding>::namespaced(operator.clone(), &ns).delete("tenant", &Default::default()).await;
+    assert!(refusal(&removed).contains("liaison-*"), "a tenant's binding is not the operator's to delete: {removed:?}");
+    let to_view: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
+    }))
+    .unwrap();
+    let to_view = bind_in(&ns).create(&create, &to_view).await;
+    assert!(refusal(&to_view).contains("binds only its own Roles"), "{to_view:?}");
+
+    // Cluster-wide: a partner's view of its own Partner, nothing else.
+    let cluster_roles = Api::<ClusterRole>::all(operator.clone());
+    let wide: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-partner-wide"},
+        "rules": [{"apiGroups": ["liaison.dev"], "resources": ["clientlinks"], "verbs": ["list"]}]
+    }))
+    .unwrap();
+    assert!(refusal(&cluster_roles.create(&create, &wide).await).contains("more than reading one Partner"));
+    let ceiling = cluster_roles.delete("liaison-access-ceiling", &Default::default()).await;
+    assert!(refusal(&ceiling).contains("no cluster-wide"), "{ceiling:?}");
+
+    // Namespaces: no system one; an existing one is marked as a home only when adopted, and
+    // keeps every label that is not Liaison's.
+    let namespaces = Api::<Namespace>::all(operator.clone());
+    let label = |key: &str, value: &str| Patch::Merge(json!({"metadata": {"labels": {key: value}}}));
+    let marked = namespaces.patch(&ns, &PatchParams::default(), &label("liaison.dev/home-of-uid", "forged")).await;
+    assert!(refusal(&marked).contains("only when adopted"), "{marked:?}");
+    let relabelled = namespaces.patch(&ns, &PatchParams::default(), &label(ALLOWED.0, "false")).await;
+    assert!(refusal(&relabelled).contains("only its own labels"), "{relabelled:?}");
+    let system_ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "kube-liaison"}})).unwrap();
+    assert!(refusal(&namespaces.create(&create, &system_ns).await).contains("no system namespace"));
+
+    // Liaison's own objects: finalizers and status, never a new spec.
+    let partners = Api::<Partner>::all(operator.clone());
+    let respecified =
+        partners.patch(&partner.name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"adoptExistingHome": true}}))).await;
+    assert!(refusal(&respecified).contains("never creates, deletes or respecifies"), "{respecified:?}");
+
+    // And nothing of this stopped Liaison's own work: the grant still holds, revocation works.
+    assert!(can(&admin, &bob, &[], "list", PODS, &ns).await);
+    partner.grants().delete("bob", &Default::default()).await.unwrap();
+    eventually_denied(&admin, &bob, "list", PODS, &ns, "revocation works under the bounds").await;
+}
+
+fn robot_named(name: &str) -> ServiceAccount {
+    serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
 }
