@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
@@ -776,4 +776,66 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
 
 fn robot_named(name: &str) -> ServiceAccount {
     serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+}
+
+/// A partner cannot take a client's RoleBinding quota unnoticed: the link puts at most
+/// `maxGrants` of its grants in force (the oldest), refuses the others with a reason on the
+/// grant, counts them on its status and says so in an Event; and a write a ResourceQuota
+/// refuses is reported by the link, quoting the quota.
+#[tokio::test]
+async fn a_partners_grants_cannot_take_the_clients_quota_unnoticed() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "quota").await;
+    let ns = partner.client_namespace("quota").await;
+    partner.link(&ns, "link", read_level("read"), json!({"maxGrants": 2})).await;
+    let people: Vec<String> = (1..=4).map(|n| partner.user(&format!("user{n}"))).collect();
+    for (n, person) in people.iter().enumerate() {
+        partner.grant(&format!("g{}", n + 1), &[&ns], "read", json!([user(person)]), json!({})).await;
+        // Distinct creation seconds: the oldest are admitted.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    for person in &people[..2] {
+        eventually_allowed(&admin, person, "list", PODS, &ns, "the two oldest grants are in force").await;
+    }
+    for name in ["g3", "g4"] {
+        let refused = grant_reason(&partner.grants(), name, "GrantLimitReached").await;
+        let message = refused.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+        assert!(message.contains("at most 2 grants"), "{message}");
+    }
+    for person in &people[2..] {
+        assert!(!can(&admin, person, &[], "list", PODS, &ns).await, "{person} is beyond the link's limit");
+    }
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let status = eventually("the link counts what it refused", WAIT, || {
+        let links = links.clone();
+        async move { links.get("link").await.ok()?.status.filter(|s| s.grants_over_limit == Some(2)) }
+    })
+    .await;
+    assert_eq!((status.grant_limit, status.grant_count), (Some(2), 2));
+    assert_eq!(ready_of(Some(&status.conditions)).unwrap().1, "Active", "the link itself works");
+    let (ok, events) = kubectl(&["-n", &ns, "get", "events", "--field-selector", "reason=GrantLimitReached", "-o", "name"]);
+    assert!(ok && !events.trim().is_empty(), "a GrantLimitReached Event on the link: {events}");
+
+    // The client's own quota on RoleBindings, full: raising the limit writes nothing more, and
+    // the link says why, quoting the quota. (No quota controller runs here: its status is set
+    // as the controller would.)
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "bindings", "namespace": ns},
+                       "spec": {"hard": {"count/rolebindings.rbac.authorization.k8s.io": "2"}}});
+    let quotas: Api<ResourceQuota> = Api::namespaced(admin.clone(), &ns);
+    apply(&quotas, &quota).await;
+    let used = json!({"status": {"hard": {"count/rolebindings.rbac.authorization.k8s.io": "2"},
+                                 "used": {"count/rolebindings.rbac.authorization.k8s.io": "2"}}});
+    quotas.patch_status("bindings", &PatchParams::default(), &Patch::Merge(used)).await.unwrap();
+    links.patch("link", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxGrants": 4}}))).await.unwrap();
+    let failed = link_reason(&admin, &ns, "link", "ApplyFailed").await;
+    let message = failed.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+    assert!(message.contains("exceeded quota: bindings"), "the link quotes the quota: {message}");
+    let pending = grant_reason(&partner.grants(), "g3", "Pending").await;
+    let message = pending.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+    assert!(message.contains("reports ApplyFailed"), "the grant points at the link: {message}");
+    for person in &people[..2] {
+        assert!(can(&admin, person, &[], "list", PODS, &ns).await, "the grants in force keep working");
+    }
+    assert!(!can(&admin, &people[2], &[], "list", PODS, &ns).await);
 }

@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::client::{ClientInputs, ClientPlan, plan as plan_client};
+use super::client::{ClientInputs, ClientPlan, judged_with, plan as plan_client, smallest_grant_limit};
 use super::coverage::{Atom, Uncovered, atoms, covers, rule_covers, uncovered};
 use super::names;
 use super::partner::{HomeAccess, HomeClaim, admin_rules, observer_rules, plan as plan_partner};
@@ -267,6 +267,7 @@ const FIELDS: &[&str] = &[
     "accessLevel",
     "expiresAt",
     "suspended",
+    "maxGrants",
     "clients",
     "subjects",
     "homeNamespace",
@@ -733,11 +734,13 @@ fn link_doc(shape: Shape) -> BoxedStrategy<Value> {
         prop::option::weighted(0.4, prop_oneof![3 => Just("support".to_string()), 1 => mostly(LEVELS)]),
         prop::option::weighted(0.2, timestamp_json(shape)),
         suspended_json(shape),
+        // Small limits, so that grants meet them.
+        prop::option::weighted(0.2, -1i64..3),
         when_wild(shape, 0.1, status_doc()),
         extra(shape),
         extra(shape),
     )
-        .prop_map(|(metadata, partner, levels, key, expires, suspended, status, spec_extra, extra)| {
+        .prop_map(|(metadata, partner, levels, key, expires, suspended, max_grants, status, spec_extra, extra)| {
             let spec = object(
                 vec![
                     ("partner", Some(json!(partner))),
@@ -745,6 +748,7 @@ fn link_doc(shape: Shape) -> BoxedStrategy<Value> {
                     ("accessKey", key.map(|k| json!({"accessLevel": k}))),
                     ("expiresAt", expires),
                     ("suspended", suspended),
+                    ("maxGrants", max_grants.map(|n| json!(n))),
                 ],
                 spec_extra,
             );
@@ -1639,16 +1643,20 @@ proptest! {
 proptest! {
     #![proptest_config(config(1024))]
 
-    /// A grant is judged alone as it is among every grant naming the namespace: same verdict,
-    /// same binding, same Role behind it, and the links' verdicts do not move. The grant
-    /// reconciler relies on it to plan each of its clients with its own grant only.
+    /// A grant is judged alone (or, once the grants could reach a link's `maxGrants`, with
+    /// those older than it: `judged_with`) as it is among every grant naming the namespace: same
+    /// verdict, same binding, same Role behind it, and the links' verdicts do not move. The
+    /// grant reconciler relies on it to plan each of its clients without the other grants.
     #[test]
     fn a_grant_alone_is_judged_as_among_all(cluster in arb_cluster()) {
         let normal = cluster.read().normalized();
         for world in [Some(normal.clone()), normal.admitted()].iter().flatten() {
             let among_all = world.plan();
-            for grant in &world.grants {
-                let alone = World { grants: vec![grant.clone()], ..world.clone() }.plan();
+            let naming: Vec<Arc<AccessGrant>> = world.grants.iter().cloned().map(Arc::new).collect();
+            let smallest = smallest_grant_limit(&world.links);
+            for (grant, shared) in world.grants.iter().zip(&naming) {
+                let judged = judged_with(shared, &naming, smallest).iter().map(|g| (**g).clone()).collect();
+                let alone = World { grants: judged, ..world.clone() }.plan();
                 let (namespace, name) = (grant.namespace().unwrap_or_default(), grant.name_any());
                 let verdict = alone.grant(&namespace, &name);
                 prop_assert!(verdict.is_some(), "every grant given to the rules gets a verdict");
@@ -1859,6 +1867,7 @@ fn the_hostile_generator_reaches_grants_and_refusals() {
         Reason::LevelNotFound,
         Reason::SubjectNotAllowed,
         Reason::LinkNotReady,
+        Reason::GrantLimitReached,
     ] {
         assert!(reasons.get(&reason).copied().unwrap_or_default() >= 3, "{reason} not reached: {report}");
     }
