@@ -667,7 +667,7 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     let operator = client_as(OPERATOR, &service_account_groups(RELEASE_NAMESPACE).iter().map(String::as_str).collect::<Vec<_>>()).await;
     let home_access = |name: &str| -> RoleBinding {
         serde_json::from_value(json!({
-            "metadata": {"name": name},
+            "metadata": {"name": name, "labels": liaisons("operator-access")},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
             "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": RELEASE_NAMESPACE}]
         }))
@@ -681,7 +681,7 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     let client_ns = bind_in(&ns).create(&create, &home_access("liaison-operator")).await;
     assert!(refusal(&client_ns).contains("not marked"), "{client_ns:?}");
     let other_name = bind_in(&partner.home).create(&create, &home_access("liaison-extra")).await;
-    assert!(refusal(&other_name).contains("only to itself, as liaison-operator"), "{other_name:?}");
+    assert!(refusal(&other_name).contains("only under its own names"), "{other_name:?}");
     let mut to_mallory = home_access("liaison-operator");
     to_mallory.subjects =
         Some(vec![serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap()]);
@@ -708,9 +708,10 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     // Roles: only its own names, nothing of what it holds beyond the ceiling.
     let roles = Api::<Role>::namespaced(operator.clone(), &ns);
     let role = |name: &str, group: &str, resource: &str, verb: &str| -> Role {
-        serde_json::from_value(
-            json!({"metadata": {"name": name}, "rules": [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}]}),
-        )
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": liaisons("level-role")},
+            "rules": [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}]
+        }))
         .unwrap()
     };
     for (group, resource, verb) in [
@@ -725,20 +726,43 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     assert!(refusal(&secrets_role).contains("not currently held"), "RBAC: it holds no Secrets here: {secrets_role:?}");
     let unnamed = roles.create(&create, &role("pods-reader", "", "pods", "list")).await;
     assert!(refusal(&unnamed).contains("liaison-*"), "{unnamed:?}");
-    let in_system = Api::<Role>::namespaced(operator.clone(), "kube-system").create(&create, &role("liaison-x", "", "pods", "list")).await;
+    // (Unlabelled: a labelled one is refused by the operator-links policy first, kube-system
+    // holding no link.)
+    let mut unlabelled = role("liaison-x", "", "pods", "list");
+    unlabelled.metadata.labels = None;
+    let in_system = Api::<Role>::namespaced(operator.clone(), "kube-system").create(&create, &unlabelled).await;
     assert!(refusal(&in_system).contains("kube-system"), "{in_system:?}");
     let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", "tenant", "--clusterrole=view", "--user=carol"]);
     assert!(ok, "{text}");
     let removed = Api::<RoleBinding>::namespaced(operator.clone(), &ns).delete("tenant", &Default::default()).await;
     assert!(refusal(&removed).contains("liaison-*"), "a tenant's binding is not the operator's to delete: {removed:?}");
     let to_view: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "liaison-view"},
+        "metadata": {"name": "liaison-view", "labels": liaisons("grant-binding")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
     }))
     .unwrap();
     let to_view = bind_in(&ns).create(&create, &to_view).await;
     assert!(refusal(&to_view).contains("binds only its own Roles"), "{to_view:?}");
+    // Level Roles and grant bindings exist only where a ClientLink is.
+    let unlinked = fresh_namespace(&admin, "unlinked").await;
+    let level = Api::<Role>::namespaced(operator.clone(), &unlinked).create(&create, &role("liaison-level", "", "pods", "list")).await;
+    assert!(refusal(&level).contains("no params found"), "no level Role where no link is: {level:?}");
+    let mut posing = role("liaison-x", "", "pods", "list");
+    posing.metadata.labels = serde_json::from_value(liaisons("partner-observer")).unwrap();
+    let posing = Api::<Role>::namespaced(operator.clone(), &unlinked).create(&create, &posing).await;
+    assert!(refusal(&posing).contains("only under its own names"), "a level Role posing as a partner's suite: {posing:?}");
+    let unlabelled_here = roles.create(&create, &unlabelled).await;
+    assert!(refusal(&unlabelled_here).contains("labels what it writes"), "{unlabelled_here:?}");
+    Api::<Role>::namespaced(admin.clone(), &unlinked).create(&create, &unlabelled).await.unwrap();
+    let grant_binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-binding", "labels": liaisons("grant-binding")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "liaison-x"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
+    }))
+    .unwrap();
+    let grant_binding = bind_in(&unlinked).create(&create, &grant_binding).await;
+    assert!(refusal(&grant_binding).contains("no params found"), "no grant binding where no link is: {grant_binding:?}");
 
     // Cluster-wide: a partner's view of its own Partner, nothing else.
     let cluster_roles = Api::<ClusterRole>::all(operator.clone());
@@ -772,6 +796,11 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     assert!(can(&admin, &bob, &[], "list", PODS, &ns).await);
     partner.grants().delete("bob", &Default::default()).await.unwrap();
     eventually_denied(&admin, &bob, "list", PODS, &ns, "revocation works under the bounds").await;
+}
+
+/// The labels Liaison puts on what it makes, as the operator-bounds policy asks of its writes.
+fn liaisons(component: &str) -> Value {
+    json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": component})
 }
 
 fn robot_named(name: &str) -> ServiceAccount {

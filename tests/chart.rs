@@ -90,7 +90,9 @@ fn values_switch_parts_on_and_off() {
     assert!(kinds.contains(&"ServiceMonitor"));
     assert!(kinds.contains(&"ValidatingAdmissionPolicy") && kinds.contains(&"ValidatingAdmissionPolicyBinding"), "on by default");
     let without = render(&["--set", "admissionPolicies.enabled=false"]);
-    assert!(!without.iter().any(|o| o["kind"].as_str().is_some_and(|k| k.starts_with("ValidatingAdmission"))));
+    let policies: Vec<&str> =
+        without.iter().filter(|o| o["kind"] == "ValidatingAdmissionPolicy").filter_map(|o| o["metadata"]["name"].as_str()).collect();
+    assert_eq!(policies, ["liaison-operator-bounds", "liaison-operator-links"], "the operator's own bounds stay on");
     let chart = chart();
     let (ok, text) = helm(&["template", "liaison", &chart, "--kube-version", "1.35.4", "--set", "controller.logFormat=xml"]);
     assert!(!ok && text.contains("logFormat"), "values.schema.json refuses bad values: {text}");
@@ -125,42 +127,44 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     )
     .await;
     let ns = fresh_namespace(&admin, "privilege").await;
-    let roles: Api<Role> = Api::namespaced(operator.clone(), &ns);
-    let role = |name: &str, resource: &str, verb: &str| -> Role {
-        serde_json::from_value(
-            json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]}),
-        )
-        .unwrap()
-    };
-    // The chart's operator-bounds policy is enforced once the API server has loaded it.
-    until("the operator-bounds policy is in force", std::time::Duration::from_secs(30), || {
-        let roles = roles.clone();
-        let unnamed = role("unnamed", "pods", "list");
-        async move { roles.create(&PostParams::default(), &unnamed).await.is_err() }
-    })
-    .await;
-    roles.create(&PostParams::default(), &role("liaison-within", "pods", "list")).await.expect("a Role within the ceiling");
-    let beyond = roles.create(&PostParams::default(), &role("liaison-beyond", "secrets", "get")).await;
-    assert!(matches!(&beyond, Err(kube::Error::Api(s)) if s.code == 403), "the API server refuses a Role beyond the ceiling: {beyond:?}");
-    // A home is a namespace the operator marks (here: creates marked).
+    // A home is a namespace the operator marks (here: creates marked); a partner's suite lives
+    // there, labelled as Liaison's (the chart's operator-bounds policy asks for both).
     let home = unique("privilege-home");
     let marked: Namespace =
         serde_json::from_value(json!({"metadata": {"name": home, "labels": {"liaison.dev/home-of-uid": "some-partner-uid"}}})).unwrap();
-    Api::<Namespace>::all(operator.clone()).create(&PostParams::default(), &marked).await.expect("the operator creates a home");
     let home_roles: Api<Role> = Api::namespaced(operator.clone(), &home);
-    let partner_admin = Role {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some("liaison-partner-admin".into()),
-            ..Default::default()
-        },
-        rules: Some(liaison::desired::partner::admin_rules()),
+    let labels = |component: &str| json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": component});
+    let role = |name: &str, component: &str, resource: &str, verb: &str| -> Role {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels(component)},
+            "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]
+        }))
+        .unwrap()
     };
+    // The policy is enforced once the API server has loaded it.
+    until("the operator-bounds policy is in force", std::time::Duration::from_secs(30), || {
+        let (namespaces, marked) = (Api::<Namespace>::all(operator.clone()), marked.clone());
+        async move { namespaces.create(&PostParams::default(), &marked).await.is_ok() }
+    })
+    .await;
+    until("the operator-bounds policy is in force", std::time::Duration::from_secs(30), || {
+        let (roles, unnamed) = (home_roles.clone(), role("unnamed", "partner-observer", "pods", "list"));
+        async move { roles.create(&PostParams::default(), &unnamed).await.is_err() }
+    })
+    .await;
+    home_roles
+        .create(&PostParams::default(), &role("liaison-partner-observer", "partner-observer", "pods", "list"))
+        .await
+        .expect("a Role within the ceiling");
+    let mut partner_admin = role("liaison-partner-admin", "partner-admin", "pods", "list");
+    partner_admin.rules = Some(liaison::desired::partner::admin_rules());
     // In a home namespace the operator first binds itself to the home-access role (Secrets
-    // there only), which is what lets it create the Partner Admin role (that reads Secrets).
+    // there only), which is what lets it create the Partner Admin role (that reads Secrets):
+    // until then, a Role beyond the ceiling.
     let premature = home_roles.create(&PostParams::default(), &partner_admin).await;
     assert!(matches!(&premature, Err(kube::Error::Api(s)) if s.code == 403), "no Secret rights before the home binding: {premature:?}");
     let home_access: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "liaison-operator"},
+        "metadata": {"name": "liaison-operator", "labels": labels("operator-access")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
         "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": "liaison-system"}]
     }))
