@@ -687,6 +687,18 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
         Some(vec![serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap()]);
     let to_mallory = bind_in(&partner.home).create(&create, &to_mallory).await;
     assert!(refusal(&to_mallory).contains("only to itself"), "{to_mallory:?}");
+    // The partner's suite (its admins read the access keys) is bound to its admins only.
+    let suite = Api::<RoleBinding>::namespaced(admin.clone(), &partner.home).get("liaison-partner-admin").await.unwrap();
+    let mut widened = suite.clone();
+    widened.metadata =
+        kube::api::ObjectMeta { name: suite.metadata.name.clone(), labels: suite.metadata.labels.clone(), ..Default::default() };
+    widened
+        .subjects
+        .get_or_insert_default()
+        .push(serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap());
+    let widened =
+        bind_in(&partner.home).patch("liaison-partner-admin", &PatchParams::apply("mallory").force(), &Patch::Apply(&widened)).await;
+    assert!(refusal(&widened).contains("only to the people its Partner names, not User mallory"), "{widened:?}");
     let cluster_wide: ClusterRoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "liaison-partner-everywhere"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},

@@ -92,7 +92,11 @@ fn values_switch_parts_on_and_off() {
     let without = render(&["--set", "admissionPolicies.enabled=false"]);
     let policies: Vec<&str> =
         without.iter().filter(|o| o["kind"] == "ValidatingAdmissionPolicy").filter_map(|o| o["metadata"]["name"].as_str()).collect();
-    assert_eq!(policies, ["liaison-operator-bounds", "liaison-operator-links"], "the operator's own bounds stay on");
+    assert_eq!(
+        policies,
+        ["liaison-operator-bounds", "liaison-operator-links", "liaison-operator-suites"],
+        "the operator's own bounds stay on"
+    );
     let chart = chart();
     let (ok, text) = helm(&["template", "liaison", &chart, "--kube-version", "1.35.4", "--set", "controller.logFormat=xml"]);
     assert!(!ok && text.contains("logFormat"), "values.schema.json refuses bad values: {text}");
