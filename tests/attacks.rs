@@ -8,8 +8,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use liaison::api::{ClientLink, Partner};
@@ -644,4 +645,238 @@ async fn only_holders_delegate_inline_levels() {
     let huge = json!([{"name": "huge", "rules": [{"apiGroups": many("g", 4), "resources": many("r", 32), "verbs": many("v", 8)}]}]);
     let too_large = as_ada.create(&dry_run, &link(huge)).await;
     assert!(refusal(&too_large).contains("more than the 512"), "{too_large:?}");
+}
+
+/// The operator's own credentials (stolen, or a bug) reach no further than what Liaison makes:
+/// acting as its ServiceAccount, with the chart installed, the API server refuses every step
+/// beyond the ceiling and outside partner homes, while the operator keeps doing its work.
+#[tokio::test]
+async fn the_operators_own_credentials_reach_no_further_than_liaison() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "bounded").await;
+    let ns = partner.client_namespace("bounded").await;
+    partner.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
+    let bob = partner.user("bob");
+    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "the operator still grants under its bounds").await;
+    link_with_key(&admin, &ns, "link").await;
+    let policy = kubectl(&["get", "validatingadmissionpolicy", "liaison-operator-bounds", "-o", "jsonpath={.status.typeChecking}"]);
+    assert!(policy.0 && !policy.1.contains("warning"), "the policy type-checks: {}", policy.1);
+
+    let operator = client_as(OPERATOR, &service_account_groups(RELEASE_NAMESPACE).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let home_access = |name: &str| -> RoleBinding {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": liaisons("operator-access")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
+            "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": RELEASE_NAMESPACE}]
+        }))
+        .unwrap()
+    };
+    let create = PostParams::default();
+    let bind_in = |namespace: &str| Api::<RoleBinding>::namespaced(operator.clone(), namespace);
+    // Secrets and tokens: the home-access role is bound in a marked home, nowhere else.
+    let system = bind_in("kube-system").create(&create, &home_access("liaison-operator")).await;
+    assert!(refusal(&system).contains("no rolebindings in namespace kube-system"), "{system:?}");
+    let client_ns = bind_in(&ns).create(&create, &home_access("liaison-operator")).await;
+    assert!(refusal(&client_ns).contains("not marked"), "{client_ns:?}");
+    let other_name = bind_in(&partner.home).create(&create, &home_access("liaison-extra")).await;
+    assert!(refusal(&other_name).contains("only under its own names"), "{other_name:?}");
+    let mut to_mallory = home_access("liaison-operator");
+    to_mallory.subjects =
+        Some(vec![serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap()]);
+    let to_mallory = bind_in(&partner.home).create(&create, &to_mallory).await;
+    assert!(refusal(&to_mallory).contains("only to itself"), "{to_mallory:?}");
+    // The partner's suite (its admins read the access keys) is bound to its admins only.
+    let suite = Api::<RoleBinding>::namespaced(admin.clone(), &partner.home).get("liaison-partner-admin").await.unwrap();
+    let mut widened = suite.clone();
+    widened.metadata =
+        kube::api::ObjectMeta { name: suite.metadata.name.clone(), labels: suite.metadata.labels.clone(), ..Default::default() };
+    widened
+        .subjects
+        .get_or_insert_default()
+        .push(serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap());
+    let widened =
+        bind_in(&partner.home).patch("liaison-partner-admin", &PatchParams::apply("mallory").force(), &Patch::Apply(&widened)).await;
+    assert!(refusal(&widened).contains("only to the people its Partner names, not User mallory"), "{widened:?}");
+    let cluster_wide: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-partner-everywhere"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
+        "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": RELEASE_NAMESPACE}]
+    }))
+    .unwrap();
+    let cluster_wide = Api::<ClusterRoleBinding>::all(operator.clone()).create(&create, &cluster_wide).await;
+    assert!(refusal(&cluster_wide).contains("only the ClusterRole of the same name"), "{cluster_wide:?}");
+    let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), &ns);
+    accounts.create(&create, &robot_named("robot")).await.unwrap();
+    let request = TokenRequest { spec: Default::default(), ..Default::default() };
+    let token = Api::<ServiceAccount>::namespaced(operator.clone(), &ns).create_token_request("robot", &create, &request).await;
+    assert!(refusal(&token).contains("serviceaccounts/token"), "no token outside homes: {token:?}");
+    let secrets = Api::<Secret>::namespaced(operator.clone(), &ns).list(&ListParams::default()).await;
+    assert!(refusal(&secrets).contains("secrets"), "no Secret outside homes: {secrets:?}");
+    let account = Api::<ServiceAccount>::namespaced(operator.clone(), &ns).create(&create, &robot_named("liaison-robot")).await;
+    assert!(refusal(&account).contains("only in a partner's home"), "{account:?}");
+
+    // Roles: only its own names, nothing of what it holds beyond the ceiling.
+    let roles = Api::<Role>::namespaced(operator.clone(), &ns);
+    let role = |name: &str, group: &str, resource: &str, verb: &str| -> Role {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": liaisons("level-role")},
+            "rules": [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}]
+        }))
+        .unwrap()
+    };
+    for (group, resource, verb) in [
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
+        ("", "serviceaccounts", "create"),
+        ("liaison.dev", "clientlinks", "patch"),
+    ] {
+        let beyond = roles.create(&create, &role("liaison-beyond", group, resource, verb)).await;
+        assert!(refusal(&beyond).contains("beyond the access ceiling"), "{resource} {verb}: {beyond:?}");
+    }
+    let secrets_role = roles.create(&create, &role("liaison-secrets", "", "secrets", "get")).await;
+    assert!(refusal(&secrets_role).contains("not currently held"), "RBAC: it holds no Secrets here: {secrets_role:?}");
+    let unnamed = roles.create(&create, &role("pods-reader", "", "pods", "list")).await;
+    assert!(refusal(&unnamed).contains("liaison-*"), "{unnamed:?}");
+    // (Unlabelled: a labelled one is refused by the operator-links policy first, kube-system
+    // holding no link.)
+    let mut unlabelled = role("liaison-x", "", "pods", "list");
+    unlabelled.metadata.labels = None;
+    let in_system = Api::<Role>::namespaced(operator.clone(), "kube-system").create(&create, &unlabelled).await;
+    assert!(refusal(&in_system).contains("kube-system"), "{in_system:?}");
+    let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", "tenant", "--clusterrole=view", "--user=carol"]);
+    assert!(ok, "{text}");
+    let removed = Api::<RoleBinding>::namespaced(operator.clone(), &ns).delete("tenant", &Default::default()).await;
+    assert!(refusal(&removed).contains("liaison-*"), "a tenant's binding is not the operator's to delete: {removed:?}");
+    let to_view: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-view", "labels": liaisons("grant-binding")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
+    }))
+    .unwrap();
+    let to_view = bind_in(&ns).create(&create, &to_view).await;
+    assert!(refusal(&to_view).contains("binds only its own Roles"), "{to_view:?}");
+    // Level Roles and grant bindings exist only where a ClientLink is.
+    let unlinked = fresh_namespace(&admin, "unlinked").await;
+    let level = Api::<Role>::namespaced(operator.clone(), &unlinked).create(&create, &role("liaison-level", "", "pods", "list")).await;
+    assert!(refusal(&level).contains("no params found"), "no level Role where no link is: {level:?}");
+    let mut posing = role("liaison-x", "", "pods", "list");
+    posing.metadata.labels = serde_json::from_value(liaisons("partner-observer")).unwrap();
+    let posing = Api::<Role>::namespaced(operator.clone(), &unlinked).create(&create, &posing).await;
+    assert!(refusal(&posing).contains("only under its own names"), "a level Role posing as a partner's suite: {posing:?}");
+    let unlabelled_here = roles.create(&create, &unlabelled).await;
+    assert!(refusal(&unlabelled_here).contains("labels what it writes"), "{unlabelled_here:?}");
+    Api::<Role>::namespaced(admin.clone(), &unlinked).create(&create, &unlabelled).await.unwrap();
+    let grant_binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-binding", "labels": liaisons("grant-binding")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "liaison-x"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
+    }))
+    .unwrap();
+    let grant_binding = bind_in(&unlinked).create(&create, &grant_binding).await;
+    assert!(refusal(&grant_binding).contains("no params found"), "no grant binding where no link is: {grant_binding:?}");
+
+    // Cluster-wide: a partner's view of its own Partner, nothing else.
+    let cluster_roles = Api::<ClusterRole>::all(operator.clone());
+    let wide: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "liaison-partner-wide"},
+        "rules": [{"apiGroups": ["liaison.dev"], "resources": ["clientlinks"], "verbs": ["list"]}]
+    }))
+    .unwrap();
+    assert!(refusal(&cluster_roles.create(&create, &wide).await).contains("more than reading one Partner"));
+    let ceiling = cluster_roles.delete("liaison-access-ceiling", &Default::default()).await;
+    assert!(refusal(&ceiling).contains("no cluster-wide"), "{ceiling:?}");
+
+    // Namespaces: no system one; an existing one is marked as a home only when adopted, and
+    // keeps every label that is not Liaison's.
+    let namespaces = Api::<Namespace>::all(operator.clone());
+    let label = |key: &str, value: &str| Patch::Merge(json!({"metadata": {"labels": {key: value}}}));
+    let marked = namespaces.patch(&ns, &PatchParams::default(), &label("liaison.dev/home-of-uid", "forged")).await;
+    assert!(refusal(&marked).contains("only when adopted"), "{marked:?}");
+    let relabelled = namespaces.patch(&ns, &PatchParams::default(), &label(ALLOWED.0, "false")).await;
+    assert!(refusal(&relabelled).contains("only its own labels"), "{relabelled:?}");
+    let system_ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "kube-liaison"}})).unwrap();
+    assert!(refusal(&namespaces.create(&create, &system_ns).await).contains("no system namespace"));
+
+    // Liaison's own objects: finalizers and status, never a new spec.
+    let partners = Api::<Partner>::all(operator.clone());
+    let respecified =
+        partners.patch(&partner.name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"adoptExistingHome": true}}))).await;
+    assert!(refusal(&respecified).contains("never creates, deletes or respecifies"), "{respecified:?}");
+
+    // And nothing of this stopped Liaison's own work: the grant still holds, revocation works.
+    assert!(can(&admin, &bob, &[], "list", PODS, &ns).await);
+    partner.grants().delete("bob", &Default::default()).await.unwrap();
+    eventually_denied(&admin, &bob, "list", PODS, &ns, "revocation works under the bounds").await;
+}
+
+/// The labels Liaison puts on what it makes, as the operator-bounds policy asks of its writes.
+fn liaisons(component: &str) -> Value {
+    json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": component})
+}
+
+fn robot_named(name: &str) -> ServiceAccount {
+    serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+}
+
+/// A partner cannot take a client's RoleBinding quota unnoticed: the link puts at most
+/// `maxGrants` of its grants in force (the oldest), refuses the others with a reason on the
+/// grant, counts them on its status and says so in an Event; and a write a ResourceQuota
+/// refuses is reported by the link, quoting the quota.
+#[tokio::test]
+async fn a_partners_grants_cannot_take_the_clients_quota_unnoticed() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let partner = PartnerFixture::create(&admin, "quota").await;
+    let ns = partner.client_namespace("quota").await;
+    partner.link(&ns, "link", read_level("read"), json!({"maxGrants": 2})).await;
+    let people: Vec<String> = (1..=4).map(|n| partner.user(&format!("user{n}"))).collect();
+    for (n, person) in people.iter().enumerate() {
+        partner.grant(&format!("g{}", n + 1), &[&ns], "read", json!([user(person)]), json!({})).await;
+        // Distinct creation seconds: the oldest are admitted.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    for person in &people[..2] {
+        eventually_allowed(&admin, person, "list", PODS, &ns, "the two oldest grants are in force").await;
+    }
+    for name in ["g3", "g4"] {
+        let refused = grant_reason(&partner.grants(), name, "GrantLimitReached").await;
+        let message = refused.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+        assert!(message.contains("at most 2 grants"), "{message}");
+    }
+    for person in &people[2..] {
+        assert!(!can(&admin, person, &[], "list", PODS, &ns).await, "{person} is beyond the link's limit");
+    }
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let status = eventually("the link counts what it refused", WAIT, || {
+        let links = links.clone();
+        async move { links.get("link").await.ok()?.status.filter(|s| s.grants_over_limit == Some(2)) }
+    })
+    .await;
+    assert_eq!((status.grant_limit, status.grant_count), (Some(2), 2));
+    assert_eq!(ready_of(Some(&status.conditions)).unwrap().1, "Active", "the link itself works");
+    let (ok, events) = kubectl(&["-n", &ns, "get", "events", "--field-selector", "reason=GrantLimitReached", "-o", "name"]);
+    assert!(ok && !events.trim().is_empty(), "a GrantLimitReached Event on the link: {events}");
+
+    // The client's own quota on RoleBindings, full: raising the limit writes nothing more, and
+    // the link says why, quoting the quota. (No quota controller runs here: its status is set
+    // as the controller would.)
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "bindings", "namespace": ns},
+                       "spec": {"hard": {"count/rolebindings.rbac.authorization.k8s.io": "2"}}});
+    let quotas: Api<ResourceQuota> = Api::namespaced(admin.clone(), &ns);
+    apply(&quotas, &quota).await;
+    let used = json!({"status": {"hard": {"count/rolebindings.rbac.authorization.k8s.io": "2"},
+                                 "used": {"count/rolebindings.rbac.authorization.k8s.io": "2"}}});
+    quotas.patch_status("bindings", &PatchParams::default(), &Patch::Merge(used)).await.unwrap();
+    links.patch("link", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxGrants": 4}}))).await.unwrap();
+    let failed = link_reason(&admin, &ns, "link", "ApplyFailed").await;
+    let message = failed.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+    assert!(message.contains("exceeded quota: bindings"), "the link quotes the quota: {message}");
+    let pending = grant_reason(&partner.grants(), "g3", "Pending").await;
+    let message = pending.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+    assert!(message.contains("reports ApplyFailed"), "the grant points at the link: {message}");
+    for person in &people[..2] {
+        assert!(can(&admin, person, &[], "list", PODS, &ns).await, "the grants in force keep working");
+    }
+    assert!(!can(&admin, &people[2], &[], "list", PODS, &ns).await);
 }

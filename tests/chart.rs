@@ -3,6 +3,7 @@
 
 mod support;
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use liaison::api::{AccessGrant, Partner};
@@ -89,7 +90,13 @@ fn values_switch_parts_on_and_off() {
     assert!(kinds.contains(&"ServiceMonitor"));
     assert!(kinds.contains(&"ValidatingAdmissionPolicy") && kinds.contains(&"ValidatingAdmissionPolicyBinding"), "on by default");
     let without = render(&["--set", "admissionPolicies.enabled=false"]);
-    assert!(!without.iter().any(|o| o["kind"].as_str().is_some_and(|k| k.starts_with("ValidatingAdmission"))));
+    let policies: Vec<&str> =
+        without.iter().filter(|o| o["kind"] == "ValidatingAdmissionPolicy").filter_map(|o| o["metadata"]["name"].as_str()).collect();
+    assert_eq!(
+        policies,
+        ["liaison-operator-bounds", "liaison-operator-links", "liaison-operator-suites"],
+        "the operator's own bounds stay on"
+    );
     let chart = chart();
     let (ok, text) = helm(&["template", "liaison", &chart, "--kube-version", "1.35.4", "--set", "controller.logFormat=xml"]);
     assert!(!ok && text.contains("logFormat"), "values.schema.json refuses bad values: {text}");
@@ -124,46 +131,69 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     )
     .await;
     let ns = fresh_namespace(&admin, "privilege").await;
-    let roles: Api<Role> = Api::namespaced(operator.clone(), &ns);
-    let role = |name: &str, resource: &str, verb: &str| -> Role {
-        serde_json::from_value(
-            json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]}),
-        )
+    // A home is a namespace the operator marks (here: creates marked); a partner's suite lives
+    // there, labelled as Liaison's (the chart's operator-bounds policy asks for both).
+    let home = unique("privilege-home");
+    let marked: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": home, "labels": {"liaison.dev/home-of-uid": "some-partner-uid"}}})).unwrap();
+    let home_roles: Api<Role> = Api::namespaced(operator.clone(), &home);
+    let labels = |component: &str| json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": component});
+    let role = |name: &str, component: &str, resource: &str, verb: &str| -> Role {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels(component)},
+            "rules": [{"apiGroups": [""], "resources": [resource], "verbs": [verb]}]
+        }))
         .unwrap()
     };
-    roles.create(&PostParams::default(), &role("within", "pods", "list")).await.expect("a Role within the ceiling");
-    let beyond = roles.create(&PostParams::default(), &role("beyond", "secrets", "get")).await;
-    assert!(matches!(&beyond, Err(kube::Error::Api(s)) if s.code == 403), "the API server refuses a Role beyond the ceiling: {beyond:?}");
-    let partner_admin = Role {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta { name: Some("partner-admin".into()), ..Default::default() },
-        rules: Some(liaison::desired::partner::admin_rules()),
-    };
+    // The policy is enforced once the API server has loaded it.
+    until("the operator-bounds policy is in force", std::time::Duration::from_secs(30), || {
+        let (namespaces, marked) = (Api::<Namespace>::all(operator.clone()), marked.clone());
+        async move { namespaces.create(&PostParams::default(), &marked).await.is_ok() }
+    })
+    .await;
+    until("the operator-bounds policy is in force", std::time::Duration::from_secs(30), || {
+        let (roles, unnamed) = (home_roles.clone(), role("unnamed", "partner-observer", "pods", "list"));
+        async move { roles.create(&PostParams::default(), &unnamed).await.is_err() }
+    })
+    .await;
+    home_roles
+        .create(&PostParams::default(), &role("liaison-partner-observer", "partner-observer", "pods", "list"))
+        .await
+        .expect("a Role within the ceiling");
+    let mut partner_admin = role("liaison-partner-admin", "partner-admin", "pods", "list");
+    partner_admin.rules = Some(liaison::desired::partner::admin_rules());
     // In a home namespace the operator first binds itself to the home-access role (Secrets
-    // there only), which is what lets it create the Partner Admin role (that reads Secrets).
-    let premature = roles.create(&PostParams::default(), &partner_admin).await;
+    // there only), which is what lets it create the Partner Admin role (that reads Secrets):
+    // until then, a Role beyond the ceiling.
+    let premature = home_roles.create(&PostParams::default(), &partner_admin).await;
     assert!(matches!(&premature, Err(kube::Error::Api(s)) if s.code == 403), "no Secret rights before the home binding: {premature:?}");
     let home_access: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "liaison-operator"},
+        "metadata": {"name": "liaison-operator", "labels": labels("operator-access")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
         "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": "liaison-system"}]
     }))
     .unwrap();
-    Api::<RoleBinding>::namespaced(operator.clone(), &ns)
+    let elsewhere = Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &home_access).await;
+    assert!(
+        matches!(&elsewhere, Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("not marked")),
+        "the home-access role is bound in homes only: {elsewhere:?}"
+    );
+    Api::<RoleBinding>::namespaced(operator.clone(), &home)
         .create(&PostParams::default(), &home_access)
         .await
-        .expect("the operator may bind the home-access role");
+        .expect("the operator may bind the home-access role in a home");
     until("the operator can create the Partner Admin role", std::time::Duration::from_secs(10), || {
-        let (roles, partner_admin) = (roles.clone(), partner_admin.clone());
+        let (roles, partner_admin) = (home_roles.clone(), partner_admin.clone());
         async move { roles.create(&PostParams::default(), &partner_admin).await.is_ok() }
     })
     .await;
     let to_cluster_admin: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "escalate"},
+        "metadata": {"name": "liaison-escalate"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
     }))
     .unwrap();
-    let bound = Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &to_cluster_admin).await;
+    let bound = Api::<RoleBinding>::namespaced(operator.clone(), &home).create(&PostParams::default(), &to_cluster_admin).await;
     assert!(matches!(&bound, Err(kube::Error::Api(s)) if s.code == 403), "no binding to cluster-admin: {bound:?}");
 
     foreign_grant_subjects_are_refused_at_apply_time(&admin).await;

@@ -49,11 +49,26 @@ pub struct ClientLinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub partner_uid: Option<String>,
+    /// The most AccessGrants in force through this link at once (default 250, at most 1000).
+    /// Each is a RoleBinding in this namespace, counted against its quota: the partner's oldest
+    /// grants are admitted first, the others refused (`GrantLimitReached`) until one goes or the
+    /// limit is raised. `status.grantsOverLimit` counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub max_grants: Option<i32>,
 }
+
+/// How many grants a link puts in force when `spec.maxGrants` is not set.
+pub const DEFAULT_MAX_GRANTS: i32 = 250;
 
 impl ClientLinkSpec {
     pub fn is_suspended(&self) -> bool {
         self.suspended.unwrap_or(false)
+    }
+
+    /// `spec.maxGrants`, or its default; a negative number (never admitted) admits none.
+    pub fn grant_limit(&self) -> usize {
+        usize::try_from(self.max_grants.unwrap_or(DEFAULT_MAX_GRANTS)).unwrap_or(0)
     }
 
     pub fn level(&self, name: &str) -> Option<&AccessLevel> {
@@ -133,6 +148,12 @@ pub struct ClientLinkStatus {
     /// granted through. Another Partner under the same name grants nothing here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_uid: Option<String>,
+    /// The most grants the link puts in force at once (`spec.maxGrants`, or its default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_limit: Option<i32>,
+    /// The partner's grants refused because the limit is reached (`GrantLimitReached`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants_over_limit: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

@@ -11,7 +11,9 @@ mod expiry;
 mod partner;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
-pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary};
+pub use client_link::{
+    AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, DEFAULT_MAX_GRANTS, LinkGrantSummary,
+};
 pub use common::{READY, Subject, SubjectKind, condition_is_true, ready_condition};
 pub use expiry::Expiry;
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};

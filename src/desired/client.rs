@@ -54,6 +54,8 @@ pub struct LinkPlan {
     pub ends_at: Option<Timestamp>,
     pub grants: Vec<LinkGrantSummary>,
     pub access_key_secret: Option<String>,
+    /// The partner's grants refused because the link's `maxGrants` is reached.
+    pub over_limit: usize,
 }
 
 /// The verdict on one (grant, this namespace) pair.
@@ -187,7 +189,7 @@ pub fn outranked<'a>(link: &ClientLink, links: impl IntoIterator<Item = &'a Clie
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
-    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None }
+    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None, over_limit: 0 }
 }
 
 /// The Partner the link has accepted, if it has: its spec's word, else what it recorded.
@@ -357,10 +359,13 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
         levels.insert(level.name.as_str(), usable);
     }
 
+    let mut planned: Vec<(&AccessGrant, GrantPlan)> =
+        inputs.grants.iter().map(|grant| (grant.as_ref(), plan_grant(inputs, partner, link, &owner, &levels, grant, plan))).collect();
+    let over_limit = hold_to_limit(inputs.namespace, link, &mut planned, &mut plan.bindings);
+
     let mut wake_at = link_ends_at;
     let mut summaries = Vec::new();
-    for grant in inputs.grants {
-        let grant_plan = plan_grant(inputs, partner, link, &owner, &levels, grant, plan);
+    for (grant, grant_plan) in planned {
         let grant_ends_at = grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
         wake_at = earliest(wake_at, grant_ends_at);
         // Only the linked partner's own grants reach the client's view: another partner's
@@ -405,8 +410,56 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
     let partner_uid = accepted_partner(link).or(partner.metadata.uid.as_ref()).cloned();
-    plan.links.insert(link_name, LinkPlan { verdict, partner_uid, ends_at: link_ends_at, grants: summaries, access_key_secret });
+    plan.links
+        .insert(link_name, LinkPlan { verdict, partner_uid, ends_at: link_ends_at, grants: summaries, access_key_secret, over_limit });
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);
+}
+
+/// Each grant in force is a RoleBinding in the client's namespace, counted against its quota:
+/// the link admits the partner's oldest grants up to its limit and refuses the others, so a
+/// partner cannot take the client's quota unnoticed, and a new grant never displaces an older
+/// one. Returns how many were refused.
+fn hold_to_limit(namespace: &str, link: &ClientLink, planned: &mut [(&AccessGrant, GrantPlan)], bindings: &mut Vec<RoleBinding>) -> usize {
+    let limit = link.spec.grant_limit();
+    let mut granted: Vec<usize> = (0..planned.len()).filter(|&at| planned[at].1.verdict.is_ok()).collect();
+    if granted.len() <= limit {
+        return 0;
+    }
+    granted.sort_by(|&a, &b| age_order(&planned[a].0.metadata, &planned[b].0.metadata));
+    let verdict = Verdict::new(
+        Reason::GrantLimitReached,
+        format!(
+            "ClientLink {namespace}/{} puts at most {limit} grants in force (spec.maxGrants), and {limit} older grants of \
+             the partner are; remove one, or ask the client to raise the limit",
+            link.name_any()
+        ),
+    );
+    let mut dropped = BTreeSet::new();
+    for &at in &granted[limit..] {
+        let grant_plan = &mut planned[at].1;
+        dropped.extend(grant_plan.role_binding.take());
+        grant_plan.verdict = verdict.clone();
+        grant_plan.ends_at = None;
+    }
+    bindings.retain(|b| !b.metadata.name.as_ref().is_some_and(|name| dropped.contains(name)));
+    granted.len() - limit
+}
+
+/// The smallest `maxGrants` of a namespace's links: below it, no grant's verdict depends on
+/// another's.
+pub fn smallest_grant_limit<'a>(links: impl IntoIterator<Item = &'a ClientLink>) -> usize {
+    links.into_iter().map(|l| l.spec.grant_limit()).min().unwrap_or(usize::MAX)
+}
+
+/// The grants that a grant's verdict in a namespace depends on, among those naming it: the
+/// grant itself and, once their number could reach a link's limit, every grant older than it
+/// (admission is oldest first: newer grants never change an older one's verdict).
+pub fn judged_with(grant: &Arc<AccessGrant>, naming: &[Arc<AccessGrant>], smallest_limit: usize) -> Vec<Arc<AccessGrant>> {
+    if naming.len() <= smallest_limit {
+        return vec![grant.clone()];
+    }
+    let older = naming.iter().filter(|g| !Arc::ptr_eq(g, grant) && age_order(&g.metadata, &grant.metadata).is_le());
+    older.cloned().chain([grant.clone()]).collect()
 }
 
 fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {

@@ -37,6 +37,8 @@ pub enum Reason {
     LevelNotFound,
     SubjectNotAllowed,
     NoSubjects,
+    /// Grant: the link already puts `spec.maxGrants` older grants of the partner in force.
+    GrantLimitReached,
     Deleting,
     /// Grant: refused in a client, but its RoleBinding there is still in place (only the
     /// reconciler, which sees the cluster, can tell): a status never claims a revocation that
@@ -45,7 +47,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 26] = [
         Reason::Active,
         Reason::Granted,
         Reason::PartiallyGranted,
@@ -69,6 +71,7 @@ impl Reason {
         Reason::LevelNotFound,
         Reason::SubjectNotAllowed,
         Reason::NoSubjects,
+        Reason::GrantLimitReached,
         Reason::Deleting,
         Reason::Revoking,
     ];
@@ -103,6 +106,7 @@ impl Reason {
             Reason::LevelNotFound => "LevelNotFound",
             Reason::SubjectNotAllowed => "SubjectNotAllowed",
             Reason::NoSubjects => "NoSubjects",
+            Reason::GrantLimitReached => "GrantLimitReached",
             Reason::Deleting => "Deleting",
             Reason::Revoking => "Revoking",
         }
@@ -164,6 +168,7 @@ mod tests {
             | Reason::LevelNotFound
             | Reason::SubjectNotAllowed
             | Reason::NoSubjects
+            | Reason::GrantLimitReached
             | Reason::Deleting
             | Reason::Revoking => Reason::ALL.iter().filter(|r| **r == reason).count(),
         };

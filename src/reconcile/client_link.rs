@@ -47,8 +47,14 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     // the namespace (and every change there brings it back).
     let neighbours = ctx.caches.by.links_by_namespace.get(&namespace, &ctx.caches.links);
     if let Some(verdict) = outranked(link, neighbours.iter().map(AsRef::as_ref)) {
-        let mine =
-            LinkPlan { verdict, partner_uid: accepted_partner(link).cloned(), ends_at: None, grants: vec![], access_key_secret: None };
+        let mine = LinkPlan {
+            verdict,
+            partner_uid: accepted_partner(link).cloned(),
+            ends_at: None,
+            grants: vec![],
+            access_key_secret: None,
+            over_limit: 0,
+        };
         write_status(ctx, link, &mine, now).await?;
         return Ok(Action::await_change());
     }
@@ -62,6 +68,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
         ends_at: None,
         grants: vec![],
         access_key_secret: None,
+        over_limit: 0,
     });
     let summary_held = write_status(ctx, link, &mine, now).await?;
     let summary_due = summary_held.map(|wait| now + SignedDuration::try_from(wait).unwrap_or_default());
@@ -96,6 +103,8 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         access_ends_at: plan.ends_at.map(Time),
         // Once recorded, kept: only the spec's word replaces it.
         partner_uid: link.spec.partner_uid.clone().or(previous.partner_uid.clone()).or(plan.partner_uid.clone()),
+        grant_limit: Some(i32::try_from(link.spec.grant_limit()).unwrap_or(i32::MAX)),
+        grants_over_limit: (plan.over_limit > 0).then(|| i32::try_from(plan.over_limit).unwrap_or(i32::MAX)),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
@@ -122,6 +131,15 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         }
         let action = if ready { "Grant" } else { "Refuse" };
         publish(ctx, link, !ready, plan.verdict.reason.as_str(), action, plan.verdict.message.clone()).await;
+    }
+    if sent && status.grants_over_limit > previous.grants_over_limit {
+        let note = format!(
+            "{} of partner {}'s grants refused: this link puts at most {} in force (spec.maxGrants)",
+            plan.over_limit,
+            link.spec.partner,
+            link.spec.grant_limit()
+        );
+        publish(ctx, link, true, Reason::GrantLimitReached.as_str(), "Refuse", note).await;
     }
     Ok(None)
 }

@@ -11,7 +11,7 @@ use kube::{Client, ResourceExt};
 
 use crate::api::{AccessGrant, ClientLink, Partner};
 use crate::cache::Caches;
-use crate::desired::ClientInputs;
+use crate::desired::{ClientInputs, client};
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
 
@@ -189,11 +189,17 @@ impl Context {
     }
 
     /// What the rules need to judge one grant in one client namespace: the namespace's world
-    /// with that grant alone. A grant's verdict does not depend on the other grants naming the
-    /// namespace (a property test holds the planner to it); planning all of them for each grant
-    /// made a grant's reconcile cost grow with every grant sharing its clients.
+    /// with that grant alone, or, once the grants naming the namespace could reach a link's
+    /// `maxGrants`, with those older than it (`desired::client::judged_with`; a property test
+    /// holds the planner to it). Planning all of them for each grant made a grant's reconcile
+    /// cost grow with every grant sharing its clients.
     pub fn grant_world(&self, namespace: &str, grant: &Arc<AccessGrant>) -> ClientWorld {
-        self.world_with(namespace, vec![grant.clone()])
+        let links = self.caches.by.links_by_namespace.get(namespace, &self.caches.links);
+        let smallest_limit = client::smallest_grant_limit(links.iter().map(AsRef::as_ref));
+        if self.caches.by.grants_by_client.count(namespace) <= smallest_limit {
+            return self.world_with(namespace, vec![grant.clone()]);
+        }
+        self.world_with(namespace, client::judged_with(grant, &self.grants_naming(namespace), smallest_limit))
     }
 
     fn world_with(&self, namespace: &str, grants: Vec<Arc<AccessGrant>>) -> ClientWorld {

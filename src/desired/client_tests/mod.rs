@@ -136,6 +136,7 @@ fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> Client
             expires_at: None,
             suspended: None,
             partner_uid: None,
+            max_grants: None,
         },
     );
     l.metadata.namespace = Some(ns.into());
@@ -362,6 +363,7 @@ fn contested() -> World {
 
 mod access_key;
 mod beyond_the_ceiling;
+mod grant_limit;
 mod grants;
 mod naming;
 mod one_partner_per_namespace;

@@ -94,6 +94,7 @@ prop_compose! {
                   expires in arb_expiry(),
                   accepted in prop_oneof![12 => Just(None), 2 => Just(Some("uid-partner-techhelp")), 1 => Just(Some("uid-of-a-deleted-partner"))],
                   accepted_in_spec in prop::bool::ANY,
+                  max_grants in prop::option::weighted(0.3, 0i32..3),
                   month in 1u8..4) -> ClientLink {
         let levels = sources.into_iter().enumerate().map(|(i, source)| {
             let name = format!("l{i}");
@@ -106,6 +107,7 @@ prop_compose! {
         let mut l = created(link(BETA, "unnamed", partner, levels), &format!("2026-0{month}-01T00:00:00Z"));
         l.spec.access_key = key.map(|i| AccessKey { access_level: format!("l{i}") });
         l.spec.suspended = suspended;
+        l.spec.max_grants = max_grants;
         l.spec.expires_at = expires;
         // The partner it accepted, in its spec or as recorded: the one that exists, or one
         // deleted since.
@@ -441,5 +443,30 @@ fn the_generator_reaches_grants_and_refusals() {
     });
     for reason in planned {
         assert!(reasons.get(&reason).copied().unwrap_or_default() >= 5, "{reason} reached {:?}", reasons);
+    }
+}
+
+proptest! {
+    /// No link puts more of its partner's grants in force than its limit, and a grant refused
+    /// for the limit is no older than any grant in force.
+    #[test]
+    fn a_link_never_puts_more_grants_in_force_than_its_limit(world in arb_world()) {
+        let plan = world.plan();
+        let Some((link, _)) = in_force(&world, &plan) else { return Ok(()) };
+        let in_force_count = plan.grants.iter().filter(|g| g.verdict.is_ok()).count();
+        prop_assert!(in_force_count <= link.spec.grant_limit());
+        let created = |g: &GrantPlan| world.grants.iter()
+            .find(|x| x.metadata.namespace.as_deref() == Some(g.grant_namespace.as_str()) && x.metadata.name.as_deref() == Some(g.grant_name.as_str()))
+            .and_then(|x| x.metadata.creation_timestamp.clone()).map(|t| t.0);
+        let held: Vec<&GrantPlan> = plan.grants.iter().filter(|g| g.verdict.reason == Reason::GrantLimitReached).collect();
+        prop_assert_eq!(plan.links[link.metadata.name.as_deref().unwrap()].over_limit, held.len());
+        if !held.is_empty() {
+            prop_assert_eq!(in_force_count, link.spec.grant_limit(), "refused only once the limit is full");
+        }
+        for refused in held {
+            for admitted in plan.grants.iter().filter(|g| g.verdict.is_ok()) {
+                prop_assert!(created(admitted) <= created(refused));
+            }
+        }
     }
 }

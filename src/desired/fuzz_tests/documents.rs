@@ -422,11 +422,13 @@ pub(super) fn link_doc(shape: Shape) -> BoxedStrategy<Value> {
         prop::option::weighted(0.4, prop_oneof![3 => Just("support".to_string()), 1 => mostly(LEVELS)]),
         prop::option::weighted(0.2, timestamp_json(shape)),
         suspended_json(shape),
+        // Small limits, so that grants meet them.
+        prop::option::weighted(0.2, -1i64..3),
         when_wild(shape, 0.1, status_doc()),
         extra(shape),
         extra(shape),
     )
-        .prop_map(|(metadata, partner, levels, key, expires, suspended, status, spec_extra, extra)| {
+        .prop_map(|(metadata, partner, levels, key, expires, suspended, max_grants, status, spec_extra, extra)| {
             let spec = object(
                 vec![
                     ("partner", Some(json!(partner))),
@@ -434,6 +436,7 @@ pub(super) fn link_doc(shape: Shape) -> BoxedStrategy<Value> {
                     ("accessKey", key.map(|k| json!({"accessLevel": k}))),
                     ("expiresAt", expires),
                     ("suspended", suspended),
+                    ("maxGrants", max_grants.map(|n| json!(n))),
                 ],
                 spec_extra,
             );

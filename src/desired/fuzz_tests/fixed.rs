@@ -137,6 +137,7 @@ fn the_hostile_generator_reaches_grants_and_refusals() {
         Reason::LevelNotFound,
         Reason::SubjectNotAllowed,
         Reason::LinkNotReady,
+        Reason::GrantLimitReached,
     ] {
         assert!(reasons.get(&reason).copied().unwrap_or_default() >= 3, "{reason} not reached: {report}");
     }

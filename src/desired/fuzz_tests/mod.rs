@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::client::{ClientInputs, ClientPlan, plan as plan_client};
+use super::client::{ClientInputs, ClientPlan, judged_with, plan as plan_client, smallest_grant_limit};
 use super::coverage::{Atom, Uncovered, atoms, covers, rule_covers, uncovered};
 use super::names;
 use super::partner::{HomeAccess, HomeClaim, admin_rules, observer_rules, plan as plan_partner};

@@ -90,16 +90,20 @@ proptest! {
 proptest! {
     #![proptest_config(config(1024))]
 
-    /// A grant is judged alone as it is among every grant naming the namespace: same verdict,
-    /// same binding, same Role behind it, and the links' verdicts do not move. The grant
-    /// reconciler relies on it to plan each of its clients with its own grant only.
+    /// A grant is judged alone (or, once the grants could reach a link's `maxGrants`, with
+    /// those older than it: `judged_with`) as it is among every grant naming the namespace: same
+    /// verdict, same binding, same Role behind it, and the links' verdicts do not move. The
+    /// grant reconciler relies on it to plan each of its clients without the other grants.
     #[test]
     fn a_grant_alone_is_judged_as_among_all(cluster in arb_cluster()) {
         let normal = cluster.read().normalized();
         for world in [Some(normal.clone()), normal.admitted()].iter().flatten() {
             let among_all = world.plan();
-            for grant in &world.grants {
-                let alone = World { grants: vec![grant.clone()], ..world.clone() }.plan();
+            let naming: Vec<Arc<AccessGrant>> = world.grants.iter().cloned().map(Arc::new).collect();
+            let smallest = smallest_grant_limit(&world.links);
+            for (grant, shared) in world.grants.iter().zip(&naming) {
+                let judged = judged_with(shared, &naming, smallest).iter().map(|g| (**g).clone()).collect();
+                let alone = World { grants: judged, ..world.clone() }.plan();
                 let (namespace, name) = (grant.namespace().unwrap_or_default(), grant.name_any());
                 let verdict = alone.grant(&namespace, &name);
                 prop_assert!(verdict.is_some(), "every grant given to the rules gets a verdict");

@@ -175,6 +175,7 @@ pub(super) const FIELDS: &[&str] = &[
     "accessLevel",
     "expiresAt",
     "suspended",
+    "maxGrants",
     "clients",
     "subjects",
     "homeNamespace",
