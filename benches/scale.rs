@@ -12,7 +12,12 @@
 //! SubjectAccessReview denies; (4) the operator's peak
 //! RSS and CPU seconds, and its write requests per grant until every grant is Ready, by kind
 //! (API server audit log); (5) writes at rest: a fresh operator started on the converged
-//! cluster with a 5 s resync, over three resync periods. The floor is measured too: the same
+//! cluster with a 5 s resync, over three resync periods; (6) the least-writes baseline: the
+//! benchmark as a perfect operator with a plain client (the user's applies, then a finalizer,
+//! a created binding and a status per grant), `least_ratio` = convergence / that. With
+//! `--refused-links N`, the second half of the revocations follows another tenant's N refused
+//! links; each revocation is also timed to its last binding's removal (the old method's end of
+//! access). The floor is measured too: the same
 //! grants applied with no operator running (no operator can converge before its input exists),
 //! and the time they took while the operator ran. The control plane's CPU seconds per phase show
 //! what bounds convergence on a machine with few cores: the work every write costs it.
