@@ -12,7 +12,12 @@
 //! SubjectAccessReview denies; (4) the operator's peak
 //! RSS and CPU seconds, and its write requests per grant until every grant is Ready, by kind
 //! (API server audit log); (5) writes at rest: a fresh operator started on the converged
-//! cluster with a 5 s resync, over three resync periods. The floor is measured too: the same
+//! cluster with a 5 s resync, over three resync periods; (6) the least-writes baseline: the
+//! benchmark as a perfect operator with a plain client (the user's applies, then a finalizer,
+//! a created binding and a status per grant), `least_ratio` = convergence / that. With
+//! `--refused-links N`, the second half of the revocations follows another tenant's N refused
+//! links; each revocation is also timed to its last binding's removal (the old method's end of
+//! access). The floor is measured too: the same
 //! grants applied with no operator running (no operator can converge before its input exists),
 //! and the time they took while the operator ran. The control plane's CPU seconds per phase show
 //! what bounds convergence on a machine with few cores: the work every write costs it.
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use liaison::api::{AccessGrant, ClientLink};
 use serde_json::json;
@@ -41,11 +46,15 @@ struct Sizes {
     /// Revocation: how many links are deleted, and how many grants name each of them.
     revoke_links: usize,
     revoke_grants: usize,
+    /// Refused links another tenant creates in its own namespace before the second half of the
+    /// revocations (#26): 0 revokes every link on a quiet operator.
+    refused_links: usize,
 }
 
 /// The sizes `cargo test` runs: every step once, in a minute, so that CI keeps the benchmark
 /// working. Nothing is timed against a target there; what must hold at any size is asserted.
-const SMOKE: Sizes = Sizes { partners: 2, links: 4, grants: 20, subjects: 2, concurrency: 4, revoke_links: 2, revoke_grants: 5 };
+const SMOKE: Sizes =
+    Sizes { partners: 2, links: 4, grants: 20, subjects: 2, concurrency: 4, revoke_links: 2, revoke_grants: 5, refused_links: 20 };
 
 fn sizes() -> Sizes {
     let args: Vec<String> = std::env::args().collect();
@@ -63,6 +72,7 @@ fn sizes() -> Sizes {
         // A grant names at most 128 clients.
         revoke_links: flag("--revoke-links", 20).clamp(1, 128),
         revoke_grants: flag("--revoke-grants", 100),
+        refused_links: flag("--refused-links", 0),
     }
 }
 
@@ -122,8 +132,8 @@ async fn seen(admin: &kube::Client, labels: &str, count: usize) {
 }
 
 /// Starts a watch of the RoleBindings of `namespace` matching `labels` and returns once it has
-/// listed them; the task it returns ends when none is left.
-async fn watch_until_none_left(admin: &kube::Client, namespace: &str, labels: &str) -> tokio::task::JoinHandle<()> {
+/// listed them; the task it returns ends when none is left, with the moment it saw the last go.
+async fn watch_until_none_left(admin: &kube::Client, namespace: &str, labels: &str) -> tokio::task::JoinHandle<Instant> {
     let api: Api<RoleBinding> = Api::namespaced(admin.clone(), namespace);
     let mut stream = watcher(api, watcher::Config::default().labels(labels)).boxed();
     let mut names = BTreeSet::new();
@@ -143,6 +153,7 @@ async fn watch_until_none_left(admin: &kube::Client, namespace: &str, labels: &s
                 None => break,
             }
         }
+        Instant::now()
     })
 }
 
@@ -272,6 +283,100 @@ fn largest_costs(after: &BTreeMap<String, (f64, f64)>, before: &BTreeMap<String,
     costs.sort_by(|a, b| b.1.total_cmp(&a.1));
     costs.truncate(top);
     costs
+}
+
+/// The least-writes baseline: the benchmark acts as a perfect operator with a plain client.
+/// The user's applies go as in step 1 (`concurrency` at a time); as each lands, the perfect
+/// operator writes what the design needs for it, one after another: the finalizer, the
+/// RoleBinding (a create) and the grant's `Ready` status, `concurrency` grants at a time as
+/// the operator's links are. Timed the same way as convergence (until a watch has seen every
+/// binding). Run with no operator: grants in a namespace of their own, bindings in the links'
+/// namespaces. Returns that time, when the last status was written, and the control plane's
+/// CPU seconds.
+async fn least_writes(admin: &kube::Client, sizes: &Sizes, links: &[(usize, String)]) -> (Duration, Duration, f64) {
+    let home = fresh_namespace(admin, "bench-least").await;
+    let grants: Api<AccessGrant> = Api::namespaced(admin.clone(), &home);
+    let (started, cpu_before) = (Instant::now(), control_plane_cpu());
+    let watch = tokio::spawn({
+        let (admin, total) = (admin.clone(), sizes.grants);
+        async move { seen(&admin, "bench=least", total).await }
+    });
+    let subjects_of = |j: usize| -> Vec<serde_json::Value> { (0..sizes.subjects).map(|s| user(&format!("least-g{j}s{s}"))).collect() };
+    let (applied, landed) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let user_applies = {
+        let (grants, home) = (grants.clone(), home.clone());
+        async move {
+            futures::stream::iter(0..sizes.grants)
+                .for_each_concurrent(sizes.concurrency, |j| {
+                    let (grants, applied) = (grants.clone(), applied.clone());
+                    let grant = json!({
+                        "apiVersion": "liaison.dev/v1alpha1", "kind": "AccessGrant",
+                        "metadata": {"name": format!("g{j}"), "namespace": home},
+                        "spec": {"clients": [links[j % links.len()].1], "accessLevel": "read", "subjects": subjects_of(j)}
+                    });
+                    async move {
+                        apply(&grants, &grant).await;
+                        applied.send(j).unwrap();
+                    }
+                })
+                .await;
+            // The perfect operator's queue ends with the user's last apply.
+            drop(applied);
+        }
+    };
+    let operator = tokio_stream_of(landed).for_each_concurrent(sizes.concurrency, |j| {
+        let (admin, grants, ns) = (admin.clone(), grants.clone(), links[j % links.len()].1.clone());
+        let subjects = subjects_of(j);
+        async move {
+            let name = format!("g{j}");
+            let finalizer = json!({"metadata": {"finalizers": ["bench.liaison.dev/least"]}});
+            grants.patch(&name, &PatchParams::default(), &Patch::Merge(&finalizer)).await.expect("adding a finalizer");
+            let subjects: Vec<serde_json::Value> =
+                subjects.iter().map(|s| json!({"kind": "User", "name": s["name"], "apiGroup": "rbac.authorization.k8s.io"})).collect();
+            let binding: RoleBinding = serde_json::from_value(json!({
+                "metadata": {"name": format!("least-{j}"), "labels": {"bench": "least"}},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": subjects
+            }))
+            .unwrap();
+            Api::<RoleBinding>::namespaced(admin, &ns).create(&PostParams::default(), &binding).await.expect("creating a binding");
+            let status = json!({"status": {
+                "observedGeneration": 1, "grantedClients": 1,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Granted", "message": "bound",
+                    "lastTransitionTime": "2026-12-01T00:00:00Z", "observedGeneration": 1}]
+            }});
+            grants.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("writing a status");
+        }
+    });
+    futures::future::join(user_applies, operator).await;
+    let all_written = started.elapsed();
+    watch.await.unwrap();
+    (started.elapsed(), all_written, control_plane_cpu() - cpu_before)
+}
+
+fn tokio_stream_of<T>(mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+/// Another tenant's flood (#26): `count` links in one namespace of its own that no partner
+/// accepts (each names a partner that does not exist, and all but the oldest are outranked).
+/// Anyone who may create ClientLinks in their own namespace can do this.
+async fn refused_links(admin: &kube::Client, count: usize, concurrency: usize) {
+    let ns = fresh_namespace(admin, "bench-flood").await;
+    let api: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    futures::stream::iter(0..count)
+        .for_each_concurrent(concurrency, |i| {
+            let api = api.clone();
+            async move {
+                let link = json!({
+                    "apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink",
+                    "metadata": {"name": format!("flood-{i}")},
+                    "spec": {"partner": format!("nobody-{i}"), "accessLevels": read_level("read")}
+                });
+                api.create(&PostParams::default(), &serde_json::from_value(link).unwrap()).await.expect("creating a refused link");
+            }
+        })
+        .await;
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -427,8 +532,15 @@ async fn main() {
         .await;
     watch.await.unwrap();
     let victim = revoking.user("r0s0");
-    let mut revocations = Vec::new();
-    for ns in &revoked {
+    // With a flood: the first half of the links revoked on a quiet operator, the second half
+    // just after another tenant created its refused links.
+    let quiet_count = if sizes.refused_links > 0 { revoked.len().div_ceil(2) } else { revoked.len() };
+    let (mut revocations, mut bindings_removed, mut flooded) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, ns) in revoked.iter().enumerate() {
+        if i == quiet_count {
+            eprintln!("creating {} refused links in another tenant's namespace...", sizes.refused_links);
+            refused_links(&admin, sizes.refused_links, c).await;
+        }
         assert!(can(&admin, &victim, &[], "list", res("", "pods"), ns).await, "{victim} has access in {ns} before its link goes");
         let bindings_gone = watch_until_none_left(&admin, ns, "liaison.dev/component=grant-binding").await;
         let started = Instant::now();
@@ -438,13 +550,24 @@ async fn main() {
         while can(&admin, &victim, &[], "list", res("", "pods"), ns).await {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        revocations.push(started.elapsed().as_secs_f64() * 1000.0);
-        bindings_gone.await.unwrap();
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        if i < quiet_count {
+            revocations.push(took)
+        } else {
+            flooded.push(took)
+        }
+        // What the old method (deleting the bindings one by one first) waited for.
+        let removed = (bindings_gone.await.unwrap() - started).as_secs_f64() * 1000.0;
+        if i < quiet_count {
+            bindings_removed.push(removed);
+        }
         // Each link goes on a settled cluster: its revocation is not measured while the API
         // server still writes what the previous one changed (the statuses of the grants).
         reported_revoked(&admin, &revoking.home, ns, sizes.revoke_grants).await;
     }
-    revocations.sort_by(f64::total_cmp);
+    for times in [&mut revocations, &mut bindings_removed, &mut flooded] {
+        times.sort_by(f64::total_cmp);
+    }
 
     // 4. The operator's cost.
     let cost = proc_stats(operator.pid());
@@ -468,7 +591,15 @@ async fn main() {
     // A restart lists everything and reconciles it all at once: memory limits must allow it.
     let restarted = proc_stats(operator.pid());
     drop(operator);
+
+    // 6. The least-writes baseline, with no operator running.
+    eprintln!("the least-writes baseline: {} grants written as a perfect operator would...", sizes.grants);
+    let api_time_before = api_server_time(&admin).await;
+    let (least, least_all_written, least_cpu) = least_writes(&admin, &sizes, &links).await;
+    let least_api_costs = largest_costs(&api_server_time(&admin).await, &api_time_before, 6);
+
     let ratio = convergence.as_secs_f64() / baseline.as_secs_f64();
+    let least_ratio = convergence.as_secs_f64() / least.as_secs_f64();
     let (p50, p99) = (percentile(&revocations, 0.5), percentile(&revocations, 0.99));
     println!("| measure | value |");
     println!("| --- | --- |");
@@ -481,6 +612,12 @@ async fn main() {
     println!("| every grant Ready | {:.2} s |", all_grants_ready.as_secs_f64());
     println!("| baseline (RoleBindings written directly) | {:.2} s |", baseline.as_secs_f64());
     println!("| ratio | {ratio:.2} |");
+    println!(
+        "| least-writes baseline (the user's applies; finalizer, binding, status per grant; last status written) | {:.2} s ({:.2} s) |",
+        least.as_secs_f64(),
+        least_all_written.as_secs_f64()
+    );
+    println!("| least ratio (convergence / least-writes baseline) | {least_ratio:.2} |");
     println!("| the same grants applied with no operator running (floor) | {:.2} s |", floor.as_secs_f64());
     println!("| convergence / floor | {:.2} |", convergence.as_secs_f64() / floor.as_secs_f64());
     let per_grant_ms = |seconds: f64| seconds * 1000.0 / sizes.grants as f64;
@@ -490,11 +627,26 @@ async fn main() {
         per_grant_ms(baseline_cpu),
         per_grant_ms(floor_cpu)
     );
+    println!("| control plane CPU per grant, least-writes baseline | {:.1} ms |", per_grant_ms(least_cpu));
     println!(
         "| revocation p50 / p99, from the delete to the API server's no ({} links, {} grants naming each) | {p50:.0} ms / {p99:.0} ms |",
         revocations.len(),
         sizes.revoke_grants
     );
+    let (old50, old99) = (percentile(&bindings_removed, 0.5), percentile(&bindings_removed, 0.99));
+    println!(
+        "| the same (quiet) revocations timed to the last binding's removal (the old method's end of access) | {old50:.0} ms / {old99:.0} ms |"
+    );
+    let flood_p99 = (!flooded.is_empty()).then(|| percentile(&flooded, 0.99));
+    if let Some(flood_p99) = flood_p99 {
+        println!(
+            "| revocation p50 / p99 just after {} refused links elsewhere ({} links) | {:.0} ms / {flood_p99:.0} ms ({:.1}× the quiet p99) |",
+            sizes.refused_links,
+            flooded.len(),
+            percentile(&flooded, 0.5),
+            flood_p99 / p99
+        );
+    }
     println!(
         "| operator peak RSS / RSS at the end (binary's pages + heap and stacks) | {rss_mib:.1} MiB / {:.1} MiB ({:.1} + {:.1}) |",
         cost.rss, cost.file, cost.anon
@@ -513,13 +665,22 @@ async fn main() {
     for (what, seconds, count) in &api_costs {
         println!("| &nbsp;&nbsp;{what} | {seconds:.1} s in {count:.0} requests |");
     }
+    println!("| API server time in the least-writes baseline, largest | |");
+    for (what, seconds, count) in &least_api_costs {
+        println!("| &nbsp;&nbsp;{what} | {seconds:.1} s in {count:.0} requests |");
+    }
     println!("| writes at rest (a fresh operator, {} s, resync {RESYNC_SECONDS} s) | {at_rest} |", RESYNC_SECONDS * 3 + 1);
     for (what, count) in &writes_at_rest {
         println!("| &nbsp;&nbsp;{what} | {count} |");
     }
-    println!("convergence_ratio={ratio:.2} revoke_p50_ms={p50:.0} revoke_p99_ms={p99:.0} rss_mib={rss_mib:.1} writes_at_rest={at_rest}");
+    let flood = flood_p99.map(|p| format!(" flooded_revoke_p99_ms={p:.0}")).unwrap_or_default();
+    println!(
+        "convergence_ratio={ratio:.2} least_ratio={least_ratio:.2} revoke_p50_ms={p50:.0} revoke_p99_ms={p99:.0} \
+         old_method_p99_ms={old99:.0}{flood} \
+         rss_mib={rss_mib:.1} writes_at_rest={at_rest}"
+    );
     if smoke {
-        assert_eq!(revocations.len(), sizes.revoke_links, "every link revoked was timed");
+        assert_eq!(revocations.len() + flooded.len(), sizes.revoke_links, "every link revoked was timed");
         assert!(rss_mib > 0.0 && cpu_seconds > 0.0, "the operator's cost was read from /proc");
         assert!(total(&writes_converging) >= 2 * sizes.grants, "the audit log saw the operator's writes: {writes_converging:?}");
         assert_eq!(at_rest, 0, "a fresh operator on a converged cluster writes nothing: {writes_at_rest:?}");

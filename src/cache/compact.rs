@@ -63,6 +63,11 @@ pub trait Compact: Materialized {
     fn grant_uid(&self) -> Option<&str> {
         None
     }
+
+    /// Whether the object, as it stands, gives nobody anything (a Role without rules).
+    fn grants_nothing(&self) -> bool {
+        false
+    }
 }
 
 /// The cache of grant bindings: one per grant and client namespace.
@@ -80,6 +85,7 @@ struct Live {
     /// The link that owns it by `desired::ownership`'s rule (the name Liaison derived for it).
     link_owner: Option<Uid>,
     deleting: bool,
+    grants_nothing: bool,
 }
 
 impl Live {
@@ -92,6 +98,7 @@ impl Live {
             grant: object.grant_uid().map(Uid::of),
             link_owner: ownership::owner(meta).filter(|o| o.component.is_link_component()).map(|o| Uid::of(o.owner_uid)),
             deleting: meta.deletion_timestamp.is_some(),
+            grants_nothing: object.grants_nothing(),
         }
     }
 }
@@ -249,6 +256,16 @@ impl<K: Compact> CompactCache<K> {
         names.filter(|(_, live)| live.link_owner.is_some()).map(|(name, _)| name.to_string()).collect()
     }
 
+    /// `(namespace, name)` of the objects of `namespace` that the link with this UID owns and
+    /// that, as last seen, still grant something.
+    pub fn granting_of_link(&self, namespace: &str, link_uid: &str) -> Vec<(String, String)> {
+        let link = Some(Uid::of(link_uid));
+        let state = self.read();
+        let names = state.namespaces.get(namespace).into_iter().flat_map(Names::iter);
+        let granting = names.filter(|(_, live)| live.link_owner == link && !live.grants_nothing);
+        granting.map(|(name, _)| (namespace.to_string(), name.to_string())).collect()
+    }
+
     /// The namespaces holding an object serving the grant with this UID.
     pub fn namespaces_of_grant(&self, grant_uid: &str) -> Vec<String> {
         let grant = Uid::of(grant_uid);
@@ -321,6 +338,10 @@ impl Compact for Role {
         }
         hash_meta(&self.metadata, &names::LEVEL_ROLE_LABELS, &mut hasher);
         hasher.finish()
+    }
+
+    fn grants_nothing(&self) -> bool {
+        self.rules.as_deref().unwrap_or_default().is_empty()
     }
 }
 

@@ -328,9 +328,22 @@ fn level_roles_are_owned_and_orphaned_by_liaisons_rules() {
 }
 
 #[test]
+fn the_level_roles_a_revocation_empties_are_the_links_that_still_grant() {
+    let (support, tickets) = (names::level_role(LINK_UID, "support"), names::level_role(LINK_UID, "tickets"));
+    let mut emptied = live(level_role("beta", &tickets), "2");
+    emptied.rules = Some(vec![]);
+    let mut another_links = live(level_role("beta", "liaison-other-1a2b3c4d5e"), "3");
+    another_links.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")]);
+    let cache = cache_with(&[live(level_role("beta", &support), "1"), emptied, another_links, live(level_role("gamma", "r"), "4")]);
+    assert_eq!(cache.granting_of_link("beta", LINK_UID), [("beta".to_string(), support)]);
+    assert!(cache.granting_of_link("delta", LINK_UID).is_empty());
+}
+
+#[test]
 fn a_namespaces_names_behave_as_a_sorted_map() {
     use rand::{Rng, SeedableRng};
-    let live = |content| Live { version: None, content, immutable: 0, grant: None, link_owner: None, deleting: false };
+    let live =
+        |content| Live { version: None, content, immutable: 0, grant: None, link_owner: None, deleting: false, grants_nothing: false };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let (mut names, mut model) = (Names::default(), std::collections::BTreeMap::new());
     for step in 0..5_000u64 {

@@ -1,8 +1,10 @@
-//! Wiring: one shared watch per kind, three controllers subscribed to them.
+//! Wiring: one shared watch per kind, four controllers subscribed to them.
 //!
 //! Each controller is re-triggered by what its verdicts depend on: a link by the grants that
 //! name its namespace, its partner, its namespace's labels, the roles its levels use and the
 //! ceiling; a grant by its clients' links and its partner; a partner by its links and grants.
+//! Revocations have a queue of their own: links revoked outright (deleted, suspended, expired,
+//! partner deleted) lose their Roles' rules there, whatever waits in the links' queue.
 
 pub mod backoff;
 pub mod resync;
@@ -216,7 +218,7 @@ impl Watches {
     }
 }
 
-/// Runs the three controllers until `shutdown` turns true.
+/// Runs the four controllers until `shutdown` turns true.
 pub async fn run(
     client: Client,
     settings: Settings,
@@ -230,19 +232,55 @@ pub async fn run(
     drivers.push(mark_ready_when_synced(watches.caches.clone(), readiness.clone()).boxed());
     let ctx = Arc::new(watches.context(client, settings, metrics));
     let config = ControllerConfig::default().concurrency(limits.concurrency);
-    let controllers = futures::future::join3(
+    // Each controller is a task of its own, so the runtime's threads share them: in one task,
+    // the links' busy queue (and the watches) held up the revocations' queue with it.
+    let controllers = [
+        revocation_controller(&watches, ctx.clone(), config.clone(), &readiness, &shutdown),
         link_controller(&watches, ctx.clone(), config.clone(), &readiness, &shutdown),
         grant_controller(&watches, ctx.clone(), config.clone().concurrency(limits.grant_concurrency()), &readiness, &shutdown),
         // A partner's status only summarizes its links and grants, and each grant arriving
         // would rewrite it: coalesce bursts. Links and grants react at once (revocation).
         partner_controller(&watches, ctx.clone(), config.debounce(std::time::Duration::from_secs(1)), &readiness, &shutdown),
-    );
+    ];
+    let controllers = futures::future::try_join_all(controllers.map(tokio::spawn));
     drivers.push(sweep_periodically(ctx, readiness, limits.sweep_interval).boxed());
     // The watches end only with the process; the controllers end on shutdown.
     tokio::select! {
         _ = futures::future::join_all(drivers) => {},
-        _ = controllers => {},
+        finished = controllers => {
+            // A controller that panicked takes the process down with it, as it did in one task.
+            if let Err(failed) = finished
+                && failed.is_panic()
+            {
+                std::panic::resume_unwind(failed.into_panic());
+            }
+        }
     }
+}
+
+/// Revocation's first write, on a queue of its own (`reconcile::revocation`): only links that
+/// are being deleted, are suspended or expire, and the links of a partner that goes, ever wait
+/// in it, so another tenant's thousands of links never stand before a revocation. Everything
+/// else about the link, its finalizer included, stays with the links' controller.
+fn revocation_controller(
+    watches: &Watches,
+    ctx: Arc<Context>,
+    config: ControllerConfig,
+    readiness: &Readiness,
+    shutdown: &watch::Receiver<bool>,
+) -> BoxFuture<'static, ()> {
+    let caches = &watches.caches;
+    let concerned = watches.links.subscribe_spec_changes().filter(|link| futures::future::ready(reconcile::revocation::concerns(link)));
+    Controller::for_shared_stream(concerned, caches.links.clone())
+        .with_config(config)
+        .watches_shared_stream(
+            watches.partners.subscribe_spec_changes(),
+            on(caches, |c, p: Arc<Partner>| triggers::links_of_departing_partner(c, &p)),
+        )
+        .graceful_shutdown_on(stopped(shutdown.clone()))
+        .run(gated(reconcile::revocation::reconcile, readiness.clone()), reconcile::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .boxed()
 }
 
 /// Links write and prune access: re-planned by whatever a namespace's plan reads.

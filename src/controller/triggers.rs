@@ -74,6 +74,17 @@ pub fn links_using_cluster_role(caches: &Caches, ceiling: &str, role: &ClusterRo
     links_where(&caches.links, |link| is_ceiling || uses_cluster_role(link, &name))
 }
 
+/// A partner deleted, or gone from the cache: each of its links is revoked (the revocation
+/// queue's only trigger besides the links themselves).
+pub fn links_of_departing_partner(caches: &Caches, partner: &Partner) -> Vec<ObjectRef<ClientLink>> {
+    let gone = partner.metadata.deletion_timestamp.is_some() || caches.partners.get(&ObjectRef::from_obj(partner)).is_none();
+    if !gone {
+        return vec![];
+    }
+    let links = caches.by.links_by_partner.get(&partner.name_any(), &caches.links);
+    links.iter().map(|link| ObjectRef::from_obj(link.as_ref())).collect()
+}
+
 // ---- grants: they report whether they are in force ----
 
 /// A link's spec: the grants naming its namespace.

@@ -274,3 +274,16 @@ fn partners_are_brought_back_by_their_links_their_homes_grants_and_their_home() 
     assert_eq!(named(partners_of_namespace(&world.caches.partners, &namespace("partner-techhelp"))), ["/techhelp"]);
     assert!(partners_of_namespace(&world.caches.partners, &namespace("beta")).is_empty());
 }
+
+#[test]
+fn a_partner_deleted_or_gone_brings_back_its_links_for_revocation_and_a_live_one_nothing() {
+    let world = clients();
+    let techhelp = (*world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap()).clone();
+    assert!(links_of_departing_partner(&world.caches, &techhelp).is_empty(), "a live partner revokes nothing");
+    let mut deleting = techhelp.clone();
+    deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+    assert_eq!(named(links_of_departing_partner(&world.caches, &deleting)), ["beta/techhelp", "gamma/techhelp"]);
+    let mut gone = World::new().link("beta", "techhelp", tickets());
+    gone.partners.apply_watcher_event(&Event::Delete(techhelp.clone()));
+    assert_eq!(named(links_of_departing_partner(&gone.caches, &techhelp)), ["beta/techhelp"], "not in the cache: gone");
+}

@@ -188,6 +188,28 @@ pub fn outranked<'a>(link: &ClientLink, links: impl IntoIterator<Item = &'a Clie
     (winner.metadata.uid != link.metadata.uid).then(|| conflict(namespace, winner))
 }
 
+/// Why the link grants nothing whatever else its namespace holds, if its own spec or its
+/// partner's state revokes it: being deleted, suspended or expired, its partner gone, being
+/// deleted or replaced. `plan` gives such a link no Role (a unit test holds the two together),
+/// so its level Roles may be emptied at once, without planning the namespace and without
+/// waiting behind any other work.
+pub fn revoked_outright(link: &ClientLink, partner: Option<&Partner>, now: Timestamp) -> Option<Reason> {
+    if link.metadata.deletion_timestamp.is_some() {
+        return Some(Reason::Deleting);
+    }
+    if link.spec.is_suspended() {
+        return Some(Reason::Suspended);
+    }
+    if expiry_verdict("link", link.spec.expires_at.as_ref(), now).is_some() {
+        return Some(Reason::Expired);
+    }
+    let Some(partner) = partner else { return Some(Reason::PartnerNotFound) };
+    if partner.metadata.deletion_timestamp.is_some() {
+        return Some(Reason::PartnerNotReady);
+    }
+    accepted_partner(link).filter(|accepted| partner.metadata.uid.as_ref() != Some(*accepted)).map(|_| Reason::PartnerReplaced)
+}
+
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
     LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None, over_limit: 0 }
 }

@@ -3,6 +3,38 @@
 use super::*;
 
 #[test]
+fn a_link_revoked_outright_is_planned_no_role() {
+    type Change = fn(&mut World);
+    let cases: Vec<(&str, Change, Option<Reason>)> = vec![
+        ("in force", |_| {}, None),
+        ("expiring later", |w| w.beta().spec.expires_at = Some(Expiry::from(from_now(60))), None),
+        ("being deleted", |w| *w.beta() = deleting(w.beta().clone()), Some(Reason::Deleting)),
+        ("suspended", |w| w.beta().spec.suspended = Some(true), Some(Reason::Suspended)),
+        ("expired at this very instant", |w| w.beta().spec.expires_at = Some(Expiry::from(now())), Some(Reason::Expired)),
+        ("no such partner", |w| w.partners.clear(), Some(Reason::PartnerNotFound)),
+        (
+            "partner being deleted",
+            |w| *w.partner_mut("techhelp") = deleting(w.partner_mut("techhelp").clone()),
+            Some(Reason::PartnerNotReady),
+        ),
+        ("partner created again", |w| w.beta().spec.partner_uid = Some("uid-of-an-earlier-partner".into()), Some(Reason::PartnerReplaced)),
+    ];
+    for (what, change, revoked) in cases {
+        let mut world = World::story();
+        change(&mut world);
+        let link = world.links[0].clone();
+        let partner = world.partners.iter().find(|p| p.metadata.name.as_deref() == Some("techhelp"));
+        assert_eq!(revoked_outright(&link, partner, world.now), revoked, "{what}");
+        let plan = world.plan();
+        let roles_of_link = link.spec.access_levels.iter().filter(|level| role_of(&plan, LINK_UID, &level.name).is_some()).count();
+        match revoked {
+            Some(_) => assert_eq!(roles_of_link, 0, "{what}: a link revoked outright is planned no Role"),
+            None => assert!(roles_of_link > 0, "{what}: a link in force keeps its Roles"),
+        }
+    }
+}
+
+#[test]
 fn link_refusals_grant_nothing() {
     type Change = fn(&mut World);
     let cases: Vec<(&str, Change, Reason)> = vec![
