@@ -231,6 +231,7 @@ mod tests {
                 access_level: "support".into(),
                 subjects: vec![Subject::new(SubjectKind::User, "bob@techhelp.example"), Subject::new(SubjectKind::ServiceAccount, "bot")],
                 expires_at: None,
+                review: None,
             },
         );
         grant.metadata.namespace = Some("partner-techhelp".into());

@@ -1,4 +1,4 @@
-use super::Expiry;
+use super::{Expiry, Review, ReviewStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,10 @@ pub struct ClientLinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub partner_uid: Option<String>,
+    /// Re-confirmation the client requires of itself: unless someone the client trusts (never
+    /// one of the partner's identities) reviews the link every period, it is suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
 }
 
 impl ClientLinkSpec {
@@ -133,6 +137,9 @@ pub struct ClientLinkStatus {
     /// granted through. Another Partner under the same name grants nothing here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_uid: Option<String>,
+    /// The reviews counted and when the next one is due (with `spec.review`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewStatus>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

@@ -9,12 +9,14 @@ mod client_link;
 mod common;
 mod expiry;
 mod partner;
+mod review;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
 pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary};
 pub use common::{Subject, SubjectKind, condition_is_true, ready_condition};
 pub use expiry::Expiry;
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};
+pub use review::{PERIOD_PATTERN, Review, ReviewStatus, Reviewed};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

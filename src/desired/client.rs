@@ -18,6 +18,7 @@ use kube::core::{Selector, SelectorExt};
 use super::coverage;
 use super::identity::{foreign_subjects, is_dns_subdomain};
 use super::names::{self, Component};
+use super::review;
 use super::verdict::{Reason, Verdict};
 use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind};
 
@@ -274,6 +275,10 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
     if link.spec.is_suspended() {
         return Err(Verdict::new(Reason::Suspended, "the link is suspended; set spec.suspended to false to resume"));
     }
+    // Revoked as a suspended link is, until someone the client trusts reviews it.
+    if let Some(verdict) = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.overdue("link")) {
+        return Err(verdict);
+    }
     Ok(partner)
 }
 
@@ -357,12 +362,14 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
         levels.insert(level.name.as_str(), usable);
     }
 
-    let mut wake_at = link_ends_at;
+    let link_review_lapses = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.next_change(inputs.now));
+    let mut wake_at = earliest(link_ends_at, link_review_lapses);
     let mut summaries = Vec::new();
     for grant in inputs.grants {
         let grant_plan = plan_grant(inputs, partner, link, &owner, &levels, grant, plan);
         let grant_ends_at = grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
-        wake_at = earliest(wake_at, grant_ends_at);
+        let grant_review_lapses = review::of_grant(grant, inputs.now).and_then(|judged| judged.next_change(inputs.now));
+        wake_at = earliest(earliest(wake_at, grant_ends_at), grant_review_lapses);
         // Only the linked partner's own grants reach the client's view: another partner's
         // (refused) grants naming this namespace would fill it with names they choose.
         if grant_plan.grant_namespace != partner.spec.home_namespace {
@@ -506,6 +513,9 @@ fn plan_grant(
         return refused(other_partners_grant(inputs, &grant_namespace));
     }
     if let Some(verdict) = expiry_verdict("grant", grant.spec.expires_at.as_ref(), inputs.now) {
+        return refused(verdict);
+    }
+    if let Some(verdict) = review::of_grant(grant, inputs.now).and_then(|judged| judged.overdue("grant")) {
         return refused(verdict);
     }
     let level = match levels.get(grant.spec.access_level.as_str()) {

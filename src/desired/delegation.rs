@@ -119,6 +119,7 @@ mod tests {
             expires_at: None,
             suspended: None,
             partner_uid: None,
+            review: None,
         }
     }
 

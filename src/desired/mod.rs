@@ -14,6 +14,7 @@ pub mod identity;
 pub mod names;
 pub mod ownership;
 pub mod partner;
+pub mod review;
 #[cfg(test)]
 mod test_builders;
 pub mod verdict;

@@ -27,6 +27,8 @@ pub enum Reason {
     NamespaceNotAllowed,
     Expired,
     Suspended,
+    /// Link or grant: its periodic review is overdue past its grace (`spec.review`).
+    ReviewOverdue,
     EscalationDenied,
     /// A level's inline rules are ones the API server would refuse in a Role.
     InvalidLevel,
@@ -45,7 +47,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 26] = [
         Reason::Active,
         Reason::Granted,
         Reason::PartiallyGranted,
@@ -60,6 +62,7 @@ impl Reason {
         Reason::NamespaceNotAllowed,
         Reason::Expired,
         Reason::Suspended,
+        Reason::ReviewOverdue,
         Reason::EscalationDenied,
         Reason::InvalidLevel,
         Reason::RoleNotFound,
@@ -94,6 +97,7 @@ impl Reason {
             Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
             Reason::Expired => "Expired",
             Reason::Suspended => "Suspended",
+            Reason::ReviewOverdue => "ReviewOverdue",
             Reason::EscalationDenied => "EscalationDenied",
             Reason::InvalidLevel => "InvalidLevel",
             Reason::RoleNotFound => "RoleNotFound",
@@ -155,6 +159,7 @@ mod tests {
             | Reason::NamespaceNotAllowed
             | Reason::Expired
             | Reason::Suspended
+            | Reason::ReviewOverdue
             | Reason::EscalationDenied
             | Reason::InvalidLevel
             | Reason::RoleNotFound

@@ -296,11 +296,14 @@ impl ForTheRules for Partner {
     }
 }
 
-/// A link's status holds one thing the rules read: the Partner it accepted.
+/// A link's status holds two things the rules read: the Partner it accepted, and the reviews
+/// counted.
 impl ForTheRules for ClientLink {
     fn for_the_rules(&self) -> Self {
         let partner_uid = self.status.as_ref().and_then(|s| s.partner_uid.clone());
-        let status = partner_uid.map(|partner_uid| crate::api::ClientLinkStatus { partner_uid: Some(partner_uid), ..Default::default() });
+        let review = self.status.as_ref().and_then(|s| s.review.clone());
+        let status = (partner_uid.is_some() || review.is_some())
+            .then(|| crate::api::ClientLinkStatus { partner_uid, review, ..Default::default() });
         Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status }
     }
 }

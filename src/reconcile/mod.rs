@@ -6,6 +6,7 @@ pub mod client_link;
 pub mod context;
 pub mod failures;
 pub mod partner;
+pub mod review;
 pub mod status;
 
 use std::sync::Arc;
