@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `crds`, `access`.
+//! Command-line interface: `run`, `crds`, `access`, `review`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ pub enum Command {
     },
     /// Show the current access: who can reach which client, through which level, until when.
     Access(AccessArgs),
+    /// List the reviews due (links of a client, or grants of a partner), or review one in your
+    /// own name.
+    Review(ReviewArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -89,6 +92,20 @@ pub struct AccessArgs {
     /// As the client sees it: every access into this namespace.
     #[arg(long)]
     pub client: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReviewArgs {
+    /// The partner's grants (as one of its admins).
+    #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+    pub partner: Option<String>,
+    /// The ClientLinks of this namespace (as its admin).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Review this ClientLink or AccessGrant now, in your own name; without it, list.
+    pub name: Option<String>,
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }

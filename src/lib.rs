@@ -12,7 +12,7 @@
 //! - `controller`: the watches and controllers; `watch_backoff`: how soon a broken watch
 //!   tries again; `resync`: their paced periodic re-check;
 //!   `run`: leader election and shutdown;
-//! - `report`: the current-access table of `liaison access`;
+//! - `report`: the current-access table of `liaison access`; `reviews`: `liaison review`;
 //! - `admission`: the webhook that refuses a ClientLink whose author does not hold what it delegates.
 pub mod admission;
 pub mod api;
@@ -33,6 +33,7 @@ pub mod namespace_labels;
 pub mod reconcile;
 pub mod report;
 pub mod resync;
+pub mod reviews;
 pub mod run;
 pub mod summaries;
 pub mod telemetry;

@@ -185,7 +185,7 @@ pub fn render(rows: &[Row], format: OutputFormat) -> Result<String, Error> {
 /// A cell as the terminal may show it: control characters (a carriage return or an escape
 /// sequence in a subject's name, written by a partner) escaped, so that no row can hide
 /// another or repaint the screen.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
@@ -193,21 +193,27 @@ fn table(rows: &[Row]) -> String {
     let header = ["SUBJECT", "CLIENT", "LEVEL", "GRANT", "UNTIL", "STATE"].map(String::from);
     let cells: Vec<[String; 6]> =
         rows.iter().map(|r| [&r.subject, &r.client, &r.level, &r.grant, &r.until, &r.state].map(|cell| printable(cell))).collect();
+    columns(&header, &cells, "(no access)")
+}
+
+/// Cells in aligned columns under `header`; `empty` stands for no rows.
+pub fn columns<const N: usize>(header: &[String; N], cells: &[[String; N]], empty: &str) -> String {
     let mut widths = header.each_ref().map(|h| h.len());
-    for row in &cells {
+    for row in cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let line = |row: &[String; 6]| {
+    let line = |row: &[String; N]| {
         let padded: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join("   ").trim_end().to_string() + "\n"
     };
-    let mut out = line(&header);
+    let mut out = line(header);
     if cells.is_empty() {
-        out.push_str("(no access)\n");
+        out.push_str(empty);
+        out.push('\n');
     }
-    for row in &cells {
+    for row in cells {
         out.push_str(&line(row));
     }
     out

@@ -24,6 +24,7 @@ const LATEST: &str = "9999-12-30T00:00:00Z";
 /// grant, and a cached grant stays within 512 bytes (a test in `access_grant.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[allow(clippy::box_collection)] // on purpose: a thin pointer, see above
 pub struct Expiry(Box<String>);
 
 impl Expiry {

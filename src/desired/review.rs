@@ -7,8 +7,8 @@
 //! it); who may not (the partner's own people) is checked here as well.
 
 use jiff::{SignedDuration, Timestamp};
-use kube::ResourceExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 
 use super::identity::foreign_subjects;
 use super::verdict::{Reason, Verdict};
@@ -154,7 +154,12 @@ fn counted(
         return (since, by, at, Some(format!("the review by {} does not count: {why}", review.by)));
     }
     let Some(claimed) = review.at.instant() else {
-        return (since, by, at, Some(format!("the review by {} does not count: its time {} is not an RFC 3339 instant", review.by, review.at)));
+        return (
+            since,
+            by,
+            at,
+            Some(format!("the review by {} does not count: its time {} is not an RFC 3339 instant", review.by, review.at)),
+        );
     };
     // Seen now for the first time: it counts from now at the latest, and never moves a period
     // already recorded backwards.
@@ -180,8 +185,7 @@ pub fn partners_own(partner: &Partner, by: &str) -> Option<String> {
     let robots = format!("system:serviceaccount:{}:", partner.spec.home_namespace);
     let as_user = [Subject::new(SubjectKind::User, by)];
     let partner_user = foreign_subjects(&partner.spec.identities, &as_user).is_empty();
-    (partner_user || by.starts_with(&robots))
-        .then(|| format!("{by} is one of partner {}'s own identities", partner.name_any()))
+    (partner_user || by.starts_with(&robots)).then(|| format!("{by} is one of partner {}'s own identities", partner.name_any()))
 }
 
 /// Why `by` may not review `grant`: it is one of the grant's own subjects.

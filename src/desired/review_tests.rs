@@ -344,7 +344,10 @@ fn arb_case() -> impl Strategy<Value = Case> {
         prop::sample::select(vec![0i64, 1, 30, 600]),
         prop::bool::ANY,
         -200_000i64..0,
-        prop::option::of((prop::sample::select(vec!["carol@beta.example", "bob@techhelp.example", "admin@techhelp.example"]), -200_000i64..200_000)),
+        prop::option::of((
+            prop::sample::select(vec!["carol@beta.example", "bob@techhelp.example", "admin@techhelp.example"]),
+            -200_000i64..200_000,
+        )),
         -1i64..200_000,
     )
         .prop_map(|(every, grace, on_link, since, reviewer, now)| Case { every, grace, on_link, since, reviewer, now })
@@ -413,9 +416,16 @@ fn the_properties_see_both_standings_and_both_kinds() {
     for _ in 0..500 {
         let case = arb_case().new_tree(&mut runner).unwrap().current();
         let plan = case.plan();
-        if plan.bindings.is_empty() { overdue += 1 } else { granted += 1 }
+        if plan.bindings.is_empty() {
+            overdue += 1
+        } else {
+            granted += 1
+        }
         links += usize::from(case.on_link);
         refused_reviewers += usize::from(case.reviewer.is_some() && case.expected_start() == case.since);
     }
-    assert!(overdue > 50 && granted > 50 && links > 50 && links < 450 && refused_reviewers > 20, "{overdue} {granted} {links} {refused_reviewers}");
+    assert!(
+        overdue > 50 && granted > 50 && links > 50 && links < 450 && refused_reviewers > 20,
+        "{overdue} {granted} {links} {refused_reviewers}"
+    );
 }

@@ -302,8 +302,8 @@ impl ForTheRules for ClientLink {
     fn for_the_rules(&self) -> Self {
         let partner_uid = self.status.as_ref().and_then(|s| s.partner_uid.clone());
         let review = self.status.as_ref().and_then(|s| s.review.clone());
-        let status = (partner_uid.is_some() || review.is_some())
-            .then(|| crate::api::ClientLinkStatus { partner_uid, review, ..Default::default() });
+        let status =
+            (partner_uid.is_some() || review.is_some()).then(|| crate::api::ClientLinkStatus { partner_uid, review, ..Default::default() });
         Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status }
     }
 }

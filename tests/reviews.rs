@@ -1,0 +1,177 @@
+//! Periodic reviews on a real control plane, each act by the actor who would make it, under
+//! the chart's admission policies: a missed review suspends access, a review in one's own
+//! name restores it, and nobody reviews in another's name or their own access in. Access is
+//! judged by the API server (SubjectAccessReview).
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{Api, Patch, PatchParams};
+use liaison::api::{AccessGrant, ClientLink};
+use serde_json::json;
+use support::fixtures::*;
+use support::*;
+
+const PODS: Res = res("", "pods");
+/// Past a 20 s period and its 5 s grace, with the operator's and the test's own delays.
+const LAPSE: Duration = Duration::from_secs(60);
+const REVIEW: &str = r#"{"every": "20s", "grace": "5s"}"#;
+
+/// The operator, and the chart's review policy (rendered by helm, applied as it is; the
+/// others expect the operator under the chart's ServiceAccount, see tests/attacks.rs).
+async fn setup(prefix: &str) -> (kube::Client, PartnerFixture) {
+    static POLICIES: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let admin = client().await;
+    shared_operator().await;
+    POLICIES
+        .get_or_init(|| async {
+            let chart = path_of("charts/liaison").display().to_string();
+            let show = ["template", "liaison", &chart, "--kube-version", "1.35", "--show-only", "templates/admission-policies.yaml"];
+            let (ok, yaml) = helm(&show);
+            assert!(ok, "helm template: {yaml}");
+            let review_policy: Vec<&str> = yaml.split("\n---").filter(|doc| doc.contains("name: liaison-review-author")).collect();
+            assert_eq!(review_policy.len(), 2, "the policy and its binding");
+            apply_yaml(&admin, &review_policy.join("\n---\n")).await;
+        })
+        .await;
+    (admin.clone(), PartnerFixture::create(&admin, prefix).await)
+}
+
+async fn allowed(admin: &kube::Client, user: &str, ns: &str) -> bool {
+    can(admin, user, &[], "list", PODS, ns).await
+}
+
+async fn until_allowed(admin: &kube::Client, user: &str, ns: &str, why: &str) {
+    until(why, LAPSE, || allowed(admin, user, ns)).await
+}
+
+async fn until_denied(admin: &kube::Client, user: &str, ns: &str, why: &str) {
+    until(why, LAPSE, || async { !allowed(admin, user, ns).await }).await
+}
+
+/// Lets `user` read and patch the ClientLinks of `ns` (what a reviewer of the client needs).
+async fn may_edit_links(admin: &kube::Client, ns: &str, user: &str) {
+    let name = format!("links-{}", user.replace(['@', '.'], "-"));
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns},
+                      "rules": [{"apiGroups": ["liaison.dev"], "resources": ["clientlinks"], "verbs": ["get", "list", "patch", "update"]}]});
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]});
+    apply(&Api::<Role>::namespaced(admin.clone(), ns), &role).await;
+    apply_yaml(admin, &serde_json::to_string(&binding).unwrap()).await;
+}
+
+fn refusal<T: std::fmt::Debug>(result: Result<T, liaison::reviews::Error>) -> String {
+    match result {
+        Err(liaison::reviews::Error::Review { source: kube::Error::Api(status), .. }) if status.code == 403 || status.code == 422 => {
+            status.message
+        }
+        other => panic!("expected the API server to refuse the review, got {other:?}"),
+    }
+}
+
+/// Waits for the object's `Reviewed` condition to have `reason`, and returns it.
+async fn reviewed_reason<K: Conditioned>(api: &Api<K>, name: &str, reason: &str) -> K {
+    let (name, reason) = (name.to_string(), reason.to_string());
+    eventually(&format!("{name}'s Reviewed condition says {reason}"), LAPSE, || {
+        let (api, name, reason) = (api.clone(), name.clone(), reason.clone());
+        async move {
+            let object = api.get(&name).await.ok()?;
+            object.conditions()?.iter().any(|c| c.type_ == "Reviewed" && c.reason == reason).then_some(object)
+        }
+    })
+    .await
+}
+
+async fn event_reasons(admin: &kube::Client, ns: &str, kind: &str, name: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(admin.clone(), ns);
+    let all = events.list(&Default::default()).await.expect("listing events");
+    all.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name)))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it() {
+    let (admin, p) = setup("linkreview").await;
+    let ns = p.client_namespace("c").await;
+    let (carol, bob) = ("carol@client.example", p.user("bob"));
+    may_edit_links(&admin, &ns, carol).await;
+    p.link(&ns, "link", read_level("read"), json!({"review": serde_json::from_str::<serde_json::Value>(REVIEW).unwrap()})).await;
+    p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    until_allowed(&admin, &bob, &ns, "bob is granted while the link is reviewed").await;
+
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    reviewed_reason(&links, "link", "ReviewDue").await;
+    assert!(allowed(&admin, &bob, &ns).await, "a review due is announced; access goes on through the grace");
+    until_denied(&admin, &bob, &ns, "a missed review suspends the link").await;
+    let link = link_reason(&admin, &ns, "link", "ReviewOverdue").await;
+    assert!(link.status.unwrap().review.unwrap().reviewed_by.is_none());
+    let told = event_reasons(&admin, &ns, "ClientLink", "link").await;
+    assert!(told.contains(&"ReviewDue".into()) && told.contains(&"ReviewOverdue".into()), "Events: {told:?}");
+
+    // Nobody reviews in another's name: the admission policy refuses it.
+    let as_carol = client_as(carol, &[]).await;
+    let forged = json!({"spec": {"review": {"reviewed": {"by": "dave@client.example", "at": "2026-01-01T00:00:00Z"}}}});
+    let refused = Api::<ClientLink>::namespaced(as_carol.clone(), &ns).patch("link", &PatchParams::default(), &Patch::Merge(&forged)).await;
+    match refused {
+        Err(kube::Error::Api(status)) => assert!(status.message.contains("own name"), "{}", status.message),
+        other => panic!("a review in another's name must be refused: {other:?}"),
+    }
+
+    // The partner cannot review its own access back in, even where the client let it edit links.
+    may_edit_links(&admin, &ns, &bob).await;
+    let as_bob = client_as(&bob, &[]).await;
+    liaison::reviews::review::<ClientLink>(&as_bob, &ns, "link").await.expect("the policy lets bob write in his own name");
+    let link = reviewed_reason(&links, "link", "ReviewRefused").await;
+    let message = link.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Reviewed")).unwrap().message.clone();
+    assert!(message.contains(&format!("{bob} is one of partner {}'s own identities", p.name)), "{message}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!allowed(&admin, &bob, &ns).await, "the partner's own review changes nothing");
+
+    // The client's review, in its own name, restores access.
+    let done = liaison::reviews::review::<ClientLink>(&as_carol, &ns, "link").await.expect("carol reviews");
+    assert_eq!(done.by, carol);
+    until_allowed(&admin, &bob, &ns, "the review restores access").await;
+    let link = reviewed_reason(&links, "link", "Reviewed").await;
+    let recorded = link.status.unwrap().review.unwrap();
+    assert_eq!(recorded.reviewed_by.as_deref(), Some(carol));
+    assert!(recorded.since.0 <= jiff::Timestamp::now() && recorded.since.0 >= done.at - jiff::SignedDuration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_missed_grant_review_suspends_the_grant_and_its_partners_admin_restores_it() {
+    let (admin, p) = setup("grantreview").await;
+    let ns = p.client_namespace("c").await;
+    let (bob, partner_admin) = (p.user("bob"), p.user("admin"));
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let review: serde_json::Value = serde_json::from_str(REVIEW).unwrap();
+    p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({"review": review})).await;
+    p.grant("self", &[&ns], "read", json!([user(&partner_admin)]), json!({"review": review})).await;
+    until_allowed(&admin, &bob, &ns, "bob is granted while his grant is reviewed").await;
+
+    until_denied(&admin, &bob, &ns, "a missed review suspends the grant").await;
+    let grant = grant_reason(&p.grants(), "bob", "ReviewOverdue").await;
+    assert!(grant.status.unwrap().clients.iter().all(|c| !c.granted));
+    until_denied(&admin, &partner_admin, &ns, "the admin's own grant lapses too").await;
+
+    // The people a grant names never review it: bob may not write grants at all, and the
+    // admin may not review the grant that names the admin.
+    let as_bob = client_as(&bob, &[]).await;
+    let refused = liaison::reviews::review::<AccessGrant>(&as_bob, &p.home, "bob").await;
+    assert!(matches!(refused, Err(liaison::reviews::Error::Read { .. } | liaison::reviews::Error::Review { .. })), "{refused:?}");
+    let as_admin = client_as(&partner_admin, &[]).await;
+    let own = refusal(liaison::reviews::review::<AccessGrant>(&as_admin, &p.home, "self").await);
+    assert!(own.contains("one of the grant's own subjects"), "{own}");
+
+    liaison::reviews::review::<AccessGrant>(&as_admin, &p.home, "bob").await.expect("the partner's admin reviews");
+    until_allowed(&admin, &bob, &ns, "the admin's review restores bob's access").await;
+    let grant = reviewed_reason(&p.grants(), "bob", "Reviewed").await;
+    assert_eq!(grant.status.unwrap().review.unwrap().reviewed_by.as_deref(), Some(partner_admin.as_str()));
+    assert!(!allowed(&admin, &partner_admin, &ns).await, "the admin's own grant stays suspended");
+}
