@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new("self.metadata.name.size() <= 63").message("a ClientLink's name is at most 63 characters (it is used as a label value)"),
 )]
 #[x_kube(validation = Rule::new("!has(self.accessKey) || self.accessLevels.exists(l, l.name == self.accessKey.accessLevel)").message("accessKey.accessLevel must name one of accessLevels").field_path(".accessKey.accessLevel"))]
+#[x_kube(validation = Rule::new("!has(self.accessKey) || !self.accessLevels.exists(l, l.name == self.accessKey.accessLevel && has(l.onRequest))").message("the access key's level cannot be an on-request level").field_path(".accessKey.accessLevel"))]
+#[x_kube(validation = Rule::new("!self.accessLevels.exists(l, has(l.onRequest)) || (has(self.approvers) && size(self.approvers) > 0)").message("a link with on-request levels names its approvers").field_path(".approvers"))]
 #[x_kube(validation = Rule::new("self.accessLevels.all(l, self.accessLevels.exists_one(m, m.name == l.name))").message("access level names must be unique").field_path(".accessLevels"))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientLinkSpec {
@@ -53,6 +55,11 @@ pub struct ClientLinkSpec {
     /// one of the partner's identities) reviews the link every period, it is suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
+    /// Who may approve requests for on-request levels: user names, as the API server
+    /// authenticates them. Never the requester, never one of the partner's identities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    pub approvers: Vec<String>,
 }
 
 impl ClientLinkSpec {
@@ -84,6 +91,19 @@ pub struct AccessLevel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32))]
     pub rules: Option<Vec<AccessRule>>,
+    /// Granted only on request: a grant of this level makes its subjects eligible, and an
+    /// `AccessRequest` approved by one of the link's `approvers` binds them until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_request: Option<OnRequest>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OnRequest {
+    /// The longest a request may last: `4h`, `30m`, `1d`.
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
+    #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("maxDuration is longer than zero, such as 4h"))]
+    pub max_duration: String,
 }
 
 /// An RBAC rule for namespaced resources (no nonResourceURLs: they mean nothing in a Role).

@@ -22,7 +22,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use self::shared::{Feed, Watched, only, paged, watched, watched_as, watched_into};
-use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::compact::{GrantBindings, LevelRoles};
 use crate::desired::names;
 use crate::grant_statuses::GrantStatuses;
@@ -93,6 +93,8 @@ struct Watches {
     grant_bindings: Feed<RoleBinding>,
     service_accounts: Watched<ServiceAccount>,
     cluster_role_bindings: Watched<ClusterRoleBinding>,
+    requests: Watched<AccessRequest>,
+    approvals: Watched<AccessApproval>,
     caches: Caches,
     recent: Arc<RecentWrites>,
     grant_statuses: Arc<GrantStatuses>,
@@ -156,6 +158,9 @@ impl Watches {
         let service_accounts =
             watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), drivers, account_indexes, recent.clone());
         let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, drivers, vec![], recent.clone());
+        let requests = watched(Api::<AccessRequest>::all(client.clone()), paged(), drivers, vec![by.requests_by_client.clone()], recent.clone());
+        let approvals =
+            watched(Api::<AccessApproval>::all(client.clone()), paged(), drivers, vec![by.approvals_by_namespace.clone()], recent.clone());
 
         let caches = Caches {
             partners: partners.store.clone(),
@@ -170,6 +175,8 @@ impl Watches {
             service_accounts: service_accounts.store.clone(),
             cluster_role_bindings: cluster_role_bindings.store.clone(),
             managed_namespaces: managed_namespaces.store.clone(),
+            requests: requests.store.clone(),
+            approvals: approvals.store.clone(),
             by,
         };
         Watches {
@@ -184,6 +191,8 @@ impl Watches {
             grant_bindings,
             service_accounts,
             cluster_role_bindings,
+            requests,
+            approvals,
             caches,
             recent,
             grant_statuses,
@@ -257,6 +266,7 @@ fn link_controller(
     let (by_grant, by_ns, by_ns_role) = (caches.clone(), caches.clone(), caches.clone());
     let (made_roles, made_bindings, made_grants, made_keys) = (caches.clone(), caches.clone(), caches.clone(), caches.clone());
     let ceiling = ctx.settings.ceiling.clone();
+    let (asked, answered) = (caches.clone(), caches.clone());
     Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
@@ -313,6 +323,11 @@ fn link_controller(
             let is_ceiling = name == ceiling;
             links_where(&cr_links, |l| is_ceiling || uses_cluster_role(l, &name))
         })
+        // Requests for on-request levels and their answers: the client's link binds and unbinds.
+        .watches_shared_stream(watches.requests.subscribe(), move |request| links_in(&asked, &request.spec.client))
+        .watches_shared_stream(watches.approvals.subscribe(), move |approval| {
+            links_in(&answered, &approval.namespace().unwrap_or_default())
+        })
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -334,6 +349,7 @@ fn grant_controller(
     let by_failing = caches.clone();
     let link_store = caches.links.clone();
     let ceiling = ctx.settings.ceiling.clone();
+    let asked_requests = caches.requests.clone();
     Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.grants.clone(), ctx.settings.resync))
@@ -364,6 +380,15 @@ fn grant_controller(
             let at_home = by_ns.by.grants_by_namespace.get(&ns.name_any(), &by_ns.grants);
             grants.extend(at_home.iter().map(|g| ObjectRef::from_obj(g.as_ref())));
             grants
+        })
+        .watches_shared_stream(watches.requests.subscribe(), |request| {
+            [ObjectRef::new(&request.spec.grant).within(&request.namespace().unwrap_or_default())]
+        })
+        .watches_shared_stream(watches.approvals.subscribe(), move |approval| {
+            // The grant of the request answered.
+            let asked = &approval.spec.request;
+            let request = asked_requests.get(&ObjectRef::new(&asked.name).within(&asked.namespace));
+            request.map(|r| ObjectRef::new(&r.spec.grant).within(&asked.namespace))
         })
         .watches_shared_stream(watches.roles.subscribe(), move |role| grants_naming(&by_role, &role.namespace().unwrap_or_default()))
         // A grant reports `Granted` once the level Role it binds is in place too.
@@ -480,6 +505,8 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
         caches.service_accounts.wait_until_ready().boxed(),
         caches.cluster_role_bindings.wait_until_ready().boxed(),
         caches.managed_namespaces.wait_until_ready().boxed(),
+        caches.requests.wait_until_ready().boxed(),
+        caches.approvals.wait_until_ready().boxed(),
     ])
     .await;
     if synced.iter().all(Result::is_ok) {

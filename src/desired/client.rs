@@ -18,6 +18,7 @@ use kube::core::{Selector, SelectorExt};
 use super::coverage;
 use super::identity::{foreign_subjects, is_dns_subdomain};
 use super::names::{self, Component};
+use super::request::{self, RequestPlan, Requests};
 use super::review;
 use super::verdict::{Reason, Verdict};
 use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind};
@@ -97,6 +98,8 @@ pub struct ClientPlan {
     pub grants: Vec<GrantPlan>,
     /// The next instant at which the plan changes by itself (an expiry).
     pub wake_at: Option<Timestamp>,
+    /// The requests for on-request levels naming the namespace, judged (while a link is in force).
+    pub requests: Vec<RequestPlan>,
 }
 
 impl ClientPlan {
@@ -142,7 +145,13 @@ fn expiry_verdict(what: &str, expiry: Option<&Expiry>, now: Timestamp) -> Option
     Some(Verdict::new(Reason::Expired, message))
 }
 
+/// The plan with no request for an on-request level: such levels grant nothing.
 pub fn plan(inputs: &ClientInputs) -> ClientPlan {
+    plan_with(inputs, Requests::default())
+}
+
+/// The plan, with the requests naming the namespace and the approvals written there.
+pub fn plan_with(inputs: &ClientInputs, requests: Requests) -> ClientPlan {
     let mut plan = ClientPlan::default();
     let mut live: Vec<&ClientLink> = inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_none()).collect();
     live.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
@@ -159,7 +168,7 @@ pub fn plan(inputs: &ClientInputs) -> ClientPlan {
     for loser in losers {
         plan.links.insert(loser.name_any(), link_plan(conflict(inputs.namespace, winner), None));
     }
-    plan_active_link(inputs, winner, &mut plan);
+    plan_active_link(inputs, requests, winner, &mut plan);
     plan
 }
 
@@ -322,7 +331,7 @@ struct UsableLevel {
     role: Role,
 }
 
-fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientPlan) {
+fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink, plan: &mut ClientPlan) {
     let link_name = link.name_any();
     let link_ends_at = link.spec.expires_at.as_ref().and_then(Expiry::instant);
     // Known even when the link is refused: its key Secrets there may have to go.
@@ -362,8 +371,11 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
         levels.insert(level.name.as_str(), usable);
     }
 
+    let context = request::Context { namespace: inputs.namespace, link, partner, grants: inputs.grants, now: inputs.now };
+    plan.requests = request::judge_all(&context, requests);
+    let request_ends = plan.requests.iter().filter_map(RequestPlan::in_force_until).min();
     let link_review_lapses = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.next_change(inputs.now));
-    let mut wake_at = earliest(link_ends_at, link_review_lapses);
+    let mut wake_at = earliest(earliest(link_ends_at, link_review_lapses), request_ends);
     let mut summaries = Vec::new();
     for grant in inputs.grants {
         let grant_plan = plan_grant(inputs, partner, link, &owner, &levels, grant, plan);
@@ -387,8 +399,10 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     }
 
     let mut access_key_secret = None;
+    // Never an on-request level: a key is standing access (the schema refuses it too).
     if let Some(key) = &link.spec.access_key
         && let Some(Ok(level)) = levels.get(key.access_level.as_str())
+        && link.spec.level(&key.access_level).is_some_and(|l| l.on_request.is_none())
     {
         let key_plan = access_key_plan(inputs, partner, link, &owner, level);
         access_key_secret = Some(format!("{}/{}", key_plan.secret_namespace, key_plan.secret_name));
@@ -539,6 +553,10 @@ fn plan_grant(
     if grant.spec.subjects.is_empty() {
         return refused(Verdict::new(Reason::NoSubjects, "the grant names no subjects"));
     }
+    let on_request = match on_request_in_force(plan, link, grant, &grant_namespace) {
+        Ok(in_force) => in_force,
+        Err(verdict) => return refused(verdict),
+    };
     let grant_uid = grant.metadata.uid.clone().unwrap_or_default();
     let link_uid = link.metadata.uid.clone().unwrap_or_default();
     let binding_name = names::grant_binding(&link_uid, &grant_uid, &grant_name);
@@ -558,8 +576,10 @@ fn plan_grant(
             api_group: (s.kind != SubjectKind::ServiceAccount).then(|| "rbac.authorization.k8s.io".to_string()),
         })
         .collect();
-    let ends_at =
-        earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant));
+    let ends_at = earliest(
+        earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant)),
+        on_request.as_ref().map(|(until, _)| *until),
+    );
     let mut metadata = object_meta(binding_name.clone(), ns, labels, owner);
     if let Some(at) = ends_at {
         metadata.annotations = Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), at.to_string())]));
@@ -568,9 +588,43 @@ fn plan_grant(
     GrantPlan {
         grant_namespace,
         grant_name,
-        verdict: Verdict::new(Reason::Granted, format!("bound to level {} in {ns}", grant.spec.access_level)),
+        verdict: Verdict::new(
+            Reason::Granted,
+            format!("bound to level {} in {ns}{}", grant.spec.access_level, on_request.map(|(_, why)| why).unwrap_or_default()),
+        ),
         role_binding: Some(binding_name),
         ends_at,
+    }
+}
+
+/// For a grant of an on-request level: the end of the approved request in force for it (the
+/// latest, if several) and how the grant's verdict tells it; `Ok(None)` for other levels.
+fn on_request_in_force(
+    plan: &ClientPlan,
+    link: &ClientLink,
+    grant: &AccessGrant,
+    grant_namespace: &str,
+) -> Result<Option<(Timestamp, String)>, Verdict> {
+    let level = &grant.spec.access_level;
+    if link.spec.level(level).and_then(|l| l.on_request.as_ref()).is_none() {
+        return Ok(None);
+    }
+    let name = grant.name_any();
+    let approved = plan
+        .requests
+        .iter()
+        .filter(|r| r.namespace == grant_namespace && r.grant == name)
+        .filter_map(|r| Some((r.in_force_until()?, r)))
+        .max_by_key(|(until, _)| *until);
+    match approved {
+        Some((until, request)) => {
+            let by = request.decided_by.as_deref().unwrap_or_default();
+            Ok(Some((until, format!(" on AccessRequest {} approved by {by}, until {until}", request.name))))
+        }
+        None => Err(Verdict::new(
+            Reason::OnRequest,
+            format!("level {level} is granted on request only, and no approved AccessRequest for this grant is in force"),
+        )),
     }
 }
 

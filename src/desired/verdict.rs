@@ -29,6 +29,8 @@ pub enum Reason {
     Suspended,
     /// Link or grant: its periodic review is overdue past its grace (`spec.review`).
     ReviewOverdue,
+    /// Grant: its level is granted on request only, and no approved request is in force.
+    OnRequest,
     EscalationDenied,
     /// A level's inline rules are ones the API server would refuse in a Role.
     InvalidLevel,
@@ -47,7 +49,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::Active,
         Reason::Granted,
         Reason::PartiallyGranted,
@@ -63,6 +65,7 @@ impl Reason {
         Reason::Expired,
         Reason::Suspended,
         Reason::ReviewOverdue,
+        Reason::OnRequest,
         Reason::EscalationDenied,
         Reason::InvalidLevel,
         Reason::RoleNotFound,
@@ -98,6 +101,7 @@ impl Reason {
             Reason::Expired => "Expired",
             Reason::Suspended => "Suspended",
             Reason::ReviewOverdue => "ReviewOverdue",
+            Reason::OnRequest => "OnRequest",
             Reason::EscalationDenied => "EscalationDenied",
             Reason::InvalidLevel => "InvalidLevel",
             Reason::RoleNotFound => "RoleNotFound",
@@ -160,6 +164,7 @@ mod tests {
             | Reason::Expired
             | Reason::Suspended
             | Reason::ReviewOverdue
+            | Reason::OnRequest
             | Reason::EscalationDenied
             | Reason::InvalidLevel
             | Reason::RoleNotFound

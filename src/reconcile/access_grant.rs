@@ -18,7 +18,7 @@ use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expir
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::review::Judged;
-use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
+use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict};
 use crate::materialize::revoke;
 
 const KIND: &str = "AccessGrant";
@@ -54,7 +54,7 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
     let mut wake = None;
     for client in &grant.spec.clients {
         let world = ctx.grant_world(client, grant);
-        let plan = plan_client(&world.inputs(now));
+        let plan = world.plan(now);
         wake = [wake, plan.wake_at].into_iter().flatten().min();
         let outcome = match plan.grant(&home, &name) {
             Some(found) => ClientVerdict {

@@ -23,7 +23,7 @@ use crate::desired::client::{AccessKeyPlan, accepted_partner, outranked};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::review::Judged;
-use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
+use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict};
 use crate::materialize::{Outcome, access_key, empty_roles, ensure, ensure_compact, listed, prune_cached, prune_named, revoke};
 
 const KIND: &str = "ClientLink";
@@ -55,7 +55,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     }
     let _room = ctx.reserve_plan(&namespace).await;
     let world = ctx.client_world(&namespace);
-    let plan = plan_client(&world.inputs(now));
+    let plan = world.plan(now);
     let key_refresh = materialize_namespace(ctx, &namespace, &plan, now).await?;
     let mine = plan.links.get(&link.name_any()).cloned().unwrap_or_else(|| LinkPlan {
         verdict: Verdict::new(Reason::LinkNotReady, "the link is not yet in the operator's cache"),
@@ -64,6 +64,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
         grants: vec![],
         access_key_secret: None,
     });
+    super::access_request::report(ctx, link, &plan, now).await?;
     let summary_held = write_status(ctx, link, &mine, review.as_ref(), now).await?;
     let summary_due = summary_held.map(|wait| now + SignedDuration::try_from(wait).unwrap_or_default());
     let wake = [plan.wake_at, key_refresh, summary_due, review_changes].into_iter().flatten().min();
@@ -302,7 +303,7 @@ async fn materialize_others(ctx: &Context, namespace: &str) -> Result<(), Error>
     let _room = ctx.reserve_plan(namespace).await;
     let world = ctx.client_world(namespace);
     let now = Timestamp::now();
-    let plan = plan_client(&world.inputs(now));
+    let plan = world.plan(now);
     materialize_namespace(ctx, namespace, &plan, now).await.map(|_| ())
 }
 

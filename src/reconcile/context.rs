@@ -9,8 +9,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
-use crate::api::{AccessGrant, ClientLink, Partner};
-use crate::desired::ClientInputs;
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
+use crate::desired::request::Requests;
+use crate::desired::{ClientInputs, ClientPlan, plan_client_with};
 use crate::index::{Index, namespace_of};
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
@@ -32,6 +33,10 @@ pub struct Caches {
     pub service_accounts: Store<ServiceAccount>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,
+    /// Requests for on-request levels (in partner homes) and the answers to them (in client
+    /// namespaces).
+    pub requests: Store<AccessRequest>,
+    pub approvals: Store<AccessApproval>,
     pub by: Indexes,
 }
 
@@ -48,6 +53,8 @@ pub struct Indexes {
     pub bindings_by_namespace: Arc<Index<RoleBinding>>,
     /// Access key accounts by the client namespace they serve (they live in partner homes).
     pub accounts_by_client: Arc<Index<ServiceAccount>>,
+    pub requests_by_client: Arc<Index<AccessRequest>>,
+    pub approvals_by_namespace: Arc<Index<AccessApproval>>,
 }
 
 /// The client namespace an access key's account serves: its label (accounts made before keys
@@ -66,6 +73,8 @@ impl Default for Indexes {
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
             accounts_by_client: Index::new(|account: &ServiceAccount| client_served_by(account).into_iter().collect()),
+            requests_by_client: Index::new(|request: &AccessRequest| vec![request.spec.client.clone()]),
+            approvals_by_namespace: Index::new(namespace_of::<AccessApproval>),
         }
     }
 }
@@ -154,9 +163,16 @@ pub struct ClientWorld {
     /// The ceiling ClusterRole as cached (shared, not copied: aggregated, it is the largest
     /// role the rules read, and every plan reads it).
     pub ceiling: Option<Arc<ClusterRole>>,
+    pub requests: Vec<Arc<AccessRequest>>,
+    pub approvals: Vec<Arc<AccessApproval>>,
 }
 
 impl ClientWorld {
+    /// The namespace's plan at `now`, on-request access included.
+    pub fn plan(&self, now: Timestamp) -> ClientPlan {
+        plan_client_with(&self.inputs(now), Requests { requests: &self.requests, approvals: &self.approvals })
+    }
+
     pub fn inputs(&self, now: Timestamp) -> ClientInputs<'_> {
         ClientInputs {
             namespace: &self.namespace,
@@ -277,7 +293,21 @@ impl Context {
                 Some((home.clone(), self.caches.namespaces.of(home).remove(crate::desired::names::HOME_OF_UID)?))
             })
             .collect();
-        ClientWorld { namespace: namespace.to_string(), namespace_labels, links, partners, homes, grants, roles, cluster_roles, ceiling }
+        let requests = self.caches.by.requests_by_client.get(namespace, &self.caches.requests);
+        let approvals = self.caches.by.approvals_by_namespace.get(namespace, &self.caches.approvals);
+        ClientWorld {
+            namespace: namespace.to_string(),
+            namespace_labels,
+            links,
+            partners,
+            homes,
+            grants,
+            roles,
+            cluster_roles,
+            ceiling,
+            requests,
+            approvals,
+        }
     }
 }
 
