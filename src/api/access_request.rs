@@ -74,6 +74,8 @@ pub struct AccessRequestStatus {
 
 /// An approver's answer to one request: lives in the client namespace. Immutable; its time is
 /// its creation, which the API server sets.
+// Clippy reads the print columns' repeated `type_` as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "liaison.dev",
@@ -86,7 +88,7 @@ pub struct AccessRequestStatus {
     printcolumn(name = "Request", type_ = "string", json_path = ".spec.request.name"),
     printcolumn(name = "Decision", type_ = "string", json_path = ".spec.decision"),
     printcolumn(name = "By", type_ = "string", json_path = ".spec.decidedBy"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("self == oldSelf").message("an AccessApproval is immutable: make a new one"))]
 #[serde(rename_all = "camelCase")]

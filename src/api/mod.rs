@@ -13,10 +13,8 @@ mod partner;
 mod review;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
-pub use access_request::{
-    AccessApproval, AccessApprovalSpec, AccessRequest, AccessRequestSpec, AccessRequestStatus, Decision, RequestRef,
-};
-pub use client_link::{AccessKey, AccessLevel, AccessRule, OnRequest, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary};
+pub use access_request::{AccessApproval, AccessApprovalSpec, AccessRequest, AccessRequestSpec, AccessRequestStatus, Decision, RequestRef};
+pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary, OnRequest};
 pub use common::{Subject, SubjectKind, condition_is_true, ready_condition};
 pub use expiry::Expiry;
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};

@@ -158,7 +158,8 @@ impl Watches {
         let service_accounts =
             watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), drivers, account_indexes, recent.clone());
         let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, drivers, vec![], recent.clone());
-        let requests = watched(Api::<AccessRequest>::all(client.clone()), paged(), drivers, vec![by.requests_by_client.clone()], recent.clone());
+        let requests =
+            watched(Api::<AccessRequest>::all(client.clone()), paged(), drivers, vec![by.requests_by_client.clone()], recent.clone());
         let approvals =
             watched(Api::<AccessApproval>::all(client.clone()), paged(), drivers, vec![by.approvals_by_namespace.clone()], recent.clone());
 

@@ -197,7 +197,10 @@ fn requests_that_cannot_be_granted_are_refused_and_say_why() {
         request("no-grant", "ghost", "1h", ALICE, at(-60)),
         request("max", "eligible", "4h", ALICE, at(-60)),
     ];
-    let approvals: Vec<_> = requests.iter().map(|r| answer(&format!("yes-{}", r.spec.grant), &r.metadata.name.clone().unwrap(), "Approve", CAROL, at(-1))).collect();
+    let approvals: Vec<_> = requests
+        .iter()
+        .map(|r| answer(&format!("yes-{}", r.spec.grant), &r.metadata.name.clone().unwrap(), "Approve", CAROL, at(-1)))
+        .collect();
     let plan = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
     let refused = |name: &str, says: &str| {
         let it = request_plan(&plan, name);

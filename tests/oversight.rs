@@ -1,7 +1,9 @@
-//! Periodic reviews on a real control plane, each act by the actor who would make it, under
-//! the chart's admission policies: a missed review suspends access, a review in one's own
-//! name restores it, and nobody reviews in another's name or their own access in. Access is
-//! judged by the API server (SubjectAccessReview).
+//! Periodic reviews and just-in-time access on a real control plane, each act by the actor
+//! who would make it, under the chart's admission policies: a missed review suspends access,
+//! a review in one's own name restores it; a request grants nothing until an approver of the
+//! link approves it, and the access ends at the approved instant; nobody reviews or approves
+//! in another's name, or their own access in. Access is judged by the API server
+//! (SubjectAccessReview).
 
 mod support;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{Api, Patch, PatchParams};
-use liaison::api::{AccessGrant, ClientLink};
+use liaison::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink};
 use serde_json::json;
 use support::fixtures::*;
 use support::*;
@@ -20,8 +22,9 @@ const PODS: Res = res("", "pods");
 const LAPSE: Duration = Duration::from_secs(60);
 const REVIEW: &str = r#"{"every": "20s", "grace": "5s"}"#;
 
-/// The operator, and the chart's review policy (rendered by helm, applied as it is; the
-/// others expect the operator under the chart's ServiceAccount, see tests/attacks.rs).
+/// The operator, and the chart's review and request policies (rendered by helm, applied as
+/// they are; the others expect the operator under the chart's ServiceAccount, see
+/// tests/attacks.rs).
 async fn setup(prefix: &str) -> (kube::Client, PartnerFixture) {
     static POLICIES: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let admin = client().await;
@@ -32,9 +35,10 @@ async fn setup(prefix: &str) -> (kube::Client, PartnerFixture) {
             let show = ["template", "liaison", &chart, "--kube-version", "1.35", "--show-only", "templates/admission-policies.yaml"];
             let (ok, yaml) = helm(&show);
             assert!(ok, "helm template: {yaml}");
-            let review_policy: Vec<&str> = yaml.split("\n---").filter(|doc| doc.contains("name: liaison-review-author")).collect();
-            assert_eq!(review_policy.len(), 2, "the policy and its binding");
-            apply_yaml(&admin, &review_policy.join("\n---\n")).await;
+            let authors = ["name: liaison-review-author", "name: liaison-request-author"];
+            let policies: Vec<&str> = yaml.split("\n---").filter(|doc| authors.iter().any(|a| doc.contains(a))).collect();
+            assert_eq!(policies.len(), 4, "the policies and their bindings");
+            apply_yaml(&admin, &policies.join("\n---\n")).await;
         })
         .await;
     (admin.clone(), PartnerFixture::create(&admin, prefix).await)
@@ -174,4 +178,119 @@ async fn a_missed_grant_review_suspends_the_grant_and_its_partners_admin_restore
     let grant = reviewed_reason(&p.grants(), "bob", "Reviewed").await;
     assert_eq!(grant.status.unwrap().review.unwrap().reviewed_by.as_deref(), Some(partner_admin.as_str()));
     assert!(!allowed(&admin, &partner_admin, &ns).await, "the admin's own grant stays suspended");
+}
+
+/// Lets `user` write AccessApprovals in `ns` (what the chart's aggregated `admin` role gives).
+async fn may_answer(admin: &kube::Client, ns: &str, user: &str) {
+    let name = format!("answers-{}", user.replace(['@', '.'], "-"));
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns},
+                      "rules": [{"apiGroups": ["liaison.dev"], "resources": ["accessapprovals"], "verbs": ["get", "list", "create"]}]});
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]});
+    apply(&Api::<Role>::namespaced(admin.clone(), ns), &role).await;
+    apply_yaml(admin, &serde_json::to_string(&binding).unwrap()).await;
+}
+
+async fn answer(
+    as_user: &kube::Client,
+    ns: &str,
+    name: &str,
+    request: &AccessRequest,
+    decided_by: &str,
+) -> Result<AccessApproval, kube::Error> {
+    let approval: AccessApproval = serde_json::from_value(json!({
+        "apiVersion": "liaison.dev/v1alpha1", "kind": "AccessApproval", "metadata": {"name": name, "namespace": ns},
+        "spec": {"request": {"namespace": request.metadata.namespace, "name": request.metadata.name, "uid": request.metadata.uid},
+                 "decision": "Approve", "decidedBy": decided_by, "reason": "on call for INC-1"}
+    }))
+    .unwrap();
+    Api::<AccessApproval>::namespaced(as_user.clone(), ns).create(&Default::default(), &approval).await
+}
+
+async fn request_says(p: &PartnerFixture, name: &str, phase: &str) -> AccessRequest {
+    let requests: Api<AccessRequest> = Api::namespaced(p.admin.clone(), &p.home);
+    let (name, phase) = (name.to_string(), phase.to_string());
+    eventually(&format!("request {name} is {phase}"), WAIT, || {
+        let (requests, name, phase) = (requests.clone(), name.clone(), phase.clone());
+        async move {
+            let request = requests.get(&name).await.ok()?;
+            (request.status.as_ref()?.phase.as_deref() == Some(phase.as_str())).then_some(request)
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_approved_instant() {
+    let (admin, p) = setup("jit").await;
+    let ns = p.client_namespace("c").await;
+    let (bob, alice, carol, eve) = (p.user("bob"), p.user("admin"), "carol@client.example", "eve@client.example");
+    let levels = json!([
+        {"name": "read", "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]},
+        {"name": "break-glass", "onRequest": {"maxDuration": "1h"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}
+    ]);
+    // The client names carol, and (by mistake) the partner's own admin, as approvers.
+    p.link(&ns, "link", levels, json!({"approvers": [carol, alice]})).await;
+    p.grant("eligible", &[&ns], "break-glass", json!([user(&bob)]), json!({})).await;
+    grant_reason(&p.grants(), "eligible", "OnRequest").await;
+    assert!(!allowed(&admin, &bob, &ns).await, "a grant of an on-request level binds nobody");
+
+    // The partner's admin asks, in its own name.
+    let as_alice = client_as(&alice, &[]).await;
+    let requests: Api<AccessRequest> = Api::namespaced(as_alice.clone(), &p.home);
+    let asked = |by: &str| {
+        serde_json::from_value::<AccessRequest>(json!({
+            "apiVersion": "liaison.dev/v1alpha1", "kind": "AccessRequest", "metadata": {"name": "inc-1", "namespace": p.home},
+            "spec": {"grant": "eligible", "client": ns, "duration": "20s", "reason": "INC-1: pods crash-looping", "requestedBy": by}
+        }))
+        .unwrap()
+    };
+    let forged = requests.create(&Default::default(), &asked(&bob)).await;
+    assert!(matches!(&forged, Err(kube::Error::Api(s)) if s.message.contains("must be you")), "{forged:?}");
+    let request = requests.create(&Default::default(), &asked(&alice)).await.expect("alice asks");
+    let pending = request_says(&p, "inc-1", "Pending").await;
+    assert!(pending.status.unwrap().conditions[0].message.contains(carol));
+    assert!(!allowed(&admin, &bob, &ns).await, "a request grants nothing until approved");
+
+    // Nobody answers in another's name; a non-approver's answer and the requester's own count
+    // for nothing.
+    for who in [carol, eve, alice.as_str()] {
+        may_answer(&admin, &ns, who).await;
+    }
+    let (as_eve, as_carol) = (client_as(eve, &[]).await, client_as(carol, &[]).await);
+    let in_carols_name = answer(&as_eve, &ns, "forged", &request, carol).await;
+    assert!(matches!(&in_carols_name, Err(kube::Error::Api(s)) if s.message.contains("must be you")), "{in_carols_name:?}");
+    answer(&as_eve, &ns, "by-eve", &request, eve).await.expect("the policy lets eve answer in her own name");
+    answer(&as_alice, &ns, "by-alice", &request, &alice).await.expect("the policy lets alice answer in her own name");
+    let requests_seen: Api<AccessRequest> = Api::namespaced(admin.clone(), &p.home);
+    until("both answers are judged and refused", WAIT, || {
+        let requests_seen = requests_seen.clone();
+        async move {
+            let message = requests_seen.get("inc-1").await.ok().and_then(|r| r.status).map(|s| s.conditions[0].message.clone());
+            message.is_some_and(|m| m.contains("by-eve does not count") && m.contains("by-alice does not count"))
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!allowed(&admin, &bob, &ns).await, "a self-approval and a non-approver's approval change nothing");
+
+    // Carol, an approver, approves: bob gets the level until the approved instant, not after.
+    let approval = answer(&as_carol, &ns, "by-carol", &request, carol).await.expect("carol approves");
+    let approved_at = approval.metadata.creation_timestamp.unwrap().0;
+    until_allowed(&admin, &bob, &ns, "the approved request binds bob").await;
+    let approved = request_says(&p, "inc-1", "Approved").await.status.unwrap();
+    let ends_at = approved.ends_at.unwrap().0;
+    assert_eq!(approved.decided_by.as_deref(), Some(carol));
+    assert_eq!(ends_at, approved_at + jiff::SignedDuration::from_secs(20), "from the approval, for the requested 20 s");
+    assert_eq!(approved.decision_reason.as_deref(), Some("on call for INC-1"));
+    let told = event_reasons(&admin, &ns, "ClientLink", "link").await;
+    assert!(told.contains(&"RequestApproved".into()), "the client's namespace tells it: {told:?}");
+
+    until_denied(&admin, &bob, &ns, "the approved access ends").await;
+    let ended = jiff::Timestamp::now();
+    assert!(ended >= ends_at, "not before the approved instant ({ended} < {ends_at})");
+    assert!(ended <= ends_at + jiff::SignedDuration::from_secs(3), "at the approved instant ({ended} vs {ends_at})");
+    request_says(&p, "inc-1", "Ended").await;
+    grant_reason(&p.grants(), "eligible", "OnRequest").await;
 }
