@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `crds`, `access`, `review`.
+//! Command-line interface: `run`, `crds`, `access`, `review`, `approve`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +27,9 @@ pub enum Command {
     /// List the reviews due (links of a client, or grants of a partner), or review one in your
     /// own name.
     Review(ReviewArgs),
+    /// Approve (or deny) a partner's request for an on-request level, in your own name, as one
+    /// of the approvers the client's link names.
+    Approve(ApproveArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -108,6 +111,21 @@ pub struct ReviewArgs {
     pub name: Option<String>,
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApproveArgs {
+    /// The client namespace asked.
+    #[arg(long)]
+    pub client: String,
+    /// The request, `namespace/name` or its name, as the link's status lists it.
+    pub request: String,
+    /// Deny it rather than approve it.
+    #[arg(long)]
+    pub deny: bool,
+    /// Why, for the record.
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

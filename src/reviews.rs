@@ -1,4 +1,5 @@
-//! `liaison review`: what is due, and a review made in the caller's own name.
+//! `liaison review`: what is due, and a review made in the caller's own name; `liaison
+//! approve`: an answer to a partner's request, likewise in the caller's own name.
 //!
 //! A review is a patch of `spec.review.reviewed` with the caller's user name (as the API server
 //! authenticates them: a SelfSubjectReview asks it) and the time. The chart's admission policy
@@ -10,8 +11,8 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 
-use crate::api::{AccessGrant, ClientLink, Partner, ReviewStatus};
-use crate::cli::{OutputFormat, ReviewArgs};
+use crate::api::{AccessApproval, AccessGrant, ClientLink, Decision, Partner, RequestRef, ReviewStatus};
+use crate::cli::{ApproveArgs, OutputFormat, ReviewArgs};
 
 /// One object whose access must be reviewed, and where its review stands.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -40,6 +41,60 @@ pub enum Error {
     Review { what: String, source: kube::Error },
     #[error("encoding the list: {0}")]
     Encode(String),
+    #[error("no ClientLink of {namespace} lists a request {request}")]
+    NoSuchRequest { namespace: String, request: String },
+    #[error("answering {what}: {source}")]
+    Answer { what: String, source: kube::Error },
+}
+
+pub async fn approve_command(args: ApproveArgs) -> Result<(), Error> {
+    let client = Client::try_default().await.map_err(Error::Connect)?;
+    let decision = if args.deny { Decision::Deny } else { Decision::Approve };
+    let answer = approve(&client, &args.client, &args.request, decision, args.reason).await?;
+    let asked = &answer.spec.request;
+    println!(
+        "{:?} AccessRequest {}/{} in {} as {} (AccessApproval {})",
+        decision,
+        asked.namespace,
+        asked.name,
+        args.client,
+        answer.spec.decided_by,
+        answer.name_any()
+    );
+    Ok(())
+}
+
+/// Answers the request the links of `namespace` list as `request` (`namespace/name` or its
+/// name), in the caller's own name: an AccessApproval naming the request by its UID.
+pub async fn approve(
+    client: &Client,
+    namespace: &str,
+    request: &str,
+    decision: Decision,
+    reason: Option<String>,
+) -> Result<AccessApproval, Error> {
+    let links = list::<ClientLink>(client, namespace).await?;
+    let listed = links.iter().flat_map(|l| l.status.iter().flat_map(|s| &s.requests));
+    let found = listed
+        .filter(|r| r.request == request || r.request.rsplit_once('/').is_some_and(|(_, name)| name == request))
+        .min_by_key(|r| r.request.clone())
+        .ok_or_else(|| Error::NoSuchRequest { namespace: namespace.into(), request: request.into() })?;
+    let (home, name) = found.request.split_once('/').unwrap_or_default();
+    let by = who_am_i(client).await?;
+    let mut answer = AccessApproval::new(
+        "",
+        crate::api::AccessApprovalSpec {
+            request: RequestRef { namespace: home.into(), name: name.into(), uid: found.uid.clone() },
+            decision,
+            decided_by: by,
+            reason,
+        },
+    );
+    answer.metadata.name = None;
+    answer.metadata.generate_name = Some(format!("{}-", name.chars().take(40).collect::<String>()));
+    let api: Api<AccessApproval> = Api::namespaced(client.clone(), namespace);
+    let what = format!("AccessRequest {}", found.request);
+    api.create(&PostParams::default(), &answer).await.map_err(|source| Error::Answer { what, source })
 }
 
 pub async fn run(args: ReviewArgs) -> Result<(), Error> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{Api, Patch, PatchParams};
-use liaison::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink};
+use liaison::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Decision};
 use serde_json::json;
 use support::fixtures::*;
 use support::*;
@@ -180,11 +180,13 @@ async fn a_missed_grant_review_suspends_the_grant_and_its_partners_admin_restore
     assert!(!allowed(&admin, &partner_admin, &ns).await, "the admin's own grant stays suspended");
 }
 
-/// Lets `user` write AccessApprovals in `ns` (what the chart's aggregated `admin` role gives).
+/// Lets `user` read the links and write AccessApprovals in `ns` (what the chart's aggregated
+/// `admin` role gives).
 async fn may_answer(admin: &kube::Client, ns: &str, user: &str) {
     let name = format!("answers-{}", user.replace(['@', '.'], "-"));
     let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns},
-                      "rules": [{"apiGroups": ["liaison.dev"], "resources": ["accessapprovals"], "verbs": ["get", "list", "create"]}]});
+                      "rules": [{"apiGroups": ["liaison.dev"], "resources": ["accessapprovals"], "verbs": ["get", "list", "create"]},
+                                {"apiGroups": ["liaison.dev"], "resources": ["clientlinks"], "verbs": ["get", "list"]}]});
     let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
                          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
                          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]});
@@ -206,6 +208,19 @@ async fn answer(
     }))
     .unwrap();
     Api::<AccessApproval>::namespaced(as_user.clone(), ns).create(&Default::default(), &approval).await
+}
+
+/// The link once its status lists request `name`.
+async fn links_listing(admin: &kube::Client, ns: &str, name: &str) -> ClientLink {
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), ns);
+    eventually(&format!("the link lists request {name}"), WAIT, || {
+        let (links, name) = (links.clone(), name.to_string());
+        async move {
+            let link = links.get("link").await.ok()?;
+            link.status.as_ref()?.requests.iter().any(|r| r.request.ends_with(&format!("/{name}"))).then_some(link)
+        }
+    })
+    .await
 }
 
 async fn request_says(p: &PartnerFixture, name: &str, phase: &str) -> AccessRequest {
@@ -276,7 +291,14 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     assert!(!allowed(&admin, &bob, &ns).await, "a self-approval and a non-approver's approval change nothing");
 
     // Carol, an approver, approves: bob gets the level until the approved instant, not after.
-    let approval = answer(&as_carol, &ns, "by-carol", &request, carol).await.expect("carol approves");
+    // She finds the request in her link's status (she cannot read the partner's namespace),
+    // and answers it there by its UID (`liaison approve`).
+    let link = links_listing(&admin, &ns, "inc-1").await;
+    let rows = liaison::report::rows_from_link_requests(&[link]);
+    assert!(rows.iter().any(|r| r.state == "Pending" && r.subject.contains(&alice)), "{rows:?}");
+    let approval = liaison::reviews::approve(&as_carol, &ns, "inc-1", Decision::Approve, Some("on call for INC-1".into()))
+        .await
+        .expect("carol approves");
     let approved_at = approval.metadata.creation_timestamp.unwrap().0;
     until_allowed(&admin, &bob, &ns, "the approved request binds bob").await;
     let approved = request_says(&p, "inc-1", "Approved").await.status.unwrap();

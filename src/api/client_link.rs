@@ -160,6 +160,28 @@ pub struct ClientLinkStatus {
     /// The reviews counted and when the next one is due (with `spec.review`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewStatus>,
+    /// The partner's requests for on-request levels here, for the approvers: who asks what,
+    /// why, and where each stands (answer one by its UID with an AccessApproval).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<LinkRequestSummary>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRequestSummary {
+    /// `namespace/name` of the AccessRequest.
+    pub request: String,
+    pub uid: String,
+    pub requested_by: String,
+    pub grant: String,
+    pub duration: String,
+    pub reason: String,
+    /// `Pending`, `Approved`, `Denied`, `Ended` or `Refused`.
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Time>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

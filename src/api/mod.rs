@@ -14,7 +14,9 @@ mod review;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
 pub use access_request::{AccessApproval, AccessApprovalSpec, AccessRequest, AccessRequestSpec, AccessRequestStatus, Decision, RequestRef};
-pub use client_link::{AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary, OnRequest};
+pub use client_link::{
+    AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, LinkGrantSummary, LinkRequestSummary, OnRequest,
+};
 pub use common::{Subject, SubjectKind, condition_is_true, ready_condition};
 pub use expiry::Expiry;
 pub use partner::{Identities, Partner, PartnerClient, PartnerSpec, PartnerStatus};

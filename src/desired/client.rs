@@ -56,6 +56,9 @@ pub struct LinkPlan {
     pub ends_at: Option<Timestamp>,
     pub grants: Vec<LinkGrantSummary>,
     pub access_key_secret: Option<String>,
+    /// The partner's requests for on-request levels here (never another partner's: their
+    /// names are theirs to choose).
+    pub requests: Vec<crate::api::LinkRequestSummary>,
 }
 
 /// The verdict on one (grant, this namespace) pair.
@@ -197,7 +200,7 @@ pub fn outranked<'a>(link: &ClientLink, links: impl IntoIterator<Item = &'a Clie
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
-    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None }
+    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None, requests: Vec::new() }
 }
 
 /// The Partner the link has accepted, if it has: its spec's word, else what it recorded.
@@ -426,7 +429,8 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
     let partner_uid = accepted_partner(link).or(partner.metadata.uid.as_ref()).cloned();
-    plan.links.insert(link_name, LinkPlan { verdict, partner_uid, ends_at: link_ends_at, grants: summaries, access_key_secret });
+    let requests = plan.requests.iter().filter(|r| r.namespace == partner.spec.home_namespace).map(RequestPlan::summary).collect();
+    plan.links.insert(link_name, LinkPlan { verdict, partner_uid, ends_at: link_ends_at, grants: summaries, access_key_secret, requests });
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);
 }
 

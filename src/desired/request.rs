@@ -53,6 +53,9 @@ pub struct RequestPlan {
     pub uid: String,
     /// The grant it names, in the request's namespace.
     pub grant: String,
+    pub requested_by: String,
+    pub duration: String,
+    pub reason: String,
     pub phase: Phase,
     pub decided_by: Option<String>,
     pub decided_at: Option<Timestamp>,
@@ -62,6 +65,21 @@ pub struct RequestPlan {
 }
 
 impl RequestPlan {
+    /// As the client's link lists it.
+    pub fn summary(&self) -> crate::api::LinkRequestSummary {
+        crate::api::LinkRequestSummary {
+            request: format!("{}/{}", self.namespace, self.name),
+            uid: self.uid.clone(),
+            requested_by: self.requested_by.clone(),
+            grant: self.grant.clone(),
+            duration: self.duration.clone(),
+            reason: self.reason.clone(),
+            phase: self.phase.as_str().to_string(),
+            decided_by: self.decided_by.clone(),
+            ends_at: self.ends_at.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
+        }
+    }
+
     /// The end of the access it gives, while it gives some.
     pub fn in_force_until(&self) -> Option<Timestamp> {
         self.ends_at.filter(|_| self.phase == Phase::Approved)
@@ -97,6 +115,9 @@ pub fn judge(context: &Context, request: &AccessRequest, approvals: &[Arc<Access
         name: request.name_any(),
         uid: request.metadata.uid.clone().unwrap_or_default(),
         grant: request.spec.grant.clone(),
+        requested_by: request.spec.requested_by.clone(),
+        duration: request.spec.duration.clone(),
+        reason: request.spec.reason.clone(),
         phase: Phase::Pending,
         decided_by: None,
         decided_at: None,

@@ -48,8 +48,8 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let review = crate::desired::review::of_link(link, ctx.partner(&link.spec.partner).as_deref(), now);
     let review_changes = review.as_ref().and_then(|judged| judged.next_change(now));
     if let Some(verdict) = outranked(link, neighbours.iter().map(AsRef::as_ref)) {
-        let mine =
-            LinkPlan { verdict, partner_uid: accepted_partner(link).cloned(), ends_at: None, grants: vec![], access_key_secret: None };
+        let partner_uid = accepted_partner(link).cloned();
+        let mine = LinkPlan { verdict, partner_uid, ends_at: None, grants: vec![], access_key_secret: None, requests: vec![] };
         write_status(ctx, link, &mine, review.as_ref(), now).await?;
         return Ok(requeue_at(review_changes, now, ctx.settings.resync));
     }
@@ -63,6 +63,7 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
         ends_at: None,
         grants: vec![],
         access_key_secret: None,
+        requests: vec![],
     });
     super::access_request::report(ctx, link, &plan, now).await?;
     let summary_held = write_status(ctx, link, &mine, review.as_ref(), now).await?;
@@ -209,6 +210,7 @@ async fn write_status(
         // Once recorded, kept: only the spec's word replaces it.
         partner_uid: link.spec.partner_uid.clone().or(previous.partner_uid.clone()).or(plan.partner_uid.clone()),
         review: review.map(|judged| judged.status.clone()),
+        requests: plan.requests.clone(),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
