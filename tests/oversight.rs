@@ -210,13 +210,17 @@ async fn answer(
     Api::<AccessApproval>::namespaced(as_user.clone(), ns).create(&Default::default(), &approval).await
 }
 
-/// The link once its status lists request `name`.
+/// The link `link` of `ns` once its status lists request `name`.
 async fn links_listing(admin: &kube::Client, ns: &str, name: &str) -> ClientLink {
+    links_listing_in(admin, ns, "link", name).await
+}
+
+async fn links_listing_in(admin: &kube::Client, ns: &str, link: &str, name: &str) -> ClientLink {
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), ns);
-    eventually(&format!("the link lists request {name}"), WAIT, || {
-        let (links, name) = (links.clone(), name.to_string());
+    eventually(&format!("link {ns}/{link} lists request {name}"), WAIT, || {
+        let (links, link, name) = (links.clone(), link.to_string(), name.to_string());
         async move {
-            let link = links.get("link").await.ok()?;
+            let link = links.get(&link).await.ok()?;
             link.status.as_ref()?.requests.iter().any(|r| r.request.ends_with(&format!("/{name}"))).then_some(link)
         }
     })
@@ -315,4 +319,38 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     assert!(ended <= ends_at + jiff::SignedDuration::from_secs(3), "at the approved instant ({ended} vs {ends_at})");
     request_says(&p, "inc-1", "Ended").await;
     grant_reason(&p.grants(), "eligible", "OnRequest").await;
+}
+
+/// The examples as their actors apply them: the platform admin, Beta's admin, TechHelp's admin
+/// (the request); then Beta's approver answers and bob reads pods in beta until the end.
+#[tokio::test]
+async fn the_example_request_is_answered_by_betas_approver() {
+    let (admin, _) = setup("examples").await;
+    let example = |name: &str| std::fs::read_to_string(path_of(&format!("examples/{name}"))).expect("reading an example");
+    apply_yaml(&admin, &example("01-partner.yaml")).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    until("TechHelp's home exists", WAIT, || {
+        let namespaces = namespaces.clone();
+        async move { namespaces.get_opt("partner-techhelp").await.unwrap().is_some() }
+    })
+    .await;
+    apply_yaml(&admin, &example("02-client-beta.yaml")).await;
+    let alice = client_as("alice@techhelp.example", &[]).await;
+    until("alice may make requests", WAIT, || {
+        can(&admin, "alice@techhelp.example", &[], "create", res("liaison.dev", "accessrequests"), "partner-techhelp")
+    })
+    .await;
+    apply_yaml(&alice, &example("04-partner-request.yaml")).await;
+    let bob = "bob@techhelp.example";
+    links_listing_in(&admin, "beta", "techhelp", "inc-1042").await;
+    assert!(!allowed(&admin, bob, "beta").await, "nothing until Beta's approver answers");
+    may_answer(&admin, "beta", "carol@beta.example").await;
+    let carol = client_as("carol@beta.example", &[]).await;
+    liaison::reviews::approve(&carol, "beta", "inc-1042", Decision::Approve, Some("on call".into())).await.expect("carol approves");
+    until_allowed(&admin, bob, "beta", "bob reads pods in beta on the approved request").await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), "beta");
+    let link = links.get("techhelp").await.unwrap();
+    let status = link.status.unwrap();
+    let due = status.review.expect("Beta's quarterly review is recorded").due_at.0;
+    assert!(due > jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 89));
 }
