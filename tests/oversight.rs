@@ -143,6 +143,11 @@ async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it
     assert_eq!(done.by, carol);
     until_allowed(&admin, &bob, &ns, "the review restores access").await;
     let link = reviewed_reason(&links, "link", "Reviewed").await;
+    // `liaison review --client` and `liaison access --client` show it.
+    let due = liaison::reviews::due_rows(std::slice::from_ref(&link));
+    assert_eq!((due.len(), due[0].last_reviewed_by.as_str(), due[0].state.as_str()), (1, carol, "Reviewed"), "{due:?}");
+    let access = liaison::report::rows_from_reviews(std::slice::from_ref(&link));
+    assert!(access[0].until.starts_with("suspended at ") && access[0].state == "Reviewed", "{access:?}");
     let recorded = link.status.unwrap().review.unwrap();
     assert_eq!(recorded.reviewed_by.as_deref(), Some(carol));
     assert!(recorded.since.0 <= jiff::Timestamp::now() && recorded.since.0 >= done.at - jiff::SignedDuration::from_secs(1));
