@@ -266,7 +266,8 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     let asked = |by: &str| {
         serde_json::from_value::<AccessRequest>(json!({
             "apiVersion": "liaison.dev/v1alpha1", "kind": "AccessRequest", "metadata": {"name": "inc-1", "namespace": p.home},
-            "spec": {"grant": "eligible", "client": ns, "duration": "20s", "reason": "INC-1: pods crash-looping", "requestedBy": by}
+            "spec": {"grant": "eligible", "client": ns, "duration": "20s", "reason": "INC-1: pods crash-looping", "requestedBy": by,
+                     "subjects": [{"kind": "User", "name": bob}]}
         }))
         .unwrap()
     };

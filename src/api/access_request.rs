@@ -4,6 +4,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
+
+use super::Subject;
 use serde::{Deserialize, Serialize};
 
 /// "Let these people of ours use this on-request level in this client for a while, because":
@@ -36,6 +38,10 @@ pub struct AccessRequestSpec {
     /// The client namespace, one of the grant's clients.
     #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub client: String,
+    /// Who gets it: some of the grant's subjects. The approval is for these people; adding
+    /// someone to the grant later gives them nothing through this request.
+    #[schemars(length(min = 1, max = 32))]
+    pub subjects: Vec<Subject>,
     /// For how long, from approval: `4h`, `30m` (at most the level's `onRequest.maxDuration`).
     #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
     #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("duration is longer than zero, such as 4h"))]

@@ -174,6 +174,8 @@ pub struct LinkRequestSummary {
     pub uid: String,
     pub requested_by: String,
     pub grant: String,
+    /// Who would get the level (`Kind:name`).
+    pub subjects: Vec<String>,
     pub duration: String,
     pub reason: String,
     /// `Pending`, `Approved`, `Denied`, `Ended` or `Refused`.

@@ -569,10 +569,12 @@ fn plan_grant(
     labels.insert(names::GRANT_NAMESPACE.into(), grant_namespace.clone());
     labels.insert(names::GRANT_UID.into(), grant_uid);
     labels.insert(names::ACCESS_LEVEL.into(), grant.spec.access_level.clone());
+    // On request, only the people an approved request names.
     let subjects = grant
         .spec
         .subjects
         .iter()
+        .filter(|s| on_request.as_ref().is_none_or(|in_force| in_force.subjects.contains(*s)))
         .map(|s| RbacSubject {
             kind: s.kind.as_str().to_string(),
             name: s.name.clone(),
@@ -582,7 +584,7 @@ fn plan_grant(
         .collect();
     let ends_at = earliest(
         earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant)),
-        on_request.as_ref().map(|(until, _)| *until),
+        on_request.as_ref().map(|in_force| in_force.until),
     );
     let mut metadata = object_meta(binding_name.clone(), ns, labels, owner);
     if let Some(at) = ends_at {
@@ -594,36 +596,50 @@ fn plan_grant(
         grant_name,
         verdict: Verdict::new(
             Reason::Granted,
-            format!("bound to level {} in {ns}{}", grant.spec.access_level, on_request.map(|(_, why)| why).unwrap_or_default()),
+            format!("bound to level {} in {ns}{}", grant.spec.access_level, on_request.map(|in_force| in_force.why).unwrap_or_default()),
         ),
         role_binding: Some(binding_name),
         ends_at,
     }
 }
 
-/// For a grant of an on-request level: the end of the approved request in force for it (the
-/// latest, if several) and how the grant's verdict tells it; `Ok(None)` for other levels.
+/// The approved requests in force for a grant of an on-request level.
+struct InForce {
+    /// The latest of their ends (the plan wakes at each).
+    until: Timestamp,
+    /// The people they name.
+    subjects: BTreeSet<crate::api::Subject>,
+    /// How the grant's verdict tells it.
+    why: String,
+}
+
+/// For a grant of an on-request level: the approved requests in force for it, or why it binds
+/// nobody; `Ok(None)` for other levels.
 fn on_request_in_force(
     plan: &ClientPlan,
     link: &ClientLink,
     grant: &AccessGrant,
     grant_namespace: &str,
-) -> Result<Option<(Timestamp, String)>, Verdict> {
+) -> Result<Option<InForce>, Verdict> {
     let level = &grant.spec.access_level;
     if link.spec.level(level).and_then(|l| l.on_request.as_ref()).is_none() {
         return Ok(None);
     }
     let name = grant.name_any();
-    let approved = plan
+    let approved: Vec<(Timestamp, &RequestPlan)> = plan
         .requests
         .iter()
         .filter(|r| r.namespace == grant_namespace && r.grant == name)
         .filter_map(|r| Some((r.in_force_until()?, r)))
-        .max_by_key(|(until, _)| *until);
-    match approved {
-        Some((until, request)) => {
-            let by = request.decided_by.as_deref().unwrap_or_default();
-            Ok(Some((until, format!(" on AccessRequest {} approved by {by}, until {until}", request.name))))
+        .collect();
+    match approved.iter().max_by_key(|(until, _)| *until) {
+        Some((until, _)) => {
+            let told: Vec<String> = approved
+                .iter()
+                .map(|(until, r)| format!("{} approved by {}, until {until}", r.name, r.decided_by.as_deref().unwrap_or_default()))
+                .collect();
+            let subjects = approved.iter().flat_map(|(_, r)| r.subjects.iter().cloned()).collect();
+            Ok(Some(InForce { until: *until, subjects, why: format!(" on AccessRequest {}", told.join(", ")) }))
         }
         None => Err(Verdict::new(
             Reason::OnRequest,

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::review::{partners_own, period};
-use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Decision, Partner};
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Decision, Partner, Subject};
 
 /// The requests naming a client namespace and the approvals written there.
 #[derive(Clone, Copy, Default)]
@@ -54,6 +54,8 @@ pub struct RequestPlan {
     /// The grant it names, in the request's namespace.
     pub grant: String,
     pub requested_by: String,
+    /// Who gets the level while it is approved.
+    pub subjects: Vec<Subject>,
     pub duration: String,
     pub reason: String,
     pub phase: Phase,
@@ -72,6 +74,7 @@ impl RequestPlan {
             uid: self.uid.clone(),
             requested_by: self.requested_by.clone(),
             grant: self.grant.clone(),
+            subjects: self.subjects.iter().map(ToString::to_string).collect(),
             duration: self.duration.clone(),
             reason: self.reason.clone(),
             phase: self.phase.as_str().to_string(),
@@ -116,6 +119,7 @@ pub fn judge(context: &Context, request: &AccessRequest, approvals: &[Arc<Access
         uid: request.metadata.uid.clone().unwrap_or_default(),
         grant: request.spec.grant.clone(),
         requested_by: request.spec.requested_by.clone(),
+        subjects: request.spec.subjects.clone(),
         duration: request.spec.duration.clone(),
         reason: request.spec.reason.clone(),
         phase: Phase::Pending,
@@ -175,6 +179,10 @@ fn grantable(context: &Context, request: &AccessRequest, namespace: &str) -> Res
         .iter()
         .find(|g| g.namespace().as_deref() == Some(namespace) && g.name_any() == request.spec.grant)
         .ok_or_else(|| format!("no AccessGrant {namespace}/{} names client {ns}", request.spec.grant))?;
+    let others: Vec<String> = request.spec.subjects.iter().filter(|s| !grant.spec.subjects.contains(s)).map(ToString::to_string).collect();
+    if !others.is_empty() {
+        return Err(format!("not subjects of AccessGrant {}: {}", request.spec.grant, others.join(", ")));
+    }
     let level_name = &grant.spec.access_level;
     let level = context
         .link

@@ -64,7 +64,8 @@ fn request(name: &str, grant: &str, duration: &str, by: &str, created: Timestamp
     Arc::new(object(
         json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessRequest",
                "metadata": {"name": name, "namespace": HOME, "uid": format!("uid-{name}")},
-               "spec": {"grant": grant, "client": "beta", "duration": duration, "reason": "INC-42", "requestedBy": by}}),
+               "spec": {"grant": grant, "client": "beta", "duration": duration, "reason": "INC-42", "requestedBy": by,
+                        "subjects": [{"kind": "User", "name": BOB}]}}),
         created,
     ))
 }
@@ -239,4 +240,50 @@ fn an_approval_before_its_request_counts_from_the_request() {
     let approvals = [answer("yes", "inc-42", "Approve", CAROL, at(-3_000))];
     let plan = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
     assert_eq!(request_plan(&plan, "inc-42").ends_at, Some(at(-10) + SignedDuration::from_hours(1)));
+}
+
+#[test]
+fn only_the_people_an_approved_request_names_are_bound() {
+    // The grant makes bob and dan eligible; the request, approved, is for bob alone. Someone the
+    // partner adds to the grant afterwards gets nothing through it.
+    let dan = "dan@techhelp.example";
+    let grants = vec![grant("eligible", "break-glass", &[BOB, dan, "eve@techhelp.example"])];
+    let requests = [request("inc-42", "eligible", "1h", ALICE, at(-60))];
+    let approvals = [answer("yes", "inc-42", "Approve", CAROL, at(-30))];
+    let plan = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let bound: Vec<String> = plan.bindings[0].subjects.iter().flatten().map(|s| s.name.clone()).collect();
+    assert_eq!(bound, [BOB]);
+    assert_eq!(request_plan(&plan, "inc-42").summary().subjects, [format!("User:{BOB}")], "the approver sees who");
+
+    let mut for_a_stranger = (*request("inc-43", "eligible", "1h", ALICE, at(-60))).clone();
+    for_a_stranger.spec.subjects[0].name = "mallory@techhelp.example".into();
+    let requests = [Arc::new(for_a_stranger)];
+    let approvals = [answer("yes", "inc-43", "Approve", CAROL, at(-30))];
+    let plan = plan_at(
+        link(&[CAROL]),
+        vec![grant("eligible", "break-glass", &[BOB])],
+        Requests { requests: &requests, approvals: &approvals },
+        at(0),
+    );
+    let it = request_plan(&plan, "inc-43");
+    assert_eq!(it.phase, Phase::Refused);
+    assert!(it.message.contains("not subjects of AccessGrant eligible: User:mallory@techhelp.example"), "{}", it.message);
+    assert!(plan.bindings.is_empty());
+}
+
+#[test]
+fn overlapping_requests_bind_each_person_until_their_own_end() {
+    let dan = "dan@techhelp.example";
+    let grants = vec![grant("eligible", "break-glass", &[BOB, dan])];
+    let mut for_dan = (*request("inc-43", "eligible", "3h", ALICE, at(-60))).clone();
+    for_dan.spec.subjects[0].name = dan.into();
+    let requests = [request("inc-42", "eligible", "1h", ALICE, at(-60)), Arc::new(for_dan)];
+    let approvals = [answer("yes-42", "inc-42", "Approve", CAROL, at(0)), answer("yes-43", "inc-43", "Approve", CAROL, at(0))];
+    let both = plan_at(link(&[CAROL]), grants.clone(), Requests { requests: &requests, approvals: &approvals }, at(60));
+    assert_eq!(both.bindings[0].subjects.as_ref().unwrap().len(), 2);
+    assert_eq!(both.wake_at, Some(at(3_600)), "wakes at the first end");
+    let later = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(3_600));
+    let bound: Vec<String> = later.bindings[0].subjects.iter().flatten().map(|s| s.name.clone()).collect();
+    assert_eq!(bound, [dan], "bob's hour is over; dan's three are not");
+    assert_eq!(later.wake_at, Some(at(3 * 3_600)));
 }
