@@ -116,8 +116,13 @@ async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it
     until_denied(&admin, &bob, &ns, "a missed review suspends the link").await;
     let link = link_reason(&admin, &ns, "link", "ReviewOverdue").await;
     assert!(link.status.unwrap().review.unwrap().reviewed_by.is_none());
+    until("Events announced the review, then its lapse", WAIT, || async {
+        let told = event_reasons(&admin, &ns, "ClientLink", "link").await;
+        told.contains(&"ReviewDue".into()) && told.contains(&"ReviewOverdue".into())
+    })
+    .await;
     let told = event_reasons(&admin, &ns, "ClientLink", "link").await;
-    assert!(told.contains(&"ReviewDue".into()) && told.contains(&"ReviewOverdue".into()), "Events: {told:?}");
+    assert!(!told.contains(&"Reviewed".into()), "a new requirement is no news, nor is its first record: {told:?}");
 
     // Nobody reviews in another's name: the admission policy refuses it.
     let as_carol = client_as(carol, &[]).await;
@@ -316,8 +321,10 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     assert_eq!(approved.decided_by.as_deref(), Some(carol));
     assert_eq!(ends_at, approved_at + jiff::SignedDuration::from_secs(20), "from the approval, for the requested 20 s");
     assert_eq!(approved.decision_reason.as_deref(), Some("on call for INC-1"));
-    let told = event_reasons(&admin, &ns, "ClientLink", "link").await;
-    assert!(told.contains(&"RequestApproved".into()), "the client's namespace tells it: {told:?}");
+    until("the client's namespace tells of the approval", WAIT, || async {
+        event_reasons(&admin, &ns, "ClientLink", "link").await.contains(&"RequestApproved".into())
+    })
+    .await;
 
     until_denied(&admin, &bob, &ns, "the approved access ends").await;
     let ended = jiff::Timestamp::now();

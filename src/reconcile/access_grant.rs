@@ -210,7 +210,9 @@ async fn write_status(
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
     let sent = patch_status(ctx, &api, grant, &previous, &status).await.map_err(Error::Status)?;
     if sent {
-        review::announce(ctx, grant, &previous.conditions, &status.conditions).await;
+        let before = review::Said { conditions: &previous.conditions, review: previous.review.as_deref() };
+        let after = review::Said { conditions: &status.conditions, review: status.review.as_deref() };
+        review::announce(ctx, grant, before, after).await;
     }
     if sent && transitioned(&previous.conditions, &status.conditions) {
         if verdict.reason == Reason::Expired

@@ -230,7 +230,9 @@ async fn write_status(
     let sent = patch_status(ctx, &api, link, &previous, &status).await.map_err(Error::Status)?;
     ctx.link_summaries.settled(&key);
     if sent {
-        review::announce(ctx, link, &previous.conditions, &status.conditions).await;
+        let before = review::Said { conditions: &previous.conditions, review: previous.review.as_ref() };
+        let after = review::Said { conditions: &status.conditions, review: status.review.as_ref() };
+        review::announce(ctx, link, before, after).await;
     }
     if sent && transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired

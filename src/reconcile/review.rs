@@ -6,6 +6,7 @@ use kube::Resource;
 
 use super::Context;
 use super::status::publish;
+use crate::api::ReviewStatus;
 use crate::desired::review::{Judged, REVIEWED};
 
 pub const CONDITION: &str = "Reviewed";
@@ -39,24 +40,27 @@ fn reason_of(conditions: &[Condition]) -> Option<&str> {
     conditions.iter().find(|c| c.type_ == CONDITION).map(|c| c.reason.as_str())
 }
 
+/// A review's conditions and record, as a status holds them.
+pub struct Said<'a> {
+    pub conditions: &'a [Condition],
+    pub review: Option<&'a ReviewStatus>,
+}
+
 /// An Event when the review's standing changed: announced, overdue, refused (Warnings), or
 /// reviewed again (the reviewer and the next due instant).
-pub async fn announce<K>(ctx: &Context, object: &K, previous: &[Condition], next: &[Condition])
+pub async fn announce<K>(ctx: &Context, object: &K, previous: Said<'_>, next: Said<'_>)
 where
     K: Resource<DynamicType = ()>,
 {
-    let Some(condition) = next.iter().find(|c| c.type_ == CONDITION) else {
+    let Some(condition) = next.conditions.iter().find(|c| c.type_ == CONDITION) else {
         return;
     };
-    let (before, reason) = (reason_of(previous), condition.reason.as_str());
-    // A newly required review that is current is no news; a new review by someone is.
+    let (before, reason) = (reason_of(previous.conditions), condition.reason.as_str());
+    // A newly required review that is current is no news; a new review counted is.
     let changed = before != Some(reason) && !(before.is_none() && reason == REVIEWED);
-    let reviewed_again = reason == REVIEWED && before == Some(REVIEWED) && message_of(previous) != Some(&condition.message);
+    let counted = |said: &Said| said.review.and_then(|r| r.reviewed_at.clone().zip(r.reviewed_by.clone()));
+    let reviewed_again = reason == REVIEWED && before == Some(REVIEWED) && counted(&next).is_some() && counted(&previous) != counted(&next);
     if changed || reviewed_again {
         publish(ctx, object, reason != REVIEWED, reason, "Review", condition.message.clone()).await;
     }
-}
-
-fn message_of(conditions: &[Condition]) -> Option<&String> {
-    conditions.iter().find(|c| c.type_ == CONDITION).map(|c| &c.message)
 }
