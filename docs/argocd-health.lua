@@ -6,7 +6,7 @@ if obj.status ~= nil and obj.status.conditions ~= nil then
     if c.type == "Ready" then
       if not judged then
         hs.message = "Liaison has not yet judged generation " .. tostring(generation)
-      elseif c.status == "True" then
+      elseif c.status == "True" or c.reason == "OnRequest" then
         hs.status = "Healthy"; hs.message = c.message
       elseif c.reason == "Pending" or c.reason == "Revoking" then
         hs.message = c.reason .. ": " .. c.message

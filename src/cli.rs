@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `crds`, `access`.
+//! Command-line interface: `run`, `crds`, `access`, `review`, `approve`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,12 @@ pub enum Command {
     },
     /// Show the current access: who can reach which client, through which level, until when.
     Access(AccessArgs),
+    /// List the reviews due (links of a client, or grants of a partner), or review one in your
+    /// own name.
+    Review(ReviewArgs),
+    /// Approve (or deny) a partner's request for an on-request level, in your own name, as one
+    /// of the approvers the client's link names.
+    Approve(ApproveArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +97,35 @@ pub struct AccessArgs {
     pub client: Option<String>,
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReviewArgs {
+    /// The partner's grants (as one of its admins).
+    #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+    pub partner: Option<String>,
+    /// The ClientLinks of this namespace (as its admin).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Review this ClientLink or AccessGrant now, in your own name; without it, list.
+    pub name: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApproveArgs {
+    /// The client namespace asked.
+    #[arg(long)]
+    pub client: String,
+    /// The request, `namespace/name` or its name, as the link's status lists it.
+    pub request: String,
+    /// Deny it rather than approve it.
+    #[arg(long)]
+    pub deny: bool,
+    /// Why, for the record.
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

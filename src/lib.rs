@@ -7,7 +7,7 @@
 //! - `cache`: the read side: stores, indexes and the compact forms of what Liaison watches;
 //! - `controller`: the watches and controllers, their periodic re-check and watch backoff;
 //! - `run`: leader election and shutdown;
-//! - `report`: the current-access table of `liaison access`;
+//! - `report`: the current-access table of `liaison access`; `reviews`: `liaison review`;
 //! - `admission`: the webhook that refuses a ClientLink whose author does not hold what it delegates.
 //!
 //! Public are the modules the binary and the tests use (the kinds, the pure rules, the CLI and
@@ -26,5 +26,6 @@ mod materialize;
 pub mod metrics;
 mod reconcile;
 pub mod report;
+pub mod reviews;
 pub mod run;
 pub mod telemetry;

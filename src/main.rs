@@ -26,6 +26,8 @@ async fn main() -> ExitCode {
         }
         Command::Crds { dir } => liaison::crdgen::print_or_write(dir.as_deref()),
         Command::Access(args) => liaison::report::run(args).await.map_err(Into::into),
+        Command::Review(args) => liaison::reviews::run(args).await.map_err(Into::into),
+        Command::Approve(args) => liaison::reviews::approve_command(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

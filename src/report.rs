@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use serde::Serialize;
 
-use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::api::{AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cli::{AccessArgs, OutputFormat};
 use crate::desired::names::{self, Component};
 
@@ -63,7 +63,12 @@ async fn partner_view(client: &Client, partner: &str) -> Result<Vec<Row>, Error>
         .list(&ListParams::default().labels(&names::managed_selector(Some(Component::AccessKey))))
         .await
         .map_err(read(format!("access keys in {home}")))?;
-    Ok(rows_from_grants(&grants.items).into_iter().chain(rows_from_keys(&keys.items)).collect())
+    let requests = Api::<AccessRequest>::namespaced(client.clone(), &home)
+        .list(&ListParams::default())
+        .await
+        .map_err(read(format!("AccessRequests in {home}")))?;
+    let rows = rows_from_grants(&grants.items).into_iter().chain(rows_from_keys(&keys.items));
+    Ok(rows.chain(rows_from_reviews(&grants.items)).chain(rows_from_requests(&requests.items)).collect())
 }
 
 async fn client_view(client: &Client, namespace: &str) -> Result<Vec<Row>, Error> {
@@ -75,7 +80,58 @@ async fn client_view(client: &Client, namespace: &str) -> Result<Vec<Row>, Error
         .list(&ListParams::default())
         .await
         .map_err(read(format!("ClientLinks in {namespace}")))?;
-    Ok(rows_from_bindings(&bindings.items, &links.items))
+    let mut rows = rows_from_bindings(&bindings.items, &links.items);
+    rows.extend(rows_from_reviews(&links.items));
+    rows.extend(rows_from_link_requests(&links.items));
+    Ok(rows)
+}
+
+/// A row per object whose access lapses unless reviewed: until when, and where it stands.
+pub fn rows_from_reviews<K: crate::reviews::Reviewable>(objects: &[K]) -> Vec<Row> {
+    crate::reviews::due_rows(objects)
+        .into_iter()
+        .map(|due| Row {
+            subject: format!("(review by {})", due.object),
+            client: "-".into(),
+            level: "-".into(),
+            grant: due.object.clone(),
+            until: format!("suspended at {}", due.suspends_at),
+            state: due.state,
+        })
+        .collect()
+}
+
+/// The partner's requests for on-request levels, as the partner sees them.
+pub fn rows_from_requests(requests: &[AccessRequest]) -> Vec<Row> {
+    requests
+        .iter()
+        .map(|request| {
+            let status = request.status.clone().unwrap_or_default();
+            Row {
+                subject: format!("(request by {})", request.spec.requested_by),
+                client: request.spec.client.clone(),
+                level: "on request".into(),
+                grant: format!("{} via {}", request.name_any(), request.spec.grant),
+                until: status.ends_at.map(|t| t.0.to_string()).unwrap_or_else(|| format!("{} once approved", request.spec.duration)),
+                state: status.phase.unwrap_or_else(|| "Pending".into()),
+            }
+        })
+        .collect()
+}
+
+/// The requests the client's links list, as its approvers see them.
+pub fn rows_from_link_requests(links: &[ClientLink]) -> Vec<Row> {
+    let listed = links.iter().flat_map(|l| l.status.iter().flat_map(|s| &s.requests).map(move |r| (l, r)));
+    listed
+        .map(|(link, request)| Row {
+            subject: format!("(request by {})", request.requested_by),
+            client: link.namespace().unwrap_or_default(),
+            level: "on request".into(),
+            grant: format!("{} via {}", request.request, request.grant),
+            until: request.ends_at.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| format!("{} once approved", request.duration)),
+            state: request.phase.clone(),
+        })
+        .collect()
 }
 
 fn subject_text(kind: &str, name: &str, namespace: Option<&str>) -> String {
@@ -185,7 +241,7 @@ pub fn render(rows: &[Row], format: OutputFormat) -> Result<String, Error> {
 /// A cell as the terminal may show it: control characters (a carriage return or an escape
 /// sequence in a subject's name, written by a partner) escaped, so that no row can hide
 /// another or repaint the screen.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
@@ -193,21 +249,27 @@ fn table(rows: &[Row]) -> String {
     let header = ["SUBJECT", "CLIENT", "LEVEL", "GRANT", "UNTIL", "STATE"].map(String::from);
     let cells: Vec<[String; 6]> =
         rows.iter().map(|r| [&r.subject, &r.client, &r.level, &r.grant, &r.until, &r.state].map(|cell| printable(cell))).collect();
+    columns(&header, &cells, "(no access)")
+}
+
+/// Cells in aligned columns under `header`; `empty` stands for no rows.
+pub fn columns<const N: usize>(header: &[String; N], cells: &[[String; N]], empty: &str) -> String {
     let mut widths = header.each_ref().map(|h| h.len());
-    for row in &cells {
+    for row in cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let line = |row: &[String; 6]| {
+    let line = |row: &[String; N]| {
         let padded: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join("   ").trim_end().to_string() + "\n"
     };
-    let mut out = line(&header);
+    let mut out = line(header);
     if cells.is_empty() {
-        out.push_str("(no access)\n");
+        out.push_str(empty);
+        out.push('\n');
     }
-    for row in &cells {
+    for row in cells {
         out.push_str(&line(row));
     }
     out
@@ -231,6 +293,7 @@ mod tests {
                 access_level: "support".into(),
                 subjects: vec![Subject::new(SubjectKind::User, "bob@techhelp.example"), Subject::new(SubjectKind::ServiceAccount, "bot")],
                 expires_at: None,
+                review: None,
             },
         );
         grant.metadata.namespace = Some("partner-techhelp".into());

@@ -72,7 +72,7 @@ fn the_chart_renders_a_hardened_deployment_and_least_privilege_rbac() {
         assert!(!mints, "no token for any ServiceAccount anywhere (kube-system's): only in partner homes: {rule}");
     }
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "CustomResourceDefinition").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| **k == "CustomResourceDefinition").count(), liaison::api::crds().len());
     assert!(!kinds.contains(&"PodDisruptionBudget"), "no PDB that would block drains of a single replica");
 
     // The ceiling the chart installs is the one the operator's own code describes.

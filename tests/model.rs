@@ -29,7 +29,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use liaison::api::{AccessGrant, ClientLink, Partner};
+use liaison::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -131,6 +131,22 @@ struct Link {
     accepted: Option<u32>,
     /// `spec.partnerUid`, once the client confirmed a partner.
     confirmed_uid: Option<String>,
+    /// Levels granted on request only (`onRequest`): a grant of one binds only the people of an
+    /// approved request.
+    on_request: BTreeSet<String>,
+}
+
+/// The one approver every link names (`spec.approvers`).
+const APPROVER: &str = "approver@client.example";
+
+/// An AccessRequest of partner `p` for grant `grant` in client `c`, for `subjects`, approved
+/// by the link's approver (for an hour: longer than any run).
+#[derive(Clone, Debug)]
+struct Approved {
+    p: usize,
+    grant: String,
+    c: usize,
+    subjects: BTreeSet<Who>,
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +183,8 @@ struct Model {
     roles: BTreeMap<(usize, String), BTreeSet<Perm>>,
     links: BTreeMap<usize, Vec<(String, Link)>>,
     grants: BTreeMap<(usize, String), Grant>,
+    /// Approved requests: like the objects, never deleted by the test.
+    approved: Vec<Approved>,
 }
 
 impl Model {
@@ -180,6 +198,7 @@ impl Model {
             roles: BTreeMap::new(),
             links: BTreeMap::new(),
             grants: BTreeMap::new(),
+            approved: Vec::new(),
         }
     }
 
@@ -250,7 +269,7 @@ impl Model {
             if link.accepted.is_some_and(|accepted| accepted != self.incarnations[p]) {
                 continue;
             }
-            for ((gp, _), grant) in &self.grants {
+            for ((gp, grant_name), grant) in &self.grants {
                 if *gp != p || expired(grant.expires_at, now) || !grant.clients.contains(&c) || grant.subjects.is_empty() {
                     continue;
                 }
@@ -259,7 +278,11 @@ impl Model {
                 if !perms.is_subset(&self.ceiling) || !grant.subjects.iter().all(|w| Self::subject_allowed(partner, w)) {
                     continue;
                 }
-                for who in &grant.subjects {
+                let bound = match link.on_request.contains(&grant.level) {
+                    true => self.approved_subjects(partner, *gp, grant_name, c, grant),
+                    false => grant.subjects.clone(),
+                };
+                for who in &bound {
                     for perm in &perms {
                         out.insert((self.principal(p, who), c, *perm));
                     }
@@ -267,6 +290,20 @@ impl Model {
             }
         }
         out
+    }
+
+    /// Of an on-request grant, the people the approved requests for it name: a request naming
+    /// someone the grant does not is refused whole, and an approver who is one of the partner's
+    /// own identities approves nothing.
+    fn approved_subjects(&self, partner: &PartnerSpec, p: usize, grant_name: &str, c: usize, grant: &Grant) -> BTreeSet<Who> {
+        if Self::subject_allowed(partner, &Who::User(APPROVER.into())) {
+            return BTreeSet::new();
+        }
+        self.approved
+            .iter()
+            .filter(|a| a.p == p && a.grant == grant_name && a.c == c && a.subjects.is_subset(&grant.subjects))
+            .flat_map(|a| a.subjects.iter().cloned())
+            .collect()
     }
 
     /// The links in force with their partner that have not yet accepted one record the one they
@@ -304,6 +341,18 @@ impl Model {
         let grants = self.grants.values().map(|g| g.expires_at);
         links.chain(grants).flatten().filter(|at| (from..=to).contains(at)).max()
     }
+}
+
+/// Subjects as a grant or a request writes them.
+fn subjects_json(subjects: &BTreeSet<Who>) -> Vec<Value> {
+    subjects
+        .iter()
+        .map(|w| match w {
+            Who::User(n) => json!({"kind": "User", "name": n}),
+            Who::Group(g) => json!({"kind": "Group", "name": g}),
+            Who::Robot(r) => json!({"kind": "ServiceAccount", "name": r}),
+        })
+        .collect()
 }
 
 /// The principals the matrix asks about: every one the generator can name, and outsiders.
@@ -460,6 +509,20 @@ enum Op {
     },
     /// Heal the world again (every RESEED_EVERY steps), so that runs keep exercising access.
     Reseed,
+    /// A level of a link becomes granted on request only, or no longer.
+    OnRequest {
+        c: usize,
+        name: String,
+        level: String,
+        on: bool,
+    },
+    /// The partner asks for a grant of an on-request level in a client, for the grant's people
+    /// now, and the link's approver approves.
+    Approve {
+        p: usize,
+        grant: String,
+        c: usize,
+    },
 }
 
 impl Op {
@@ -487,6 +550,9 @@ impl Op {
             Op::Restart { graceful: false } => "restart: SIGKILL",
             Op::Restart { graceful: true } => "restart: SIGTERM",
             Op::Reseed => "re-seed",
+            Op::OnRequest { on: true, .. } => "level on request",
+            Op::OnRequest { on: false, .. } => "level standing",
+            Op::Approve { .. } => "approve request",
         }
     }
 }
@@ -504,7 +570,7 @@ const RESEED_EVERY: usize = 12;
 
 /// Generated kinds and their weights: the ones that restore access (apply, clear an expiry,
 /// re-create a partner) outweigh the ones that take it away, so that access stays common.
-const WEIGHTS: [(&str, u32); 20] = [
+const WEIGHTS: [(&str, u32); 23] = [
     ("apply link", 4),
     ("delete link", 1),
     ("suspend link", 2),
@@ -525,11 +591,16 @@ const WEIGHTS: [(&str, u32); 20] = [
     ("confirm partner", 2),
     ("restart: SIGKILL", 1),
     ("restart: SIGTERM", 1),
+    ("level on request", 2),
+    ("level standing", 1),
+    ("approve request", 3),
 ];
 
 /// Kinds a run of 25 steps or more must contain: in the second half the generator turns to
 /// those still missing first, and the test asserts that they occurred.
-const MUST_OCCUR: [&str; 7] = [
+const MUST_OCCUR: [&str; 9] = [
+    "level on request",
+    "approve request",
     "link expires soon",
     "grant expires soon",
     "create partner",
@@ -627,6 +698,18 @@ impl Generator {
             }
             "restart: SIGKILL" => Op::Restart { graceful: false },
             "restart: SIGTERM" => Op::Restart { graceful: true },
+            "level on request" | "level standing" => {
+                let on = kind == "level on request";
+                let (c, name) = self.some_link(model, |_| true)?;
+                let level = self.pick(&["l0", "l1"]).to_string();
+                Op::OnRequest { c, name, level, on }
+            }
+            "approve request" => {
+                let (p, grant) = self.some_grant(model, |g| !g.subjects.is_empty())?;
+                let clients: Vec<usize> = model.grants[&(p, grant.clone())].clients.iter().copied().collect();
+                let c = self.pick(&clients);
+                Op::Approve { p, grant, c }
+            }
             other => unreachable!("no generator for {other}"),
         })
     }
@@ -698,9 +781,12 @@ impl Generator {
     }
 
     /// Identities and selector changed: mostly its own people, sometimes the other partner's,
-    /// sometimes none, sometimes a suffix that covers everyone's users.
+    /// sometimes none, sometimes the client's (its approver among them, who then approves
+    /// nothing of this partner's). A suffix covering everyone's users (`.example`) is refused at
+    /// admission since suffixes are `@` and a domain with a dot.
     fn random_partner(&mut self, p: usize) -> PartnerSpec {
-        let suffixes = self.some_of([(format!("@p{p}.example"), 0.8), (format!("@p{}.example", 1 - p), 0.2), (".example".into(), 0.15)]);
+        let suffixes =
+            self.some_of([(format!("@p{p}.example"), 0.8), (format!("@p{}.example", 1 - p), 0.2), ("@client.example".into(), 0.15)]);
         let groups = self.some_of([(format!("p{p}:staff"), 0.8), (format!("p{}:staff", 1 - p), 0.2)]);
         let selector = self.pick(&[Selector::Any, Selector::Labelled, Selector::Labelled, Selector::Unlabelled]);
         PartnerSpec { suffixes, groups, selector }
@@ -793,6 +879,7 @@ impl World {
                 created: (0, "link0".into()),
                 accepted,
                 confirmed_uid: Some(uid),
+                on_request: BTreeSet::new(),
             };
             match self.model.link_mut(c, "link0") {
                 Some(existing) => *existing = Link { created: existing.created.clone(), ..link },
@@ -836,11 +923,19 @@ impl World {
                 match self.model.link_mut(c, &name) {
                     // spec.partner is immutable: a replay may meet a link made for another partner.
                     Some(link) if link.partner != partner => return false,
-                    Some(link) => *link = Link { levels, expires_at: None, suspended: false, ..link.clone() },
+                    Some(link) => *link = Link { levels, expires_at: None, suspended: false, on_request: BTreeSet::new(), ..link.clone() },
                     None => {
                         let created = (0, name.clone());
-                        let link =
-                            Link { partner, levels, expires_at: None, suspended: false, created, accepted: None, confirmed_uid: None };
+                        let link = Link {
+                            partner,
+                            levels,
+                            expires_at: None,
+                            suspended: false,
+                            created,
+                            accepted: None,
+                            confirmed_uid: None,
+                            on_request: BTreeSet::new(),
+                        };
                         self.model.links.entry(c).or_default().push((name.clone(), link));
                     }
                 }
@@ -929,8 +1024,43 @@ impl World {
             }
             Op::Restart { graceful } => self.restart_operator(graceful).await,
             Op::Reseed => self.seed().await,
+            Op::OnRequest { c, name, level, on } => {
+                let Some(link) = self.model.link_mut(c, &name) else { return false };
+                if on {
+                    link.on_request.insert(level);
+                } else {
+                    link.on_request.remove(&level);
+                }
+                self.write_link(c, &name).await;
+            }
+            Op::Approve { p, grant, c } => {
+                let Some(declared) = self.model.grants.get(&(p, grant.clone())) else { return false };
+                let subjects = declared.subjects.clone();
+                if subjects.is_empty() || !declared.clients.contains(&c) {
+                    return false;
+                }
+                self.approve(p, &grant, c, &subjects).await;
+                self.model.approved.push(Approved { p, grant, c, subjects });
+            }
         }
         true
+    }
+
+    /// An AccessRequest in the partner's home and the approver's AccessApproval in the client
+    /// namespace, naming it by UID.
+    async fn approve(&self, p: usize, grant: &str, c: usize, subjects: &BTreeSet<Who>) {
+        let (home, client) = (self.model.home(p), self.model.client(c));
+        let name = unique("req");
+        let request = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessRequest", "metadata": {"name": name, "namespace": home},
+                             "spec": {"grant": grant, "client": client, "duration": "1h", "reason": "model",
+                                      "requestedBy": format!("admin@p{p}.example"), "subjects": subjects_json(subjects)}});
+        let requests: Api<AccessRequest> = Api::namespaced(self.admin.clone(), &home);
+        let created = requests.create(&Default::default(), &serde_json::from_value(request).unwrap()).await.expect("creating a request");
+        let approval = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessApproval", "metadata": {"name": name, "namespace": client},
+                              "spec": {"request": {"namespace": home, "name": name, "uid": created.metadata.uid},
+                                       "decision": "Approve", "decidedBy": APPROVER}});
+        let approvals: Api<AccessApproval> = Api::namespaced(self.admin.clone(), &client);
+        approvals.create(&Default::default(), &serde_json::from_value(approval).unwrap()).await.expect("creating an approval");
     }
 
     /// SIGKILL (no chance to finish anything) or SIGTERM (finish in-flight work, exit by
@@ -1028,12 +1158,19 @@ impl World {
         let levels: Vec<Value> = link
             .levels
             .iter()
-            .map(|(level, source)| match source {
-                Source::Inline(perms) => json!({"name": level, "rules": rules_json(perms)}),
-                Source::Role(role) => json!({"name": level, "role": role}),
+            .map(|(level, source)| {
+                let mut json = match source {
+                    Source::Inline(perms) => json!({"name": level, "rules": rules_json(perms)}),
+                    Source::Role(role) => json!({"name": level, "role": role}),
+                };
+                if link.on_request.contains(level) {
+                    json["onRequest"] = json!({"maxDuration": "1h"});
+                }
+                json
             })
             .collect();
-        let mut spec = json!({"partner": self.model.partner(link.partner), "accessLevels": levels, "suspended": link.suspended});
+        let mut spec = json!({"partner": self.model.partner(link.partner), "accessLevels": levels, "suspended": link.suspended,
+                              "approvers": [APPROVER]});
         if let Some(at) = link.expires_at {
             spec["expiresAt"] = json!(at.to_string());
         }
@@ -1046,15 +1183,7 @@ impl World {
 
     async fn write_grant(&self, p: usize, name: &str) {
         let grant = &self.model.grants[&(p, name.to_string())];
-        let subjects: Vec<Value> = grant
-            .subjects
-            .iter()
-            .map(|w| match w {
-                Who::User(n) => json!({"kind": "User", "name": n}),
-                Who::Group(g) => json!({"kind": "Group", "name": g}),
-                Who::Robot(r) => json!({"kind": "ServiceAccount", "name": r}),
-            })
-            .collect();
+        let subjects = subjects_json(&grant.subjects);
         let clients: Vec<String> = grant.clients.iter().map(|c| self.model.client(*c)).collect();
         let mut spec = json!({"clients": clients, "accessLevel": grant.level, "subjects": subjects});
         if let Some(at) = grant.expires_at {

@@ -2,7 +2,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{Expiry, Subject};
+use std::num::NonZeroI64;
+
+use super::{Expiry, Review, ReviewStatus, Subject};
 
 // The operator caches every grant, each in an allocation of its own: the lists it never grows
 // are boxed slices (16 bytes, not a vector's 24) so that a cached grant takes 512 bytes rather
@@ -42,13 +44,20 @@ pub struct AccessGrantSpec {
     /// Access through this grant ends at this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Expiry>,
+    /// Re-confirmation the partner requires of itself: unless one of its admins (never one of
+    /// the grant's own subjects) reviews the grant every period, it is suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Box<Review>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessGrantStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
+    // Non-zero (generations start at 1) so that the field takes 8 bytes, not 16: room for
+    // `review` in a cached grant's 512 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "generation")]
+    #[schemars(with = "Option<i64>")]
+    pub observed_generation: Option<NonZeroI64>,
     #[serde(default)]
     pub conditions: Box<[Condition]>,
     /// Per client namespace: granted or refused, and why.
@@ -58,6 +67,14 @@ pub struct AccessGrantStatus {
     pub subject_count: i32,
     #[serde(default)]
     pub granted_clients: i32,
+    /// The reviews counted and when the next one is due (with `spec.review`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Box<ReviewStatus>>,
+}
+
+/// A generation as written; 0, which the API server never gives, reads as none.
+fn generation<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<NonZeroI64>, D::Error> {
+    Ok(Option::<i64>::deserialize(deserializer)?.and_then(NonZeroI64::new))
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

@@ -1,4 +1,4 @@
-use super::Expiry;
+use super::{Expiry, Review, ReviewStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new("self.metadata.name.size() <= 63").message("a ClientLink's name is at most 63 characters (it is used as a label value)"),
 )]
 #[x_kube(validation = Rule::new("!has(self.accessKey) || self.accessLevels.exists(l, l.name == self.accessKey.accessLevel)").message("accessKey.accessLevel must name one of accessLevels").field_path(".accessKey.accessLevel"))]
+#[x_kube(validation = Rule::new("!has(self.accessKey) || !self.accessLevels.exists(l, l.name == self.accessKey.accessLevel && has(l.onRequest))").message("the access key's level cannot be an on-request level").field_path(".accessKey.accessLevel"))]
+#[x_kube(validation = Rule::new("!self.accessLevels.exists(l, has(l.onRequest)) || (has(self.approvers) && size(self.approvers) > 0)").message("a link with on-request levels names its approvers").field_path(".approvers"))]
 #[x_kube(validation = Rule::new("self.accessLevels.all(l, self.accessLevels.exists_one(m, m.name == l.name))").message("access level names must be unique").field_path(".accessLevels"))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientLinkSpec {
@@ -56,6 +58,15 @@ pub struct ClientLinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub max_grants: Option<i32>,
+    /// Re-confirmation the client requires of itself: unless someone the client trusts (never
+    /// one of the partner's identities) reviews the link every period, it is suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+    /// Who may approve requests for on-request levels: user names, as the API server
+    /// authenticates them. Never the requester, never one of the partner's identities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    pub approvers: Vec<String>,
 }
 
 /// How many grants a link puts in force when `spec.maxGrants` is not set.
@@ -95,6 +106,19 @@ pub struct AccessLevel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32))]
     pub rules: Option<Vec<AccessRule>>,
+    /// Granted only on request: a grant of this level makes its subjects eligible, and an
+    /// `AccessRequest` approved by one of the link's `approvers` binds them until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_request: Option<OnRequest>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OnRequest {
+    /// The longest a request may last: `4h`, `30m`, `1d`.
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
+    #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("maxDuration is longer than zero, such as 4h"))]
+    pub max_duration: String,
 }
 
 /// An RBAC rule for namespaced resources (no nonResourceURLs: they mean nothing in a Role).
@@ -154,6 +178,33 @@ pub struct ClientLinkStatus {
     /// The partner's grants refused because the limit is reached (`GrantLimitReached`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants_over_limit: Option<i32>,
+    /// The reviews counted and when the next one is due (with `spec.review`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewStatus>,
+    /// The partner's requests for on-request levels here, for the approvers: who asks what,
+    /// why, and where each stands (answer one by its UID with an AccessApproval).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<LinkRequestSummary>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRequestSummary {
+    /// `namespace/name` of the AccessRequest.
+    pub request: String,
+    pub uid: String,
+    pub requested_by: String,
+    pub grant: String,
+    /// Who would get the level (`Kind:name`).
+    pub subjects: Vec<String>,
+    pub duration: String,
+    pub reason: String,
+    /// `Pending`, `Approved`, `Denied`, `Ended` or `Refused`.
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Time>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

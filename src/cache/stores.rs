@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
 use super::index::{Index, namespace_of};
-use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 
 /// Caches kept by shared watches. Materialized kinds are watched through Liaison's label only.
 #[derive(Clone)]
@@ -27,6 +27,10 @@ pub struct Caches {
     pub service_accounts: Store<ServiceAccount>,
     pub cluster_role_bindings: Store<ClusterRoleBinding>,
     pub managed_namespaces: Store<Namespace>,
+    /// Requests for on-request levels (in partner homes) and the answers to them (in client
+    /// namespaces).
+    pub requests: Store<AccessRequest>,
+    pub approvals: Store<AccessApproval>,
     pub by: Indexes,
 }
 
@@ -43,6 +47,8 @@ pub struct Indexes {
     pub bindings_by_namespace: Arc<Index<RoleBinding>>,
     /// Access key accounts by the client namespace they serve (they live in partner homes).
     pub accounts_by_client: Arc<Index<ServiceAccount>>,
+    pub requests_by_client: Arc<Index<AccessRequest>>,
+    pub approvals_by_namespace: Arc<Index<AccessApproval>>,
 }
 
 /// The client namespace an access key's account serves: its label (accounts made before keys
@@ -61,6 +67,8 @@ impl Default for Indexes {
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
             accounts_by_client: Index::new(|account: &ServiceAccount| client_served_by(account).into_iter().collect()),
+            requests_by_client: Index::new(|request: &AccessRequest| vec![request.spec.client.clone()]),
+            approvals_by_namespace: Index::new(namespace_of::<AccessApproval>),
         }
     }
 }

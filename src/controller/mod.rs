@@ -25,7 +25,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use self::shared::{Feed, Watched, only, paged, watched, watched_as, watched_into};
-use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::compact::{GrantBindings, LevelRoles};
 use crate::cache::grant_statuses::GrantStatuses;
 use crate::cache::namespace_labels::NamespaceLabels;
@@ -97,6 +97,8 @@ struct Watches {
     grant_bindings: Feed<RoleBinding>,
     service_accounts: Watched<ServiceAccount>,
     cluster_role_bindings: Watched<ClusterRoleBinding>,
+    requests: Watched<AccessRequest>,
+    approvals: Watched<AccessApproval>,
     caches: Caches,
     recent: Arc<RecentWrites>,
     grant_statuses: Arc<GrantStatuses>,
@@ -160,6 +162,10 @@ impl Watches {
         let service_accounts =
             watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), drivers, account_indexes, recent.clone());
         let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, drivers, vec![], recent.clone());
+        let requests =
+            watched(Api::<AccessRequest>::all(client.clone()), paged(), drivers, vec![by.requests_by_client.clone()], recent.clone());
+        let approvals =
+            watched(Api::<AccessApproval>::all(client.clone()), paged(), drivers, vec![by.approvals_by_namespace.clone()], recent.clone());
 
         let caches = Caches {
             partners: partners.store.clone(),
@@ -174,6 +180,8 @@ impl Watches {
             service_accounts: service_accounts.store.clone(),
             cluster_role_bindings: cluster_role_bindings.store.clone(),
             managed_namespaces: managed_namespaces.store.clone(),
+            requests: requests.store.clone(),
+            approvals: approvals.store.clone(),
             by,
         };
         Watches {
@@ -188,6 +196,8 @@ impl Watches {
             grant_bindings,
             service_accounts,
             cluster_role_bindings,
+            requests,
+            approvals,
             caches,
             recent,
             grant_statuses,
@@ -319,6 +329,9 @@ fn link_controller(
             watches.cluster_roles.subscribe(),
             on(caches, move |c, cr: Arc<ClusterRole>| triggers::links_using_cluster_role(c, &ceiling, &cr)),
         )
+        // Requests for on-request levels and their answers: the client's link binds and unbinds.
+        .watches_shared_stream(watches.requests.subscribe(), on(caches, |c, r: Arc<AccessRequest>| triggers::links_of_request(c, &r)))
+        .watches_shared_stream(watches.approvals.subscribe(), on(caches, |c, a: Arc<AccessApproval>| triggers::links_of_approval(c, &a)))
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -349,6 +362,11 @@ fn grant_controller(
         )
         .watches_shared_stream(watches.namespaces.subscribe(), on(caches, |c, ns| triggers::grants_of_namespace(c, &ns)))
         .watches_shared_stream(watches.roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)))
+        .watches_shared_stream(watches.requests.subscribe(), |request| triggers::grant_of_request(&request))
+        .watches_shared_stream(
+            watches.approvals.subscribe(),
+            on(caches, |c, a: Arc<AccessApproval>| triggers::grant_of_approval(c, &a).into_iter().collect()),
+        )
         // A grant reports `Granted` once the level Role it binds is in place too.
         .watches_shared_stream(watches.level_roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)))
         .watches_shared_stream(
@@ -438,6 +456,8 @@ async fn mark_ready_when_synced(caches: Caches, readiness: Readiness) {
         caches.service_accounts.wait_until_ready().boxed(),
         caches.cluster_role_bindings.wait_until_ready().boxed(),
         caches.managed_namespaces.wait_until_ready().boxed(),
+        caches.requests.wait_until_ready().boxed(),
+        caches.approvals.wait_until_ready().boxed(),
     ])
     .await;
     if synced.iter().all(Result::is_ok) {

@@ -286,7 +286,13 @@ mod tests {
     fn grant(uid: &str, generation: i64, status: &str) -> AccessGrant {
         let mut grant = AccessGrant::new(
             "g",
-            AccessGrantSpec { clients: ["beta".into()].into(), access_level: "read".into(), subjects: vec![], expires_at: None },
+            AccessGrantSpec {
+                clients: ["beta".into()].into(),
+                access_level: "read".into(),
+                subjects: vec![],
+                expires_at: None,
+                review: None,
+            },
         );
         grant.metadata.namespace = Some("home".into());
         grant.metadata.uid = Some(uid.into());

@@ -12,7 +12,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
-use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::{Caches, client_served_by};
 use crate::desired::names;
 
@@ -85,6 +85,16 @@ pub fn links_of_departing_partner(caches: &Caches, partner: &Partner) -> Vec<Obj
     links.iter().map(|link| ObjectRef::from_obj(link.as_ref())).collect()
 }
 
+/// A request for an on-request level: the link of the client it asks.
+pub fn links_of_request(caches: &Caches, request: &AccessRequest) -> Vec<ObjectRef<ClientLink>> {
+    links_in(caches, &request.spec.client)
+}
+
+/// An answer to a request, in the client namespace: that namespace's link binds or unbinds.
+pub fn links_of_approval(caches: &Caches, approval: &AccessApproval) -> Vec<ObjectRef<ClientLink>> {
+    links_in(caches, &approval.namespace().unwrap_or_default())
+}
+
 // ---- grants: they report whether they are in force ----
 
 /// A link's spec: the grants naming its namespace.
@@ -107,6 +117,18 @@ pub fn grant_of_binding(binding: &RoleBinding) -> Option<ObjectRef<AccessGrant>>
     let labels = binding.labels();
     let grant = labels.get(names::ACCESS_GRANT).zip(labels.get(names::GRANT_NAMESPACE));
     grant.map(|(name, namespace)| ObjectRef::new(name).within(namespace))
+}
+
+/// A request: the grant it asks through (in the same home).
+pub fn grant_of_request(request: &AccessRequest) -> Option<ObjectRef<AccessGrant>> {
+    Some(ObjectRef::new(&request.spec.grant).within(&request.namespace()?))
+}
+
+/// An answer: the grant of the request it answers, if that request is cached.
+pub fn grant_of_approval(caches: &Caches, approval: &AccessApproval) -> Option<ObjectRef<AccessGrant>> {
+    let asked = &approval.spec.request;
+    let request = caches.requests.get(&ObjectRef::new(&asked.name).within(&asked.namespace))?;
+    Some(ObjectRef::new(&request.spec.grant).within(&asked.namespace))
 }
 
 /// A partner's spec: every grant of its home.

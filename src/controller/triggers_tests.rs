@@ -41,6 +41,8 @@ impl World {
             service_accounts: reflector::store().0,
             cluster_role_bindings: reflector::store().0,
             managed_namespaces: reflector::store().0,
+            requests: reflector::store().0,
+            approvals: reflector::store().0,
             by: Indexes::default(),
         };
         World { caches, partners, links, grants }

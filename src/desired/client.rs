@@ -18,6 +18,8 @@ use kube::core::{Selector, SelectorExt};
 use super::coverage;
 use super::identity::{foreign_subjects, is_dns_subdomain};
 use super::names::{self, Component};
+use super::request::{self, RequestPlan, Requests};
+use super::review;
 use super::verdict::{Reason, Verdict};
 use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind};
 
@@ -56,6 +58,9 @@ pub struct LinkPlan {
     pub access_key_secret: Option<String>,
     /// The partner's grants refused because the link's `maxGrants` is reached.
     pub over_limit: usize,
+    /// The partner's requests for on-request levels here (never another partner's: their
+    /// names are theirs to choose).
+    pub requests: Vec<crate::api::LinkRequestSummary>,
 }
 
 /// The verdict on one (grant, this namespace) pair.
@@ -98,6 +103,8 @@ pub struct ClientPlan {
     pub grants: Vec<GrantPlan>,
     /// The next instant at which the plan changes by itself (an expiry).
     pub wake_at: Option<Timestamp>,
+    /// The requests for on-request levels naming the namespace, judged (while a link is in force).
+    pub requests: Vec<RequestPlan>,
 }
 
 impl ClientPlan {
@@ -143,7 +150,13 @@ fn expiry_verdict(what: &str, expiry: Option<&Expiry>, now: Timestamp) -> Option
     Some(Verdict::new(Reason::Expired, message))
 }
 
+/// The plan with no request for an on-request level: such levels grant nothing.
 pub fn plan(inputs: &ClientInputs) -> ClientPlan {
+    plan_with(inputs, Requests::default())
+}
+
+/// The plan, with the requests naming the namespace and the approvals written there.
+pub fn plan_with(inputs: &ClientInputs, requests: Requests) -> ClientPlan {
     let mut plan = ClientPlan::default();
     let mut live: Vec<&ClientLink> = inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_none()).collect();
     live.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
@@ -160,7 +173,7 @@ pub fn plan(inputs: &ClientInputs) -> ClientPlan {
     for loser in losers {
         plan.links.insert(loser.name_any(), link_plan(conflict(inputs.namespace, winner), None));
     }
-    plan_active_link(inputs, winner, &mut plan);
+    plan_active_link(inputs, requests, winner, &mut plan);
     plan
 }
 
@@ -211,7 +224,7 @@ pub fn revoked_outright(link: &ClientLink, partner: Option<&Partner>, now: Times
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
-    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None, over_limit: 0 }
+    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None, over_limit: 0, requests: Vec::new() }
 }
 
 /// The Partner the link has accepted, if it has: its spec's word, else what it recorded.
@@ -298,6 +311,10 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
     if link.spec.is_suspended() {
         return Err(Verdict::new(Reason::Suspended, "the link is suspended; set spec.suspended to false to resume"));
     }
+    // Revoked as a suspended link is, until someone the client trusts reviews it.
+    if let Some(verdict) = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.overdue("link")) {
+        return Err(verdict);
+    }
     Ok(partner)
 }
 
@@ -341,7 +358,7 @@ struct UsableLevel {
     role: Role,
 }
 
-fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientPlan) {
+fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink, plan: &mut ClientPlan) {
     let link_name = link.name_any();
     let link_ends_at = link.spec.expires_at.as_ref().and_then(Expiry::instant);
     // Known even when the link is refused: its key Secrets there may have to go.
@@ -381,15 +398,20 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
         levels.insert(level.name.as_str(), usable);
     }
 
+    let context = request::Context { namespace: inputs.namespace, link, partner, grants: inputs.grants, now: inputs.now };
+    plan.requests = request::judge_all(&context, requests);
+    let request_ends = plan.requests.iter().filter_map(RequestPlan::in_force_until).min();
+    let link_review_lapses = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.next_change(inputs.now));
     let mut planned: Vec<(&AccessGrant, GrantPlan)> =
         inputs.grants.iter().map(|grant| (grant.as_ref(), plan_grant(inputs, partner, link, &owner, &levels, grant, plan))).collect();
     let over_limit = hold_to_limit(inputs.namespace, link, &mut planned, &mut plan.bindings);
 
-    let mut wake_at = link_ends_at;
+    let mut wake_at = earliest(earliest(link_ends_at, link_review_lapses), request_ends);
     let mut summaries = Vec::new();
     for (grant, grant_plan) in planned {
         let grant_ends_at = grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
-        wake_at = earliest(wake_at, grant_ends_at);
+        let grant_review_lapses = review::of_grant(grant, inputs.now).and_then(|judged| judged.next_change(inputs.now));
+        wake_at = earliest(earliest(wake_at, grant_ends_at), grant_review_lapses);
         // Only the linked partner's own grants reach the client's view: another partner's
         // (refused) grants naming this namespace would fill it with names they choose.
         if grant_plan.grant_namespace != partner.spec.home_namespace {
@@ -407,8 +429,10 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     }
 
     let mut access_key_secret = None;
+    // Never an on-request level: a key is standing access (the schema refuses it too).
     if let Some(key) = &link.spec.access_key
         && let Some(Ok(level)) = levels.get(key.access_level.as_str())
+        && link.spec.level(&key.access_level).is_some_and(|l| l.on_request.is_none())
     {
         let key_plan = access_key_plan(inputs, partner, link, &owner, level);
         access_key_secret = Some(format!("{}/{}", key_plan.secret_namespace, key_plan.secret_name));
@@ -432,8 +456,9 @@ fn plan_active_link(inputs: &ClientInputs, link: &ClientLink, plan: &mut ClientP
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
     let partner_uid = accepted_partner(link).or(partner.metadata.uid.as_ref()).cloned();
-    plan.links
-        .insert(link_name, LinkPlan { verdict, partner_uid, ends_at: link_ends_at, grants: summaries, access_key_secret, over_limit });
+    let requests = plan.requests.iter().filter(|r| r.namespace == partner.spec.home_namespace).map(RequestPlan::summary).collect();
+    let ends_at = link_ends_at;
+    plan.links.insert(link_name, LinkPlan { verdict, partner_uid, ends_at, grants: summaries, access_key_secret, over_limit, requests });
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);
 }
 
@@ -583,6 +608,9 @@ fn plan_grant(
     if let Some(verdict) = expiry_verdict("grant", grant.spec.expires_at.as_ref(), inputs.now) {
         return refused(verdict);
     }
+    if let Some(verdict) = review::of_grant(grant, inputs.now).and_then(|judged| judged.overdue("grant")) {
+        return refused(verdict);
+    }
     let level = match levels.get(grant.spec.access_level.as_str()) {
         None => {
             return refused(Verdict::new(
@@ -604,6 +632,10 @@ fn plan_grant(
     if grant.spec.subjects.is_empty() {
         return refused(Verdict::new(Reason::NoSubjects, "the grant names no subjects"));
     }
+    let on_request = match on_request_in_force(plan, link, grant, &grant_namespace) {
+        Ok(in_force) => in_force,
+        Err(verdict) => return refused(verdict),
+    };
     let grant_uid = grant.metadata.uid.clone().unwrap_or_default();
     let link_uid = link.metadata.uid.clone().unwrap_or_default();
     let binding_name = names::grant_binding(&link_uid, &grant_uid, &grant_name);
@@ -612,10 +644,12 @@ fn plan_grant(
     labels.insert(names::GRANT_NAMESPACE.into(), grant_namespace.clone());
     labels.insert(names::GRANT_UID.into(), grant_uid);
     labels.insert(names::ACCESS_LEVEL.into(), grant.spec.access_level.clone());
+    // On request, only the people an approved request names.
     let subjects = grant
         .spec
         .subjects
         .iter()
+        .filter(|s| on_request.as_ref().is_none_or(|in_force| in_force.subjects.contains(*s)))
         .map(|s| RbacSubject {
             kind: s.kind.as_str().to_string(),
             name: s.name.clone(),
@@ -623,8 +657,10 @@ fn plan_grant(
             api_group: (s.kind != SubjectKind::ServiceAccount).then(|| "rbac.authorization.k8s.io".to_string()),
         })
         .collect();
-    let ends_at =
-        earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant));
+    let ends_at = earliest(
+        earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant)),
+        on_request.as_ref().map(|in_force| in_force.until),
+    );
     let mut metadata = object_meta(binding_name.clone(), ns, labels, owner);
     if let Some(at) = ends_at {
         metadata.annotations = Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), at.to_string())]));
@@ -633,9 +669,57 @@ fn plan_grant(
     GrantPlan {
         grant_namespace,
         grant_name,
-        verdict: Verdict::new(Reason::Granted, format!("bound to level {} in {ns}", grant.spec.access_level)),
+        verdict: Verdict::new(
+            Reason::Granted,
+            format!("bound to level {} in {ns}{}", grant.spec.access_level, on_request.map(|in_force| in_force.why).unwrap_or_default()),
+        ),
         role_binding: Some(binding_name),
         ends_at,
+    }
+}
+
+/// The approved requests in force for a grant of an on-request level.
+struct InForce {
+    /// The latest of their ends (the plan wakes at each).
+    until: Timestamp,
+    /// The people they name.
+    subjects: BTreeSet<crate::api::Subject>,
+    /// How the grant's verdict tells it.
+    why: String,
+}
+
+/// For a grant of an on-request level: the approved requests in force for it, or why it binds
+/// nobody; `Ok(None)` for other levels.
+fn on_request_in_force(
+    plan: &ClientPlan,
+    link: &ClientLink,
+    grant: &AccessGrant,
+    grant_namespace: &str,
+) -> Result<Option<InForce>, Verdict> {
+    let level = &grant.spec.access_level;
+    if link.spec.level(level).and_then(|l| l.on_request.as_ref()).is_none() {
+        return Ok(None);
+    }
+    let name = grant.name_any();
+    let approved: Vec<(Timestamp, &RequestPlan)> = plan
+        .requests
+        .iter()
+        .filter(|r| r.namespace == grant_namespace && r.grant == name)
+        .filter_map(|r| Some((r.in_force_until()?, r)))
+        .collect();
+    match approved.iter().max_by_key(|(until, _)| *until) {
+        Some((until, _)) => {
+            let told: Vec<String> = approved
+                .iter()
+                .map(|(until, r)| format!("{} approved by {}, until {until}", r.name, r.decided_by.as_deref().unwrap_or_default()))
+                .collect();
+            let subjects = approved.iter().flat_map(|(_, r)| r.subjects.iter().cloned()).collect();
+            Ok(Some(InForce { until: *until, subjects, why: format!(" on AccessRequest {}", told.join(", ")) }))
+        }
+        None => Err(Verdict::new(
+            Reason::OnRequest,
+            format!("level {level} is granted on request only, and no approved AccessRequest for this grant is in force"),
+        )),
     }
 }
 

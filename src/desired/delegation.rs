@@ -120,11 +120,13 @@ mod tests {
             suspended: None,
             partner_uid: None,
             max_grants: None,
+            review: None,
+            approvers: vec![],
         }
     }
 
     fn inline(name: &str, rules: Vec<AccessRule>) -> AccessLevel {
-        AccessLevel { name: name.into(), cluster_role: None, role: None, rules: Some(rules) }
+        AccessLevel { name: name.into(), cluster_role: None, role: None, rules: Some(rules), on_request: None }
     }
 
     #[test]
@@ -132,7 +134,7 @@ mod tests {
         let link = spec(vec![
             inline("a", vec![rule(&[""], &["pods", "pods/log"], &["get", "list"], &[])]),
             inline("b", vec![rule(&[""], &["pods"], &["get"], &[]), rule(&["apps"], &["deployments"], &["get"], &["web", "db"])]),
-            AccessLevel { name: "view".into(), cluster_role: Some("view".into()), role: None, rules: None },
+            AccessLevel { name: "view".into(), cluster_role: Some("view".into()), role: None, rules: None, on_request: None },
         ]);
         let asked: BTreeSet<String> = questions(&link).unwrap().iter().map(ToString::to_string).collect();
         let expected = [

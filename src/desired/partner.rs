@@ -111,11 +111,14 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
 
-/// Partner Admins manage grants and robots in their suite and read their access keys.
+/// Partner Admins manage grants, requests for on-request levels and robots in their suite, and
+/// read their access keys.
 pub fn admin_rules() -> Vec<PolicyRule> {
     vec![
         rule(&["liaison.dev"], &["accessgrants"], WRITE),
         rule(&["liaison.dev"], &["accessgrants/status"], READ),
+        rule(&["liaison.dev"], &["accessrequests"], WRITE),
+        rule(&["liaison.dev"], &["accessrequests/status"], READ),
         rule(&[""], &["serviceaccounts"], WRITE),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
         rule(&[""], &["secrets"], READ),
@@ -127,6 +130,7 @@ pub fn admin_rules() -> Vec<PolicyRule> {
 pub fn observer_rules() -> Vec<PolicyRule> {
     vec![
         rule(&["liaison.dev"], &["accessgrants", "accessgrants/status"], READ),
+        rule(&["liaison.dev"], &["accessrequests", "accessrequests/status"], READ),
         rule(&[""], &["serviceaccounts"], READ),
         rule(&["", "events.k8s.io"], &["events"], READ),
     ]

@@ -27,6 +27,10 @@ pub enum Reason {
     NamespaceNotAllowed,
     Expired,
     Suspended,
+    /// Link or grant: its periodic review is overdue past its grace (`spec.review`).
+    ReviewOverdue,
+    /// Grant: its level is granted on request only, and no approved request is in force.
+    OnRequest,
     EscalationDenied,
     /// A level's inline rules are ones the API server would refuse in a Role.
     InvalidLevel,
@@ -47,7 +51,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 28] = [
         Reason::Active,
         Reason::Granted,
         Reason::PartiallyGranted,
@@ -62,6 +66,8 @@ impl Reason {
         Reason::NamespaceNotAllowed,
         Reason::Expired,
         Reason::Suspended,
+        Reason::ReviewOverdue,
+        Reason::OnRequest,
         Reason::EscalationDenied,
         Reason::InvalidLevel,
         Reason::RoleNotFound,
@@ -97,6 +103,8 @@ impl Reason {
             Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
             Reason::Expired => "Expired",
             Reason::Suspended => "Suspended",
+            Reason::ReviewOverdue => "ReviewOverdue",
+            Reason::OnRequest => "OnRequest",
             Reason::EscalationDenied => "EscalationDenied",
             Reason::InvalidLevel => "InvalidLevel",
             Reason::RoleNotFound => "RoleNotFound",
@@ -159,6 +167,8 @@ mod tests {
             | Reason::NamespaceNotAllowed
             | Reason::Expired
             | Reason::Suspended
+            | Reason::ReviewOverdue
+            | Reason::OnRequest
             | Reason::EscalationDenied
             | Reason::InvalidLevel
             | Reason::RoleNotFound

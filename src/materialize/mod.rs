@@ -65,12 +65,17 @@ pub fn said(error: &kube::Error) -> String {
 
 /// The first failure of a pipeline whose every step runs whatever another failed: that is
 /// how writes and revocations fail closed (a refused write never holds back a removal).
-#[derive(Default)]
-pub struct FirstFailure(Option<Error>);
+pub struct FirstFailure<E = Error>(Option<E>);
 
-impl FirstFailure {
+impl<E> Default for FirstFailure<E> {
+    fn default() -> Self {
+        FirstFailure(None)
+    }
+}
+
+impl<E: std::fmt::Display> FirstFailure<E> {
     /// The step's value, or `None` after remembering its error (the first one is reported).
-    pub fn note<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+    pub fn note<T>(&mut self, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -83,7 +88,7 @@ impl FirstFailure {
         }
     }
 
-    pub fn into_result(self) -> Result<(), Error> {
+    pub fn into_result(self) -> Result<(), E> {
         self.0.map_or(Ok(()), Err)
     }
 }

@@ -13,12 +13,13 @@ use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, failures, requeue_at, with_finalizer};
+use super::{Context, Error, failures, requeue_at, review, with_finalizer};
 use crate::api::READY;
 use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
-use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict, plan_client};
+use crate::desired::review::Judged;
+use crate::desired::{ClientPlan, GrantPlan, Reason, Verdict};
 
 const KIND: &str = "AccessGrant";
 
@@ -53,7 +54,7 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
     let mut wake = None;
     for client in &grant.spec.clients {
         let world = ctx.grant_world(client, grant);
-        let plan = plan_client(&world.inputs(now));
+        let plan = world.plan(now);
         wake = [wake, plan.wake_at].into_iter().flatten().min();
         let outcome = match plan.grant(&home, &name) {
             Some(found) => ClientVerdict {
@@ -78,7 +79,9 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
         // The binding's own watch event brings this grant back as soon as it is in place.
         return Ok(Action::requeue(left));
     }
-    write_status(ctx, grant, previous, &clients, now).await?;
+    let review = crate::desired::review::of_grant(grant, now);
+    wake = [wake, review.as_ref().and_then(|judged| judged.next_change(now))].into_iter().flatten().min();
+    write_status(ctx, grant, previous, &clients, review.as_ref(), now).await?;
     Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
@@ -176,6 +179,7 @@ async fn write_status(
     grant: &AccessGrant,
     previous: AccessGrantStatus,
     verdicts: &[ClientVerdict],
+    review: Option<&Judged>,
     now: Timestamp,
 ) -> Result<(), Error> {
     let (ready, verdict) = overall(verdicts);
@@ -190,18 +194,26 @@ async fn write_status(
             access_ends_at: c.ends_at.map(Time),
         })
         .collect();
+    let generation = grant.meta().generation;
+    let conditions = ready_condition(ready, &verdict, generation, &previous.conditions, now);
     let status = AccessGrantStatus {
-        observed_generation: grant.meta().generation,
-        conditions: ready_condition(ready, &verdict, grant.meta().generation, &previous.conditions, now).into(),
+        observed_generation: generation.and_then(std::num::NonZeroI64::new),
+        conditions: review::with_condition(conditions, review, generation, now).into(),
         subject_count: grant.spec.subjects.len() as i32,
         granted_clients: clients.iter().filter(|c| c.granted).count() as i32,
         clients: clients.into(),
+        review: review.map(|judged| Box::new(judged.status.clone())),
     };
     if ctx.grant_statuses.says(grant, &status) {
         return Ok(());
     }
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
     let sent = patch_status(ctx, &api, grant, &previous, &status).await.map_err(Error::Status)?;
+    if sent {
+        let before = review::Said { conditions: &previous.conditions, review: previous.review.as_deref() };
+        let after = review::Said { conditions: &status.conditions, review: status.review.as_deref() };
+        review::announce(ctx, grant, before, after).await;
+    }
     if sent && transitioned(&previous.conditions, &status.conditions) {
         if verdict.reason == Reason::Expired
             && let Some(at) = grant.spec.expires_at.as_ref().and_then(Expiry::instant)

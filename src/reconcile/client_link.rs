@@ -18,13 +18,14 @@ use kube::runtime::finalizer::Event as Finalizer;
 use kube::{Api, Resource, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
-use super::{Context, Error, requeue_at, with_finalizer};
+use super::{Context, Error, requeue_at, review, with_finalizer};
 use crate::api::READY;
 use crate::api::{ClientLink, ClientLinkStatus};
 use crate::desired::client::{accepted_partner, outranked};
 use crate::desired::names;
 use crate::desired::ownership;
-use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict, plan_client};
+use crate::desired::review::Judged;
+use crate::desired::{ClientPlan, LinkPlan, Reason, Verdict};
 use crate::materialize::{FirstFailure, namespace};
 
 const KIND: &str = "ClientLink";
@@ -46,21 +47,18 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     // A link that an older one outranks only says so: the winner's reconcile plans and writes
     // the namespace (and every change there brings it back).
     let neighbours = ctx.caches.by.links_by_namespace.get(&namespace, &ctx.caches.links);
+    let review = crate::desired::review::of_link(link, ctx.partner(&link.spec.partner).as_deref(), now);
+    let review_changes = review.as_ref().and_then(|judged| judged.next_change(now));
     if let Some(verdict) = outranked(link, neighbours.iter().map(AsRef::as_ref)) {
-        let mine = LinkPlan {
-            verdict,
-            partner_uid: accepted_partner(link).cloned(),
-            ends_at: None,
-            grants: vec![],
-            access_key_secret: None,
-            over_limit: 0,
-        };
-        write_status(ctx, link, &mine, now).await?;
-        return Ok(Action::await_change());
+        let partner_uid = accepted_partner(link).cloned();
+        let mine =
+            LinkPlan { verdict, partner_uid, ends_at: None, grants: vec![], access_key_secret: None, over_limit: 0, requests: vec![] };
+        write_status(ctx, link, &mine, review.as_ref(), now).await?;
+        return Ok(requeue_at(review_changes, now, ctx.settings.resync));
     }
     let _room = ctx.reserve_plan(&namespace).await;
     let world = ctx.client_world(&namespace);
-    let plan = plan_client(&world.inputs(now));
+    let plan = world.plan(now);
     let key_refresh = materialize_namespace(ctx, &namespace, &plan, now).await?;
     let mine = plan.links.get(&link.name_any()).cloned().unwrap_or_else(|| LinkPlan {
         verdict: Verdict::new(Reason::LinkNotReady, "the link is not yet in the operator's cache"),
@@ -69,10 +67,12 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
         grants: vec![],
         access_key_secret: None,
         over_limit: 0,
+        requests: vec![],
     });
-    let summary_held = write_status(ctx, link, &mine, now).await?;
+    super::access_request::report(ctx, link, &plan, now).await?;
+    let summary_held = write_status(ctx, link, &mine, review.as_ref(), now).await?;
     let summary_due = summary_held.map(|wait| now + SignedDuration::try_from(wait).unwrap_or_default());
-    let wake = [plan.wake_at, key_refresh, summary_due].into_iter().flatten().min();
+    let wake = [plan.wake_at, key_refresh, summary_due, review_changes].into_iter().flatten().min();
     Ok(requeue_at(wake, now, ctx.settings.resync))
 }
 
@@ -90,13 +90,21 @@ async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan
 
 /// Writes the link's status, unless only its list of grants changed and that change is being
 /// coalesced: then returns how long it is held.
-async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Timestamp) -> Result<Option<Duration>, Error> {
+async fn write_status(
+    ctx: &Context,
+    link: &ClientLink,
+    plan: &LinkPlan,
+    review: Option<&Judged>,
+    now: Timestamp,
+) -> Result<Option<Duration>, Error> {
     // As cached: without its list of grants (`LinkGrants` knows what that says).
     let previous = link.status.clone().unwrap_or_default();
     let ready = plan.verdict.reason == Reason::Active;
+    let generation = link.meta().generation;
+    let conditions = ready_condition(ready, &plan.verdict, generation, &previous.conditions, now);
     let status = ClientLinkStatus {
-        observed_generation: link.meta().generation,
-        conditions: ready_condition(ready, &plan.verdict, link.meta().generation, &previous.conditions, now),
+        observed_generation: generation,
+        conditions: review::with_condition(conditions, review, generation, now),
         grant_count: plan.grants.iter().filter(|g| g.granted).count() as i32,
         grants: plan.grants.clone(),
         access_key_secret: plan.access_key_secret.clone(),
@@ -105,6 +113,8 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
         partner_uid: link.spec.partner_uid.clone().or(previous.partner_uid.clone()).or(plan.partner_uid.clone()),
         grant_limit: Some(i32::try_from(link.spec.grant_limit()).unwrap_or(i32::MAX)),
         grants_over_limit: (plan.over_limit > 0).then(|| i32::try_from(plan.over_limit).unwrap_or(i32::MAX)),
+        review: review.map(|judged| judged.status.clone()),
+        requests: plan.requests.clone(),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
@@ -123,6 +133,11 @@ async fn write_status(ctx: &Context, link: &ClientLink, plan: &LinkPlan, now: Ti
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
     let sent = patch_status(ctx, &api, link, &previous, &status).await.map_err(Error::Status)?;
     ctx.link_summaries.settled(&key);
+    if sent {
+        let before = review::Said { conditions: &previous.conditions, review: previous.review.as_ref() };
+        let after = review::Said { conditions: &status.conditions, review: status.review.as_ref() };
+        review::announce(ctx, link, before, after).await;
+    }
     if sent && transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired
             && let Some(at) = plan.ends_at
@@ -205,7 +220,7 @@ async fn materialize_others(ctx: &Context, namespace: &str) -> Result<(), Error>
     let _room = ctx.reserve_plan(namespace).await;
     let world = ctx.client_world(namespace);
     let now = Timestamp::now();
-    let plan = plan_client(&world.inputs(now));
+    let plan = world.plan(now);
     materialize_namespace(ctx, namespace, &plan, now).await.map(|_| ())
 }
 

@@ -9,9 +9,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
-use crate::api::{AccessGrant, ClientLink, Partner};
+use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::Caches;
-use crate::desired::{ClientInputs, client};
+use crate::desired::request::Requests;
+use crate::desired::{ClientInputs, ClientPlan, client, plan_client_with};
 use crate::materialize::access_key::KeySettings;
 use crate::metrics::Metrics;
 
@@ -100,9 +101,16 @@ pub struct ClientWorld {
     /// The ceiling ClusterRole as cached (shared, not copied: aggregated, it is the largest
     /// role the rules read, and every plan reads it).
     pub ceiling: Option<Arc<ClusterRole>>,
+    pub requests: Vec<Arc<AccessRequest>>,
+    pub approvals: Vec<Arc<AccessApproval>>,
 }
 
 impl ClientWorld {
+    /// The namespace's plan at `now`, on-request access included.
+    pub fn plan(&self, now: Timestamp) -> ClientPlan {
+        plan_client_with(&self.inputs(now), Requests { requests: &self.requests, approvals: &self.approvals })
+    }
+
     pub fn inputs(&self, now: Timestamp) -> ClientInputs<'_> {
         ClientInputs {
             namespace: &self.namespace,
@@ -229,7 +237,21 @@ impl Context {
                 Some((home.clone(), self.caches.namespaces.of(home).remove(crate::desired::names::HOME_OF_UID)?))
             })
             .collect();
-        ClientWorld { namespace: namespace.to_string(), namespace_labels, links, partners, homes, grants, roles, cluster_roles, ceiling }
+        let requests = self.caches.by.requests_by_client.get(namespace, &self.caches.requests);
+        let approvals = self.caches.by.approvals_by_namespace.get(namespace, &self.caches.approvals);
+        ClientWorld {
+            namespace: namespace.to_string(),
+            namespace_labels,
+            links,
+            partners,
+            homes,
+            grants,
+            roles,
+            cluster_roles,
+            ceiling,
+            requests,
+            approvals,
+        }
     }
 }
 
@@ -248,11 +270,14 @@ impl ForTheRules for Partner {
     }
 }
 
-/// A link's status holds one thing the rules read: the Partner it accepted.
+/// A link's status holds two things the rules read: the Partner it accepted, and the reviews
+/// counted.
 impl ForTheRules for ClientLink {
     fn for_the_rules(&self) -> Self {
         let partner_uid = self.status.as_ref().and_then(|s| s.partner_uid.clone());
-        let status = partner_uid.map(|partner_uid| crate::api::ClientLinkStatus { partner_uid: Some(partner_uid), ..Default::default() });
+        let review = self.status.as_ref().and_then(|s| s.review.clone());
+        let status =
+            (partner_uid.is_some() || review.is_some()).then(|| crate::api::ClientLinkStatus { partner_uid, review, ..Default::default() });
         Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status }
     }
 }

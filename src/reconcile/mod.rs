@@ -2,10 +2,12 @@
 //! (`desired`, pure) → apply and prune (`materialize`) → write status and Events.
 
 pub mod access_grant;
+pub mod access_request;
 pub mod client_link;
 pub mod context;
 pub mod failures;
 pub mod partner;
+pub mod review;
 pub mod revocation;
 pub mod status;
 

@@ -56,15 +56,15 @@ fn access_rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> AccessRul
 }
 
 fn inline(name: &str, rules: Vec<AccessRule>) -> AccessLevel {
-    AccessLevel { name: name.into(), cluster_role: None, role: None, rules: Some(rules) }
+    AccessLevel { name: name.into(), cluster_role: None, role: None, rules: Some(rules), on_request: None }
 }
 
 fn from_role(name: &str, role: &str) -> AccessLevel {
-    AccessLevel { name: name.into(), cluster_role: None, role: Some(role.into()), rules: None }
+    AccessLevel { name: name.into(), cluster_role: None, role: Some(role.into()), rules: None, on_request: None }
 }
 
 fn from_cluster_role(name: &str, cluster_role: &str) -> AccessLevel {
-    AccessLevel { name: name.into(), cluster_role: Some(cluster_role.into()), role: None, rules: None }
+    AccessLevel { name: name.into(), cluster_role: Some(cluster_role.into()), role: None, rules: None, on_request: None }
 }
 
 /// The platform's ceiling: read-only, no Secrets.
@@ -137,6 +137,8 @@ fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> Client
             suspended: None,
             partner_uid: None,
             max_grants: None,
+            review: None,
+            approvers: vec![],
         },
     );
     l.metadata.namespace = Some(ns.into());
@@ -147,7 +149,7 @@ fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> Client
 fn grant(home: &str, name: &str, clients: &[&str], level: &str, subjects: Vec<Subject>) -> AccessGrant {
     let mut g = AccessGrant::new(
         name,
-        AccessGrantSpec { clients: strings(clients).into(), access_level: level.into(), subjects, expires_at: None },
+        AccessGrantSpec { clients: strings(clients).into(), access_level: level.into(), subjects, expires_at: None, review: None },
     );
     g.metadata.namespace = Some(home.into());
     g.metadata.uid = Some(format!("uid-grant-{home}-{name}"));
