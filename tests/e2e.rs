@@ -17,6 +17,7 @@ use support::fixtures::{PartnerFixture, read_level, user};
 use support::*;
 
 const PODS: Res = res("", "pods");
+const CONFIG_MAPS: Res = res("", "configmaps");
 const WAIT: Duration = Duration::from_secs(60);
 const NAMESPACE: &str = "liaison-system";
 
@@ -199,6 +200,50 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     let carol = partner.user("carol");
     partner.grant("carol", &[&client_ns], "read", json!([user(&carol)]), json!({})).await;
     until("the new leader grants carol", WAIT, || can(&admin, &carol, &[], "list", PODS, &client_ns)).await;
+
+    // Just-in-time access through the pod: the client offers a level on request and names its
+    // admin as approver; the partner's admin grants dave that level (nothing yet) and asks for
+    // it; the approver approves; dave reads ConfigMaps until the approved end, not after.
+    let on_request = json!({"spec": {
+        "accessLevels": [
+            {"name": "read", "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]},
+            {"name": "config", "onRequest": {"maxDuration": "1h"},
+             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}
+        ],
+        "approvers": ["beta-admin"]
+    }});
+    eventually("the client's admin offers a level on request", WAIT, || {
+        let (links, patch) = (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), on_request.clone());
+        async move { links.patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.ok() }
+    })
+    .await;
+    let dave = partner.user("dave");
+    partner.grant("dave", &[&client_ns], "config", json!([user(&dave)]), json!({})).await;
+    support::fixtures::grant_reason(&partner.grants(), "dave", "OnRequest").await;
+    assert!(!can(&admin, &dave, &[], "list", CONFIG_MAPS, &client_ns).await, "an eligible grant binds nobody");
+    let request: liaison::api::AccessRequest = serde_json::from_value(json!({
+        "metadata": {"name": "inc-1"},
+        "spec": {"grant": "dave", "client": client_ns, "duration": "20s", "reason": "INC-1",
+                 "requestedBy": partner.user("admin"), "subjects": [user(&dave)]}
+    }))
+    .unwrap();
+    eventually("the partner's admin asks for it", WAIT, || {
+        let (requests, request) =
+            (Api::<liaison::api::AccessRequest>::namespaced(as_partner_admin.clone(), &partner.home), request.clone());
+        async move { requests.create(&Default::default(), &request).await.ok() }
+    })
+    .await;
+    eventually("the approver approves", WAIT, || {
+        let (as_approver, ns) = (as_client_admin.clone(), client_ns.clone());
+        async move { liaison::reviews::approve(&as_approver, &ns, "inc-1", liaison::api::Decision::Approve, None).await.ok() }
+    })
+    .await;
+    until("dave reads ConfigMaps on the approved request", WAIT, || can(&admin, &dave, &[], "list", CONFIG_MAPS, &client_ns)).await;
+    until("dave's access ends at the approved end", WAIT, || {
+        let (admin, dave, ns) = (admin.clone(), dave.clone(), client_ns.clone());
+        async move { !can(&admin, &dave, &[], "list", CONFIG_MAPS, &ns).await }
+    })
+    .await;
 
     Api::<ClientLink>::namespaced(admin.clone(), &client_ns).delete("link", &DeleteParams::default()).await.expect("deleting the link");
     until("bob's access ends with the link", WAIT, || {
