@@ -53,14 +53,26 @@ struct Sizes {
 
 /// The sizes `cargo test` runs: every step once, in a minute, so that CI keeps the benchmark
 /// working. Nothing is timed against a target there; what must hold at any size is asserted.
-const SMOKE: Sizes =
-    Sizes { partners: 2, links: 4, grants: 20, subjects: 2, concurrency: 4, revoke_links: 2, revoke_grants: 5, refused_links: 20 };
+const SMOKE: Sizes = Sizes {
+    partners: 2,
+    links: 4,
+    grants: 20,
+    subjects: 2,
+    concurrency: 4,
+    revoke_links: 2,
+    revoke_grants: 5,
+    refused_links: 20,
+};
 
 fn sizes() -> Sizes {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let flag = |name: &str, default: usize| {
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     let (p, l, g) = if quick { (10, 100, 500) } else { (100, 2000, 10_000) };
     Sizes {
@@ -90,7 +102,11 @@ fn operator_writes() -> BTreeMap<String, usize> {
         }
         let object = &event["objectRef"];
         let subresource = object["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
-        let what = format!("{} {}{subresource}", event["verb"].as_str().unwrap_or("?"), object["resource"].as_str().unwrap_or("?"));
+        let what = format!(
+            "{} {}{subresource}",
+            event["verb"].as_str().unwrap_or("?"),
+            object["resource"].as_str().unwrap_or("?")
+        );
         *writes.entry(what).or_insert(0) += 1;
     }
     writes
@@ -102,7 +118,11 @@ fn total(writes: &BTreeMap<String, usize>) -> usize {
 
 /// `after - before`, per kind of write.
 fn difference(after: &BTreeMap<String, usize>, before: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
-    after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).collect()
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
 }
 
 /// Waits until a watch of a Liaison kind has seen `count` of its objects Ready.
@@ -133,7 +153,11 @@ async fn seen(admin: &kube::Client, labels: &str, count: usize) {
 
 /// Starts a watch of the RoleBindings of `namespace` matching `labels` and returns once it has
 /// listed them; the task it returns ends when none is left, with the moment it saw the last go.
-async fn watch_until_none_left(admin: &kube::Client, namespace: &str, labels: &str) -> tokio::task::JoinHandle<Instant> {
+async fn watch_until_none_left(
+    admin: &kube::Client,
+    namespace: &str,
+    labels: &str,
+) -> tokio::task::JoinHandle<Instant> {
     let api: Api<RoleBinding> = Api::namespaced(admin.clone(), namespace);
     let mut stream = watcher(api, watcher::Config::default().labels(labels)).boxed();
     let mut names = BTreeSet::new();
@@ -162,7 +186,9 @@ async fn reported_revoked(admin: &kube::Client, home: &str, namespace: &str, gra
     let api: Api<AccessGrant> = Api::namespaced(admin.clone(), home);
     loop {
         let listed = api.list(&Default::default()).await.expect("listing grants").items;
-        let reported = listed.iter().filter(|g| g.status.iter().flat_map(|s| &s.clients).any(|c| c.namespace == namespace && !c.granted));
+        let reported = listed.iter().filter(|g| {
+            g.status.iter().flat_map(|s| &s.clients).any(|c| c.namespace == namespace && !c.granted)
+        });
         if reported.count() >= grants {
             return;
         }
@@ -183,14 +209,24 @@ struct ProcStats {
 fn proc_stats(pid: u32) -> ProcStats {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib = |field: &str| -> f64 {
-        status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0.0)
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0.0)
     };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
     let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
     let mib = |field: &str| kib(field) / 1024.0;
-    ProcStats { peak_rss: mib("VmHWM:"), rss: mib("VmRSS:"), file: mib("RssFile:"), anon: mib("RssAnon:"), cpu_seconds: ticks / 100.0 }
+    ProcStats {
+        peak_rss: mib("VmHWM:"),
+        rss: mib("VmRSS:"),
+        file: mib("RssFile:"),
+        anon: mib("RssAnon:"),
+        cpu_seconds: ticks / 100.0,
+    }
 }
 
 /// CPU seconds the control plane (API server and etcd) has used so far. On a machine with few
@@ -198,7 +234,9 @@ fn proc_stats(pid: u32) -> ProcStats {
 fn control_plane_cpu() -> f64 {
     ["kube-apiserver", "etcd"]
         .iter()
-        .filter_map(|part| std::fs::read_to_string(testenv().dir.join(format!("{part}.pid"))).ok()?.trim().parse().ok())
+        .filter_map(|part| {
+            std::fs::read_to_string(testenv().dir.join(format!("{part}.pid"))).ok()?.trim().parse().ok()
+        })
         .map(|pid| proc_stats(pid).cpu_seconds)
         .sum()
 }
@@ -225,7 +263,9 @@ async fn grants_alone(admin: &kube::Client, sizes: &Sizes) -> (Duration, f64) {
         })
         .await;
     let (took, cpu) = (started.elapsed(), control_plane_cpu() - cpu_before);
-    api.delete_collection(&DeleteParams::default(), &kube::api::ListParams::default()).await.expect("removing the floor's grants");
+    api.delete_collection(&DeleteParams::default(), &kube::api::ListParams::default())
+        .await
+        .expect("removing the floor's grants");
     (took, cpu)
 }
 
@@ -259,10 +299,17 @@ async fn api_server_time(admin: &kube::Client) -> BTreeMap<String, (f64, f64)> {
         };
         let Some((labels, value)) = rest.rsplit_once("} ") else { continue };
         let label = |name: &str| {
-            labels.split(',').find_map(|pair| pair.strip_prefix(&format!("{name}=\"")).map(|v| v.trim_end_matches('"').to_string()))
+            labels.split(',').find_map(|pair| {
+                pair.strip_prefix(&format!("{name}=\"")).map(|v| v.trim_end_matches('"').to_string())
+            })
         };
-        let subresource = label("subresource").filter(|s| !s.is_empty()).map(|s| format!("/{s}")).unwrap_or_default();
-        let what = format!("{} {}{subresource}", label("verb").unwrap_or_default(), label("resource").unwrap_or_default());
+        let subresource =
+            label("subresource").filter(|s| !s.is_empty()).map(|s| format!("/{s}")).unwrap_or_default();
+        let what = format!(
+            "{} {}{subresource}",
+            label("verb").unwrap_or_default(),
+            label("resource").unwrap_or_default()
+        );
         let entry = spent.entry(what).or_default();
         let value: f64 = value.trim().parse().unwrap_or(0.0);
         if slot == 0 { entry.0 += value } else { entry.1 += value }
@@ -271,7 +318,11 @@ async fn api_server_time(admin: &kube::Client) -> BTreeMap<String, (f64, f64)> {
 }
 
 /// The largest shares of the API server's time between two readings, longest first.
-fn largest_costs(after: &BTreeMap<String, (f64, f64)>, before: &BTreeMap<String, (f64, f64)>, top: usize) -> Vec<(String, f64, f64)> {
+fn largest_costs(
+    after: &BTreeMap<String, (f64, f64)>,
+    before: &BTreeMap<String, (f64, f64)>,
+    top: usize,
+) -> Vec<(String, f64, f64)> {
     let mut costs: Vec<(String, f64, f64)> = after
         .iter()
         .map(|(what, (seconds, count))| {
@@ -293,7 +344,11 @@ fn largest_costs(after: &BTreeMap<String, (f64, f64)>, before: &BTreeMap<String,
 /// binding). Run with no operator: grants in a namespace of their own, bindings in the links'
 /// namespaces. Returns that time, when the last status was written, and the control plane's
 /// CPU seconds.
-async fn least_writes(admin: &kube::Client, sizes: &Sizes, links: &[(usize, String)]) -> (Duration, Duration, f64) {
+async fn least_writes(
+    admin: &kube::Client,
+    sizes: &Sizes,
+    links: &[(usize, String)],
+) -> (Duration, Duration, f64) {
     let home = fresh_namespace(admin, "bench-least").await;
     let grants: Api<AccessGrant> = Api::namespaced(admin.clone(), &home);
     let (started, cpu_before) = (Instant::now(), control_plane_cpu());
@@ -301,7 +356,9 @@ async fn least_writes(admin: &kube::Client, sizes: &Sizes, links: &[(usize, Stri
         let (admin, total) = (admin.clone(), sizes.grants);
         async move { seen(&admin, "bench=least", total).await }
     });
-    let subjects_of = |j: usize| -> Vec<serde_json::Value> { (0..sizes.subjects).map(|s| user(&format!("least-g{j}s{s}"))).collect() };
+    let subjects_of = |j: usize| -> Vec<serde_json::Value> {
+        (0..sizes.subjects).map(|s| user(&format!("least-g{j}s{s}"))).collect()
+    };
     let (applied, landed) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let user_applies = {
         let (grants, home) = (grants.clone(), home.clone());
@@ -330,22 +387,33 @@ async fn least_writes(admin: &kube::Client, sizes: &Sizes, links: &[(usize, Stri
         async move {
             let name = format!("g{j}");
             let finalizer = json!({"metadata": {"finalizers": ["bench.liaison.dev/least"]}});
-            grants.patch(&name, &PatchParams::default(), &Patch::Merge(&finalizer)).await.expect("adding a finalizer");
-            let subjects: Vec<serde_json::Value> =
-                subjects.iter().map(|s| json!({"kind": "User", "name": s["name"], "apiGroup": "rbac.authorization.k8s.io"})).collect();
+            grants
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&finalizer))
+                .await
+                .expect("adding a finalizer");
+            let subjects: Vec<serde_json::Value> = subjects
+                .iter()
+                .map(|s| json!({"kind": "User", "name": s["name"], "apiGroup": "rbac.authorization.k8s.io"}))
+                .collect();
             let binding: RoleBinding = serde_json::from_value(json!({
                 "metadata": {"name": format!("least-{j}"), "labels": {"bench": "least"}},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
                 "subjects": subjects
             }))
             .unwrap();
-            Api::<RoleBinding>::namespaced(admin, &ns).create(&PostParams::default(), &binding).await.expect("creating a binding");
+            Api::<RoleBinding>::namespaced(admin, &ns)
+                .create(&PostParams::default(), &binding)
+                .await
+                .expect("creating a binding");
             let status = json!({"status": {
                 "observedGeneration": 1, "grantedClients": 1,
                 "conditions": [{"type": "Ready", "status": "True", "reason": "Granted", "message": "bound",
                     "lastTransitionTime": "2026-12-01T00:00:00Z", "observedGeneration": 1}]
             }});
-            grants.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("writing a status");
+            grants
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .expect("writing a status");
         }
     });
     futures::future::join(user_applies, operator).await;
@@ -354,7 +422,9 @@ async fn least_writes(admin: &kube::Client, sizes: &Sizes, links: &[(usize, Stri
     (started.elapsed(), all_written, control_plane_cpu() - cpu_before)
 }
 
-fn tokio_stream_of<T>(mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
+fn tokio_stream_of<T>(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
@@ -373,7 +443,9 @@ async fn refused_links(admin: &kube::Client, count: usize, concurrency: usize) {
                     "metadata": {"name": format!("flood-{i}")},
                     "spec": {"partner": format!("nobody-{i}"), "accessLevels": read_level("read")}
                 });
-                api.create(&PostParams::default(), &serde_json::from_value(link).unwrap()).await.expect("creating a refused link");
+                api.create(&PostParams::default(), &serde_json::from_value(link).unwrap())
+                    .await
+                    .expect("creating a refused link");
             }
         })
         .await;
@@ -394,9 +466,10 @@ async fn main() {
     }
     let admin = client().await;
     install_liaison(&admin).await;
-    let config = std::fs::read_to_string(kubeconfig_path())
-        .unwrap()
-        .replace("    client-key:", &format!("    as: {OPERATOR_USER}\n    as-groups: [\"system:masters\"]\n    client-key:"));
+    let config = std::fs::read_to_string(kubeconfig_path()).unwrap().replace(
+        "    client-key:",
+        &format!("    as: {OPERATOR_USER}\n    as-groups: [\"system:masters\"]\n    client-key:"),
+    );
     let operator_kubeconfig = testenv().dir.join("bench-operator-kubeconfig");
     std::fs::write(&operator_kubeconfig, config).unwrap();
     eprintln!("applying {} grants with no operator running (the floor)...", sizes.grants);
@@ -454,7 +527,8 @@ async fn main() {
         .for_each_concurrent(c, |j| {
             let (p, ns) = &links[j % links.len()];
             let partner = &partners[*p];
-            let subjects: Vec<serde_json::Value> = (0..sizes.subjects).map(|s| user(&partner.user(&format!("g{j}s{s}")))).collect();
+            let subjects: Vec<serde_json::Value> =
+                (0..sizes.subjects).map(|s| user(&partner.user(&format!("g{j}s{s}")))).collect();
             async move {
                 partner.grant(&format!("g{j}"), &[ns], "read", json!(subjects), json!({})).await;
             }
@@ -501,7 +575,10 @@ async fn main() {
 
     // 3. Revocation: links that many grants name (one partner's grants, each naming every one of
     // these links' namespaces), deleted one at a time.
-    eprintln!("setting up {} links named by {} grants each, to revoke...", sizes.revoke_links, sizes.revoke_grants);
+    eprintln!(
+        "setting up {} links named by {} grants each, to revoke...",
+        sizes.revoke_links, sizes.revoke_grants
+    );
     let revoking = PartnerFixture::create(&admin, "rv").await;
     let revoked: Vec<String> = futures::stream::iter(0..sizes.revoke_links)
         .map(|i| {
@@ -517,13 +594,17 @@ async fn main() {
         .await;
     let clients: Vec<&str> = revoked.iter().map(String::as_str).collect();
     let watch = tokio::spawn({
-        let (admin, labels) = (admin.clone(), format!("liaison.dev/component=grant-binding,liaison.dev/partner={}", revoking.name));
+        let (admin, labels) = (
+            admin.clone(),
+            format!("liaison.dev/component=grant-binding,liaison.dev/partner={}", revoking.name),
+        );
         let total = sizes.revoke_links * sizes.revoke_grants;
         async move { seen(&admin, &labels, total).await }
     });
     futures::stream::iter(0..sizes.revoke_grants)
         .for_each_concurrent(c, |j| {
-            let subjects: Vec<serde_json::Value> = (0..sizes.subjects).map(|s| user(&revoking.user(&format!("r{j}s{s}")))).collect();
+            let subjects: Vec<serde_json::Value> =
+                (0..sizes.subjects).map(|s| user(&revoking.user(&format!("r{j}s{s}")))).collect();
             let (revoking, clients) = (&revoking, &clients);
             async move {
                 revoking.grant(&format!("r{j}"), clients, "read", json!(subjects), json!({})).await;
@@ -541,10 +622,16 @@ async fn main() {
             eprintln!("creating {} refused links in another tenant's namespace...", sizes.refused_links);
             refused_links(&admin, sizes.refused_links, c).await;
         }
-        assert!(can(&admin, &victim, &[], "list", res("", "pods"), ns).await, "{victim} has access in {ns} before its link goes");
+        assert!(
+            can(&admin, &victim, &[], "list", res("", "pods"), ns).await,
+            "{victim} has access in {ns} before its link goes"
+        );
         let bindings_gone = watch_until_none_left(&admin, ns, "liaison.dev/component=grant-binding").await;
         let started = Instant::now();
-        Api::<ClientLink>::namespaced(admin.clone(), ns).delete("link", &DeleteParams::default()).await.unwrap();
+        Api::<ClientLink>::namespaced(admin.clone(), ns)
+            .delete("link", &DeleteParams::default())
+            .await
+            .unwrap();
         // Timed to the API server's own "no": the level Roles are emptied first, so access
         // ends before the bindings are all gone.
         while can(&admin, &victim, &[], "list", res("", "pods"), ns).await {
@@ -583,7 +670,10 @@ async fn main() {
     drop(operator);
     let writes_before = operator_writes();
     let before = total(&writes_before);
-    let operator = Operator::start_with(&operator_kubeconfig, &["--resync", &RESYNC_SECONDS.to_string(), "--concurrency", "16"]);
+    let operator = Operator::start_with(
+        &operator_kubeconfig,
+        &["--resync", &RESYNC_SECONDS.to_string(), "--concurrency", "16"],
+    );
     operator.wait_ready().await;
     tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * 3 + 1)).await;
     let writes_at_rest = difference(&operator_writes(), &writes_before);
@@ -657,7 +747,10 @@ async fn main() {
         restarted.peak_rss
     );
     let per_grant = |n: usize| n as f64 / sizes.grants as f64;
-    println!("| operator writes per grant, until every grant is Ready | {:.2} |", per_grant(total(&writes_converging)));
+    println!(
+        "| operator writes per grant, until every grant is Ready | {:.2} |",
+        per_grant(total(&writes_converging))
+    );
     for (what, count) in &writes_converging {
         println!("| &nbsp;&nbsp;{what} | {:.2} |", per_grant(*count));
     }
@@ -669,7 +762,10 @@ async fn main() {
     for (what, seconds, count) in &least_api_costs {
         println!("| &nbsp;&nbsp;{what} | {seconds:.1} s in {count:.0} requests |");
     }
-    println!("| writes at rest (a fresh operator, {} s, resync {RESYNC_SECONDS} s) | {at_rest} |", RESYNC_SECONDS * 3 + 1);
+    println!(
+        "| writes at rest (a fresh operator, {} s, resync {RESYNC_SECONDS} s) | {at_rest} |",
+        RESYNC_SECONDS * 3 + 1
+    );
     for (what, count) in &writes_at_rest {
         println!("| &nbsp;&nbsp;{what} | {count} |");
     }
@@ -682,7 +778,10 @@ async fn main() {
     if smoke {
         assert_eq!(revocations.len() + flooded.len(), sizes.revoke_links, "every link revoked was timed");
         assert!(rss_mib > 0.0 && cpu_seconds > 0.0, "the operator's cost was read from /proc");
-        assert!(total(&writes_converging) >= 2 * sizes.grants, "the audit log saw the operator's writes: {writes_converging:?}");
+        assert!(
+            total(&writes_converging) >= 2 * sizes.grants,
+            "the audit log saw the operator's writes: {writes_converging:?}"
+        );
         assert_eq!(at_rest, 0, "a fresh operator on a converged cluster writes nothing: {writes_at_rest:?}");
     }
 }

@@ -70,11 +70,13 @@ impl Webhook {
 fn server_config(cert_dir: &Path) -> Result<ServerConfig, Error> {
     let read = |name: &str| {
         let path = cert_dir.join(name);
-        std::fs::read(&path).map_err(|source| Error::ReadCertificate { path: path.display().to_string(), source })
+        std::fs::read(&path)
+            .map_err(|source| Error::ReadCertificate { path: path.display().to_string(), source })
     };
     let (certs, key) = (read("tls.crt")?, read("tls.key")?);
     let bad = |e: &dyn std::fmt::Display| Error::Certificate(cert_dir.display().to_string(), e.to_string());
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&certs).collect::<Result<_, _>>().map_err(|e| bad(&e))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&certs).collect::<Result<_, _>>().map_err(|e| bad(&e))?;
     let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| bad(&e))?;
     ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key).map_err(|e| bad(&e))
 }
@@ -153,13 +155,17 @@ async fn review(State(client): State<Client>, Json(review): Json<AdmissionReview
 fn answer(uid: &str, verdict: Result<(), String>) -> Value {
     let response = match verdict {
         Ok(()) => json!({"uid": uid, "allowed": true}),
-        Err(message) => json!({"uid": uid, "allowed": false, "status": {"code": 403, "reason": "Forbidden", "message": message}}),
+        Err(message) => {
+            json!({"uid": uid, "allowed": false, "status": {"code": 403, "reason": "Forbidden", "message": message}})
+        }
     };
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
 }
 
 async fn judge(client: &Client, request: &AdmissionRequest) -> Result<(), String> {
-    let spec = |object: &Option<Value>| object.as_ref().map(|o| serde_json::from_value::<ClientLinkSpec>(o["spec"].clone()));
+    let spec = |object: &Option<Value>| {
+        object.as_ref().map(|o| serde_json::from_value::<ClientLinkSpec>(o["spec"].clone()))
+    };
     let new = match spec(&request.object) {
         Some(Ok(spec)) => spec,
         Some(Err(error)) => return Err(format!("the ClientLink's spec cannot be read: {error}")),
@@ -177,16 +183,25 @@ async fn judge(client: &Client, request: &AdmissionRequest) -> Result<(), String
 }
 
 /// The questions the authorizer answers no for this user, or why it could not be asked.
-async fn denied(client: &Client, user: &UserInfo, namespace: &str, questions: Vec<Question>) -> Result<Vec<Question>, String> {
+async fn denied(
+    client: &Client,
+    user: &UserInfo,
+    namespace: &str,
+    questions: Vec<Question>,
+) -> Result<Vec<Question>, String> {
     let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
     let answers: Vec<Result<(Question, bool), String>> = futures::stream::iter(questions)
         .map(|question| {
             let reviews = reviews.clone();
             async move {
-                let review = SubjectAccessReview { spec: spec_for(user, namespace, &question), ..Default::default() };
+                let review =
+                    SubjectAccessReview { spec: spec_for(user, namespace, &question), ..Default::default() };
                 match reviews.create(&PostParams::default(), &review).await {
                     Ok(answer) => Ok((question, answer.status.is_some_and(|s| s.allowed))),
-                    Err(error) => Err(format!("asking the authorizer whether you may {question}: {}", crate::materialize::said(&error))),
+                    Err(error) => Err(format!(
+                        "asking the authorizer whether you may {question}: {}",
+                        crate::materialize::said(&error)
+                    )),
                 }
             }
         })
@@ -234,15 +249,24 @@ mod tests {
             groups: vec!["devs".into(), "system:authenticated".into()],
             extra: BTreeMap::from([("scopes".to_string(), vec!["x".to_string()])]),
         };
-        let question =
-            Question { group: "".into(), resource: "pods".into(), subresource: Some("log".into()), verb: "get".into(), name: None };
+        let question = Question {
+            group: "".into(),
+            resource: "pods".into(),
+            subresource: Some("log".into()),
+            verb: "get".into(),
+            name: None,
+        };
         let spec = spec_for(&user, "beta", &question);
         assert_eq!(spec.user.as_deref(), Some("ada"));
         assert_eq!(spec.groups.as_deref(), Some(&user.groups[..]));
         assert_eq!(spec.extra.unwrap()["scopes"], ["x"]);
         let attributes = spec.resource_attributes.unwrap();
         assert_eq!(
-            (attributes.namespace.as_deref(), attributes.resource.as_deref(), attributes.subresource.as_deref()),
+            (
+                attributes.namespace.as_deref(),
+                attributes.resource.as_deref(),
+                attributes.subresource.as_deref()
+            ),
             (Some("beta"), Some("pods"), Some("log"))
         );
     }

@@ -13,8 +13,10 @@ pub const DEFAULT_NAME: &str = "liaison-access-ceiling";
 pub const AGGREGATE_LABEL: &str = "liaison.dev/aggregate-to-access-ceiling";
 
 pub fn cluster_role(name: &str) -> ClusterRole {
-    let selector =
-        |key: &str| LabelSelector { match_labels: Some(BTreeMap::from([(key.to_string(), "true".to_string())])), ..Default::default() };
+    let selector = |key: &str| LabelSelector {
+        match_labels: Some(BTreeMap::from([(key.to_string(), "true".to_string())])),
+        ..Default::default()
+    };
     ClusterRole {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -22,7 +24,10 @@ pub fn cluster_role(name: &str) -> ClusterRole {
             ..Default::default()
         },
         aggregation_rule: Some(AggregationRule {
-            cluster_role_selectors: Some(vec![selector("rbac.authorization.k8s.io/aggregate-to-view"), selector(AGGREGATE_LABEL)]),
+            cluster_role_selectors: Some(vec![
+                selector("rbac.authorization.k8s.io/aggregate-to-view"),
+                selector(AGGREGATE_LABEL),
+            ]),
         }),
         rules: None,
     }

@@ -32,7 +32,11 @@ pub struct Note {
 
 impl Publisher {
     pub fn new(client: Client, controller: &str, instance: Option<String>) -> Publisher {
-        Publisher { client, controller: controller.to_string(), instance: instance.unwrap_or_else(|| controller.to_string()) }
+        Publisher {
+            client,
+            controller: controller.to_string(),
+            instance: instance.unwrap_or_else(|| controller.to_string()),
+        }
     }
 
     /// Creates the Event in the object's namespace (`default` for cluster-scoped objects, as
@@ -40,7 +44,10 @@ impl Publisher {
     pub async fn publish(&self, note: Note, regarding: ObjectReference) -> Result<(), kube::Error> {
         let event = event(&self.controller, &self.instance, note, regarding, Timestamp::now());
         let namespace = event.metadata.namespace.clone().unwrap_or_else(|| "default".to_string());
-        Api::<Event>::namespaced(self.client.clone(), &namespace).create(&PostParams::default(), &event).await.map(|_| ())
+        Api::<Event>::namespaced(self.client.clone(), &namespace)
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -77,13 +84,24 @@ mod tests {
             namespace: Some("beta".into()),
             ..Default::default()
         };
-        let note = Note { warning: true, reason: "PartnerMissing".into(), action: "Refuse".into(), note: "no partner".into() };
+        let note = Note {
+            warning: true,
+            reason: "PartnerMissing".into(),
+            action: "Refuse".into(),
+            note: "no partner".into(),
+        };
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let event = event("liaison", "liaison-0", note, regarding.clone(), now);
-        assert_eq!(event.metadata.name.as_deref(), Some(format!("techhelp.{:x}", now.as_nanosecond()).as_str()));
+        assert_eq!(
+            event.metadata.name.as_deref(),
+            Some(format!("techhelp.{:x}", now.as_nanosecond()).as_str())
+        );
         assert_eq!(event.metadata.namespace.as_deref(), Some("beta"));
         assert_eq!(event.type_.as_deref(), Some("Warning"));
-        assert_eq!((event.reason.as_deref(), event.action.as_deref()), (Some("PartnerMissing"), Some("Refuse")));
+        assert_eq!(
+            (event.reason.as_deref(), event.action.as_deref()),
+            (Some("PartnerMissing"), Some("Refuse"))
+        );
         assert_eq!(event.regarding, Some(regarding));
         assert_eq!(event.reporting_controller.as_deref(), Some("liaison"));
         assert_eq!(event.reporting_instance.as_deref(), Some("liaison-0"));

@@ -60,22 +60,44 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("liaison");
         let reconciles = Family::<KindLabel, Counter>::default();
         let reconcile_errors = Family::<ErrorLabel, Counter>::default();
-        let reconcile_duration =
-            Family::<KindLabel, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14)));
+        let reconcile_duration = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
         let writes = Family::<KindLabel, Counter>::default();
         let revocations = Family::<KindLabel, Counter>::default();
-        let revocation_latency =
-            Family::<KindLabel, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
+        let revocation_latency = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
         let expiry_lag = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let active_bindings = Gauge::default();
         let active_grants = Gauge::default();
         let leader = Gauge::default();
-        registry.register("leader", "1 while this replica runs the controllers (holds the lease), 0 while it stands by", leader.clone());
+        registry.register(
+            "leader",
+            "1 while this replica runs the controllers (holds the lease), 0 while it stands by",
+            leader.clone(),
+        );
         registry.register("reconciles", "Reconciliations by kind", reconciles.clone());
-        registry.register("reconcile_errors", "Failed reconciliations by kind and reason", reconcile_errors.clone());
-        registry.register("reconcile_duration_seconds", "Reconciliation time by kind", reconcile_duration.clone());
-        registry.register("api_writes", "Write requests sent to the API server, by kind of object", writes.clone());
-        registry.register("revocations", "Completed revocations (finalizer released) by kind", revocations.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciliations by kind and reason",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconciliation time by kind",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "api_writes",
+            "Write requests sent to the API server, by kind of object",
+            writes.clone(),
+        );
+        registry.register(
+            "revocations",
+            "Completed revocations (finalizer released) by kind",
+            revocations.clone(),
+        );
         registry.register(
             "revocation_latency_seconds",
             "From deletion requested to every access removed and the finalizer released",
@@ -86,8 +108,16 @@ impl Default for Metrics {
             "From expiresAt to the status saying Expired (access is removed before)",
             expiry_lag.clone(),
         );
-        registry.register("active_bindings", "Grant RoleBindings materialized (updated at each sweep)", active_bindings.clone());
-        registry.register("active_grants", "AccessGrants granted in at least one client (updated at each sweep)", active_grants.clone());
+        registry.register(
+            "active_bindings",
+            "Grant RoleBindings materialized (updated at each sweep)",
+            active_bindings.clone(),
+        );
+        registry.register(
+            "active_grants",
+            "AccessGrants granted in at least one client (updated at each sweep)",
+            active_grants.clone(),
+        );
         // Every series a dashboard or an alert reads exists from the first scrape, at zero: a
         // quiet cluster shows `rate()` 0 rather than nothing, and an absence alert means absent.
         for kind in RECONCILED {
@@ -97,7 +127,9 @@ impl Default for Metrics {
             drop(revocations.get_or_create(&label));
             drop(revocation_latency.get_or_create(&label));
             for reason in crate::reconcile::failures::REASONS {
-                drop(reconcile_errors.get_or_create(&ErrorLabel { kind: kind.into(), reason: reason.into() }));
+                drop(
+                    reconcile_errors.get_or_create(&ErrorLabel { kind: kind.into(), reason: reason.into() }),
+                );
             }
         }
         for kind in WRITTEN {
@@ -142,7 +174,8 @@ impl Metrics {
 
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }

@@ -53,7 +53,8 @@ fn read(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
 }
 
 async fn partner_view(client: &Client, partner: &str) -> Result<Vec<Row>, Error> {
-    let partner: Partner = Api::all(client.clone()).get(partner).await.map_err(read(format!("Partner {partner}")))?;
+    let partner: Partner =
+        Api::all(client.clone()).get(partner).await.map_err(read(format!("Partner {partner}")))?;
     let home = partner.spec.home_namespace.clone();
     let grants = Api::<AccessGrant>::namespaced(client.clone(), &home)
         .list(&ListParams::default())
@@ -112,7 +113,10 @@ pub fn rows_from_requests(requests: &[AccessRequest]) -> Vec<Row> {
                 client: request.spec.client.clone(),
                 level: "on request".into(),
                 grant: format!("{} via {}", request.name_any(), request.spec.grant),
-                until: status.ends_at.map(|t| t.0.to_string()).unwrap_or_else(|| format!("{} once approved", request.spec.duration)),
+                until: status
+                    .ends_at
+                    .map(|t| t.0.to_string())
+                    .unwrap_or_else(|| format!("{} once approved", request.spec.duration)),
                 state: status.phase.unwrap_or_else(|| "Pending".into()),
             }
         })
@@ -128,7 +132,11 @@ pub fn rows_from_link_requests(links: &[ClientLink]) -> Vec<Row> {
             client: link.namespace().unwrap_or_default(),
             level: "on request".into(),
             grant: format!("{} via {}", request.request, request.grant),
-            until: request.ends_at.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| format!("{} once approved", request.duration)),
+            until: request
+                .ends_at
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_else(|| format!("{} once approved", request.duration)),
             state: request.phase.clone(),
         })
         .collect()
@@ -150,9 +158,13 @@ pub fn rows_from_grants(grants: &[AccessGrant]) -> Vec<Row> {
         for client in &grant.spec.clients {
             let answer = status.clients.iter().find(|c| &c.namespace == client);
             let state = answer.map(|a| a.reason.clone()).unwrap_or_else(|| "Pending".into());
-            let until = answer.and_then(|a| a.access_ends_at.as_ref()).map(|t| t.0.to_string()).unwrap_or_else(|| "-".into());
+            let until = answer
+                .and_then(|a| a.access_ends_at.as_ref())
+                .map(|t| t.0.to_string())
+                .unwrap_or_else(|| "-".into());
             for subject in &grant.spec.subjects {
-                let sa_namespace = (subject.kind == crate::api::SubjectKind::ServiceAccount).then_some(home.as_str());
+                let sa_namespace =
+                    (subject.kind == crate::api::SubjectKind::ServiceAccount).then_some(home.as_str());
                 rows.push(Row {
                     subject: subject_text(subject.kind.as_str(), &subject.name, sa_namespace),
                     client: client.clone(),
@@ -199,7 +211,9 @@ pub fn rows_from_bindings(bindings: &[RoleBinding], links: &[ClientLink]) -> Vec
         let label = |key: &str| labels.get(key).cloned().unwrap_or_else(|| "-".into());
         let grant = match (labels.get(names::GRANT_NAMESPACE), labels.get(names::ACCESS_GRANT)) {
             (Some(ns), Some(name)) => format!("{ns}/{name}"),
-            _ if labels.get(names::COMPONENT).map(String::as_str) == Some(Component::AccessKey.as_str()) => "access key".into(),
+            _ if labels.get(names::COMPONENT).map(String::as_str) == Some(Component::AccessKey.as_str()) => {
+                "access key".into()
+            }
             _ => "-".into(),
         };
         let until = binding.annotations().get(names::ACCESS_ENDS_AT).cloned().unwrap_or_else(|| "-".into());
@@ -232,7 +246,9 @@ pub fn rows_from_bindings(bindings: &[RoleBinding], links: &[ClientLink]) -> Vec
 
 pub fn render(rows: &[Row], format: OutputFormat) -> Result<String, Error> {
     match format {
-        OutputFormat::Json => serde_json::to_string_pretty(rows).map(|s| s + "\n").map_err(|e| Error::Encode(e.to_string())),
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(rows).map(|s| s + "\n").map_err(|e| Error::Encode(e.to_string()))
+        }
         OutputFormat::Yaml => serde_yaml::to_string(rows).map_err(|e| Error::Encode(e.to_string())),
         OutputFormat::Table => Ok(table(rows)),
     }
@@ -242,13 +258,17 @@ pub fn render(rows: &[Row], format: OutputFormat) -> Result<String, Error> {
 /// sequence in a subject's name, written by a partner) escaped, so that no row can hide
 /// another or repaint the screen.
 pub fn printable(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    text.chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
 }
 
 fn table(rows: &[Row]) -> String {
     let header = ["SUBJECT", "CLIENT", "LEVEL", "GRANT", "UNTIL", "STATE"].map(String::from);
-    let cells: Vec<[String; 6]> =
-        rows.iter().map(|r| [&r.subject, &r.client, &r.level, &r.grant, &r.until, &r.state].map(|cell| printable(cell))).collect();
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| [&r.subject, &r.client, &r.level, &r.grant, &r.until, &r.state].map(|cell| printable(cell)))
+        .collect();
     columns(&header, &cells, "(no access)")
 }
 
@@ -291,7 +311,10 @@ mod tests {
             AccessGrantSpec {
                 clients: ["beta".into(), "gamma".into()].into(),
                 access_level: "support".into(),
-                subjects: vec![Subject::new(SubjectKind::User, "bob@techhelp.example"), Subject::new(SubjectKind::ServiceAccount, "bot")],
+                subjects: vec![
+                    Subject::new(SubjectKind::User, "bob@techhelp.example"),
+                    Subject::new(SubjectKind::ServiceAccount, "bot"),
+                ],
                 expires_at: None,
                 review: None,
             },
@@ -315,9 +338,11 @@ mod tests {
     fn the_partner_sees_each_subject_in_each_client_with_the_answer() {
         let rows = rows_from_grants(&[grant()]);
         assert_eq!(rows.len(), 4);
-        let bob_beta = rows.iter().find(|r| r.subject == "User:bob@techhelp.example" && r.client == "beta").unwrap();
+        let bob_beta =
+            rows.iter().find(|r| r.subject == "User:bob@techhelp.example" && r.client == "beta").unwrap();
         assert_eq!((bob_beta.state.as_str(), bob_beta.until.as_str()), ("Granted", "2030-01-01T00:00:00Z"));
-        let bob_gamma = rows.iter().find(|r| r.subject == "User:bob@techhelp.example" && r.client == "gamma").unwrap();
+        let bob_gamma =
+            rows.iter().find(|r| r.subject == "User:bob@techhelp.example" && r.client == "gamma").unwrap();
         assert_eq!(bob_gamma.state, "Pending");
         assert!(rows.iter().any(|r| r.subject == "ServiceAccount:partner-techhelp/bot"));
     }
@@ -328,16 +353,23 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("SUBJECT"));
         let client_column = lines[0].find("CLIENT").unwrap();
-        assert!(lines[1..].iter().all(|l| l[client_column..].starts_with("beta") || l[client_column..].starts_with("gamma")));
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l[client_column..].starts_with("beta") || l[client_column..].starts_with("gamma"))
+        );
         assert!(render(&[], OutputFormat::Table).unwrap().contains("(no access)"));
-        let json: serde_json::Value = serde_json::from_str(&render(&rows_from_grants(&[grant()]), OutputFormat::Json).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&rows_from_grants(&[grant()]), OutputFormat::Json).unwrap())
+                .unwrap();
         assert_eq!(json.as_array().unwrap().len(), 4);
     }
 
     #[test]
     fn control_characters_in_names_are_shown_escaped() {
         let mut hidden = grant();
-        hidden.spec.subjects = vec![Subject::new(SubjectKind::User, "mallory@techhelp.example\r\u{1b}[2Kbob@techhelp.example")];
+        hidden.spec.subjects =
+            vec![Subject::new(SubjectKind::User, "mallory@techhelp.example\r\u{1b}[2Kbob@techhelp.example")];
         let text = render(&rows_from_grants(&[hidden]), OutputFormat::Table).unwrap();
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
         assert!(text.contains("mallory@techhelp.example\\r\\u{1b}[2Kbob@techhelp.example"), "{text}");

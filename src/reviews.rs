@@ -76,7 +76,9 @@ pub async fn approve(
     let links = list::<ClientLink>(client, namespace).await?;
     let listed = links.iter().flat_map(|l| l.status.iter().flat_map(|s| &s.requests));
     let found = listed
-        .filter(|r| r.request == request || r.request.rsplit_once('/').is_some_and(|(_, name)| name == request))
+        .filter(|r| {
+            r.request == request || r.request.rsplit_once('/').is_some_and(|(_, name)| name == request)
+        })
         .min_by_key(|r| r.request.clone())
         .ok_or_else(|| Error::NoSuchRequest { namespace: namespace.into(), request: request.into() })?;
     let (home, name) = found.request.split_once('/').unwrap_or_default();
@@ -126,7 +128,8 @@ pub async fn run(args: ReviewArgs) -> Result<(), Error> {
 }
 
 async fn home_of(client: &Client, partner: &str) -> Result<String, Error> {
-    let found: Partner = Api::all(client.clone()).get(partner).await.map_err(read(format!("Partner {partner}")))?;
+    let found: Partner =
+        Api::all(client.clone()).get(partner).await.map_err(read(format!("Partner {partner}")))?;
     Ok(found.spec.home_namespace)
 }
 
@@ -137,7 +140,10 @@ fn read(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
 
 /// The kinds that carry `spec.review`.
 pub trait Reviewable:
-    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
 {
     fn every(&self) -> Option<&str>;
     fn recorded(&self) -> Option<&ReviewStatus>;
@@ -181,8 +187,9 @@ pub fn due_rows<K: Reviewable>(objects: &[K]) -> Vec<DueRow> {
         .filter_map(|object| {
             let every = object.every()?;
             let recorded = object.recorded();
-            let at =
-                |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| t.map(|t| t.0.to_string()).unwrap_or_else(|| "-".into());
+            let at = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+                t.map(|t| t.0.to_string()).unwrap_or_else(|| "-".into())
+            };
             let state = object.conditions().iter().find(|c| c.type_ == crate::reconcile::review::CONDITION);
             Some(DueRow {
                 kind: K::kind(&()).to_string(),
@@ -224,25 +231,32 @@ pub async fn review<K: Reviewable>(client: &Client, namespace: &str, name: &str)
         return Err(Error::NoReview { what });
     }
     let done = Done { by: who_am_i(client).await?, at: Timestamp::now() };
-    let patch = serde_json::json!({"spec": {"review": {"reviewed": {"by": done.by, "at": done.at.to_string()}}}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|source| Error::Review { what, source })?;
+    let patch =
+        serde_json::json!({"spec": {"review": {"reviewed": {"by": done.by, "at": done.at.to_string()}}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::Review { what, source })?;
     Ok(done)
 }
 
 pub fn render(rows: &[DueRow], format: OutputFormat) -> Result<String, Error> {
     match format {
-        OutputFormat::Json => serde_json::to_string_pretty(rows).map(|s| s + "\n").map_err(|e| Error::Encode(e.to_string())),
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(rows).map(|s| s + "\n").map_err(|e| Error::Encode(e.to_string()))
+        }
         OutputFormat::Yaml => serde_yaml::to_string(rows).map_err(|e| Error::Encode(e.to_string())),
         OutputFormat::Table => Ok(table(rows)),
     }
 }
 
 fn table(rows: &[DueRow]) -> String {
-    let header = ["KIND", "OBJECT", "EVERY", "LAST REVIEWED BY", "DUE", "SUSPENDED AT", "STATE"].map(String::from);
+    let header =
+        ["KIND", "OBJECT", "EVERY", "LAST REVIEWED BY", "DUE", "SUSPENDED AT", "STATE"].map(String::from);
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
-            [&r.kind, &r.object, &r.every, &r.last_reviewed_by, &r.due_at, &r.suspends_at, &r.state].map(|c| crate::report::printable(c))
+            [&r.kind, &r.object, &r.every, &r.last_reviewed_by, &r.due_at, &r.suspends_at, &r.state]
+                .map(|c| crate::report::printable(c))
         })
         .collect();
     crate::report::columns(&header, &cells, "(nothing requires a review)")

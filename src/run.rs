@@ -30,20 +30,29 @@ pub enum Error {
 
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let config = Config::infer().await?;
-    let settings =
-        Settings {
-            ceiling: args.ceiling.clone(),
-            access_key: KeySettings {
-                server: args.access_key_server.clone().unwrap_or_else(|| config.cluster_url.to_string().trim_end_matches('/').to_string()),
-                ca_pem: config.root_cert.as_ref().map(|certs| certs.iter().flat_map(|der| der_to_pem(der).into_bytes()).collect()),
-                token_ttl: args.access_key_ttl,
+    let settings = Settings {
+        ceiling: args.ceiling.clone(),
+        access_key: KeySettings {
+            server: args
+                .access_key_server
+                .clone()
+                .unwrap_or_else(|| config.cluster_url.to_string().trim_end_matches('/').to_string()),
+            ca_pem: config
+                .root_cert
+                .as_ref()
+                .map(|certs| certs.iter().flat_map(|der| der_to_pem(der).into_bytes()).collect()),
+            token_ttl: args.access_key_ttl,
+        },
+        home_access: args.service_account.clone().zip(args.home_access_role.clone()).map(
+            |(service_account, cluster_role)| HomeAccess {
+                service_account,
+                namespace: args.lease_namespace.clone(),
+                cluster_role,
             },
-            home_access: args.service_account.clone().zip(args.home_access_role.clone()).map(|(service_account, cluster_role)| {
-                HomeAccess { service_account, namespace: args.lease_namespace.clone(), cluster_role }
-            }),
-            resync: args.resync.max(std::time::Duration::from_secs(1)),
-            operator_namespace: Some(args.lease_namespace.clone()),
-        };
+        ),
+        resync: args.resync.max(std::time::Duration::from_secs(1)),
+        operator_namespace: Some(args.lease_namespace.clone()),
+    };
     let client = Client::try_from(config).map_err(Error::Client)?;
     // On every replica, leader or not: the API server calls whichever the Service picks.
     if let Some(addr) = args.admission_addr {
@@ -58,7 +67,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     let metrics = Metrics::default();
     let readiness = Readiness::default();
     let standing_by = Arc::new(AtomicBool::new(args.leader_election));
-    let health = Health { metrics: metrics.clone(), caches: readiness.clone(), standing_by: standing_by.clone() };
+    let health =
+        Health { metrics: metrics.clone(), caches: readiness.clone(), standing_by: standing_by.clone() };
     let addr = args.http_addr;
     tokio::spawn(async move {
         if let Err(error) = http::serve(addr, health).await {
@@ -73,8 +83,10 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let _ = stop_tx.send(true);
     });
 
-    let limits =
-        Limits { concurrency: args.concurrency.max(1), sweep_interval: args.sweep_interval.max(std::time::Duration::from_secs(1)) };
+    let limits = Limits {
+        concurrency: args.concurrency.max(1),
+        sweep_interval: args.sweep_interval.max(std::time::Duration::from_secs(1)),
+    };
     if !args.leader_election {
         metrics.leader.set(1);
         controller::run(client, settings, limits, metrics, readiness, stop_rx).await;
@@ -137,6 +149,7 @@ async fn terminated() {
 fn der_to_pem(der: &[u8]) -> String {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = encoded.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
+    let lines: Vec<&str> =
+        encoded.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
     format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
 }

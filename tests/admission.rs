@@ -25,11 +25,15 @@ fn accepted(yaml: &str) {
 }
 
 fn link(ns: &str, name: &str, spec: &str) -> String {
-    format!("apiVersion: liaison.dev/v1alpha1\nkind: ClientLink\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: liaison.dev/v1alpha1\nkind: ClientLink\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n{spec}"
+    )
 }
 
 fn grant(ns: &str, spec: &str) -> String {
-    format!("apiVersion: liaison.dev/v1alpha1\nkind: AccessGrant\nmetadata: {{name: g, namespace: {ns}}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: liaison.dev/v1alpha1\nkind: AccessGrant\nmetadata: {{name: g, namespace: {ns}}}\nspec:\n{spec}"
+    )
 }
 
 #[tokio::test]
@@ -38,9 +42,15 @@ async fn malformed_client_links_are_refused_with_a_clear_message() {
     install_liaison(&admin).await;
     let ns = fresh_namespace(&admin, "adm").await;
     let cases = [
-        ("  partner: p\n  accessLevels:\n  - {name: a, clusterRole: view, role: r}\n", "exactly one of clusterRole, role or rules"),
+        (
+            "  partner: p\n  accessLevels:\n  - {name: a, clusterRole: view, role: r}\n",
+            "exactly one of clusterRole, role or rules",
+        ),
         ("  partner: p\n  accessLevels:\n  - {name: a}\n", "exactly one of clusterRole, role or rules"),
-        ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  - {name: a, role: s}\n", "access level names must be unique"),
+        (
+            "  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  - {name: a, role: s}\n",
+            "access level names must be unique",
+        ),
         ("  partner: p\n  accessLevels:\n  - {name: Not_A_Label, role: r}\n", "spec.accessLevels[0].name"),
         (
             "  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  accessKey: {accessLevel: b}\n",
@@ -48,10 +58,19 @@ async fn malformed_client_links_are_refused_with_a_clear_message() {
         ),
         ("  partner: p\n  accessLevels: []\n", "spec.accessLevels"),
         ("  accessLevels:\n  - {name: a, role: r}\n", "spec.partner: Required value"),
-        ("  partner: p\n  accessLevels:\n  - {name: a, rules: [{resources: [pods], verbs: []}]}\n", "spec.accessLevels[0].rules[0].verbs"),
+        (
+            "  partner: p\n  accessLevels:\n  - {name: a, rules: [{resources: [pods], verbs: []}]}\n",
+            "spec.accessLevels[0].rules[0].verbs",
+        ),
         // Instants Kubernetes' date-time format admits but no one means (see tests/stored_objects.rs).
-        ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  expiresAt: \"9999-12-31T23:59:59Z\"\n", "must be an instant before"),
-        ("  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  expiresAt: \"2027-01-01T00:00:00+99:00\"\n", "spec.expiresAt"),
+        (
+            "  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  expiresAt: \"9999-12-31T23:59:59Z\"\n",
+            "must be an instant before",
+        ),
+        (
+            "  partner: p\n  accessLevels:\n  - {name: a, role: r}\n  expiresAt: \"2027-01-01T00:00:00+99:00\"\n",
+            "spec.expiresAt",
+        ),
     ];
     for (spec, expected) in cases {
         let output = refused(&link(&ns, "bad", spec));
@@ -78,18 +97,30 @@ async fn malformed_grants_are_refused_with_a_clear_message() {
         ("  clients: []\n  accessLevel: a\n", "spec.clients"),
         ("  clients: [beta, beta]\n  accessLevel: a\n", "duplicate entries for key"),
         ("  clients: [Beta_Corp]\n  accessLevel: a\n", "spec.clients[0]"),
-        ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Robot, name: r2}]\n", "Unsupported value: \"Robot\""),
+        (
+            "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Robot, name: r2}]\n",
+            "Unsupported value: \"Robot\"",
+        ),
         (
             "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: ServiceAccount, name: bot, namespace: kube-system}]\n",
             "subjects carry no namespace",
         ),
-        ("  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: User, name: \"\"}]\n", "spec.subjects[0].name"),
+        (
+            "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: User, name: \"\"}]\n",
+            "spec.subjects[0].name",
+        ),
         (
             "  clients: [beta]\n  accessLevel: a\n  subjects: [{kind: Group, name: \"system:masters\"}]\n",
             "system:* identities can never be granted",
         ),
-        ("  clients: [beta]\n  accessLevel: a\n  expiresAt: \"2027-01-01T00:00:00.1234567891Z\"\n", "spec.expiresAt"),
-        ("  clients: [beta]\n  accessLevel: a\n  expiresAt: \"9999-12-31T00:00:00Z\"\n", "must be an instant before"),
+        (
+            "  clients: [beta]\n  accessLevel: a\n  expiresAt: \"2027-01-01T00:00:00.1234567891Z\"\n",
+            "spec.expiresAt",
+        ),
+        (
+            "  clients: [beta]\n  accessLevel: a\n  expiresAt: \"9999-12-31T00:00:00Z\"\n",
+            "must be an instant before",
+        ),
     ];
     for (spec, expected) in cases {
         let output = refused(&grant(&ns, spec));

@@ -32,15 +32,30 @@ async fn operator_under_the_charts_rbac() -> &'static Operator {
             let chart = path_of("charts/liaison").display().to_string();
             // The chart's webhook Service has no pod behind it here (no node): the operator
             // process serves the webhook, registered by URL below.
-            let install =
-                ["install", "liaison", &chart, "-n", RELEASE_NAMESPACE, "--create-namespace", "--set", "admissionWebhook.enabled=false"];
+            let install = [
+                "install",
+                "liaison",
+                &chart,
+                "-n",
+                RELEASE_NAMESPACE,
+                "--create-namespace",
+                "--set",
+                "admissionWebhook.enabled=false",
+            ];
             let (ok, text) = helm(&install);
             assert!(ok, "helm install: {text}");
             let admin = client().await;
             let cluster_roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
             until("the ceiling is aggregated", WAIT, || {
                 let cluster_roles = cluster_roles.clone();
-                async move { cluster_roles.get("liaison-access-ceiling").await.ok().and_then(|c| c.rules).is_some_and(|r| !r.is_empty()) }
+                async move {
+                    cluster_roles
+                        .get("liaison-access-ceiling")
+                        .await
+                        .ok()
+                        .and_then(|c| c.rules)
+                        .is_some_and(|r| !r.is_empty())
+                }
             })
             .await;
             let mut kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("the admin kubeconfig");
@@ -97,7 +112,18 @@ fn serving_certificate(dir: &std::path::Path) -> Vec<u8> {
         "-subj",
         "/CN=webhook-ca",
     ]);
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=127.0.0.1"]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "tls.key",
+        "-out",
+        "tls.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
     openssl(&[
         "x509",
@@ -157,7 +183,14 @@ async fn eventually_denied(admin: &kube::Client, user: &str, verb: &str, what: R
     .await;
 }
 
-async fn eventually_allowed(admin: &kube::Client, user: &str, verb: &str, what: Res<'_>, ns: &str, why: &str) {
+async fn eventually_allowed(
+    admin: &kube::Client,
+    user: &str,
+    verb: &str,
+    what: Res<'_>,
+    ns: &str,
+    why: &str,
+) {
     let (admin, user, verb, ns) = (admin.clone(), user.to_string(), verb.to_string(), ns.to_string());
     until(why, WAIT, || {
         let (admin, user, verb, ns) = (admin.clone(), user.clone(), verb.clone(), ns.clone());
@@ -196,7 +229,8 @@ async fn a_refused_write_never_holds_back_a_revocation() {
     eventually_allowed(&admin, &carol, "list", res("", "configmaps"), &ns, "carol lists configmaps").await;
     let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
     // The key's account lives in the partner's home namespace.
-    let key_name = liaison::desired::names::access_key(&links.get("link").await.unwrap().metadata.uid.unwrap());
+    let key_name =
+        liaison::desired::names::access_key(&links.get("link").await.unwrap().metadata.uid.unwrap());
     let key_account = service_account_user(&partner.home, &key_name);
     eventually_allowed(&admin, &key_account, "list", PODS, &ns, "the access key lists pods").await;
 
@@ -215,11 +249,28 @@ async fn a_refused_write_never_holds_back_a_revocation() {
         "spec": {"policyName": format!("freeze-roles-{ns}"), "validationActions": ["Deny"],
                  "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}}
     });
-    apply_yaml(&admin, &format!("{}\n---\n{}", serde_json::to_string(&policy).unwrap(), serde_json::to_string(&binding).unwrap())).await;
+    apply_yaml(
+        &admin,
+        &format!(
+            "{}\n---\n{}",
+            serde_json::to_string(&policy).unwrap(),
+            serde_json::to_string(&binding).unwrap()
+        ),
+    )
+    .await;
     until("the freeze is in force", WAIT, || {
         let ns = ns.clone();
         async move {
-            let (ok, _) = kubectl(&["-n", &ns, "create", "role", "probe", "--verb=get", "--resource=pods", "--dry-run=server"]);
+            let (ok, _) = kubectl(&[
+                "-n",
+                &ns,
+                "create",
+                "role",
+                "probe",
+                "--verb=get",
+                "--resource=pods",
+                "--dry-run=server",
+            ]);
             !ok
         }
     })
@@ -227,21 +278,44 @@ async fn a_refused_write_never_holds_back_a_revocation() {
 
     // The client widens one level (a Role write the API server now refuses) and, in the same
     // change, drops the other level and the access key.
-    let levels =
-        json!([{"name": "config", "rules": [{"apiGroups": [""], "resources": ["configmaps", "events"], "verbs": ["get", "list"]}]}]);
+    let levels = json!([{"name": "config", "rules": [{"apiGroups": [""], "resources": ["configmaps", "events"], "verbs": ["get", "list"]}]}]);
     let change = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "metadata": {"name": "link", "namespace": ns},
                         "spec": {"partner": partner.name, "accessLevels": levels}});
-    links.patch("link", &PatchParams::apply("liaison-tests").force(), &Patch::Apply(&change)).await.expect("the client's change");
+    links
+        .patch("link", &PatchParams::apply("liaison-tests").force(), &Patch::Apply(&change))
+        .await
+        .expect("the client's change");
 
-    eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's level is gone though another Role cannot be written").await;
-    eventually_denied(&admin, &key_account, "list", PODS, &ns, "the access key is revoked though a Role cannot be written").await;
+    eventually_denied(
+        &admin,
+        &bob,
+        "list",
+        PODS,
+        &ns,
+        "bob's level is gone though another Role cannot be written",
+    )
+    .await;
+    eventually_denied(
+        &admin,
+        &key_account,
+        "list",
+        PODS,
+        &ns,
+        "the access key is revoked though a Role cannot be written",
+    )
+    .await;
     let link = link_reason(&admin, &ns, "link", "ApplyFailed").await;
-    let message =
-        link.status.as_ref().and_then(|s| liaison::api::ready_condition(&s.conditions)).map(|c| c.message.clone()).unwrap_or_default();
+    let message = link
+        .status
+        .as_ref()
+        .and_then(|s| liaison::api::ready_condition(&s.conditions))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
     assert!(message.contains("roles are frozen here"), "the link quotes the refusal: {message}");
     let bob_grant = grant_reason(&partner.grants(), "bob-pods", "LevelNotFound").await;
     let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
-    let left = bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob-pods")).await.unwrap();
+    let left =
+        bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob-pods")).await.unwrap();
     assert!(left.items.is_empty(), "a grant says LevelNotFound only once its binding is gone: {bob_grant:?}");
     let (home, secret) = key_secret.split_once('/').unwrap();
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), home);
@@ -250,9 +324,16 @@ async fn a_refused_write_never_holds_back_a_revocation() {
         async move { secrets.get_opt(&secret).await.unwrap().is_none() }
     })
     .await;
-    assert!(can(&admin, &carol, &[], "list", res("", "configmaps"), &ns).await, "carol keeps the unchanged part of her level");
+    assert!(
+        can(&admin, &carol, &[], "list", res("", "configmaps"), &ns).await,
+        "carol keeps the unchanged part of her level"
+    );
 
-    let (ok, text) = kubectl(&["delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", &format!("freeze-roles-{ns}")]);
+    let (ok, text) = kubectl(&[
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        &format!("freeze-roles-{ns}"),
+    ]);
     assert!(ok, "{text}");
     // The next retry (backing off up to 2 minutes) writes the widened level.
     until("the widened level once Roles may be written", Duration::from_secs(150), || {
@@ -286,13 +367,19 @@ async fn only_those_who_may_bind_a_role_delegate_it() {
     bind("eddie", "edit");
     bind("ada", "admin");
     let link = |levels: Value| -> ClientLink {
-        serde_json::from_value(json!({"metadata": {"name": "link"}, "spec": {"partner": partner.name, "accessLevels": levels}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "link"}, "spec": {"partner": partner.name, "accessLevels": levels}}),
+        )
+        .unwrap()
     };
     let dry_run = PostParams { dry_run: true, ..Default::default() };
 
     let as_edit: Api<ClientLink> = Api::namespaced(client_as("eddie", &["system:authenticated"]).await, &ns);
     let refused = as_edit.create(&dry_run, &link(json!([{"name": "view", "clusterRole": "view"}]))).await;
-    assert!(refusal(&refused).contains("cannot create resource \"clientlinks\""), "edit writes no link: {refused:?}");
+    assert!(
+        refusal(&refused).contains("cannot create resource \"clientlinks\""),
+        "edit writes no link: {refused:?}"
+    );
 
     let as_admin: Api<ClientLink> = Api::namespaced(client_as("ada", &["system:authenticated"]).await, &ns);
     let view = link(json!([{"name": "view", "clusterRole": "view"}]));
@@ -306,16 +393,27 @@ async fn only_those_who_may_bind_a_role_delegate_it() {
     assert!(refusal(&edit).contains("may not bind"), "no bind on edit: {edit:?}");
 
     // A user given ClientLink writes but nothing else delegates no role at all.
-    let (ok, text) = kubectl(&["-n", &ns, "create", "role", "linker", "--verb=create", "--resource=clientlinks.liaison.dev"]);
+    let (ok, text) = kubectl(&[
+        "-n",
+        &ns,
+        "create",
+        "role",
+        "linker",
+        "--verb=create",
+        "--resource=clientlinks.liaison.dev",
+    ]);
     assert!(ok, "{text}");
-    let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", "lee-linker", "--role=linker", "--user=lee"]);
+    let (ok, text) =
+        kubectl(&["-n", &ns, "create", "rolebinding", "lee-linker", "--role=linker", "--user=lee"]);
     assert!(ok, "{text}");
     let as_linker: Api<ClientLink> = Api::namespaced(client_as("lee", &["system:authenticated"]).await, &ns);
     let message = eventually("lee's link is judged by the policy", WAIT, || {
         let (as_linker, view, dry_run) = (as_linker.clone(), view.clone(), dry_run.clone());
         async move {
             match as_linker.create(&dry_run, &view).await {
-                Err(kube::Error::Api(status)) if status.message.contains("may not bind") => Some(status.message),
+                Err(kube::Error::Api(status)) if status.message.contains("may not bind") => {
+                    Some(status.message)
+                }
                 _ => None,
             }
         }
@@ -331,7 +429,9 @@ async fn a_home_is_the_partners_or_it_is_refused() {
     operator_under_the_charts_rbac().await;
     let admin = client().await;
     let tenant = fresh_namespace(&admin, "tenant").await;
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cret"}})).unwrap();
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cret"}}))
+            .unwrap();
     Api::<Secret>::namespaced(admin.clone(), &tenant).create(&PostParams::default(), &secret).await.unwrap();
     let name = unique("squatter");
     let alice = format!("alice@{name}.example");
@@ -343,7 +443,9 @@ async fn a_home_is_the_partners_or_it_is_refused() {
     let loose: Partner = serde_json::from_value(spec(&tenant, "example")).unwrap();
     assert!(refusal(&partners.create(&PostParams::default(), &loose).await).contains("a domain with a dot"));
     let system: Partner = serde_json::from_value(spec("kube-system", &format!("@{name}.example"))).unwrap();
-    assert!(refusal(&partners.create(&PostParams::default(), &system).await).contains("never a partner's home"));
+    assert!(
+        refusal(&partners.create(&PostParams::default(), &system).await).contains("never a partner's home")
+    );
 
     apply::<Partner>(&partners, &spec(&tenant, &format!("@{name}.example"))).await;
     let refused = eventually("the squatting partner is refused", WAIT, || {
@@ -358,14 +460,21 @@ async fn a_home_is_the_partners_or_it_is_refused() {
     .await;
     assert_eq!(refused.0, "False");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!can(&admin, &alice, &[], "get", SECRETS, &tenant).await, "the partner's admin reads no tenant Secret");
+    assert!(
+        !can(&admin, &alice, &[], "get", SECRETS, &tenant).await,
+        "the partner's admin reads no tenant Secret"
+    );
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     let labels = namespaces.get(&tenant).await.unwrap().metadata.labels.unwrap_or_default();
     assert!(!labels.contains_key("liaison.dev/home-of-uid"), "the namespace is not marked: {labels:?}");
 
     // Nobody but the operator may mark a namespace as a home.
     let forged = namespaces
-        .patch(&tenant, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"liaison.dev/home-of-uid": "x"}}})))
+        .patch(
+            &tenant,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"liaison.dev/home-of-uid": "x"}}})),
+        )
         .await;
     assert!(refusal(&forged).contains("only the Liaison operator"), "{forged:?}");
 
@@ -385,8 +494,15 @@ async fn a_home_is_the_partners_or_it_is_refused() {
     .await;
     assert_eq!(adopted.status.unwrap().home_adopted, Some(true));
     eventually_allowed(&admin, &alice, "get", SECRETS, &tenant, "an adopted home is the partner's").await;
-    let (ok, events) =
-        kubectl(&["get", "events", "-A", "--field-selector", &format!("involvedObject.name={name},reason=HomeAdopted"), "-o", "name"]);
+    let (ok, events) = kubectl(&[
+        "get",
+        "events",
+        "-A",
+        "--field-selector",
+        &format!("involvedObject.name={name},reason=HomeAdopted"),
+        "-o",
+        "name",
+    ]);
     assert!(ok && !events.trim().is_empty(), "a HomeAdopted Event: {events}");
     let labels = namespaces.get(&tenant).await.unwrap().metadata.labels.unwrap_or_default();
     assert_eq!(labels.get("liaison.dev/home-adopted").map(String::as_str), Some("true"));
@@ -396,7 +512,8 @@ async fn a_home_is_the_partners_or_it_is_refused() {
         json!({"metadata": {"name": "stray"}, "spec": {"partner": name, "accessLevels": [{"name": "v", "clusterRole": "view"}]}}),
     )
     .unwrap();
-    let stray = Api::<ClientLink>::namespaced(admin.clone(), &tenant).create(&PostParams::default(), &stray).await;
+    let stray =
+        Api::<ClientLink>::namespaced(admin.clone(), &tenant).create(&PostParams::default(), &stray).await;
     assert!(refusal(&stray).contains("a home holds no link"), "{stray:?}");
     let operators_home = unique("operators-home");
     let mut body = spec(RELEASE_NAMESPACE, &format!("@{name}.example"));
@@ -428,17 +545,31 @@ async fn a_detached_binding_is_put_back_and_removed_with_its_grant() {
     eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
     let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
     let name =
-        bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap().items[0].metadata.name.clone().unwrap();
+        bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap().items[0]
+            .metadata
+            .name
+            .clone()
+            .unwrap();
     bindings
         .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"ownerReferences": null}})))
         .await
         .expect("the client admin detaches the binding");
     until("the owner reference is put back", WAIT, || {
         let (bindings, name) = (bindings.clone(), name.clone());
-        async move { bindings.get(&name).await.ok().and_then(|b| b.metadata.owner_references).is_some_and(|o| !o.is_empty()) }
+        async move {
+            bindings
+                .get(&name)
+                .await
+                .ok()
+                .and_then(|b| b.metadata.owner_references)
+                .is_some_and(|o| !o.is_empty())
+        }
     })
     .await;
-    bindings.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"ownerReferences": null}}))).await.unwrap();
+    bindings
+        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"ownerReferences": null}})))
+        .await
+        .unwrap();
     partner.grants().delete("bob", &Default::default()).await.unwrap();
     eventually_denied(&admin, &bob, "list", PODS, &ns, "a detached binding goes with its grant").await;
 }
@@ -465,7 +596,8 @@ async fn partner_deletion_completes_under_the_charts_rbac() {
     })
     .await;
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
-    let keys = accounts.list(&ListParams::default().labels("liaison.dev/component=access-key")).await.unwrap();
+    let keys =
+        accounts.list(&ListParams::default().labels("liaison.dev/component=access-key")).await.unwrap();
     assert!(keys.items.is_empty(), "no access key account is left");
     let (home, secret) = key_secret.split_once('/').unwrap();
     until("the key Secret is gone", WAIT, || {
@@ -513,14 +645,19 @@ async fn a_partner_created_again_revives_nothing_until_the_client_accepts_it() {
     });
     let second_uid = apply::<Partner>(&partners, &again).await.metadata.uid.unwrap();
     let link = link_reason(&admin, &ns, "link", "PartnerReplaced").await;
-    assert_eq!(link.status.and_then(|s| s.partner_uid), Some(first_uid), "the link keeps the partner it accepted");
+    assert_eq!(
+        link.status.and_then(|s| s.partner_uid),
+        Some(first_uid),
+        "the link keeps the partner it accepted"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!can(&admin, &bob, &[], "list", PODS, &ns).await, "the old grant revives nothing");
 
     // The client accepts the new Partner.
     let accept = json!({"spec": {"partnerUid": second_uid}});
     links.patch("link", &PatchParams::default(), &Patch::Merge(&accept)).await.unwrap();
-    eventually_allowed(&admin, &bob, "list", PODS, &ns, "access once the client accepted the new partner").await;
+    eventually_allowed(&admin, &bob, "list", PODS, &ns, "access once the client accepted the new partner")
+        .await;
     link_reason(&admin, &ns, "link", "Active").await;
 }
 
@@ -534,17 +671,33 @@ async fn the_access_key_receives_nothing_but_its_level() {
     let ns = partner.client_namespace("keyonly").await;
     // The client lets every ServiceAccount of its namespace read its Secrets (a CI robot's
     // convenience, say).
-    let (ok, text) = kubectl(&["-n", &ns, "create", "role", "robots", "--verb=get,list", "--resource=secrets"]);
-    assert!(ok, "{text}");
     let (ok, text) =
-        kubectl(&["-n", &ns, "create", "rolebinding", "robots", "--role=robots", &format!("--group=system:serviceaccounts:{ns}")]);
+        kubectl(&["-n", &ns, "create", "role", "robots", "--verb=get,list", "--resource=secrets"]);
+    assert!(ok, "{text}");
+    let (ok, text) = kubectl(&[
+        "-n",
+        &ns,
+        "create",
+        "rolebinding",
+        "robots",
+        "--role=robots",
+        &format!("--group=system:serviceaccounts:{ns}"),
+    ]);
     assert!(ok, "{text}");
     partner.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
     let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
     let (home, secret) = key_secret.split_once('/').unwrap();
     let kubeconfig = eventually("the key Secret holds a kubeconfig", WAIT, || {
         let (secrets, secret) = (Api::<Secret>::namespaced(admin.clone(), home), secret.to_string());
-        async move { secrets.get_opt(&secret).await.ok()??.data?.get("kubeconfig").map(|b| String::from_utf8(b.0.clone()).unwrap()) }
+        async move {
+            secrets
+                .get_opt(&secret)
+                .await
+                .ok()??
+                .data?
+                .get("kubeconfig")
+                .map(|b| String::from_utf8(b.0.clone()).unwrap())
+        }
     })
     .await;
     let parsed = Kubeconfig::from_yaml(&kubeconfig).expect("the access key is a kubeconfig");
@@ -552,12 +705,20 @@ async fn the_access_key_receives_nothing_but_its_level() {
     let key = kube::Client::try_from(config).unwrap();
     let pods = eventually("the key lists pods in the client namespace", WAIT, || {
         let (key, ns) = (key.clone(), ns.clone());
-        async move { Api::<k8s_openapi::api::core::v1::Pod>::namespaced(key, &ns).list(&ListParams::default()).await.ok() }
+        async move {
+            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(key, &ns)
+                .list(&ListParams::default())
+                .await
+                .ok()
+        }
     })
     .await;
     assert!(pods.items.is_empty());
     let secrets = Api::<Secret>::namespaced(key.clone(), &ns).list(&ListParams::default()).await;
-    assert!(matches!(&secrets, Err(kube::Error::Api(s)) if s.code == 403), "the key reads no Secret of the client: {secrets:?}");
+    assert!(
+        matches!(&secrets, Err(kube::Error::Api(s)) if s.code == 403),
+        "the key reads no Secret of the client: {secrets:?}"
+    );
     let context = parsed.contexts[0].context.as_ref().unwrap();
     assert_eq!(context.namespace.as_deref(), Some(ns.as_str()), "its kubeconfig points at the client");
 }
@@ -575,15 +736,31 @@ async fn the_largest_admitted_level_cannot_exhaust_the_operators_memory() {
     let ns = fresh_namespace_with(&admin, "huge", &[ALLOWED, WITHOUT_WEBHOOK]).await;
     let many = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
     let rule = json!({"apiGroups": many("g", 16), "resources": many("r", 32), "verbs": many("v", 16), "resourceNames": many("n", 64)});
-    let levels: Vec<Value> = (0..4).map(|i| json!({"name": format!("huge{i}"), "rules": vec![rule.clone(); 4]})).collect();
+    let levels: Vec<Value> =
+        (0..4).map(|i| json!({"name": format!("huge{i}"), "rules": vec![rule.clone(); 4]})).collect();
     partner.link(&ns, "link", json!(levels), json!({})).await;
     let link = link_reason(&admin, &ns, "link", "EscalationDenied").await;
-    let message = link.status.as_ref().and_then(|s| liaison::api::ready_condition(&s.conditions)).map(|c| c.message.clone()).unwrap();
+    let message = link
+        .status
+        .as_ref()
+        .and_then(|s| liaison::api::ready_condition(&s.conditions))
+        .map(|c| c.message.clone())
+        .unwrap();
     assert!(message.contains("and 2097147 more"), "4 rules of 524,288 atoms each, five shown: {message}");
     let status = std::fs::read_to_string(format!("/proc/{}/status", operator.pid())).unwrap();
-    let peak_kib: u64 =
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
-    assert!(peak_kib < 128 * 1024, "the operator's peak RSS stays far below the chart's 256 MiB limit: {peak_kib} KiB");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        peak_kib < 128 * 1024,
+        "the operator's peak RSS stays far below the chart's 256 MiB limit: {peak_kib} KiB"
+    );
 }
 
 /// Only holders delegate: a link's author must hold, in its namespace, every permission its
@@ -597,9 +774,25 @@ async fn only_holders_delegate_inline_levels() {
     let grant_to = |user: &str, rules: &[(&str, &str)]| {
         for (i, (verbs, resource)) in rules.iter().enumerate() {
             let name = format!("{user}-{i}");
-            let (ok, text) = kubectl(&["-n", &ns, "create", "role", &name, &format!("--verb={verbs}"), &format!("--resource={resource}")]);
+            let (ok, text) = kubectl(&[
+                "-n",
+                &ns,
+                "create",
+                "role",
+                &name,
+                &format!("--verb={verbs}"),
+                &format!("--resource={resource}"),
+            ]);
             assert!(ok, "{text}");
-            let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", &name, &format!("--role={name}"), &format!("--user={user}")]);
+            let (ok, text) = kubectl(&[
+                "-n",
+                &ns,
+                "create",
+                "rolebinding",
+                &name,
+                &format!("--role={name}"),
+                &format!("--user={user}"),
+            ]);
             assert!(ok, "{text}");
         }
     };
@@ -608,13 +801,17 @@ async fn only_holders_delegate_inline_levels() {
     grant_to("ada", &[links_write, ("get,list", "configmaps"), ("get,list", "secrets")]);
     let level = |resources: &[&str], verbs: &[&str]| json!([{"name": "settings", "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}]}]);
     let link = |levels: Value| -> ClientLink {
-        serde_json::from_value(json!({"metadata": {"name": "link"}, "spec": {"partner": partner.name, "accessLevels": levels}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "link"}, "spec": {"partner": partner.name, "accessLevels": levels}}),
+        )
+        .unwrap()
     };
     let dry_run = PostParams { dry_run: true, ..Default::default() };
     let as_cam: Api<ClientLink> = Api::namespaced(client_as("cam", &["system:authenticated"]).await, &ns);
 
     let held = eventually("cam may delegate what cam holds", WAIT, || {
-        let (as_cam, dry_run, body) = (as_cam.clone(), dry_run.clone(), link(level(&["configmaps"], &["get", "list"])));
+        let (as_cam, dry_run, body) =
+            (as_cam.clone(), dry_run.clone(), link(level(&["configmaps"], &["get", "list"])));
         async move { as_cam.create(&dry_run, &body).await.ok() }
     })
     .await;
@@ -622,14 +819,20 @@ async fn only_holders_delegate_inline_levels() {
     let refused = as_cam.create(&dry_run, &link(level(&["configmaps", "secrets"], &["get", "list"]))).await;
     let message = refusal(&refused);
     assert!(message.contains("you may not delegate what you may not do yourself"), "{message}");
-    assert!(message.contains("get secrets.core") && message.contains("list secrets.core"), "names what cam lacks: {message}");
+    assert!(
+        message.contains("get secrets.core") && message.contains("list secrets.core"),
+        "names what cam lacks: {message}"
+    );
     assert!(!message.contains("configmaps"), "and only that: {message}");
     let watch = as_cam.create(&dry_run, &link(level(&["configmaps"], &["watch"]))).await;
     assert!(refusal(&watch).contains("watch configmaps.core"), "{watch:?}");
 
     // Whoever holds it may delegate it (the ceiling is the operator's second line).
     let as_ada: Api<ClientLink> = Api::namespaced(client_as("ada", &["system:authenticated"]).await, &ns);
-    as_ada.create(&dry_run, &link(level(&["configmaps", "secrets"], &["get", "list"]))).await.expect("ada holds secrets");
+    as_ada
+        .create(&dry_run, &link(level(&["configmaps", "secrets"], &["get", "list"])))
+        .await
+        .expect("ada holds secrets");
 
     // A change is judged as its own author, not as whoever created the link.
     as_cam.create(&PostParams::default(), &link(level(&["configmaps"], &["get"]))).await.expect("cam's link");
@@ -661,10 +864,20 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
     eventually_allowed(&admin, &bob, "list", PODS, &ns, "the operator still grants under its bounds").await;
     link_with_key(&admin, &ns, "link").await;
-    let policy = kubectl(&["get", "validatingadmissionpolicy", "liaison-operator-bounds", "-o", "jsonpath={.status.typeChecking}"]);
+    let policy = kubectl(&[
+        "get",
+        "validatingadmissionpolicy",
+        "liaison-operator-bounds",
+        "-o",
+        "jsonpath={.status.typeChecking}",
+    ]);
     assert!(policy.0 && !policy.1.contains("warning"), "the policy type-checks: {}", policy.1);
 
-    let operator = client_as(OPERATOR, &service_account_groups(RELEASE_NAMESPACE).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let operator = client_as(
+        OPERATOR,
+        &service_account_groups(RELEASE_NAMESPACE).iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     let home_access = |name: &str| -> RoleBinding {
         serde_json::from_value(json!({
             "metadata": {"name": name, "labels": liaisons("operator-access")},
@@ -683,22 +896,38 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     let other_name = bind_in(&partner.home).create(&create, &home_access("liaison-extra")).await;
     assert!(refusal(&other_name).contains("only under its own names"), "{other_name:?}");
     let mut to_mallory = home_access("liaison-operator");
-    to_mallory.subjects =
-        Some(vec![serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap()]);
+    to_mallory.subjects = Some(vec![
+        serde_json::from_value(
+            json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}),
+        )
+        .unwrap(),
+    ]);
     let to_mallory = bind_in(&partner.home).create(&create, &to_mallory).await;
     assert!(refusal(&to_mallory).contains("only to itself"), "{to_mallory:?}");
     // The partner's suite (its admins read the access keys) is bound to its admins only.
-    let suite = Api::<RoleBinding>::namespaced(admin.clone(), &partner.home).get("liaison-partner-admin").await.unwrap();
+    let suite = Api::<RoleBinding>::namespaced(admin.clone(), &partner.home)
+        .get("liaison-partner-admin")
+        .await
+        .unwrap();
     let mut widened = suite.clone();
-    widened.metadata =
-        kube::api::ObjectMeta { name: suite.metadata.name.clone(), labels: suite.metadata.labels.clone(), ..Default::default() };
-    widened
-        .subjects
-        .get_or_insert_default()
-        .push(serde_json::from_value(json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"})).unwrap());
-    let widened =
-        bind_in(&partner.home).patch("liaison-partner-admin", &PatchParams::apply("mallory").force(), &Patch::Apply(&widened)).await;
-    assert!(refusal(&widened).contains("only to the people its Partner names, not User mallory"), "{widened:?}");
+    widened.metadata = kube::api::ObjectMeta {
+        name: suite.metadata.name.clone(),
+        labels: suite.metadata.labels.clone(),
+        ..Default::default()
+    };
+    widened.subjects.get_or_insert_default().push(
+        serde_json::from_value(
+            json!({"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}),
+        )
+        .unwrap(),
+    );
+    let widened = bind_in(&partner.home)
+        .patch("liaison-partner-admin", &PatchParams::apply("mallory").force(), &Patch::Apply(&widened))
+        .await;
+    assert!(
+        refusal(&widened).contains("only to the people its Partner names, not User mallory"),
+        "{widened:?}"
+    );
     let cluster_wide: ClusterRoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "liaison-partner-everywhere"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
@@ -710,11 +939,15 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), &ns);
     accounts.create(&create, &robot_named("robot")).await.unwrap();
     let request = TokenRequest { spec: Default::default(), ..Default::default() };
-    let token = Api::<ServiceAccount>::namespaced(operator.clone(), &ns).create_token_request("robot", &create, &request).await;
+    let token = Api::<ServiceAccount>::namespaced(operator.clone(), &ns)
+        .create_token_request("robot", &create, &request)
+        .await;
     assert!(refusal(&token).contains("serviceaccounts/token"), "no token outside homes: {token:?}");
     let secrets = Api::<Secret>::namespaced(operator.clone(), &ns).list(&ListParams::default()).await;
     assert!(refusal(&secrets).contains("secrets"), "no Secret outside homes: {secrets:?}");
-    let account = Api::<ServiceAccount>::namespaced(operator.clone(), &ns).create(&create, &robot_named("liaison-robot")).await;
+    let account = Api::<ServiceAccount>::namespaced(operator.clone(), &ns)
+        .create(&create, &robot_named("liaison-robot"))
+        .await;
     assert!(refusal(&account).contains("only in a partner's home"), "{account:?}");
 
     // Roles: only its own names, nothing of what it holds beyond the ceiling.
@@ -735,19 +968,28 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
         assert!(refusal(&beyond).contains("beyond the access ceiling"), "{resource} {verb}: {beyond:?}");
     }
     let secrets_role = roles.create(&create, &role("liaison-secrets", "", "secrets", "get")).await;
-    assert!(refusal(&secrets_role).contains("not currently held"), "RBAC: it holds no Secrets here: {secrets_role:?}");
+    assert!(
+        refusal(&secrets_role).contains("not currently held"),
+        "RBAC: it holds no Secrets here: {secrets_role:?}"
+    );
     let unnamed = roles.create(&create, &role("pods-reader", "", "pods", "list")).await;
     assert!(refusal(&unnamed).contains("liaison-*"), "{unnamed:?}");
     // (Unlabelled: a labelled one is refused by the operator-links policy first, kube-system
     // holding no link.)
     let mut unlabelled = role("liaison-x", "", "pods", "list");
     unlabelled.metadata.labels = None;
-    let in_system = Api::<Role>::namespaced(operator.clone(), "kube-system").create(&create, &unlabelled).await;
+    let in_system =
+        Api::<Role>::namespaced(operator.clone(), "kube-system").create(&create, &unlabelled).await;
     assert!(refusal(&in_system).contains("kube-system"), "{in_system:?}");
-    let (ok, text) = kubectl(&["-n", &ns, "create", "rolebinding", "tenant", "--clusterrole=view", "--user=carol"]);
+    let (ok, text) =
+        kubectl(&["-n", &ns, "create", "rolebinding", "tenant", "--clusterrole=view", "--user=carol"]);
     assert!(ok, "{text}");
-    let removed = Api::<RoleBinding>::namespaced(operator.clone(), &ns).delete("tenant", &Default::default()).await;
-    assert!(refusal(&removed).contains("liaison-*"), "a tenant's binding is not the operator's to delete: {removed:?}");
+    let removed =
+        Api::<RoleBinding>::namespaced(operator.clone(), &ns).delete("tenant", &Default::default()).await;
+    assert!(
+        refusal(&removed).contains("liaison-*"),
+        "a tenant's binding is not the operator's to delete: {removed:?}"
+    );
     let to_view: RoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "liaison-view", "labels": liaisons("grant-binding")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
@@ -758,12 +1000,17 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     assert!(refusal(&to_view).contains("binds only its own Roles"), "{to_view:?}");
     // Level Roles and grant bindings exist only where a ClientLink is.
     let unlinked = fresh_namespace(&admin, "unlinked").await;
-    let level = Api::<Role>::namespaced(operator.clone(), &unlinked).create(&create, &role("liaison-level", "", "pods", "list")).await;
+    let level = Api::<Role>::namespaced(operator.clone(), &unlinked)
+        .create(&create, &role("liaison-level", "", "pods", "list"))
+        .await;
     assert!(refusal(&level).contains("no params found"), "no level Role where no link is: {level:?}");
     let mut posing = role("liaison-x", "", "pods", "list");
     posing.metadata.labels = serde_json::from_value(liaisons("partner-observer")).unwrap();
     let posing = Api::<Role>::namespaced(operator.clone(), &unlinked).create(&create, &posing).await;
-    assert!(refusal(&posing).contains("only under its own names"), "a level Role posing as a partner's suite: {posing:?}");
+    assert!(
+        refusal(&posing).contains("only under its own names"),
+        "a level Role posing as a partner's suite: {posing:?}"
+    );
     let unlabelled_here = roles.create(&create, &unlabelled).await;
     assert!(refusal(&unlabelled_here).contains("labels what it writes"), "{unlabelled_here:?}");
     Api::<Role>::namespaced(admin.clone(), &unlinked).create(&create, &unlabelled).await.unwrap();
@@ -774,7 +1021,10 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     }))
     .unwrap();
     let grant_binding = bind_in(&unlinked).create(&create, &grant_binding).await;
-    assert!(refusal(&grant_binding).contains("no params found"), "no grant binding where no link is: {grant_binding:?}");
+    assert!(
+        refusal(&grant_binding).contains("no params found"),
+        "no grant binding where no link is: {grant_binding:?}"
+    );
 
     // Cluster-wide: a partner's view of its own Partner, nothing else.
     let cluster_roles = Api::<ClusterRole>::all(operator.clone());
@@ -791,7 +1041,8 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
     // keeps every label that is not Liaison's.
     let namespaces = Api::<Namespace>::all(operator.clone());
     let label = |key: &str, value: &str| Patch::Merge(json!({"metadata": {"labels": {key: value}}}));
-    let marked = namespaces.patch(&ns, &PatchParams::default(), &label("liaison.dev/home-of-uid", "forged")).await;
+    let marked =
+        namespaces.patch(&ns, &PatchParams::default(), &label("liaison.dev/home-of-uid", "forged")).await;
     assert!(refusal(&marked).contains("only when adopted"), "{marked:?}");
     let relabelled = namespaces.patch(&ns, &PatchParams::default(), &label(ALLOWED.0, "false")).await;
     assert!(refusal(&relabelled).contains("only its own labels"), "{relabelled:?}");
@@ -800,8 +1051,13 @@ async fn the_operators_own_credentials_reach_no_further_than_liaison() {
 
     // Liaison's own objects: finalizers and status, never a new spec.
     let partners = Api::<Partner>::all(operator.clone());
-    let respecified =
-        partners.patch(&partner.name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"adoptExistingHome": true}}))).await;
+    let respecified = partners
+        .patch(
+            &partner.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"adoptExistingHome": true}})),
+        )
+        .await;
     assert!(refusal(&respecified).contains("never creates, deletes or respecifies"), "{respecified:?}");
 
     // And nothing of this stopped Liaison's own work: the grant still holds, revocation works.
@@ -841,7 +1097,8 @@ async fn a_partners_grants_cannot_take_the_clients_quota_unnoticed() {
     }
     for name in ["g3", "g4"] {
         let refused = grant_reason(&partner.grants(), name, "GrantLimitReached").await;
-        let message = refused.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+        let message =
+            refused.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
         assert!(message.contains("at most 2 grants"), "{message}");
     }
     for person in &people[2..] {
@@ -855,7 +1112,8 @@ async fn a_partners_grants_cannot_take_the_clients_quota_unnoticed() {
     .await;
     assert_eq!((status.grant_limit, status.grant_count), (Some(2), 2));
     assert_eq!(ready_of(Some(&status.conditions)).unwrap().1, "Active", "the link itself works");
-    let (ok, events) = kubectl(&["-n", &ns, "get", "events", "--field-selector", "reason=GrantLimitReached", "-o", "name"]);
+    let (ok, events) =
+        kubectl(&["-n", &ns, "get", "events", "--field-selector", "reason=GrantLimitReached", "-o", "name"]);
     assert!(ok && !events.trim().is_empty(), "a GrantLimitReached Event on the link: {events}");
 
     // The client's own quota on RoleBindings, full: raising the limit writes nothing more, and
@@ -868,12 +1126,16 @@ async fn a_partners_grants_cannot_take_the_clients_quota_unnoticed() {
     let used = json!({"status": {"hard": {"count/rolebindings.rbac.authorization.k8s.io": "2"},
                                  "used": {"count/rolebindings.rbac.authorization.k8s.io": "2"}}});
     quotas.patch_status("bindings", &PatchParams::default(), &Patch::Merge(used)).await.unwrap();
-    links.patch("link", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxGrants": 4}}))).await.unwrap();
+    links
+        .patch("link", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxGrants": 4}})))
+        .await
+        .unwrap();
     let failed = link_reason(&admin, &ns, "link", "ApplyFailed").await;
     let message = failed.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
     assert!(message.contains("exceeded quota: bindings"), "the link quotes the quota: {message}");
     let pending = grant_reason(&partner.grants(), "g3", "Pending").await;
-    let message = pending.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+    let message =
+        pending.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
     assert!(message.contains("reports ApplyFailed"), "the grant points at the link: {message}");
     for person in &people[..2] {
         assert!(can(&admin, person, &[], "list", PODS, &ns).await, "the grants in force keep working");

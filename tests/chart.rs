@@ -16,7 +16,8 @@ fn chart() -> String {
 
 fn render(extra: &[&str]) -> Vec<Value> {
     let chart = chart();
-    let mut args = vec!["template", "liaison", chart.as_str(), "-n", "liaison-system", "--kube-version", "1.35.4"];
+    let mut args =
+        vec!["template", "liaison", chart.as_str(), "-n", "liaison-system", "--kube-version", "1.35.4"];
     args.extend(extra);
     let (ok, text) = helm(&args);
     assert!(ok, "helm template failed: {text}");
@@ -65,40 +66,75 @@ fn the_chart_renders_a_hardened_deployment_and_least_privilege_rbac() {
             assert!(!verbs.iter().any(|v| v == verb), "no {verb} in {rule}");
         }
         if verbs.iter().any(|v| v == "bind") {
-            assert_eq!(rule["resourceNames"], json!(["liaison-home-access"]), "bind only the home-access role: {rule}");
+            assert_eq!(
+                rule["resourceNames"],
+                json!(["liaison-home-access"]),
+                "bind only the home-access role: {rule}"
+            );
         }
-        assert!(!rule["resources"].as_array().unwrap().iter().any(|r| r == "secrets"), "no cluster-wide Secret access: {rule}");
+        assert!(
+            !rule["resources"].as_array().unwrap().iter().any(|r| r == "secrets"),
+            "no cluster-wide Secret access: {rule}"
+        );
         let mints = rule["resources"].as_array().unwrap().iter().any(|r| r == "serviceaccounts/token");
-        assert!(!mints, "no token for any ServiceAccount anywhere (kube-system's): only in partner homes: {rule}");
+        assert!(
+            !mints,
+            "no token for any ServiceAccount anywhere (kube-system's): only in partner homes: {rule}"
+        );
     }
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "CustomResourceDefinition").count(), liaison::api::crds().len());
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "CustomResourceDefinition").count(),
+        liaison::api::crds().len()
+    );
     assert!(!kinds.contains(&"PodDisruptionBudget"), "no PDB that would block drains of a single replica");
 
     // The ceiling the chart installs is the one the operator's own code describes.
-    let ceiling: ClusterRole = serde_json::from_value(find(&objects, "ClusterRole", "liaison-access-ceiling").clone()).unwrap();
+    let ceiling: ClusterRole =
+        serde_json::from_value(find(&objects, "ClusterRole", "liaison-access-ceiling").clone()).unwrap();
     let expected = liaison::ceiling::cluster_role("liaison-access-ceiling");
     assert_eq!(ceiling.aggregation_rule, expected.aggregation_rule);
 }
 
 #[test]
 fn values_switch_parts_on_and_off() {
-    let objects = render(&["--set", "crds.install=false", "--set", "replicaCount=2", "--set", "metrics.serviceMonitor.enabled=true"]);
+    let objects = render(&[
+        "--set",
+        "crds.install=false",
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    ]);
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     assert!(!kinds.contains(&"CustomResourceDefinition"));
     assert!(kinds.contains(&"PodDisruptionBudget"));
     assert!(kinds.contains(&"ServiceMonitor"));
-    assert!(kinds.contains(&"ValidatingAdmissionPolicy") && kinds.contains(&"ValidatingAdmissionPolicyBinding"), "on by default");
+    assert!(
+        kinds.contains(&"ValidatingAdmissionPolicy") && kinds.contains(&"ValidatingAdmissionPolicyBinding"),
+        "on by default"
+    );
     let without = render(&["--set", "admissionPolicies.enabled=false"]);
-    let policies: Vec<&str> =
-        without.iter().filter(|o| o["kind"] == "ValidatingAdmissionPolicy").filter_map(|o| o["metadata"]["name"].as_str()).collect();
+    let policies: Vec<&str> = without
+        .iter()
+        .filter(|o| o["kind"] == "ValidatingAdmissionPolicy")
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
     assert_eq!(
         policies,
         ["liaison-operator-bounds", "liaison-operator-links", "liaison-operator-suites"],
         "the operator's own bounds stay on"
     );
     let chart = chart();
-    let (ok, text) = helm(&["template", "liaison", &chart, "--kube-version", "1.35.4", "--set", "controller.logFormat=xml"]);
+    let (ok, text) = helm(&[
+        "template",
+        "liaison",
+        &chart,
+        "--kube-version",
+        "1.35.4",
+        "--set",
+        "controller.logFormat=xml",
+    ]);
     assert!(!ok && text.contains("logFormat"), "values.schema.json refuses bad values: {text}");
 }
 
@@ -108,19 +144,42 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     let chart = chart();
     let (ok, text) = helm(&["install", "liaison", &chart, "-n", "liaison-system", "--create-namespace"]);
     assert!(ok, "helm install: {text}");
-    let (ok, text) =
-        helm(&["upgrade", "liaison", &chart, "-n", "liaison-system", "--set", "replicaCount=2", "--set", "controller.concurrency=4"]);
+    let (ok, text) = helm(&[
+        "upgrade",
+        "liaison",
+        &chart,
+        "-n",
+        "liaison-system",
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "controller.concurrency=4",
+    ]);
     assert!(ok, "helm upgrade: {text}");
-    let (ok, text) = kubectl(&["get", "crd", "clientlinks.liaison.dev", "partners.liaison.dev", "accessgrants.liaison.dev"]);
+    let (ok, text) = kubectl(&[
+        "get",
+        "crd",
+        "clientlinks.liaison.dev",
+        "partners.liaison.dev",
+        "accessgrants.liaison.dev",
+    ]);
     assert!(ok, "{text}");
-    let (ok, text) = kubectl(&["-n", "liaison-system", "get", "deployment/liaison", "-o", "jsonpath={.spec.replicas}"]);
+    let (ok, text) =
+        kubectl(&["-n", "liaison-system", "get", "deployment/liaison", "-o", "jsonpath={.spec.replicas}"]);
     assert!(ok && text == "2", "the upgrade applied: {text}");
 
     // Wait for the ceiling to be aggregated from `view`.
     let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
     until("the ceiling is aggregated", std::time::Duration::from_secs(30), || {
         let cluster_roles = cluster_roles.clone();
-        async move { cluster_roles.get("liaison-access-ceiling").await.ok().and_then(|c| c.rules).is_some_and(|r| !r.is_empty()) }
+        async move {
+            cluster_roles
+                .get("liaison-access-ceiling")
+                .await
+                .ok()
+                .and_then(|c| c.rules)
+                .is_some_and(|r| !r.is_empty())
+        }
     })
     .await;
 
@@ -134,8 +193,10 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     // A home is a namespace the operator marks (here: creates marked); a partner's suite lives
     // there, labelled as Liaison's (the chart's operator-bounds policy asks for both).
     let home = unique("privilege-home");
-    let marked: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": home, "labels": {"liaison.dev/home-of-uid": "some-partner-uid"}}})).unwrap();
+    let marked: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": home, "labels": {"liaison.dev/home-of-uid": "some-partner-uid"}}}),
+    )
+    .unwrap();
     let home_roles: Api<Role> = Api::namespaced(operator.clone(), &home);
     let labels = |component: &str| json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": component});
     let role = |name: &str, component: &str, resource: &str, verb: &str| -> Role {
@@ -166,14 +227,19 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
     // there only), which is what lets it create the Partner Admin role (that reads Secrets):
     // until then, a Role beyond the ceiling.
     let premature = home_roles.create(&PostParams::default(), &partner_admin).await;
-    assert!(matches!(&premature, Err(kube::Error::Api(s)) if s.code == 403), "no Secret rights before the home binding: {premature:?}");
+    assert!(
+        matches!(&premature, Err(kube::Error::Api(s)) if s.code == 403),
+        "no Secret rights before the home binding: {premature:?}"
+    );
     let home_access: RoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "liaison-operator", "labels": labels("operator-access")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "liaison-home-access"},
         "subjects": [{"kind": "ServiceAccount", "name": "liaison", "namespace": "liaison-system"}]
     }))
     .unwrap();
-    let elsewhere = Api::<RoleBinding>::namespaced(operator.clone(), &ns).create(&PostParams::default(), &home_access).await;
+    let elsewhere = Api::<RoleBinding>::namespaced(operator.clone(), &ns)
+        .create(&PostParams::default(), &home_access)
+        .await;
     assert!(
         matches!(&elsewhere, Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("not marked")),
         "the home-access role is bound in homes only: {elsewhere:?}"
@@ -193,8 +259,13 @@ async fn install_and_upgrade_on_a_real_cluster_with_least_privilege() {
         "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]
     }))
     .unwrap();
-    let bound = Api::<RoleBinding>::namespaced(operator.clone(), &home).create(&PostParams::default(), &to_cluster_admin).await;
-    assert!(matches!(&bound, Err(kube::Error::Api(s)) if s.code == 403), "no binding to cluster-admin: {bound:?}");
+    let bound = Api::<RoleBinding>::namespaced(operator.clone(), &home)
+        .create(&PostParams::default(), &to_cluster_admin)
+        .await;
+    assert!(
+        matches!(&bound, Err(kube::Error::Api(s)) if s.code == 403),
+        "no binding to cluster-admin: {bound:?}"
+    );
 
     foreign_grant_subjects_are_refused_at_apply_time(&admin).await;
 
@@ -214,7 +285,9 @@ fn grant(name: &str, namespace: &str, subjects: Value) -> AccessGrant {
 
 fn refusal(result: &Result<AccessGrant, kube::Error>) -> Option<String> {
     match result {
-        Err(kube::Error::Api(status)) if status.code == 403 || status.code == 422 => Some(status.message.clone()),
+        Err(kube::Error::Api(status)) if status.code == 403 || status.code == 422 => {
+            Some(status.message.clone())
+        }
         _ => None,
     }
 }
@@ -224,7 +297,8 @@ fn refusal(result: &Result<AccessGrant, kube::Error>) -> Option<String> {
 async fn foreign_grant_subjects_are_refused_at_apply_time(admin: &kube::Client) {
     let home = fresh_namespace(admin, "vap-home").await;
     let partner = unique("vap");
-    let identities = |suffixes: Value| json!({"userSuffixes": suffixes, "groups": [format!("{partner}:staff")]});
+    let identities =
+        |suffixes: Value| json!({"userSuffixes": suffixes, "groups": [format!("{partner}:staff")]});
     let spec = |suffixes: Value| json!({"spec": {"homeNamespace": home, "identities": identities(suffixes)}});
     let partners: Api<Partner> = Api::all(admin.clone());
     let mut body = spec(json!([format!("@{partner}.example")]));
@@ -238,33 +312,53 @@ async fn foreign_grant_subjects_are_refused_at_apply_time(admin: &kube::Client) 
         {"kind": "User", "name": "mallory@evil.example"},
         {"kind": "Group", "name": "evil:staff"}
     ]);
-    let message = eventually("the policy refuses foreign subjects", std::time::Duration::from_secs(30), || {
-        let (grants, dry_run, body) = (grants.clone(), dry_run.clone(), grant("mixed", &home, mixed.clone()));
-        async move { refusal(&grants.create(&dry_run, &body).await) }
-    })
-    .await;
-    assert!(message.contains("User mallory@evil.example") && message.contains("Group evil:staff"), "names each foreign subject: {message}");
-    assert!(message.contains(&partner) && !message.contains("bob@"), "names the partner, not the partner's own: {message}");
+    let message =
+        eventually("the policy refuses foreign subjects", std::time::Duration::from_secs(30), || {
+            let (grants, dry_run, body) =
+                (grants.clone(), dry_run.clone(), grant("mixed", &home, mixed.clone()));
+            async move { refusal(&grants.create(&dry_run, &body).await) }
+        })
+        .await;
+    assert!(
+        message.contains("User mallory@evil.example") && message.contains("Group evil:staff"),
+        "names each foreign subject: {message}"
+    );
+    assert!(
+        message.contains(&partner) && !message.contains("bob@"),
+        "names the partner, not the partner's own: {message}"
+    );
 
     let own = json!([
         {"kind": "User", "name": format!("bob@{partner}.example")},
         {"kind": "Group", "name": format!("{partner}:staff")},
         {"kind": "ServiceAccount", "name": "robot"}
     ]);
-    grants.create(&PostParams::default(), &grant("own", &home, own)).await.expect("the partner's own people and robots pass");
+    grants
+        .create(&PostParams::default(), &grant("own", &home, own))
+        .await
+        .expect("the partner's own people and robots pass");
     let elsewhere = fresh_namespace(admin, "vap-not-a-home").await;
-    let outside = Api::<AccessGrant>::namespaced(admin.clone(), &elsewhere).create(&dry_run, &grant("g", &elsewhere, mixed.clone())).await;
-    assert!(outside.is_ok(), "outside any partner's home the policy has no say (the operator refuses): {outside:?}");
+    let outside = Api::<AccessGrant>::namespaced(admin.clone(), &elsewhere)
+        .create(&dry_run, &grant("g", &elsewhere, mixed.clone()))
+        .await;
+    assert!(
+        outside.is_ok(),
+        "outside any partner's home the policy has no say (the operator refuses): {outside:?}"
+    );
 
     // The partner drops bob's suffix: the grant is now foreign, yet its finalizer can still be
     // set and cleared (what the operator does on deletion); only a new spec is judged.
-    partners.patch(&partner, &PatchParams::default(), &Patch::Merge(spec(json!(["@elsewhere.example"])))).await.unwrap();
+    partners
+        .patch(&partner, &PatchParams::default(), &Patch::Merge(spec(json!(["@elsewhere.example"]))))
+        .await
+        .unwrap();
     let finalizers = |list: Value| Patch::Merge(json!({"metadata": {"finalizers": list}}));
     eventually("the policy sees the partner's new identities", std::time::Duration::from_secs(30), || {
         let grants = grants.clone();
         async move {
             let edit = Patch::Merge(json!({"spec": {"accessLevel": "write"}}));
-            let patched = grants.patch("own", &PatchParams { dry_run: true, ..Default::default() }, &edit).await;
+            let patched =
+                grants.patch("own", &PatchParams { dry_run: true, ..Default::default() }, &edit).await;
             refusal(&patched)
         }
     })
@@ -273,7 +367,10 @@ async fn foreign_grant_subjects_are_refused_at_apply_time(admin: &kube::Client) 
         .patch("own", &PatchParams::default(), &finalizers(json!(["liaison.dev/revoke-access"])))
         .await
         .expect("metadata-only update passes");
-    grants.patch("own", &PatchParams::default(), &finalizers(json!(null))).await.expect("releasing the finalizer passes");
+    grants
+        .patch("own", &PatchParams::default(), &finalizers(json!(null)))
+        .await
+        .expect("releasing the finalizer passes");
     grants.delete("own", &Default::default()).await.expect("deletion passes");
 }
 
@@ -281,12 +378,18 @@ async fn foreign_grant_subjects_are_refused_at_apply_time(admin: &kube::Client) 
 /// scrape: an idle operator's page names them all.
 #[test]
 fn every_metric_the_alerts_and_the_dashboard_read_exists() {
-    let objects = render(&["--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true"]);
+    let objects = render(&[
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
+        "metrics.grafanaDashboard.enabled=true",
+    ]);
     let rule = find(&objects, "PrometheusRule", "liaison");
     let dashboard = find(&objects, "ConfigMap", "liaison-dashboard");
     let text = format!("{rule}{}", dashboard["data"]["liaison.json"].as_str().unwrap());
     let page = liaison::metrics::Metrics::default().encode();
-    let exposed: Vec<&str> = page.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    let exposed: Vec<&str> =
+        page.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
     let mut named: Vec<String> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|word| word.starts_with("liaison_"))
@@ -296,10 +399,16 @@ fn every_metric_the_alerts_and_the_dashboard_read_exists() {
     named.dedup();
     assert!(named.len() >= 8, "the alerts and dashboard read: {named:?}");
     for name in &named {
-        let base = ["_total", "_bucket", "_count", "_sum"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
-        assert!(exposed.contains(&base), "{name} is read by the chart but not exposed (exposed: {exposed:?})");
+        let base =
+            ["_total", "_bucket", "_count", "_sum"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        assert!(
+            exposed.contains(&base),
+            "{name} is read by the chart but not exposed (exposed: {exposed:?})"
+        );
     }
-    for alert in ["LiaisonReconcilesFailing", "LiaisonRevocationSlow", "LiaisonExpiryLagging", "LiaisonNoLeader"] {
+    for alert in
+        ["LiaisonReconcilesFailing", "LiaisonRevocationSlow", "LiaisonExpiryLagging", "LiaisonNoLeader"]
+    {
         assert!(rule.to_string().contains(alert), "{alert}");
     }
 }

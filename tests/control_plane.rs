@@ -23,11 +23,17 @@ async fn rbac_allows_exactly_what_a_role_binding_grants() {
     let other = fresh_namespace(&admin, "rbac-other").await;
     let user = "carol@example.test";
 
-    assert!(can(&admin, "admin", &["system:masters"], "delete", SECRETS, &ns).await, "the admin may do everything");
+    assert!(
+        can(&admin, "admin", &["system:masters"], "delete", SECRETS, &ns).await,
+        "the admin may do everything"
+    );
     assert!(!can(&admin, user, &[], "get", CONFIGMAPS, &ns).await, "no binding, no access");
     let as_carol = client_as(user, &[]).await;
     let refused = Api::<ConfigMap>::namespaced(as_carol.clone(), &ns).list(&Default::default()).await;
-    assert!(matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 403), "an impersonated request is refused: {refused:?}");
+    assert!(
+        matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 403),
+        "an impersonated request is refused: {refused:?}"
+    );
 
     let role = Role {
         metadata: ObjectMeta { name: Some("reader".into()), ..Default::default() },
@@ -41,7 +47,11 @@ async fn rbac_allows_exactly_what_a_role_binding_grants() {
     Api::<Role>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &role).await.unwrap();
     let binding = RoleBinding {
         metadata: ObjectMeta { name: Some("carol-reads".into()), ..Default::default() },
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: "reader".into() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "reader".into(),
+        },
         subjects: Some(vec![Subject {
             kind: "User".into(),
             name: user.into(),
@@ -49,9 +59,15 @@ async fn rbac_allows_exactly_what_a_role_binding_grants() {
             namespace: None,
         }]),
     };
-    Api::<RoleBinding>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &binding).await.unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
 
-    until("the binding authorizes", Duration::from_secs(10), || can(&admin, user, &[], "list", CONFIGMAPS, &ns)).await;
+    until("the binding authorizes", Duration::from_secs(10), || {
+        can(&admin, user, &[], "list", CONFIGMAPS, &ns)
+    })
+    .await;
     assert!(can(&admin, user, &[], "get", CONFIGMAPS, &ns).await);
     assert!(!can(&admin, user, &[], "delete", CONFIGMAPS, &ns).await, "only the Role's verbs");
     assert!(!can(&admin, user, &[], "get", SECRETS, &ns).await, "only the Role's resources");
@@ -69,7 +85,10 @@ async fn deleting_an_owner_collects_its_dependents() {
     let owner = maps
         .create(
             &PostParams::default(),
-            &ConfigMap { metadata: ObjectMeta { name: Some("owner".into()), ..Default::default() }, ..Default::default() },
+            &ConfigMap {
+                metadata: ObjectMeta { name: Some("owner".into()), ..Default::default() },
+                ..Default::default()
+            },
         )
         .await
         .unwrap();
@@ -116,7 +135,10 @@ async fn a_token_authenticates_until_its_service_account_is_deleted() {
     accounts
         .create(
             &PostParams::default(),
-            &ServiceAccount { metadata: ObjectMeta { name: Some("robot".into()), ..Default::default() }, ..Default::default() },
+            &ServiceAccount {
+                metadata: ObjectMeta { name: Some("robot".into()), ..Default::default() },
+                ..Default::default()
+            },
         )
         .await
         .unwrap();
@@ -124,11 +146,19 @@ async fn a_token_authenticates_until_its_service_account_is_deleted() {
         spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(600), bound_object_ref: None },
         ..Default::default()
     };
-    let token = accounts.create_token_request("robot", &PostParams::default(), &request).await.unwrap().status.unwrap().token;
+    let token = accounts
+        .create_token_request("robot", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
 
     let as_robot = client_with_token(&token).await;
-    let review =
-        Api::<SelfSubjectReview>::all(as_robot.clone()).create(&PostParams::default(), &SelfSubjectReview::default()).await.unwrap();
+    let review = Api::<SelfSubjectReview>::all(as_robot.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .unwrap();
     let username = review.status.and_then(|s| s.user_info).and_then(|u| u.username);
     assert_eq!(username.as_deref(), Some(format!("system:serviceaccount:{ns}:robot").as_str()));
 
@@ -137,7 +167,9 @@ async fn a_token_authenticates_until_its_service_account_is_deleted() {
     until("the token stops authenticating", Duration::from_secs(90), || {
         let as_robot = as_robot.clone();
         async move {
-            let result = Api::<SelfSubjectReview>::all(as_robot).create(&PostParams::default(), &SelfSubjectReview::default()).await;
+            let result = Api::<SelfSubjectReview>::all(as_robot)
+                .create(&PostParams::default(), &SelfSubjectReview::default())
+                .await;
             matches!(result, Err(kube::Error::Api(ref s)) if s.code == 401)
         }
     })

@@ -42,9 +42,13 @@ fn the_demo_tells_the_story_and_cleans_up() {
     ] {
         assert!(before_revocation.contains(line), "missing {line:?} in:\n{text}");
     }
-    assert!(before_revocation.contains("access key (Secret liaison-key-beta-"), "the partner sees its access key:\n{text}");
+    assert!(
+        before_revocation.contains("access key (Secret liaison-key-beta-"),
+        "the partner sees its access key:\n{text}"
+    );
     // The summaries are shown once they have followed the grants: one client, two grants.
-    let row = |prefix: &str| before_revocation.lines().find(|l| l.starts_with(prefix) && l.contains(" True "));
+    let row =
+        |prefix: &str| before_revocation.lines().find(|l| l.starts_with(prefix) && l.contains(" True "));
     let summary = |prefix: &str| row(prefix).map(|l| l.split_whitespace().collect::<Vec<_>>());
     let partner = summary("partner.liaison.dev/techhelp").unwrap_or_default();
     assert_eq!(partner.get(3), Some(&"1"), "the partner counts its client:\n{text}");

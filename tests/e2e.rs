@@ -32,7 +32,10 @@ fn image_archive() -> PathBuf {
 /// The pods of the chart's Deployment.
 async fn operator_pods(admin: &kube::Client) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NAMESPACE);
-    pods.list(&ListParams::default().labels("app.kubernetes.io/name=liaison")).await.expect("listing the operator's pods").items
+    pods.list(&ListParams::default().labels("app.kubernetes.io/name=liaison"))
+        .await
+        .expect("listing the operator's pods")
+        .items
 }
 
 fn logs_of(pod: &str) -> String {
@@ -40,7 +43,10 @@ fn logs_of(pod: &str) -> String {
 }
 
 fn pod_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 #[tokio::test]
@@ -51,23 +57,52 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
 
     // A real node, Ready, that is the kubelet's own report.
     let nodes: Api<Node> = Api::all(admin.clone());
-    let node = nodes.get("liaison-node").await.expect("the test control plane has a node (scripts/testenv start --node)");
-    let ready = node.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    let node = nodes
+        .get("liaison-node")
+        .await
+        .expect("the test control plane has a node (scripts/testenv start --node)");
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
     assert_eq!(ready.map(|c| c.status.as_str()), Some("True"), "the node is Ready: {ready:?}");
-    let info = node.status.as_ref().and_then(|s| s.node_info.as_ref()).expect("the kubelet reports its node info");
-    println!("node: kubelet {}, runtime {}, kernel {}", info.kubelet_version, info.container_runtime_version, info.kernel_version);
+    let info =
+        node.status.as_ref().and_then(|s| s.node_info.as_ref()).expect("the kubelet reports its node info");
+    println!(
+        "node: kubelet {}, runtime {}, kernel {}",
+        info.kubelet_version, info.container_runtime_version, info.kernel_version
+    );
 
     // The image, into the node's containerd; the chart pointed at it, never pulled.
     let archive = image_archive();
-    let (ok, text) = run_tool(path_of("scripts/testenv"), &["load", &env.dir.display().to_string(), &archive.display().to_string()]);
+    let (ok, text) = run_tool(
+        path_of("scripts/testenv"),
+        &["load", &env.dir.display().to_string(), &archive.display().to_string()],
+    );
     assert!(ok, "loading the image into the node: {text}");
     let version = env!("CARGO_PKG_VERSION");
     let chart = path_of("charts/liaison").display().to_string();
     let tag = format!("image.tag={version}");
-    let mut install = vec!["install", "liaison", &chart, "-n", NAMESPACE, "--create-namespace", "--wait", "--timeout", "3m"];
+    let mut install = vec![
+        "install",
+        "liaison",
+        &chart,
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "3m",
+    ];
     // Access key kubeconfigs name the API server as partners reach it: here, as this test does.
-    let server =
-        kube::config::Kubeconfig::read_from(kubeconfig_path()).unwrap().clusters[0].cluster.as_ref().unwrap().server.clone().unwrap();
+    let server = kube::config::Kubeconfig::read_from(kubeconfig_path()).unwrap().clusters[0]
+        .cluster
+        .as_ref()
+        .unwrap()
+        .server
+        .clone()
+        .unwrap();
     let key_server = format!("controller.accessKeyServer={server}");
     for value in ["image.repository=liaison", &tag, "image.pullPolicy=Never", &key_server] {
         install.extend(["--set", value]);
@@ -75,7 +110,10 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     let (ok, text) = helm(&install);
     if !ok {
         let (_, pods) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "describe", "pods"]);
-        let (_, logs) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "logs", "deployment/liaison", "--tail", "30"]);
+        let (_, logs) = run_tool(
+            bin_dir().join("kubectl"),
+            &["-n", NAMESPACE, "logs", "deployment/liaison", "--tail", "30"],
+        );
         panic!("helm install --wait: {text}\n{pods}\n{logs}");
     }
 
@@ -86,7 +124,10 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     assert!(pod_ready(pod), "the operator's pod is Ready: {:?}", pod.status);
     assert_eq!(pod.spec.as_ref().and_then(|s| s.node_name.as_deref()), Some("liaison-node"));
     let status = &pod.status.as_ref().unwrap().container_statuses.as_ref().expect("container statuses")[0];
-    assert!(status.ready && status.restart_count == 0, "the container is ready and never restarted: {status:?}");
+    assert!(
+        status.ready && status.restart_count == 0,
+        "the container is ready and never restarted: {status:?}"
+    );
     assert!(status.image.ends_with(&format!("liaison:{version}")), "the image is ours: {}", status.image);
     // Ready also while standing by for the lease: leading is what its log says.
     let name = pod.metadata.name.clone().unwrap();
@@ -103,7 +144,15 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     let client_ns = partner.client_namespace("e2e-client").await;
     let (ok, text) = run_tool(
         bin_dir().join("kubectl"),
-        &["-n", &client_ns, "create", "rolebinding", "beta-admin", "--clusterrole=admin", "--user=beta-admin"],
+        &[
+            "-n",
+            &client_ns,
+            "create",
+            "rolebinding",
+            "beta-admin",
+            "--clusterrole=admin",
+            "--user=beta-admin",
+        ],
     );
     assert!(ok, "{text}");
     let as_client_admin = client_as("beta-admin", &["system:authenticated"]).await;
@@ -113,7 +162,8 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     }))
     .unwrap();
     eventually("the client's admin links the partner", WAIT, || {
-        let (links, link) = (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), link.clone());
+        let (links, link) =
+            (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), link.clone());
         async move { links.create(&Default::default(), &link).await.ok() }
     })
     .await;
@@ -125,24 +175,42 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     }))
     .unwrap();
     eventually("the partner's admin grants bob", WAIT, || {
-        let (grants, grant) = (Api::<liaison::api::AccessGrant>::namespaced(as_partner_admin.clone(), &partner.home), grant.clone());
+        let (grants, grant) = (
+            Api::<liaison::api::AccessGrant>::namespaced(as_partner_admin.clone(), &partner.home),
+            grant.clone(),
+        );
         async move { grants.create(&Default::default(), &grant).await.ok() }
     })
     .await;
-    until("bob may list pods in the client namespace", WAIT, || can(&admin, &bob, &[], "list", PODS, &client_ns)).await;
+    until("bob may list pods in the client namespace", WAIT, || {
+        can(&admin, &bob, &[], "list", PODS, &client_ns)
+    })
+    .await;
     assert!(!can(&admin, &bob, &[], "delete", PODS, &client_ns).await, "read only");
 
     // The access key: a kubeconfig the partner's admin reads in its home, used as is.
     let (_, key_secret) = support::fixtures::link_with_key(&admin, &client_ns, "link").await;
     let secret_name = key_secret.split_once('/').unwrap().1.to_string();
-    let kubeconfig = eventually("the partner's admin reads the access key", WAIT, || {
-        let (secrets, name) =
-            (Api::<k8s_openapi::api::core::v1::Secret>::namespaced(as_partner_admin.clone(), &partner.home), secret_name.clone());
-        async move { String::from_utf8(secrets.get(&name).await.ok()?.data?.get("kubeconfig")?.0.clone()).ok() }
-    })
-    .await;
-    let config =
-        kube::Config::from_custom_kubeconfig(kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap(), &Default::default()).await.unwrap();
+    let kubeconfig =
+        eventually("the partner's admin reads the access key", WAIT, || {
+            let (secrets, name) = (
+                Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+                    as_partner_admin.clone(),
+                    &partner.home,
+                ),
+                secret_name.clone(),
+            );
+            async move {
+                String::from_utf8(secrets.get(&name).await.ok()?.data?.get("kubeconfig")?.0.clone()).ok()
+            }
+        })
+        .await;
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let key = kube::Client::try_from(config).unwrap();
     let pods = Api::<Pod>::namespaced(key.clone(), &client_ns).list(&ListParams::default()).await;
     assert!(pods.is_ok(), "the access key lists pods in the client namespace: {pods:?}");
@@ -151,7 +219,17 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     let upgrade = |values: &'static [&'static str]| {
         let chart = chart.clone();
         move || {
-            let mut args = vec!["upgrade", "liaison", chart.as_str(), "-n", NAMESPACE, "--reuse-values", "--wait", "--timeout", "3m"];
+            let mut args = vec![
+                "upgrade",
+                "liaison",
+                chart.as_str(),
+                "-n",
+                NAMESPACE,
+                "--reuse-values",
+                "--wait",
+                "--timeout",
+                "3m",
+            ];
             values.iter().for_each(|v| args.extend(["--set", v]));
             let (ok, text) = helm(&args);
             assert!(ok, "helm upgrade {values:?}: {text}");
@@ -162,13 +240,16 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         let (admin, before) = (admin.clone(), name.clone());
         async move {
             let pods = operator_pods(&admin).await;
-            let only_new = pods.len() == 1 && pods[0].metadata.name.as_ref() != Some(&before) && pod_ready(&pods[0]);
+            let only_new =
+                pods.len() == 1 && pods[0].metadata.name.as_ref() != Some(&before) && pod_ready(&pods[0]);
             only_new.then(|| pods[0].metadata.name.clone().unwrap())
         }
     })
     .await;
-    let (_, args) =
-        run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "get", "pod", &rolled, "-o", "jsonpath={.spec.containers[0].args}"]);
+    let (_, args) = run_tool(
+        bin_dir().join("kubectl"),
+        &["-n", NAMESPACE, "get", "pod", &rolled, "-o", "jsonpath={.spec.containers[0].args}"],
+    );
     assert!(args.contains("--concurrency=4"), "the new pod runs with the new value: {args}");
     assert!(can(&admin, &bob, &[], "list", PODS, &client_ns).await, "access stays through the upgrade");
 
@@ -178,13 +259,19 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         let admin = admin.clone();
         async move {
             let pods = operator_pods(&admin).await;
-            let ready: Vec<String> = pods.iter().filter(|p| pod_ready(p)).filter_map(|p| p.metadata.name.clone()).collect();
-            let leading: Vec<String> = ready.iter().filter(|p| logs_of(p).contains("leading; starting controllers")).cloned().collect();
+            let ready: Vec<String> =
+                pods.iter().filter(|p| pod_ready(p)).filter_map(|p| p.metadata.name.clone()).collect();
+            let leading: Vec<String> = ready
+                .iter()
+                .filter(|p| logs_of(p).contains("leading; starting controllers"))
+                .cloned()
+                .collect();
             (ready.len() == 2 && leading.len() == 1).then(|| leading[0].clone())
         }
     })
     .await;
-    let (ok, text) = run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "delete", "pod", &leader, "--wait=false"]);
+    let (ok, text) =
+        run_tool(bin_dir().join("kubectl"), &["-n", NAMESPACE, "delete", "pod", &leader, "--wait=false"]);
     assert!(ok, "{text}");
     let successor = eventually("another pod takes the lease", Duration::from_secs(90), || {
         let (admin, leader) = (admin.clone(), leader.clone());
@@ -213,14 +300,23 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         "approvers": ["beta-admin"]
     }});
     eventually("the client's admin offers a level on request", WAIT, || {
-        let (links, patch) = (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), on_request.clone());
-        async move { links.patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.ok() }
+        let (links, patch) =
+            (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), on_request.clone());
+        async move {
+            links
+                .patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
+                .await
+                .ok()
+        }
     })
     .await;
     let dave = partner.user("dave");
     partner.grant("dave", &[&client_ns], "config", json!([user(&dave)]), json!({})).await;
     support::fixtures::grant_reason(&partner.grants(), "dave", "OnRequest").await;
-    assert!(!can(&admin, &dave, &[], "list", CONFIG_MAPS, &client_ns).await, "an eligible grant binds nobody");
+    assert!(
+        !can(&admin, &dave, &[], "list", CONFIG_MAPS, &client_ns).await,
+        "an eligible grant binds nobody"
+    );
     let request: liaison::api::AccessRequest = serde_json::from_value(json!({
         "metadata": {"name": "inc-1"},
         "spec": {"grant": "dave", "client": client_ns, "duration": "20s", "reason": "INC-1",
@@ -228,24 +324,36 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     }))
     .unwrap();
     eventually("the partner's admin asks for it", WAIT, || {
-        let (requests, request) =
-            (Api::<liaison::api::AccessRequest>::namespaced(as_partner_admin.clone(), &partner.home), request.clone());
+        let (requests, request) = (
+            Api::<liaison::api::AccessRequest>::namespaced(as_partner_admin.clone(), &partner.home),
+            request.clone(),
+        );
         async move { requests.create(&Default::default(), &request).await.ok() }
     })
     .await;
     eventually("the approver approves", WAIT, || {
         let (as_approver, ns) = (as_client_admin.clone(), client_ns.clone());
-        async move { liaison::reviews::approve(&as_approver, &ns, "inc-1", liaison::api::Decision::Approve, None).await.ok() }
+        async move {
+            liaison::reviews::approve(&as_approver, &ns, "inc-1", liaison::api::Decision::Approve, None)
+                .await
+                .ok()
+        }
     })
     .await;
-    until("dave reads ConfigMaps on the approved request", WAIT, || can(&admin, &dave, &[], "list", CONFIG_MAPS, &client_ns)).await;
+    until("dave reads ConfigMaps on the approved request", WAIT, || {
+        can(&admin, &dave, &[], "list", CONFIG_MAPS, &client_ns)
+    })
+    .await;
     until("dave's access ends at the approved end", WAIT, || {
         let (admin, dave, ns) = (admin.clone(), dave.clone(), client_ns.clone());
         async move { !can(&admin, &dave, &[], "list", CONFIG_MAPS, &ns).await }
     })
     .await;
 
-    Api::<ClientLink>::namespaced(admin.clone(), &client_ns).delete("link", &DeleteParams::default()).await.expect("deleting the link");
+    Api::<ClientLink>::namespaced(admin.clone(), &client_ns)
+        .delete("link", &DeleteParams::default())
+        .await
+        .expect("deleting the link");
     until("bob's access ends with the link", WAIT, || {
         let (admin, bob, ns) = (admin.clone(), bob.clone(), client_ns.clone());
         async move { !can(&admin, &bob, &[], "list", PODS, &ns).await }
@@ -272,10 +380,16 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     assert!(ok, "helm uninstall: {text}");
     let manifest = manifest_file.display().to_string();
     until("the release's objects are gone (but its CRDs and the ceiling)", WAIT, || {
-        let (_, left) = run_tool(bin_dir().join("kubectl"), &["get", "-f", &manifest, "-o", "name", "--ignore-not-found"]);
+        let (_, left) = run_tool(
+            bin_dir().join("kubectl"),
+            &["get", "-f", &manifest, "-o", "name", "--ignore-not-found"],
+        );
         let left: Vec<String> = left
             .lines()
-            .filter(|l| !l.starts_with("customresourcedefinition") && *l != "clusterrole.rbac.authorization.k8s.io/liaison-access-ceiling")
+            .filter(|l| {
+                !l.starts_with("customresourcedefinition")
+                    && *l != "clusterrole.rbac.authorization.k8s.io/liaison-access-ceiling"
+            })
             .map(String::from)
             .collect();
         async move { left.is_empty() }
@@ -289,7 +403,10 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     // What users declared outlives the release: the CRDs, and the objects in them.
     let (ok, text) = run_tool(bin_dir().join("kubectl"), &["get", "partner", &partner.name, "-o", "name"]);
     assert!(ok && text.contains(&partner.name), "the Partner stays after helm uninstall: {text}");
-    let (ok, text) = run_tool(bin_dir().join("kubectl"), &["-n", &partner.home, "get", "accessgrant", "carol", "-o", "name"]);
+    let (ok, text) = run_tool(
+        bin_dir().join("kubectl"),
+        &["-n", &partner.home, "get", "accessgrant", "carol", "-o", "name"],
+    );
     assert!(ok, "the grants stay after helm uninstall: {text}");
 
     // KNOWN BUG (chart + kube-controller-manager; seen in about 1 run of 7): helm deletes the
@@ -301,15 +418,22 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     // reported and removed.
     let cluster_roles: Api<ClusterRole> = Api::all(admin.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    if let Some(ceiling) = cluster_roles.get_opt("liaison-access-ceiling").await.expect("reading the ceiling") {
-        let by_aggregator = ceiling
-            .metadata
-            .managed_fields
-            .iter()
-            .flatten()
-            .all(|f| f.manager.as_deref() == Some("clusterrole-aggregation-controller") && f.operation.as_deref() == Some("Apply"));
-        assert!(by_aggregator && ceiling.aggregation_rule.is_none(), "the ceiling outlived its release: {ceiling:?}");
-        eprintln!("KNOWN BUG: the clusterrole-aggregation-controller re-created liaison-access-ceiling after helm uninstall");
-        cluster_roles.delete("liaison-access-ceiling", &DeleteParams::default()).await.expect("removing the re-created ceiling");
+    if let Some(ceiling) = cluster_roles.get_opt("liaison-access-ceiling").await.expect("reading the ceiling")
+    {
+        let by_aggregator = ceiling.metadata.managed_fields.iter().flatten().all(|f| {
+            f.manager.as_deref() == Some("clusterrole-aggregation-controller")
+                && f.operation.as_deref() == Some("Apply")
+        });
+        assert!(
+            by_aggregator && ceiling.aggregation_rule.is_none(),
+            "the ceiling outlived its release: {ceiling:?}"
+        );
+        eprintln!(
+            "KNOWN BUG: the clusterrole-aggregation-controller re-created liaison-access-ceiling after helm uninstall"
+        );
+        cluster_roles
+            .delete("liaison-access-ceiling", &DeleteParams::default())
+            .await
+            .expect("removing the re-created ceiling");
     }
 }

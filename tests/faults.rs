@@ -10,7 +10,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -67,20 +69,31 @@ async fn sigkill_during_mass_grant_and_mass_revocation_converges_to_intent() {
             p.grant(&format!("g{i}"), &[&ns], "read", json!([user(user_name)]), json!({})).await;
         }
         operator = crash_and_restart(operator, 1500).await;
-        until(&format!("trial {trial}: every subject is granted"), WAIT, || all_allowed(&admin, &users, &ns, true)).await;
+        until(&format!("trial {trial}: every subject is granted"), WAIT, || {
+            all_allowed(&admin, &users, &ns, true)
+        })
+        .await;
 
         // Mass revocation (the link goes), interrupted.
         let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
         links.delete("link", &DeleteParams::default()).await.unwrap();
         operator = crash_and_restart(operator, 800).await;
-        until(&format!("trial {trial}: every subject is revoked"), WAIT, || all_allowed(&admin, &users, &ns, false)).await;
+        until(&format!("trial {trial}: every subject is revoked"), WAIT, || {
+            all_allowed(&admin, &users, &ns, false)
+        })
+        .await;
         until(&format!("trial {trial}: the link is released"), WAIT, || {
             let links = links.clone();
             async move { links.get_opt("link").await.unwrap().is_none() }
         })
         .await;
         let managed = ListParams::default().labels("app.kubernetes.io/managed-by=liaison");
-        let left = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items.len()
+        let left = Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+            .list(&managed)
+            .await
+            .unwrap()
+            .items
+            .len()
             + Api::<Role>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items.len()
             + Api::<ServiceAccount>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items.len();
         assert_eq!(left, 0, "trial {trial}: nothing is orphaned");
@@ -118,7 +131,8 @@ async fn survives(disturb: impl std::future::Future<Output = ()>, prefix: &str) 
     let back = Instant::now();
     let admin = client().await;
     p.grant("carol", &[&ns], "read", json!([user(&carol)]), json!({})).await;
-    until("carol is granted after the disturbance", RECOVERY, || can(&admin, &carol, &[], "list", PODS, &ns)).await;
+    until("carol is granted after the disturbance", RECOVERY, || can(&admin, &carol, &[], "list", PODS, &ns))
+        .await;
     eprintln!("{prefix}: a new grant took effect {:?} after the control plane came back", back.elapsed());
     Api::<ClientLink>::namespaced(admin.clone(), &ns).delete("link", &DeleteParams::default()).await.unwrap();
     let deleted = Instant::now();
@@ -142,7 +156,12 @@ async fn the_operator_survives_a_kube_apiserver_restart() {
         async {
             // Down long enough for kube's default backoff to have reached its longer waits.
             let status = std::process::Command::new(path_of("scripts/testenv"))
-                .args(["restart", testenv().dir.to_str().unwrap(), "kube-apiserver", &API_SERVER_DOWN.as_secs().to_string()])
+                .args([
+                    "restart",
+                    testenv().dir.to_str().unwrap(),
+                    "kube-apiserver",
+                    &API_SERVER_DOWN.as_secs().to_string(),
+                ])
                 .status()
                 .unwrap();
             assert!(status.success(), "restarting kube-apiserver");
@@ -214,7 +233,10 @@ impl Freeze {
 
     /// Lifts the policy (it stays defined), and waits until the API server no longer applies it.
     async fn lift(&self) {
-        self.bindings_api().delete(&self.name, &DeleteParams::default()).await.expect("deleting the policy binding");
+        self.bindings_api()
+            .delete(&self.name, &DeleteParams::default())
+            .await
+            .expect("deleting the policy binding");
         until("the policy no longer refuses RoleBindings", WAIT, || self.binding_allowed()).await;
     }
 
@@ -230,12 +252,17 @@ impl Freeze {
         }))
         .unwrap();
         let params = PostParams { dry_run: true, ..Default::default() };
-        Api::<RoleBinding>::namespaced(self.admin.clone(), &self.namespace).create(&params, &probe).await.is_ok()
+        Api::<RoleBinding>::namespaced(self.admin.clone(), &self.namespace)
+            .create(&params, &probe)
+            .await
+            .is_ok()
     }
 
     async fn remove(self) {
         let _ = self.bindings_api().delete(&self.name, &DeleteParams::default()).await;
-        let _ = Api::<ValidatingAdmissionPolicy>::all(self.admin.clone()).delete(&self.name, &DeleteParams::default()).await;
+        let _ = Api::<ValidatingAdmissionPolicy>::all(self.admin.clone())
+            .delete(&self.name, &DeleteParams::default())
+            .await;
     }
 }
 
@@ -246,7 +273,12 @@ async fn link_says(admin: &kube::Client, namespace: &str, reason: &str) -> Strin
 }
 
 fn ready_message(conditions: Option<&[Condition]>) -> String {
-    conditions.unwrap_or_default().iter().find(|c| c.type_ == "Ready").map(|c| c.message.clone()).unwrap_or_default()
+    conditions
+        .unwrap_or_default()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }
 
 /// Waits for a Warning Event about the link with `reason`, and returns its note.
@@ -288,7 +320,10 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
     let said = link_says(&admin, &ns, "ApplyFailed").await;
     eprintln!("refused write: {said}");
-    assert!(said.contains("writing RoleBinding") && said.contains(FROZEN), "the link says what was refused, and why: {said}");
+    assert!(
+        said.contains("writing RoleBinding") && said.contains(FROZEN),
+        "the link says what was refused, and why: {said}"
+    );
     assert!(!said.contains("Status {"), "the API server's words, not kube's debug dump: {said}");
     let note = warning_about_link(&admin, &ns, "ApplyFailed").await;
     assert!(note.contains(FROZEN), "the Event says why: {note}");
@@ -296,7 +331,9 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     let waiting = eventually("the grant says which link keeps failing", WAIT, || async {
         let grant = p.grants().get("bob").await.ok()?;
         let conditions = grant.status.as_ref().map(|s| &s.conditions[..]);
-        (ready_of(conditions)?.1 == "Pending").then(|| ready_message(conditions)).filter(|m| m.contains("ApplyFailed"))
+        (ready_of(conditions)?.1 == "Pending")
+            .then(|| ready_message(conditions))
+            .filter(|m| m.contains("ApplyFailed"))
     })
     .await;
     assert!(
@@ -306,7 +343,8 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
 
     freeze.lift().await;
     let lifted = Instant::now();
-    until("bob is granted once the policy is lifted", WAIT, || can(&admin, &bob, &[], "list", PODS, &ns)).await;
+    until("bob is granted once the policy is lifted", WAIT, || can(&admin, &bob, &[], "list", PODS, &ns))
+        .await;
     eprintln!("granted {:?} after the policy was lifted", lifted.elapsed());
     link_reason(&admin, &ns, "link", "Active").await;
 
@@ -318,8 +356,10 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     warning_about_link(&admin, &ns, "RevocationFailed").await;
     // Fail closed: the bindings could not be deleted, but the rest of the revocation ran, and
     // the level Role they bind went, so they grant nothing. The link says so, and stays.
-    until("bob is revoked though his binding could not be deleted", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await })
-        .await;
+    until("bob is revoked though his binding could not be deleted", WAIT, || async {
+        !can(&admin, &bob, &[], "list", PODS, &ns).await
+    })
+    .await;
     let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
     let left = bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap();
     assert_eq!(left.items.len(), 1, "the binding is still there, bound to no Role");
@@ -327,7 +367,12 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     freeze.lift().await;
     let lifted = Instant::now();
     until("bob's binding is removed once the policy is lifted", WAIT, || async {
-        bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap().items.is_empty()
+        bindings
+            .list(&ListParams::default().labels("liaison.dev/access-grant=bob"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
     })
     .await;
     eprintln!("binding removed {:?} after the policy was lifted", lifted.elapsed());

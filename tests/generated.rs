@@ -19,7 +19,8 @@ fn crds_directory_matches_liaison_crds() {
 #[test]
 fn chart_crds_match_liaison_crds() {
     for (name, text) in liaison::crdgen::files().unwrap() {
-        let committed = std::fs::read_to_string(repo("charts/liaison/files/crds").join(&name)).unwrap_or_default();
+        let committed =
+            std::fs::read_to_string(repo("charts/liaison/files/crds").join(&name)).unwrap_or_default();
         assert!(committed == text, "charts/liaison/files/crds/{name} is out of date: run `make crds`");
     }
 }

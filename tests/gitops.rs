@@ -24,7 +24,11 @@ fn lua(value: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Array(items) => format!("{{{}}}", items.iter().map(lua).collect::<Vec<_>>().join(", ")),
         Value::Object(fields) => {
-            let fields: Vec<String> = fields.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("[{k:?}] = {}", lua(v))).collect();
+            let fields: Vec<String> = fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("[{k:?}] = {}", lua(v)))
+                .collect();
             format!("{{{}}}", fields.join(", "))
         }
     }
@@ -38,7 +42,10 @@ fn health(object: &impl serde::Serialize) -> (String, String) {
         lua(&object),
         health_script()
     );
-    let out = Command::new("lua5.1").args(["-e", &program]).output().expect("running lua5.1 (Debian's package lua5.1)");
+    let out = Command::new("lua5.1")
+        .args(["-e", &program])
+        .output()
+        .expect("running lua5.1 (Debian's package lua5.1)");
     assert!(out.status.success(), "lua5.1: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let (status, message) = text.split_once('\n').unwrap();
@@ -48,7 +55,10 @@ fn health(object: &impl serde::Serialize) -> (String, String) {
 #[test]
 fn the_readme_shows_the_health_check_that_is_tested() {
     let readme = std::fs::read_to_string(path_of("README.md")).unwrap();
-    assert!(readme.contains(&health_script()), "README.md's Argo CD health check differs from docs/argocd-health.lua");
+    assert!(
+        readme.contains(&health_script()),
+        "README.md's Argo CD health check differs from docs/argocd-health.lua"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +92,10 @@ async fn argo_cd_health_follows_the_ready_condition_of_the_current_generation() 
     // A new spec that Liaison has not judged yet is not Healthy on the old verdict's word.
     drop(operator);
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
-    let changed = links.patch("link", &PatchParams::default(), &Patch::Merge(json!({"spec": {"suspended": true}}))).await.unwrap();
+    let changed = links
+        .patch("link", &PatchParams::default(), &Patch::Merge(json!({"spec": {"suspended": true}})))
+        .await
+        .unwrap();
     assert_eq!(changed.metadata.generation, Some(2));
     let (status, message) = health(&changed);
     assert_eq!(status, "Progressing", "{message}");

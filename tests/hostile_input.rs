@@ -151,7 +151,8 @@ fn any_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(odd_string(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(odd_string(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -176,13 +177,15 @@ fn mutate(document: &mut Value, path: &str, value: Value) {
 fn mutated(base: Value) -> impl Strategy<Value = Value> {
     // Often none or one: most cases should still be plannable for the invariants to bite.
     let count = prop_oneof![3 => Just(0usize), 2 => Just(1usize), 1 => 2usize..5];
-    count.prop_flat_map(|n| prop::collection::vec((prop::sample::select(PATHS), any_json()), n)).prop_map(move |mutations| {
-        let mut document = base.clone();
-        for (path, value) in mutations {
-            mutate(&mut document, path, value);
-        }
-        document
-    })
+    count.prop_flat_map(|n| prop::collection::vec((prop::sample::select(PATHS), any_json()), n)).prop_map(
+        move |mutations| {
+            let mut document = base.clone();
+            for (path, value) in mutations {
+                mutate(&mut document, path, value);
+            }
+            document
+        },
+    )
 }
 
 fn ceiling() -> Vec<PolicyRule> {
@@ -195,7 +198,9 @@ fn ceiling() -> Vec<PolicyRule> {
 }
 
 fn any_rules() -> impl Strategy<Value = Vec<PolicyRule>> {
-    let words = |xs: &'static [&'static str]| prop::collection::vec(prop::sample::select(xs).prop_map(String::from), 0..3);
+    let words = |xs: &'static [&'static str]| {
+        prop::collection::vec(prop::sample::select(xs).prop_map(String::from), 0..3)
+    };
     prop::collection::vec(
         (
             words(&["", "apps", "*"]),
@@ -204,12 +209,14 @@ fn any_rules() -> impl Strategy<Value = Vec<PolicyRule>> {
             prop::option::of(words(&["a", "b"])),
             prop::option::of(words(&["/healthz", "*"])),
         )
-            .prop_map(|(api_groups, resources, verbs, resource_names, non_resource_urls)| PolicyRule {
-                api_groups: Some(api_groups),
-                resources: Some(resources),
-                verbs,
-                resource_names,
-                non_resource_urls,
+            .prop_map(|(api_groups, resources, verbs, resource_names, non_resource_urls)| {
+                PolicyRule {
+                    api_groups: Some(api_groups),
+                    resources: Some(resources),
+                    verbs,
+                    resource_names,
+                    non_resource_urls,
+                }
             }),
         0..4,
     )
@@ -223,7 +230,9 @@ fn valid_label_value(value: &str) -> bool {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// Whether every name and UID the plan may copy into names and labels is of a form the API

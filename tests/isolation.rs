@@ -92,12 +92,21 @@ async fn a_revocation_does_not_wait_behind_another_tenants_links() {
     let flood: Api<ClientLink> = Api::namespaced(admin.clone(), &attacker);
     for i in 0..3 {
         let link = json!({"metadata": {"name": format!("flood-{i}")}, "spec": {"partner": format!("nobody-{i}"), "accessLevels": read_level("read")}});
-        flood.create(&PostParams::default(), &serde_json::from_value(link).unwrap()).await.expect("creating a refused link");
+        flood
+            .create(&PostParams::default(), &serde_json::from_value(link).unwrap())
+            .await
+            .expect("creating a refused link");
     }
     // Deleted while a status write of the flood has just begun waiting.
     until("the links' controller is stuck on the webhook", WAIT, || {
         let calls = calls.clone();
-        async move { calls.lock().unwrap().iter().any(|(opened, closed)| closed.is_none() && opened.elapsed() < Duration::from_secs(1)) }
+        async move {
+            calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(opened, closed)| closed.is_none() && opened.elapsed() < Duration::from_secs(1))
+        }
     })
     .await;
     let deleted_at = Instant::now();
@@ -119,9 +128,18 @@ async fn a_revocation_does_not_wait_behind_another_tenants_links() {
     })
     .await;
     let bindings = Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), &ns);
-    let left = bindings.list(&ListParams::default().labels(&liaison::desired::names::managed_selector(None))).await.unwrap().items;
-    assert!(left.is_empty(), "nothing of Liaison's is left in {ns}: {:?}", left.iter().map(|b| &b.metadata.name).collect::<Vec<_>>());
+    let left = bindings
+        .list(&ListParams::default().labels(&liaison::desired::names::managed_selector(None)))
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        left.is_empty(),
+        "nothing of Liaison's is left in {ns}: {:?}",
+        left.iter().map(|b| &b.metadata.name).collect::<Vec<_>>()
+    );
     assert!(!can(&admin, &bob, &[], "list", PODS, &ns).await, "bob's access stays gone");
-    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> = Api::all(admin.clone());
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(admin.clone());
     webhooks.delete("liaison-tests-silent", &DeleteParams::default()).await.unwrap();
 }

@@ -12,7 +12,13 @@ use support::*;
 const LEASE_SECONDS: u64 = 5;
 
 fn replica(lease: &str) -> Operator {
-    Operator::start(&["--leader-election", "--lease-name", lease, "--lease-duration", &LEASE_SECONDS.to_string()])
+    Operator::start(&[
+        "--leader-election",
+        "--lease-name",
+        lease,
+        "--lease-duration",
+        &LEASE_SECONDS.to_string(),
+    ])
 }
 
 /// Starts two replicas and returns (leader, standby) once one of them leads.
@@ -47,7 +53,11 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
     until("bob is granted", WAIT, || can(&admin, &bob, &[], "list", res("", "pods"), &ns)).await;
     assert!(metric_total(&leader.metrics().await, "liaison_reconciles_total") > 0.0, "the leader reconciles");
-    assert_eq!(metric_total(&standby.metrics().await, "liaison_reconciles_total"), 0.0, "the standby does not");
+    assert_eq!(
+        metric_total(&standby.metrics().await, "liaison_reconciles_total"),
+        0.0,
+        "the standby does not"
+    );
 
     assert!(standby.metrics().await.contains("liaison_leader 0"), "the standby says it stands by");
     assert!(leader.metrics().await.contains("liaison_leader 1"), "the leader says it leads");
@@ -69,8 +79,10 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_when_it_dies() {
     let killed = Instant::now();
     let carol = p.user("carol");
     p.grant("g2", &[&ns], "read", json!([user(&carol)]), json!({})).await;
-    until("the standby grants carol", Duration::from_secs(LEASE_SECONDS * 4), || can(&admin, &carol, &[], "list", res("", "pods"), &ns))
-        .await;
+    until("the standby grants carol", Duration::from_secs(LEASE_SECONDS * 4), || {
+        can(&admin, &carol, &[], "list", res("", "pods"), &ns)
+    })
+    .await;
     let failover = killed.elapsed();
     assert_eq!(watch.await.unwrap(), 0, "the standby answered not ready at some point of the takeover");
     assert!(standby.metrics().await.contains("liaison_leader 1"), "the new leader says it leads");
@@ -85,7 +97,8 @@ async fn a_clean_shutdown_hands_the_lease_over_at_once() {
     let admin = client().await;
     install_liaison(&admin).await;
     let (leader, standby) = pair("liaison-handover").await;
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(admin.clone(), "default");
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(admin.clone(), "default");
     let holder = |lease: &k8s_openapi::api::coordination::v1::Lease| {
         lease.spec.as_ref().and_then(|s| s.holder_identity.clone()).filter(|h| !h.is_empty())
     };
@@ -93,7 +106,11 @@ async fn a_clean_shutdown_hands_the_lease_over_at_once() {
     let stopped = Instant::now();
     assert!(leader.terminate().success());
     let after = leases.get("liaison-handover").await.unwrap();
-    assert_ne!(holder(&after).as_deref(), Some(held_by.as_str()), "SIGTERM released the lease before exiting");
+    assert_ne!(
+        holder(&after).as_deref(),
+        Some(held_by.as_str()),
+        "SIGTERM released the lease before exiting"
+    );
     until("the standby leads", WAIT, || {
         let log = standby.log_text();
         async move { log.contains("leading;") }
@@ -116,10 +133,14 @@ async fn a_leader_whose_lease_is_taken_stops_at_once() {
     })
     .await;
     // Someone else takes the lease (as a partitioned replica's successor would).
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(admin.clone(), "default");
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(admin.clone(), "default");
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(jiff::Timestamp::now());
     let theft = json!({"spec": {"holderIdentity": "thief", "acquireTime": now, "renewTime": now, "leaseDurationSeconds": 60}});
-    leases.patch("liaison-stolen", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&theft)).await.unwrap();
+    leases
+        .patch("liaison-stolen", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&theft))
+        .await
+        .unwrap();
     let stolen = Instant::now();
     let status = eventually("the former leader exits", Duration::from_secs(LEASE_SECONDS * 3), || {
         let exited = leader.try_wait();

@@ -81,7 +81,12 @@ impl<'de> Deserialize<'de> for Perm {
 }
 
 fn rules_json(perms: &BTreeSet<Perm>) -> Value {
-    Value::Array(perms.iter().map(|p| json!({"apiGroups": [""], "resources": [p.resource], "verbs": [p.verb]})).collect())
+    Value::Array(
+        perms
+            .iter()
+            .map(|p| json!({"apiGroups": [""], "resources": [p.resource], "verbs": [p.verb]}))
+            .collect(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,7 +240,9 @@ impl Model {
     /// Rule 4: users by suffix (a suffix alone is no user), groups by list, robots of the home.
     fn subject_allowed(partner: &PartnerSpec, who: &Who) -> bool {
         match who {
-            Who::User(name) => partner.suffixes.iter().any(|s| name.len() > s.len() && name.ends_with(s.as_str())),
+            Who::User(name) => {
+                partner.suffixes.iter().any(|s| name.len() > s.len() && name.ends_with(s.as_str()))
+            }
             Who::Group(group) => partner.groups.contains(group),
             Who::Robot(_) => true,
         }
@@ -270,12 +277,18 @@ impl Model {
                 continue;
             }
             for ((gp, grant_name), grant) in &self.grants {
-                if *gp != p || expired(grant.expires_at, now) || !grant.clients.contains(&c) || grant.subjects.is_empty() {
+                if *gp != p
+                    || expired(grant.expires_at, now)
+                    || !grant.clients.contains(&c)
+                    || grant.subjects.is_empty()
+                {
                     continue;
                 }
                 let Some(source) = link.levels.get(&grant.level) else { continue };
                 let Some(perms) = self.level_perms(c, source) else { continue };
-                if !perms.is_subset(&self.ceiling) || !grant.subjects.iter().all(|w| Self::subject_allowed(partner, w)) {
+                if !perms.is_subset(&self.ceiling)
+                    || !grant.subjects.iter().all(|w| Self::subject_allowed(partner, w))
+                {
                     continue;
                 }
                 let bound = match link.on_request.contains(&grant.level) {
@@ -295,13 +308,22 @@ impl Model {
     /// Of an on-request grant, the people the approved requests for it name: a request naming
     /// someone the grant does not is refused whole, and an approver who is one of the partner's
     /// own identities approves nothing.
-    fn approved_subjects(&self, partner: &PartnerSpec, p: usize, grant_name: &str, c: usize, grant: &Grant) -> BTreeSet<Who> {
+    fn approved_subjects(
+        &self,
+        partner: &PartnerSpec,
+        p: usize,
+        grant_name: &str,
+        c: usize,
+        grant: &Grant,
+    ) -> BTreeSet<Who> {
         if Self::subject_allowed(partner, &Who::User(APPROVER.into())) {
             return BTreeSet::new();
         }
         self.approved
             .iter()
-            .filter(|a| a.p == p && a.grant == grant_name && a.c == c && a.subjects.is_subset(&grant.subjects))
+            .filter(|a| {
+                a.p == p && a.grant == grant_name && a.c == c && a.subjects.is_subset(&grant.subjects)
+            })
             .flat_map(|a| a.subjects.iter().cloned())
             .collect()
     }
@@ -314,7 +336,8 @@ impl Model {
             let Some(winner) = self.winner(c) else { continue };
             let p = winner.partner;
             let Some(partner) = &self.partners[p] else { continue };
-            let in_force = !expired(winner.expires_at, now) && !winner.suspended && self.namespace_allowed(partner, c);
+            let in_force =
+                !expired(winner.expires_at, now) && !winner.suspended && self.namespace_allowed(partner, c);
             if !in_force || winner.accepted.is_some() {
                 continue;
             }
@@ -390,7 +413,8 @@ async fn observed(admin: &kube::Client, model: &Model) -> BTreeSet<Access> {
         .map(|(name, groups, c, perm)| async move {
             let user = if name.starts_with("member-of:") { "someone@nowhere.example" } else { name.as_str() };
             let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let allowed = can(admin, user, &groups, perm.verb, res("", perm.resource), &model.client(c)).await;
+            let allowed =
+                can(admin, user, &groups, perm.verb, res("", perm.resource), &model.client(c)).await;
             allowed.then(|| (name.clone(), c, perm))
         })
         .buffer_unordered(6)
@@ -410,7 +434,11 @@ impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let missing: Vec<_> = self.expected.difference(&self.actual).collect();
         let extra: Vec<_> = self.actual.difference(&self.expected).collect();
-        write!(f, "observed at {}:\n  allowed by the model only: {missing:?}\n  allowed by the API server only: {extra:?}", self.at)
+        write!(
+            f,
+            "observed at {}:\n  allowed by the model only: {missing:?}\n  allowed by the API server only: {extra:?}",
+            self.at
+        )
     }
 }
 
@@ -536,10 +564,14 @@ impl Op {
             Op::ApplyLink { .. } => "apply link",
             Op::DeleteLink { .. } => "delete link",
             Op::SuspendLink { .. } => "suspend link",
-            Op::LinkExpiry { expiry: e, .. } => expiry(e, ["link expiry cleared", "link expired", "link expires soon"]),
+            Op::LinkExpiry { expiry: e, .. } => {
+                expiry(e, ["link expiry cleared", "link expired", "link expires soon"])
+            }
             Op::ApplyGrant { .. } => "apply grant",
             Op::DeleteGrant { .. } => "delete grant",
-            Op::GrantExpiry { expiry: e, .. } => expiry(e, ["grant expiry cleared", "grant expired", "grant expires soon"]),
+            Op::GrantExpiry { expiry: e, .. } => {
+                expiry(e, ["grant expiry cleared", "grant expired", "grant expires soon"])
+            }
             Op::Label { .. } => "label namespace",
             Op::Ceiling { .. } => "ceiling",
             Op::Role { .. } => "role",
@@ -625,7 +657,11 @@ impl Generator {
         while !wanted.is_empty() {
             let kind = wanted.swap_remove(self.rng.random_range(0..wanted.len()));
             // A partner can only be re-created once one is gone.
-            let kind = if kind == "create partner" && model.partners.iter().all(Option::is_some) { "delete partner" } else { kind };
+            let kind = if kind == "create partner" && model.partners.iter().all(Option::is_some) {
+                "delete partner"
+            } else {
+                kind
+            };
             if let Some(op) = self.propose(kind, model) {
                 return op;
             }
@@ -679,13 +715,20 @@ impl Generator {
             "grant expired" => self.grant_expiry(model, Expiry::Past, |_| true)?,
             "grant expires soon" => self.grant_expiry(model, soon, |_| true)?,
             "label namespace" => Op::Label { c, labelled: !model.labelled[c] },
-            "ceiling" => Op::Ceiling { perms: self.random_perms().union(&perms(&[("pods", "get"), ("pods", "list")])).cloned().collect() },
+            "ceiling" => Op::Ceiling {
+                perms: self
+                    .random_perms()
+                    .union(&perms(&[("pods", "get"), ("pods", "list")]))
+                    .cloned()
+                    .collect(),
+            },
             "role" => Op::Role { c, perms: self.random_perms() },
             "create partner" => {
                 let gone: Vec<usize> = (0..2).filter(|p| model.partners[*p].is_none()).collect();
                 let p = *gone.get(self.rng.random_range(0..gone.len().max(1)))?;
                 // Mostly as it was first declared, so that the old links and grants come back.
-                let spec = if self.rng.random_bool(0.6) { PartnerSpec::healthy(p) } else { self.random_partner(p) };
+                let spec =
+                    if self.rng.random_bool(0.6) { PartnerSpec::healthy(p) } else { self.random_partner(p) };
                 Op::CreatePartner { p, spec }
             }
             "change partner" => {
@@ -715,12 +758,14 @@ impl Generator {
     }
 
     fn some_link(&mut self, model: &Model, filter: impl Fn(&Link) -> bool) -> Option<(usize, String)> {
-        let links: Vec<(usize, String)> = model.all_links().into_iter().filter(|(c, n)| filter(model.link(*c, n).unwrap())).collect();
+        let links: Vec<(usize, String)> =
+            model.all_links().into_iter().filter(|(c, n)| filter(model.link(*c, n).unwrap())).collect();
         (!links.is_empty()).then(|| self.pick(&links))
     }
 
     fn some_grant(&mut self, model: &Model, filter: impl Fn(&Grant) -> bool) -> Option<(usize, String)> {
-        let grants: Vec<(usize, String)> = model.grants.iter().filter(|(_, g)| filter(g)).map(|(k, _)| k.clone()).collect();
+        let grants: Vec<(usize, String)> =
+            model.grants.iter().filter(|(_, g)| filter(g)).map(|(k, _)| k.clone()).collect();
         (!grants.is_empty()).then(|| self.pick(&grants))
     }
 
@@ -736,8 +781,13 @@ impl Generator {
 
     fn apply_link(&mut self, model: &Model, c: usize, p: usize) -> Op {
         let name = format!("link{}", self.rng.random_range(0..2));
-        let second = if self.rng.random_bool(0.5) { Source::Role("r".into()) } else { Source::Inline(self.random_perms()) };
-        let levels: BTreeMap<String, Source> = [("l0".to_string(), Source::Inline(self.random_perms())), ("l1".to_string(), second)].into();
+        let second = if self.rng.random_bool(0.5) {
+            Source::Role("r".into())
+        } else {
+            Source::Inline(self.random_perms())
+        };
+        let levels: BTreeMap<String, Source> =
+            [("l0".to_string(), Source::Inline(self.random_perms())), ("l1".to_string(), second)].into();
         // spec.partner is immutable: an existing link keeps its partner.
         let partner = model.link(c, &name).map_or(p, |l| l.partner);
         Op::ApplyLink { c, name, partner, levels }
@@ -759,7 +809,8 @@ impl Generator {
     /// Mostly permissions the starting ceiling allows, sometimes anything.
     fn random_perms(&mut self) -> BTreeSet<Perm> {
         let all = all_perms();
-        let usual: Vec<Perm> = perms(&[("pods", "get"), ("pods", "list"), ("configmaps", "get")]).into_iter().collect();
+        let usual: Vec<Perm> =
+            perms(&[("pods", "get"), ("pods", "list"), ("configmaps", "get")]).into_iter().collect();
         let n = self.rng.random_range(1..4);
         (0..n).map(|_| if self.rng.random_bool(0.75) { self.pick(&usual) } else { self.pick(&all) }).collect()
     }
@@ -777,7 +828,11 @@ impl Generator {
 
     /// Each value with its own chance.
     fn some_of<const N: usize>(&mut self, options: [(String, f64); N]) -> BTreeSet<String> {
-        options.into_iter().filter(|(_, chance)| self.rng.random_bool(*chance)).map(|(value, _)| value).collect()
+        options
+            .into_iter()
+            .filter(|(_, chance)| self.rng.random_bool(*chance))
+            .map(|(value, _)| value)
+            .collect()
     }
 
     /// Identities and selector changed: mostly its own people, sometimes the other partner's,
@@ -785,10 +840,14 @@ impl Generator {
     /// nothing of this partner's). A suffix covering everyone's users (`.example`) is refused at
     /// admission since suffixes are `@` and a domain with a dot.
     fn random_partner(&mut self, p: usize) -> PartnerSpec {
-        let suffixes =
-            self.some_of([(format!("@p{p}.example"), 0.8), (format!("@p{}.example", 1 - p), 0.2), ("@client.example".into(), 0.15)]);
+        let suffixes = self.some_of([
+            (format!("@p{p}.example"), 0.8),
+            (format!("@p{}.example", 1 - p), 0.2),
+            ("@client.example".into(), 0.15),
+        ]);
         let groups = self.some_of([(format!("p{p}:staff"), 0.8), (format!("p{}:staff", 1 - p), 0.2)]);
-        let selector = self.pick(&[Selector::Any, Selector::Labelled, Selector::Labelled, Selector::Unlabelled]);
+        let selector =
+            self.pick(&[Selector::Any, Selector::Labelled, Selector::Labelled, Selector::Unlabelled]);
         PartnerSpec { suffixes, groups, selector }
     }
 }
@@ -815,11 +874,23 @@ impl World {
     /// A fresh world on the shared control plane, seeded healthy.
     async fn create(admin: &kube::Client) -> World {
         let tag = unique("m");
-        let mut world = World { admin: admin.clone(), model: Model::new(&tag), operator: None, ceiling: format!("{tag}-ceiling") };
+        let mut world = World {
+            admin: admin.clone(),
+            model: Model::new(&tag),
+            operator: None,
+            ceiling: format!("{tag}-ceiling"),
+        };
         world.write_ceiling().await;
         for c in 0..world.model.labelled.len() {
             let labels = if world.model.labelled[c] { json!({ALLOWED.0: ALLOWED.1}) } else { json!({}) };
-            world.apply("v1", "Namespace", None, json!({"metadata": {"name": world.model.client(c), "labels": labels}})).await;
+            world
+                .apply(
+                    "v1",
+                    "Namespace",
+                    None,
+                    json!({"metadata": {"name": world.model.client(c), "labels": labels}}),
+                )
+                .await;
         }
         world.operator = Some(Operator::start(&["--ceiling", &world.ceiling]));
         world.seed().await;
@@ -853,8 +924,15 @@ impl World {
         self.wait_for_homes().await;
         for (c, p) in [(0usize, 0usize), (2, 1)] {
             // Any other link there would hold the namespace: remove it first.
-            let others: Vec<String> =
-                self.model.links.get(&c).into_iter().flatten().map(|(n, _)| n.clone()).filter(|n| n != "link0").collect();
+            let others: Vec<String> = self
+                .model
+                .links
+                .get(&c)
+                .into_iter()
+                .flatten()
+                .map(|(n, _)| n.clone())
+                .filter(|n| n != "link0")
+                .collect();
             for name in others {
                 self.delete_link(c, &name).await;
             }
@@ -887,8 +965,12 @@ impl World {
             }
             self.write_link(c, "link0").await;
             self.record_creation(c, "link0").await;
-            let subjects: BTreeSet<Who> =
-                [Who::User(format!("ann@p{p}.example")), Who::Group(format!("p{p}:staff")), Who::Robot("bot1".into())].into();
+            let subjects: BTreeSet<Who> = [
+                Who::User(format!("ann@p{p}.example")),
+                Who::Group(format!("p{p}:staff")),
+                Who::Robot("bot1".into()),
+            ]
+            .into();
             let g0 = Grant { clients: [c].into(), level: "l0".into(), subjects, expires_at: None };
             self.model.grants.insert((p, "g0".into()), g0);
             self.write_grant(p, "g0").await;
@@ -923,7 +1005,15 @@ impl World {
                 match self.model.link_mut(c, &name) {
                     // spec.partner is immutable: a replay may meet a link made for another partner.
                     Some(link) if link.partner != partner => return false,
-                    Some(link) => *link = Link { levels, expires_at: None, suspended: false, on_request: BTreeSet::new(), ..link.clone() },
+                    Some(link) => {
+                        *link = Link {
+                            levels,
+                            expires_at: None,
+                            suspended: false,
+                            on_request: BTreeSet::new(),
+                            ..link.clone()
+                        }
+                    }
                     None => {
                         let created = (0, name.clone());
                         let link = Link {
@@ -959,7 +1049,9 @@ impl World {
                 self.write_link(c, &name).await;
             }
             Op::ApplyGrant { p, name, clients, level, subjects } => {
-                self.model.grants.insert((p, name.clone()), Grant { clients, level, subjects, expires_at: None });
+                self.model
+                    .grants
+                    .insert((p, name.clone()), Grant { clients, level, subjects, expires_at: None });
                 self.write_grant(p, &name).await;
             }
             Op::DeleteGrant { p, name } => {
@@ -1055,12 +1147,18 @@ impl World {
                              "spec": {"grant": grant, "client": client, "duration": "1h", "reason": "model",
                                       "requestedBy": format!("admin@p{p}.example"), "subjects": subjects_json(subjects)}});
         let requests: Api<AccessRequest> = Api::namespaced(self.admin.clone(), &home);
-        let created = requests.create(&Default::default(), &serde_json::from_value(request).unwrap()).await.expect("creating a request");
+        let created = requests
+            .create(&Default::default(), &serde_json::from_value(request).unwrap())
+            .await
+            .expect("creating a request");
         let approval = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessApproval", "metadata": {"name": name, "namespace": client},
                               "spec": {"request": {"namespace": home, "name": name, "uid": created.metadata.uid},
                                        "decision": "Approve", "decidedBy": APPROVER}});
         let approvals: Api<AccessApproval> = Api::namespaced(self.admin.clone(), &client);
-        approvals.create(&Default::default(), &serde_json::from_value(approval).unwrap()).await.expect("creating an approval");
+        approvals
+            .create(&Default::default(), &serde_json::from_value(approval).unwrap())
+            .await
+            .expect("creating an approval");
     }
 
     /// SIGKILL (no chance to finish anything) or SIGTERM (finish in-flight work, exit by
@@ -1075,7 +1173,11 @@ impl World {
                     async move { status }
                 })
                 .await;
-                assert!(status.success(), "the operator exited with {status} after SIGTERM; its log: {}", operator.log.display());
+                assert!(
+                    status.success(),
+                    "the operator exited with {status} after SIGTERM; its log: {}",
+                    operator.log.display()
+                );
             } else {
                 operator.kill();
             }
@@ -1130,7 +1232,8 @@ impl World {
             object["metadata"]["namespace"] = json!(ns);
         }
         std::fs::write(file.path(), serde_json::to_string(&object).unwrap()).unwrap();
-        let (ok, out) = kubectl(&["apply", "--server-side", "--force-conflicts", "-f", file.path().to_str().unwrap()]);
+        let (ok, out) =
+            kubectl(&["apply", "--server-side", "--force-conflicts", "-f", file.path().to_str().unwrap()]);
         assert!(ok, "apply failed: {out}");
     }
 
@@ -1145,12 +1248,21 @@ impl World {
         });
         match partner.selector {
             Selector::Any => {}
-            Selector::Labelled => spec["clientNamespaceSelector"] = json!({"matchLabels": {ALLOWED.0: ALLOWED.1}}),
+            Selector::Labelled => {
+                spec["clientNamespaceSelector"] = json!({"matchLabels": {ALLOWED.0: ALLOWED.1}})
+            }
             Selector::Unlabelled => {
-                spec["clientNamespaceSelector"] = json!({"matchExpressions": [{"key": ALLOWED.0, "operator": "DoesNotExist"}]})
+                spec["clientNamespaceSelector"] =
+                    json!({"matchExpressions": [{"key": ALLOWED.0, "operator": "DoesNotExist"}]})
             }
         }
-        self.apply("liaison.dev/v1alpha1", "Partner", None, json!({"metadata": {"name": self.model.partner(p)}, "spec": spec})).await;
+        self.apply(
+            "liaison.dev/v1alpha1",
+            "Partner",
+            None,
+            json!({"metadata": {"name": self.model.partner(p)}, "spec": spec}),
+        )
+        .await;
     }
 
     async fn write_link(&self, c: usize, name: &str) {
@@ -1177,8 +1289,13 @@ impl World {
         if let Some(uid) = &link.confirmed_uid {
             spec["partnerUid"] = json!(uid);
         }
-        self.apply("liaison.dev/v1alpha1", "ClientLink", Some(&self.model.client(c)), json!({"metadata": {"name": name}, "spec": spec}))
-            .await;
+        self.apply(
+            "liaison.dev/v1alpha1",
+            "ClientLink",
+            Some(&self.model.client(c)),
+            json!({"metadata": {"name": name}, "spec": spec}),
+        )
+        .await;
     }
 
     async fn write_grant(&self, p: usize, name: &str) {
@@ -1189,8 +1306,13 @@ impl World {
         if let Some(at) = grant.expires_at {
             spec["expiresAt"] = json!(at.to_string());
         }
-        self.apply("liaison.dev/v1alpha1", "AccessGrant", Some(&self.model.home(p)), json!({"metadata": {"name": name}, "spec": spec}))
-            .await;
+        self.apply(
+            "liaison.dev/v1alpha1",
+            "AccessGrant",
+            Some(&self.model.home(p)),
+            json!({"metadata": {"name": name}, "spec": spec}),
+        )
+        .await;
     }
 
     async fn write_ceiling(&self) {
@@ -1239,7 +1361,8 @@ impl World {
 
     /// The model orders links by creation second, then name, as the API server records them.
     async fn record_creation(&mut self, c: usize, name: &str) {
-        let link = Api::<ClientLink>::namespaced(self.admin.clone(), &self.model.client(c)).get(name).await.unwrap();
+        let link =
+            Api::<ClientLink>::namespaced(self.admin.clone(), &self.model.client(c)).get(name).await.unwrap();
         let second = link.metadata.creation_timestamp.unwrap().0.as_second();
         self.model.link_mut(c, name).unwrap().created = (second, name.to_string());
     }
@@ -1334,16 +1457,28 @@ async fn shrink(admin: &kube::Client, failing: &[Op], budget: Duration) -> Optio
 }
 
 /// What a divergence prints: the seed, the sequence, and a shortened one with how to replay it.
-async fn failure_report(admin: &kube::Client, origin: &str, ops: &[Op], step: usize, mismatch: &Mismatch) -> String {
-    let mut report =
-        format!("divergence after step {step} ({origin}), {mismatch}\nsequence ({} operations):\n{}\n", ops.len(), numbered(ops));
-    let budget = Duration::from_secs(std::env::var("LIAISON_MODEL_SHRINK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300));
+async fn failure_report(
+    admin: &kube::Client,
+    origin: &str,
+    ops: &[Op],
+    step: usize,
+    mismatch: &Mismatch,
+) -> String {
+    let mut report = format!(
+        "divergence after step {step} ({origin}), {mismatch}\nsequence ({} operations):\n{}\n",
+        ops.len(),
+        numbered(ops)
+    );
+    let budget = Duration::from_secs(
+        std::env::var("LIAISON_MODEL_SHRINK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300),
+    );
     if budget.is_zero() {
         return report + "not shrunk (LIAISON_MODEL_SHRINK_SECS=0)";
     }
     let started = Instant::now();
     match shrink(admin, &ops[..step], budget).await {
-        None => report.push_str("shrinking: the sequence did not diverge again in a fresh world (timing-dependent?)\n"),
+        None => report
+            .push_str("shrinking: the sequence did not diverge again in a fresh world (timing-dependent?)\n"),
         Some(shrunk) => {
             report.push_str(&format!(
                 "shortened to {} operations ({} replays, {:.0}s), diverging after step {}, {}\n{}\nreplay with:\n  LIAISON_MODEL_REPLAY='{}' make test-model\n",
@@ -1372,11 +1507,15 @@ async fn the_api_server_authorizes_exactly_what_the_model_says() {
     let admin = client().await;
     install_liaison(&admin).await;
     let seed: u64 = env_or("LIAISON_MODEL_SEED", 20261122);
-    let script: Option<Vec<Op>> = std::env::var("LIAISON_MODEL_REPLAY")
-        .ok()
-        .map(|json| serde_json::from_str(&json).expect("LIAISON_MODEL_REPLAY holds a JSON array of operations"));
+    let script: Option<Vec<Op>> = std::env::var("LIAISON_MODEL_REPLAY").ok().map(|json| {
+        serde_json::from_str(&json).expect("LIAISON_MODEL_REPLAY holds a JSON array of operations")
+    });
     let steps: usize = script.as_ref().map_or_else(|| env_or("LIAISON_MODEL_STEPS", 25), Vec::len);
-    let origin = if script.is_some() { "LIAISON_MODEL_REPLAY".to_string() } else { format!("seed {seed}, {steps} steps") };
+    let origin = if script.is_some() {
+        "LIAISON_MODEL_REPLAY".to_string()
+    } else {
+        format!("seed {seed}, {steps} steps")
+    };
     let started = Instant::now();
     let mut generator = Generator { rng: StdRng::seed_from_u64(seed) };
     let mut world = World::create(&admin).await;
@@ -1390,7 +1529,8 @@ async fn the_api_server_authorizes_exactly_what_the_model_says() {
                 Some(script) => script[step - 1].clone(),
                 None if step % RESEED_EVERY == 0 => Op::Reseed,
                 None => {
-                    let missing: Vec<&str> = MUST_OCCUR.into_iter().filter(|k| !tally.contains_key(k)).collect();
+                    let missing: Vec<&str> =
+                        MUST_OCCUR.into_iter().filter(|k| !tally.contains_key(k)).collect();
                     let wanted = if 2 * step > steps { missing } else { vec![] };
                     generator.next(&world.model, &wanted)
                 }
@@ -1420,7 +1560,10 @@ async fn the_api_server_authorizes_exactly_what_the_model_says() {
         started.elapsed().as_secs_f64(),
         numbered(&ops)
     );
-    assert!(with_access * 4 >= steps, "the sequence must exercise real access, not only refusals ({with_access} of {steps} steps)");
+    assert!(
+        with_access * 4 >= steps,
+        "the sequence must exercise real access, not only refusals ({with_access} of {steps} steps)"
+    );
     if script.is_none() && steps >= 25 {
         let missing: Vec<&str> = MUST_OCCUR.into_iter().filter(|k| !tally.contains_key(k)).collect();
         assert!(missing.is_empty(), "operation kinds that never occurred: {missing:?}");

@@ -35,11 +35,15 @@ async fn a_revocation_missed_while_down_completes_on_restart() {
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
     links.delete("link", &DeleteParams::default()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(links.get_opt("link").await.unwrap().is_some(), "the finalizer holds the link while nobody revoked");
+    assert!(
+        links.get_opt("link").await.unwrap().is_some(),
+        "the finalizer holds the link while nobody revoked"
+    );
     assert!(can(&admin, &bob, &[], "list", PODS, &ns).await, "nothing revoked it yet");
 
     let restarted = Operator::start(&[]);
-    until("bob's access is revoked", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await }).await;
+    until("bob's access is revoked", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await })
+        .await;
     until("the link is released", WAIT, || {
         let links = links.clone();
         async move { links.get_opt("link").await.unwrap().is_none() }
@@ -69,7 +73,8 @@ async fn a_fresh_operator_on_a_converged_cluster_writes_nothing() {
     until("the link and the partner count all ten grants", WAIT, || async {
         let link = Api::<ClientLink>::namespaced(admin.clone(), &ns).get("link").await.unwrap();
         let partner = Api::<Partner>::all(admin.clone()).get(&p.name).await.unwrap();
-        link.status.is_some_and(|s| s.grant_count == 10) && partner.status.is_some_and(|s| s.grant_count == 10)
+        link.status.is_some_and(|s| s.grant_count == 10)
+            && partner.status.is_some_and(|s| s.grant_count == 10)
     })
     .await;
     let granted_writes = metric_total(&first.metrics().await, "liaison_api_writes_total");
@@ -168,7 +173,8 @@ async fn reapplying_the_same_yaml_changes_nothing_and_the_kubectl_plugin_works()
 
     // `kubectl liaison access` through a kubectl plugin symlink.
     let plugins = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_liaison"), plugins.path().join("kubectl-liaison")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_liaison"), plugins.path().join("kubectl-liaison"))
+        .unwrap();
     let path = format!("{}:{}", plugins.path().display(), std::env::var("PATH").unwrap_or_default());
     let out = std::process::Command::new(bin_dir().join("kubectl"))
         .args(["liaison", "access", "--client", &ns])

@@ -32,11 +32,20 @@ async fn setup(prefix: &str) -> (kube::Client, PartnerFixture) {
     POLICIES
         .get_or_init(|| async {
             let chart = path_of("charts/liaison").display().to_string();
-            let show = ["template", "liaison", &chart, "--kube-version", "1.35", "--show-only", "templates/admission-policies.yaml"];
+            let show = [
+                "template",
+                "liaison",
+                &chart,
+                "--kube-version",
+                "1.35",
+                "--show-only",
+                "templates/admission-policies.yaml",
+            ];
             let (ok, yaml) = helm(&show);
             assert!(ok, "helm template: {yaml}");
             let authors = ["name: liaison-review-author", "name: liaison-request-author"];
-            let policies: Vec<&str> = yaml.split("\n---").filter(|doc| authors.iter().any(|a| doc.contains(a))).collect();
+            let policies: Vec<&str> =
+                yaml.split("\n---").filter(|doc| authors.iter().any(|a| doc.contains(a))).collect();
             assert_eq!(policies.len(), 4, "the policies and their bindings");
             apply_yaml(&admin, &policies.join("\n---\n")).await;
         })
@@ -70,7 +79,9 @@ async fn may_edit_links(admin: &kube::Client, ns: &str, user: &str) {
 
 fn refusal<T: std::fmt::Debug>(result: Result<T, liaison::reviews::Error>) -> String {
     match result {
-        Err(liaison::reviews::Error::Review { source: kube::Error::Api(status), .. }) if status.code == 403 || status.code == 422 => {
+        Err(liaison::reviews::Error::Review { source: kube::Error::Api(status), .. })
+            if status.code == 403 || status.code == 422 =>
+        {
             status.message
         }
         other => panic!("expected the API server to refuse the review, got {other:?}"),
@@ -95,7 +106,11 @@ async fn event_reasons(admin: &kube::Client, ns: &str, kind: &str, name: &str) -
     let all = events.list(&Default::default()).await.expect("listing events");
     all.items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name)))
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
+        })
         .filter_map(|e| e.reason)
         .collect()
 }
@@ -106,7 +121,13 @@ async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it
     let ns = p.client_namespace("c").await;
     let (carol, bob) = ("carol@client.example", p.user("bob"));
     may_edit_links(&admin, &ns, carol).await;
-    p.link(&ns, "link", read_level("read"), json!({"review": serde_json::from_str::<serde_json::Value>(REVIEW).unwrap()})).await;
+    p.link(
+        &ns,
+        "link",
+        read_level("read"),
+        json!({"review": serde_json::from_str::<serde_json::Value>(REVIEW).unwrap()}),
+    )
+    .await;
     p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
     until_allowed(&admin, &bob, &ns, "bob is granted while the link is reviewed").await;
 
@@ -122,12 +143,17 @@ async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it
     })
     .await;
     let told = event_reasons(&admin, &ns, "ClientLink", "link").await;
-    assert!(!told.contains(&"Reviewed".into()), "a new requirement is no news, nor is its first record: {told:?}");
+    assert!(
+        !told.contains(&"Reviewed".into()),
+        "a new requirement is no news, nor is its first record: {told:?}"
+    );
 
     // Nobody reviews in another's name: the admission policy refuses it.
     let as_carol = client_as(carol, &[]).await;
     let forged = json!({"spec": {"review": {"reviewed": {"by": "dave@client.example", "at": "2026-01-01T00:00:00Z"}}}});
-    let refused = Api::<ClientLink>::namespaced(as_carol.clone(), &ns).patch("link", &PatchParams::default(), &Patch::Merge(&forged)).await;
+    let refused = Api::<ClientLink>::namespaced(as_carol.clone(), &ns)
+        .patch("link", &PatchParams::default(), &Patch::Merge(&forged))
+        .await;
     match refused {
         Err(kube::Error::Api(status)) => assert!(status.message.contains("own name"), "{}", status.message),
         other => panic!("a review in another's name must be refused: {other:?}"),
@@ -136,9 +162,17 @@ async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it
     // The partner cannot review its own access back in, even where the client let it edit links.
     may_edit_links(&admin, &ns, &bob).await;
     let as_bob = client_as(&bob, &[]).await;
-    liaison::reviews::review::<ClientLink>(&as_bob, &ns, "link").await.expect("the policy lets bob write in his own name");
+    liaison::reviews::review::<ClientLink>(&as_bob, &ns, "link")
+        .await
+        .expect("the policy lets bob write in his own name");
     let link = reviewed_reason(&links, "link", "ReviewRefused").await;
-    let message = link.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Reviewed")).unwrap().message.clone();
+    let message = link
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Reviewed"))
+        .unwrap()
+        .message
+        .clone();
     assert!(message.contains(&format!("{bob} is one of partner {}'s own identities", p.name)), "{message}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!allowed(&admin, &bob, &ns).await, "the partner's own review changes nothing");
@@ -150,12 +184,19 @@ async fn a_missed_link_review_suspends_access_and_the_clients_review_restores_it
     let link = reviewed_reason(&links, "link", "Reviewed").await;
     // `liaison review --client` and `liaison access --client` show it.
     let due = liaison::reviews::due_rows(std::slice::from_ref(&link));
-    assert_eq!((due.len(), due[0].last_reviewed_by.as_str(), due[0].state.as_str()), (1, carol, "Reviewed"), "{due:?}");
+    assert_eq!(
+        (due.len(), due[0].last_reviewed_by.as_str(), due[0].state.as_str()),
+        (1, carol, "Reviewed"),
+        "{due:?}"
+    );
     let access = liaison::report::rows_from_reviews(std::slice::from_ref(&link));
     assert!(access[0].until.starts_with("suspended at ") && access[0].state == "Reviewed", "{access:?}");
     let recorded = link.status.unwrap().review.unwrap();
     assert_eq!(recorded.reviewed_by.as_deref(), Some(carol));
-    assert!(recorded.since.0 <= jiff::Timestamp::now() && recorded.since.0 >= done.at - jiff::SignedDuration::from_secs(1));
+    assert!(
+        recorded.since.0 <= jiff::Timestamp::now()
+            && recorded.since.0 >= done.at - jiff::SignedDuration::from_secs(1)
+    );
 }
 
 #[tokio::test]
@@ -178,12 +219,17 @@ async fn a_missed_grant_review_suspends_the_grant_and_its_partners_admin_restore
     // admin may not review the grant that names the admin.
     let as_bob = client_as(&bob, &[]).await;
     let refused = liaison::reviews::review::<AccessGrant>(&as_bob, &p.home, "bob").await;
-    assert!(matches!(refused, Err(liaison::reviews::Error::Read { .. } | liaison::reviews::Error::Review { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(liaison::reviews::Error::Read { .. } | liaison::reviews::Error::Review { .. })),
+        "{refused:?}"
+    );
     let as_admin = client_as(&partner_admin, &[]).await;
     let own = refusal(liaison::reviews::review::<AccessGrant>(&as_admin, &p.home, "self").await);
     assert!(own.contains("one of the grant's own subjects"), "{own}");
 
-    liaison::reviews::review::<AccessGrant>(&as_admin, &p.home, "bob").await.expect("the partner's admin reviews");
+    liaison::reviews::review::<AccessGrant>(&as_admin, &p.home, "bob")
+        .await
+        .expect("the partner's admin reviews");
     until_allowed(&admin, &bob, &ns, "the admin's review restores bob's access").await;
     let grant = reviewed_reason(&p.grants(), "bob", "Reviewed").await;
     assert_eq!(grant.status.unwrap().review.unwrap().reviewed_by.as_deref(), Some(partner_admin.as_str()));
@@ -231,7 +277,12 @@ async fn links_listing_in(admin: &kube::Client, ns: &str, link: &str, name: &str
         let (links, link, name) = (links.clone(), link.to_string(), name.to_string());
         async move {
             let link = links.get(&link).await.ok()?;
-            link.status.as_ref()?.requests.iter().any(|r| r.request.ends_with(&format!("/{name}"))).then_some(link)
+            link.status
+                .as_ref()?
+                .requests
+                .iter()
+                .any(|r| r.request.ends_with(&format!("/{name}")))
+                .then_some(link)
         }
     })
     .await
@@ -254,7 +305,8 @@ async fn request_says(p: &PartnerFixture, name: &str, phase: &str) -> AccessRequ
 async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_approved_instant() {
     let (admin, p) = setup("jit").await;
     let ns = p.client_namespace("c").await;
-    let (bob, alice, carol, eve) = (p.user("bob"), p.user("admin"), "carol@client.example", "eve@client.example");
+    let (bob, alice, carol, eve) =
+        (p.user("bob"), p.user("admin"), "carol@client.example", "eve@client.example");
     let levels = json!([
         {"name": "read", "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]},
         {"name": "break-glass", "onRequest": {"maxDuration": "1h"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}
@@ -290,20 +342,34 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     }
     let (as_eve, as_carol) = (client_as(eve, &[]).await, client_as(carol, &[]).await);
     let in_carols_name = answer(&as_eve, &ns, "forged", &request, carol).await;
-    assert!(matches!(&in_carols_name, Err(kube::Error::Api(s)) if s.message.contains("must be you")), "{in_carols_name:?}");
+    assert!(
+        matches!(&in_carols_name, Err(kube::Error::Api(s)) if s.message.contains("must be you")),
+        "{in_carols_name:?}"
+    );
     answer(&as_eve, &ns, "by-eve", &request, eve).await.expect("the policy lets eve answer in her own name");
-    answer(&as_alice, &ns, "by-alice", &request, &alice).await.expect("the policy lets alice answer in her own name");
+    answer(&as_alice, &ns, "by-alice", &request, &alice)
+        .await
+        .expect("the policy lets alice answer in her own name");
     let requests_seen: Api<AccessRequest> = Api::namespaced(admin.clone(), &p.home);
     until("both answers are judged and refused", WAIT, || {
         let requests_seen = requests_seen.clone();
         async move {
-            let message = requests_seen.get("inc-1").await.ok().and_then(|r| r.status).map(|s| s.conditions[0].message.clone());
-            message.is_some_and(|m| m.contains("by-eve does not count") && m.contains("by-alice does not count"))
+            let message = requests_seen
+                .get("inc-1")
+                .await
+                .ok()
+                .and_then(|r| r.status)
+                .map(|s| s.conditions[0].message.clone());
+            message
+                .is_some_and(|m| m.contains("by-eve does not count") && m.contains("by-alice does not count"))
         }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!allowed(&admin, &bob, &ns).await, "a self-approval and a non-approver's approval change nothing");
+    assert!(
+        !allowed(&admin, &bob, &ns).await,
+        "a self-approval and a non-approver's approval change nothing"
+    );
 
     // Carol, an approver, approves: bob gets the level until the approved instant, not after.
     // She finds the request in her link's status (she cannot read the partner's namespace),
@@ -311,15 +377,25 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     let link = links_listing(&admin, &ns, "inc-1").await;
     let rows = liaison::report::rows_from_link_requests(&[link]);
     assert!(rows.iter().any(|r| r.state == "Pending" && r.subject.contains(&alice)), "{rows:?}");
-    let approval = liaison::reviews::approve(&as_carol, &ns, "inc-1", Decision::Approve, Some("on call for INC-1".into()))
-        .await
-        .expect("carol approves");
+    let approval = liaison::reviews::approve(
+        &as_carol,
+        &ns,
+        "inc-1",
+        Decision::Approve,
+        Some("on call for INC-1".into()),
+    )
+    .await
+    .expect("carol approves");
     let approved_at = approval.metadata.creation_timestamp.unwrap().0;
     until_allowed(&admin, &bob, &ns, "the approved request binds bob").await;
     let approved = request_says(&p, "inc-1", "Approved").await.status.unwrap();
     let ends_at = approved.ends_at.unwrap().0;
     assert_eq!(approved.decided_by.as_deref(), Some(carol));
-    assert_eq!(ends_at, approved_at + jiff::SignedDuration::from_secs(20), "from the approval, for the requested 20 s");
+    assert_eq!(
+        ends_at,
+        approved_at + jiff::SignedDuration::from_secs(20),
+        "from the approval, for the requested 20 s"
+    );
     assert_eq!(approved.decision_reason.as_deref(), Some("on call for INC-1"));
     until("the client's namespace tells of the approval", WAIT, || async {
         event_reasons(&admin, &ns, "ClientLink", "link").await.contains(&"RequestApproved".into())
@@ -329,7 +405,10 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     until_denied(&admin, &bob, &ns, "the approved access ends").await;
     let ended = jiff::Timestamp::now();
     assert!(ended >= ends_at, "not before the approved instant ({ended} < {ends_at})");
-    assert!(ended <= ends_at + jiff::SignedDuration::from_secs(3), "at the approved instant ({ended} vs {ends_at})");
+    assert!(
+        ended <= ends_at + jiff::SignedDuration::from_secs(3),
+        "at the approved instant ({ended} vs {ends_at})"
+    );
     request_says(&p, "inc-1", "Ended").await;
     grant_reason(&p.grants(), "eligible", "OnRequest").await;
 }
@@ -339,7 +418,9 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
 #[tokio::test]
 async fn the_example_request_is_answered_by_betas_approver() {
     let (admin, _) = setup("examples").await;
-    let example = |name: &str| std::fs::read_to_string(path_of(&format!("examples/{name}"))).expect("reading an example");
+    let example = |name: &str| {
+        std::fs::read_to_string(path_of(&format!("examples/{name}"))).expect("reading an example")
+    };
     apply_yaml(&admin, &example("01-partner.yaml")).await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     until("TechHelp's home exists", WAIT, || {
@@ -350,7 +431,14 @@ async fn the_example_request_is_answered_by_betas_approver() {
     apply_yaml(&admin, &example("02-client-beta.yaml")).await;
     let alice = client_as("alice@techhelp.example", &[]).await;
     until("alice may make requests", WAIT, || {
-        can(&admin, "alice@techhelp.example", &[], "create", res("liaison.dev", "accessrequests"), "partner-techhelp")
+        can(
+            &admin,
+            "alice@techhelp.example",
+            &[],
+            "create",
+            res("liaison.dev", "accessrequests"),
+            "partner-techhelp",
+        )
     })
     .await;
     apply_yaml(&alice, &example("04-partner-request.yaml")).await;
@@ -359,7 +447,9 @@ async fn the_example_request_is_answered_by_betas_approver() {
     assert!(!allowed(&admin, bob, "beta").await, "nothing until Beta's approver answers");
     may_answer(&admin, "beta", "carol@beta.example").await;
     let carol = client_as("carol@beta.example", &[]).await;
-    liaison::reviews::approve(&carol, "beta", "inc-1042", Decision::Approve, Some("on call".into())).await.expect("carol approves");
+    liaison::reviews::approve(&carol, "beta", "inc-1042", Decision::Approve, Some("on call".into()))
+        .await
+        .expect("carol approves");
     until_allowed(&admin, bob, "beta", "bob reads pods in beta on the approved request").await;
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), "beta");
     let link = links.get("techhelp").await.unwrap();

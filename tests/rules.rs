@@ -34,7 +34,10 @@ async fn until_allowed(admin: &kube::Client, user: &str, ns: &str) {
 }
 
 async fn until_denied(admin: &kube::Client, user: &str, ns: &str) {
-    until(&format!("{user} may no longer list pods in {ns}"), WAIT, || async { !allowed(admin, user, ns).await }).await
+    until(&format!("{user} may no longer list pods in {ns}"), WAIT, || async {
+        !allowed(admin, user, ns).await
+    })
+    .await
 }
 
 fn seconds_from_now(seconds: i64) -> String {
@@ -75,14 +78,21 @@ async fn a_grant_is_ready_only_once_its_access_works() {
         let name = name.to_string();
         async move {
             let is_ready = |g: Option<&liaison::api::AccessGrant>| {
-                ready_of(g.and_then(|g| g.status.as_ref()).map(|s| &s.conditions[..])) == Some(("True".into(), "Granted".into()))
+                ready_of(g.and_then(|g| g.status.as_ref()).map(|s| &s.conditions[..]))
+                    == Some(("True".into(), "Granted".into()))
             };
-            tokio::time::timeout(WAIT, await_condition(grants, &name, is_ready)).await.expect("Ready in time").expect("watch")
+            tokio::time::timeout(WAIT, await_condition(grants, &name, is_ready))
+                .await
+                .expect("Ready in time")
+                .expect("watch")
         }
     };
     let waits: Vec<_> = names.iter().map(|n| tokio::spawn(ready(n))).collect();
     let clients = [ns.as_str()];
-    futures::future::join_all(names.iter().map(|n| p.grant(n, &clients, "read", json!([user(&p.user(n))]), json!({})))).await;
+    futures::future::join_all(
+        names.iter().map(|n| p.grant(n, &clients, "read", json!([user(&p.user(n))]), json!({}))),
+    )
+    .await;
     for (name, wait) in names.iter().zip(waits) {
         wait.await.expect("waiter");
         assert!(allowed(&admin, &p.user(name), &ns).await, "{name} was Ready before its access worked");
@@ -103,13 +113,19 @@ async fn a_namespace_has_one_partner_the_oldest_link_wins() {
     second.grant("g", &[&ns], "read", json!([user(&mallory)]), json!({})).await;
 
     let refused = link_reason(&admin, &ns, "b-second", "Conflict").await;
-    assert!(refused.status.unwrap().conditions[0].message.contains(&first.name), "the message names the partner in place");
+    assert!(
+        refused.status.unwrap().conditions[0].message.contains(&first.name),
+        "the message names the partner in place"
+    );
     until_allowed(&admin, &alice, &ns).await;
     grant_reason(&second.grants(), "g", "LinkNotReady").await;
     assert!(!allowed(&admin, &mallory, &ns).await, "the second partner gets nothing");
 
     // The first link goes: the second takes over.
-    Api::<ClientLink>::namespaced(admin.clone(), &ns).delete("a-first", &DeleteParams::default()).await.unwrap();
+    Api::<ClientLink>::namespaced(admin.clone(), &ns)
+        .delete("a-first", &DeleteParams::default())
+        .await
+        .unwrap();
     until_allowed(&admin, &mallory, &ns).await;
     until_denied(&admin, &alice, &ns).await;
     link_reason(&admin, &ns, "b-second", "Active").await;
@@ -126,12 +142,18 @@ async fn a_namespace_outside_the_selector_is_refused_until_labelled() {
     assert!(!allowed(&admin, &bob, &ns).await);
 
     let label = json!({"metadata": {"labels": {ALLOWED.0: ALLOWED.1}}});
-    Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .patch(&ns, &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .unwrap();
     until_allowed(&admin, &bob, &ns).await;
     link_reason(&admin, &ns, "link", "Active").await;
 
     let unlabel = json!({"metadata": {"labels": {ALLOWED.0: null}}});
-    Api::<Namespace>::all(admin.clone()).patch(&ns, &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .patch(&ns, &PatchParams::default(), &Patch::Merge(&unlabel))
+        .await
+        .unwrap();
     until_denied(&admin, &bob, &ns).await;
 }
 
@@ -149,7 +171,8 @@ async fn foreign_and_system_subjects_are_refused() {
     ] {
         let grant = json!({"apiVersion": "liaison.dev/v1alpha1", "kind": "AccessGrant", "metadata": {"name": name, "namespace": p.home},
             "spec": {"clients": [ns], "accessLevel": "read", "subjects": [subject]}});
-        let refused = p.grants().patch(name, &PatchParams::apply("liaison-tests"), &Patch::Apply(&grant)).await;
+        let refused =
+            p.grants().patch(name, &PatchParams::apply("liaison-tests"), &Patch::Apply(&grant)).await;
         assert!(
             matches!(&refused, Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("system:* identities can never be granted")),
             "{refused:?}"
@@ -272,7 +295,11 @@ async fn access_ends_at_the_instant_of_expiry() {
     grant_reason(&p.grants(), "g", "Expired").await;
     let operator = shared_operator().await;
     until("the expiry lag is observed", WAIT, || async {
-        operator.metrics().await.lines().any(|l| l.starts_with("liaison_expiry_lag_seconds_count") && !l.ends_with(" 0"))
+        operator
+            .metrics()
+            .await
+            .lines()
+            .any(|l| l.starts_with("liaison_expiry_lag_seconds_count") && !l.ends_with(" 0"))
     })
     .await;
 }
@@ -301,14 +328,25 @@ async fn a_link_kept_by_another_finalizer_is_revoked_and_its_grants_say_so() {
     until_allowed(&admin, &bob, &ns).await;
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
     let finalizers = |list: serde_json::Value| Patch::Merge(json!({"metadata": {"finalizers": list}}));
-    links.patch("link", &PatchParams::default(), &finalizers(json!(["liaison.dev/revoke-access", "example.com/audit"]))).await.unwrap();
+    links
+        .patch(
+            "link",
+            &PatchParams::default(),
+            &finalizers(json!(["liaison.dev/revoke-access", "example.com/audit"])),
+        )
+        .await
+        .unwrap();
 
     links.delete("link", &DeleteParams::default()).await.unwrap();
     until_denied(&admin, &bob, &ns).await;
     let grant = grant_reason(&p.grants(), "g", "LinkNotFound").await;
     assert_eq!(grant.status.unwrap().granted_clients, 0);
     let kept = links.get("link").await.expect("the other finalizer keeps the link");
-    assert_eq!(kept.metadata.finalizers, Some(vec!["example.com/audit".to_string()]), "Liaison's revocation is done");
+    assert_eq!(
+        kept.metadata.finalizers,
+        Some(vec!["example.com/audit".to_string()]),
+        "Liaison's revocation is done"
+    );
     links.patch("link", &PatchParams::default(), &finalizers(json!(null))).await.unwrap();
 }
 
@@ -339,7 +377,10 @@ async fn deleting_the_partner_revokes_everything_and_keeps_its_namespace() {
     let admin_user = p.user("admin");
     until_allowed(&admin, &bob, &c2).await;
     until_allowed(&admin, &bob, &c1).await;
-    assert!(can(&admin, &admin_user, &[], "create", res("liaison.dev", "accessgrants"), &p.home).await, "the partner admin manages grants");
+    assert!(
+        can(&admin, &admin_user, &[], "create", res("liaison.dev", "accessgrants"), &p.home).await,
+        "the partner admin manages grants"
+    );
 
     Api::<Partner>::all(admin.clone()).delete(&p.name, &DeleteParams::default()).await.unwrap();
     until_denied(&admin, &bob, &c1).await;
@@ -354,12 +395,25 @@ async fn deleting_the_partner_revokes_everything_and_keeps_its_namespace() {
         let (admin, managed) = (admin.clone(), managed.clone());
         async move {
             Api::<RoleBinding>::all(admin.clone()).list(&managed).await.unwrap().items.is_empty()
-                && Api::<k8s_openapi::api::core::v1::ServiceAccount>::all(admin.clone()).list(&managed).await.unwrap().items.is_empty()
-                && Api::<k8s_openapi::api::core::v1::Secret>::all(admin.clone()).list(&managed).await.unwrap().items.is_empty()
+                && Api::<k8s_openapi::api::core::v1::ServiceAccount>::all(admin.clone())
+                    .list(&managed)
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
+                && Api::<k8s_openapi::api::core::v1::Secret>::all(admin.clone())
+                    .list(&managed)
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
         }
     })
     .await;
-    assert!(Api::<Namespace>::all(admin.clone()).get_opt(&p.home).await.unwrap().is_some(), "the home namespace is kept");
+    assert!(
+        Api::<Namespace>::all(admin.clone()).get_opt(&p.home).await.unwrap().is_some(),
+        "the home namespace is kept"
+    );
 }
 
 #[tokio::test]
@@ -452,7 +506,8 @@ async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
     let labels = json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/component": "grant-binding", "liaison.dev/owner-uid": uid,
                         "liaison.dev/partner": p.name, "liaison.dev/access-grant": "gone", "liaison.dev/grant-uid": "uid-of-a-gone-grant"});
     let role_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"});
-    let subjects = json!([{"kind": "User", "name": "mallory@evil.example", "apiGroup": "rbac.authorization.k8s.io"}]);
+    let subjects =
+        json!([{"kind": "User", "name": "mallory@evil.example", "apiGroup": "rbac.authorization.k8s.io"}]);
     let owner = json!([{"apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink", "name": "link", "uid": uid, "controller": true}]);
     // Made by Liaison for this link once (the name it derives for a grant), no longer wanted:
     // removed, owner reference or not.
@@ -484,7 +539,11 @@ async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
     .await;
     for name in ["forged", "forged-owned"] {
         let forged = bindings.get(name).await.unwrap();
-        assert_eq!(forged.subjects.unwrap()[0].name, "mallory@evil.example", "Liaison never rewrites what it does not own: {name}");
+        assert_eq!(
+            forged.subjects.unwrap()[0].name,
+            "mallory@evil.example",
+            "Liaison never rewrites what it does not own: {name}"
+        );
     }
 }
 
@@ -496,7 +555,8 @@ async fn a_recreated_link_does_not_inherit_old_objects() {
     let bob = p.user("bob");
     p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
     until_allowed(&admin, &bob, &ns).await;
-    let before = grant_reason(&p.grants(), "g", "Granted").await.status.unwrap().clients[0].role_binding.clone();
+    let before =
+        grant_reason(&p.grants(), "g", "Granted").await.status.unwrap().clients[0].role_binding.clone();
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
     links.delete("link", &DeleteParams::default()).await.unwrap();
     until_denied(&admin, &bob, &ns).await;
@@ -529,12 +589,26 @@ async fn a_partner_admin_reaches_neither_another_partners_keys_nor_other_clients
     let (_, secret_ref) = link_with_key(&admin, &theirs, "link").await;
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     let my_admin = p.user("admin");
-    until("my admin reads my grants", WAIT, || can(&admin, &my_admin, &[], "list", res("liaison.dev", "accessgrants"), &p.home)).await;
+    until("my admin reads my grants", WAIT, || {
+        can(&admin, &my_admin, &[], "list", res("liaison.dev", "accessgrants"), &p.home)
+    })
+    .await;
     let as_my_admin = client_as(&my_admin, &[]).await;
-    let stolen = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(as_my_admin.clone(), secret_ns).get(secret_name).await;
-    assert!(matches!(&stolen, Err(kube::Error::Api(s)) if s.code == 403), "another partner's key is out of reach: {stolen:?}");
-    assert!(!can(&admin, &my_admin, &[], "list", PODS, &theirs).await, "another client's data is out of reach");
-    assert!(!can(&admin, &my_admin, &[], "list", PODS, &mine).await, "the admin role itself grants no client access");
+    let stolen = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(as_my_admin.clone(), secret_ns)
+        .get(secret_name)
+        .await;
+    assert!(
+        matches!(&stolen, Err(kube::Error::Api(s)) if s.code == 403),
+        "another partner's key is out of reach: {stolen:?}"
+    );
+    assert!(
+        !can(&admin, &my_admin, &[], "list", PODS, &theirs).await,
+        "another client's data is out of reach"
+    );
+    assert!(
+        !can(&admin, &my_admin, &[], "list", PODS, &mine).await,
+        "the admin role itself grants no client access"
+    );
     assert!(!can(&admin, &my_admin, &[], "create", res("liaison.dev", "accessgrants"), &other.home).await);
 }
 
@@ -573,13 +647,19 @@ async fn dropping_the_access_key_from_a_link_removes_its_secret_and_account() {
     until_allowed(&admin, &p.user("bob"), &ns).await;
 
     p.link(&ns, "link", read_level("read"), json!({})).await;
-    let (secrets, accounts) =
-        (Api::<Secret>::namespaced(admin.clone(), secret_ns), Api::<ServiceAccount>::namespaced(admin.clone(), &p.home));
+    let (secrets, accounts) = (
+        Api::<Secret>::namespaced(admin.clone(), secret_ns),
+        Api::<ServiceAccount>::namespaced(admin.clone(), &p.home),
+    );
     until("the key Secret and account are gone", WAIT, || async {
-        secrets.get_opt(secret_name).await.unwrap().is_none() && accounts.get_opt(&key_account).await.unwrap().is_none()
+        secrets.get_opt(secret_name).await.unwrap().is_none()
+            && accounts.get_opt(&key_account).await.unwrap().is_none()
     })
     .await;
-    assert!(!can(&admin, &key_user, &key_groups, "list", PODS, &ns).await, "the key's account has no access left");
+    assert!(
+        !can(&admin, &key_user, &key_groups, "list", PODS, &ns).await,
+        "the key's account has no access left"
+    );
     // Its status is written after the key went, from the same reconcile.
     let links = Api::<liaison::api::ClientLink>::namespaced(admin.clone(), &ns);
     until("the link no longer points at a key", WAIT, || async {

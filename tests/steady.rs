@@ -24,7 +24,9 @@ fn operator_writes() -> usize {
     log.lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|e| e["impersonatedUser"]["username"] == OPERATOR_USER)
-        .filter(|e| matches!(e["verb"].as_str(), Some("create" | "update" | "patch" | "delete" | "deletecollection")))
+        .filter(|e| {
+            matches!(e["verb"].as_str(), Some("create" | "update" | "patch" | "delete" | "deletecollection"))
+        })
         .count()
 }
 
@@ -33,8 +35,10 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
     let admin = client().await;
     install_liaison(&admin).await;
     let admin_config = std::fs::read_to_string(kubeconfig_path()).unwrap();
-    let operator_config =
-        admin_config.replace("    client-key:", &format!("    as: {OPERATOR_USER}\n    as-groups: [\"system:masters\"]\n    client-key:"));
+    let operator_config = admin_config.replace(
+        "    client-key:",
+        &format!("    as: {OPERATOR_USER}\n    as-groups: [\"system:masters\"]\n    client-key:"),
+    );
     let operator_kubeconfig = testenv().dir.join("operator-kubeconfig");
     std::fs::write(&operator_kubeconfig, operator_config).unwrap();
     let operator = Operator::start_with(&operator_kubeconfig, &["--resync", &RESYNC_SECONDS.to_string()]);
@@ -48,8 +52,10 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
         p.link(&ns, "link", read_level("read"), json!({})).await;
         namespaces.push(ns);
     }
-    let work: Vec<(String, String)> =
-        namespaces.iter().flat_map(|ns| (0..GRANTS_PER_CLIENT).map(move |g| (ns.clone(), format!("{ns}-g{g}")))).collect();
+    let work: Vec<(String, String)> = namespaces
+        .iter()
+        .flat_map(|ns| (0..GRANTS_PER_CLIENT).map(move |g| (ns.clone(), format!("{ns}-g{g}"))))
+        .collect();
     futures::stream::iter(work)
         .for_each_concurrent(16, |(ns, name)| {
             let p = &p;
@@ -68,18 +74,25 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
             let ready = listed
                 .items
                 .iter()
-                .filter(|g| ready_of(g.status.as_ref().map(|s| &s.conditions[..])).is_some_and(|(s, _)| s == "True"))
+                .filter(|g| {
+                    ready_of(g.status.as_ref().map(|s| &s.conditions[..])).is_some_and(|(s, _)| s == "True")
+                })
                 .count();
             ready == total
         }
     })
     .await;
     eprintln!("{total} grants converged in {:?}", started.elapsed());
-    assert!(operator_writes() > total, "the audit log sees the operator's writes while it converges ({})", operator_writes());
+    assert!(
+        operator_writes() > total,
+        "the audit log sees the operator's writes while it converges ({})",
+        operator_writes()
+    );
     // The last summaries land after the last grant: a link's list of grants up to 5 s later,
     // then the partner's counts, which read the links' statuses, up to 5 s after that (plus
     // the partner's 1 s debounce). Rest begins once the operator stops writing for longer.
-    let (mut last, mut since, waiting) = (operator_writes(), std::time::Instant::now(), std::time::Instant::now());
+    let (mut last, mut since, waiting) =
+        (operator_writes(), std::time::Instant::now(), std::time::Instant::now());
     while since.elapsed() < Duration::from_secs(15) {
         assert!(waiting.elapsed() < Duration::from_secs(120), "the operator never stopped writing");
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -89,9 +102,11 @@ async fn a_thousand_grants_at_rest_cause_no_write() {
         }
     }
 
-    let (writes_before, reconciles_before) = (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
+    let (writes_before, reconciles_before) =
+        (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
     tokio::time::sleep(Duration::from_secs(RESYNC_SECONDS * 3 + 1)).await;
-    let (writes_after, reconciles_after) = (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
+    let (writes_after, reconciles_after) =
+        (operator_writes(), metric_total(&operator.metrics().await, "liaison_reconciles_total"));
     eprintln!(
         "at rest over {}s: {} writes, {} reconciles",
         RESYNC_SECONDS * 3 + 1,

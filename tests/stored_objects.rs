@@ -26,7 +26,10 @@ async fn loosen_expiry_schema(admin: &kube::Client) {
             .pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/expiresAt")
             .and_then(Value::as_object_mut)
             .expect("expiresAt in the schema");
-        assert!(expiry.remove("pattern").is_some() && expiry.remove("x-kubernetes-validations").is_some(), "{name}");
+        assert!(
+            expiry.remove("pattern").is_some() && expiry.remove("x-kubernetes-validations").is_some(),
+            "{name}"
+        );
         let loose: CustomResourceDefinition = serde_json::from_value(value).unwrap();
         crds.replace(name, &PostParams::default(), &loose).await.unwrap();
     }
@@ -35,7 +38,10 @@ async fn loosen_expiry_schema(admin: &kube::Client) {
 /// Puts today's CRDs back.
 async fn tighten_expiry_schema(admin: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    for crd in liaison::api::crds().into_iter().filter(|c| CRDS.contains(&c.metadata.name.as_deref().unwrap_or_default())) {
+    for crd in liaison::api::crds()
+        .into_iter()
+        .filter(|c| CRDS.contains(&c.metadata.name.as_deref().unwrap_or_default()))
+    {
         let name = crd.metadata.name.clone().unwrap();
         crds.patch(&name, &PatchParams::apply("liaison-tests").force(), &Patch::Apply(&crd)).await.unwrap();
     }
@@ -59,7 +65,14 @@ async fn an_unreadable_stored_expiry_ends_that_access_and_stalls_nothing() {
     p.link(&stale_ns, "link", read_level("read"), json!({})).await;
     p.link(&good_ns, "link", read_level("read"), json!({})).await;
     p.grant("bob", &[&stale_ns, &good_ns], "read", json!([user(&bob)]), json!({})).await;
-    p.grant("carol", &[&good_ns], "read", json!([user(&carol)]), json!({"expiresAt": "2099-01-01T00:00:00Z"})).await;
+    p.grant(
+        "carol",
+        &[&good_ns],
+        "read",
+        json!([user(&carol)]),
+        json!({"expiresAt": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
     until_can(&admin, &bob, &stale_ns, true).await;
     until_can(&admin, &carol, &good_ns, true).await;
 
@@ -90,14 +103,27 @@ async fn an_unreadable_stored_expiry_ends_that_access_and_stalls_nothing() {
     until_can(&admin, &bob, &good_ns, true).await;
 
     let link = link_reason(&admin, &stale_ns, "link", "Expired").await;
-    let (_, message) = link.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").map(|c| (c.reason, c.message)).unwrap();
-    assert!(message.contains("9999-12-31T23:59:59Z") && message.contains("RFC 3339"), "a message that says what to fix: {message}");
+    let (_, message) = link
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.reason, c.message))
+        .unwrap();
+    assert!(
+        message.contains("9999-12-31T23:59:59Z") && message.contains("RFC 3339"),
+        "a message that says what to fix: {message}"
+    );
     grant_reason(&p.grants(), "carol", "Expired").await;
 
     // And today's schema refuses such a value at the door.
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &new_ns);
     let patch = json!({"spec": {"expiresAt": "2026-06-01T12:00:00+99:00"}});
-    let refused = links.patch("link", &PatchParams::default(), &Patch::Merge(&patch)).await.expect_err("an offset of 99 hours");
+    let refused = links
+        .patch("link", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect_err("an offset of 99 hours");
     assert!(refused.to_string().contains("spec.expiresAt"), "{refused}");
     drop(operator);
 }

@@ -37,7 +37,13 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     let partners: Api<Partner> = Api::all(admin.clone());
     eventually("the partner is ready", WAIT, || {
         let partners = partners.clone();
-        async move { partners.get("techhelp").await.ok().filter(|p| ready(p.status.as_ref().map(|s| &s.conditions[..]))) }
+        async move {
+            partners
+                .get("techhelp")
+                .await
+                .ok()
+                .filter(|p| ready(p.status.as_ref().map(|s| &s.conditions[..])))
+        }
     })
     .await;
     apply_yaml(&admin, &example("02-client-beta.yaml")).await;
@@ -45,17 +51,29 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     // 2. TechHelp's admin, as herself, registers its analysts and its robot.
     let alice = client_as("alice@techhelp.example", &[]).await;
     apply_yaml(&alice, &example("03-partner-grants.yaml")).await;
-    assert!(!can(&admin, "alice@techhelp.example", &[], "get", PODS, "beta").await, "the partner admin herself gets no client access");
+    assert!(
+        !can(&admin, "alice@techhelp.example", &[], "get", PODS, "beta").await,
+        "the partner admin herself gets no client access"
+    );
 
     // 3. The analysts reach exactly the support level, in beta only.
-    until("bob may read pods in beta", WAIT, || can(&admin, "bob@techhelp.example", &[], "list", PODS, "beta")).await;
-    assert!(can(&admin, "dan@techhelp.example", &analysts, "get", PODS, "beta").await, "the analysts group is granted");
+    until("bob may read pods in beta", WAIT, || {
+        can(&admin, "bob@techhelp.example", &[], "list", PODS, "beta")
+    })
+    .await;
+    assert!(
+        can(&admin, "dan@techhelp.example", &analysts, "get", PODS, "beta").await,
+        "the analysts group is granted"
+    );
     assert!(!can(&admin, "bob@techhelp.example", &[], "delete", PODS, "beta").await, "read-only");
     assert!(!can(&admin, "bob@techhelp.example", &[], "get", SECRETS, "beta").await, "no secrets");
     assert!(!can(&admin, "bob@techhelp.example", &[], "list", PODS, "default").await, "no other namespace");
     assert!(!can(&admin, "eve@elsewhere.example", &[], "list", PODS, "beta").await, "nobody else");
     let as_bob = client_as("bob@techhelp.example", &[]).await;
-    Api::<Pod>::namespaced(as_bob, "beta").list(&ListParams::default()).await.expect("bob really lists pods in beta");
+    Api::<Pod>::namespaced(as_bob, "beta")
+        .list(&ListParams::default())
+        .await
+        .expect("bob really lists pods in beta");
 
     // The robot gets the tickets level: one named ConfigMap, nothing more.
     let bot = service_account_user("partner-techhelp", "ticket-bot");
@@ -75,29 +93,41 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     assert!(ready(link.status.as_ref().map(|s| &s.conditions[..])), "the link is Ready: {:?}", link.status);
     let (secret_ns, secret_name) = secret_ref.split_once('/').unwrap();
     assert_eq!(secret_ns, "partner-techhelp");
-    let secret =
-        Api::<Secret>::namespaced(alice.clone(), secret_ns).get(secret_name).await.expect("the partner admin reads her access key");
+    let secret = Api::<Secret>::namespaced(alice.clone(), secret_ns)
+        .get(secret_name)
+        .await
+        .expect("the partner admin reads her access key");
     let kubeconfig = String::from_utf8(secret.data.unwrap()["kubeconfig"].0.clone()).unwrap();
     let key_client = client_from_kubeconfig(&kubeconfig).await;
-    Api::<Pod>::namespaced(key_client.clone(), "beta").list(&ListParams::default()).await.expect("the access key lists pods in beta");
+    Api::<Pod>::namespaced(key_client.clone(), "beta")
+        .list(&ListParams::default())
+        .await
+        .expect("the access key lists pods in beta");
 
     // The grants and the partner report what they did.
     let grants: Api<AccessGrant> = Api::namespaced(admin.clone(), "partner-techhelp");
     eventually("the support grant is Ready", WAIT, || {
         let grants = grants.clone();
-        async move { grants.get("beta-support").await.ok().filter(|g| ready(g.status.as_ref().map(|s| &s.conditions[..]))) }
+        async move {
+            grants
+                .get("beta-support")
+                .await
+                .ok()
+                .filter(|g| ready(g.status.as_ref().map(|s| &s.conditions[..])))
+        }
     })
     .await;
-    let partner =
-        eventually("the partner counts its client", WAIT, || {
-            let partners = partners.clone();
-            async move {
-                partners.get("techhelp").await.ok().filter(|p| {
-                    p.status.as_ref().is_some_and(|s| s.client_count == 1 && s.clients.first().is_some_and(|c| c.subjects == 4))
+    let partner = eventually("the partner counts its client", WAIT, || {
+        let partners = partners.clone();
+        async move {
+            partners.get("techhelp").await.ok().filter(|p| {
+                p.status.as_ref().is_some_and(|s| {
+                    s.client_count == 1 && s.clients.first().is_some_and(|c| c.subjects == 4)
                 })
-            }
-        })
-        .await;
+            })
+        }
+    })
+    .await;
     assert_eq!(partner.status.unwrap().clients[0].namespace, "beta");
 
     // 4. Bob leaves TechHelp: its admin removes him; carol and the group keep their access.
@@ -111,9 +141,15 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
         .patch("beta-support", &PatchParams::apply("liaison-tests").force(), &Patch::Apply(&without_bob))
         .await
         .expect("the partner admin edits her grant");
-    until("bob has lost access", WAIT, || async { !can(&admin, "bob@techhelp.example", &[], "list", PODS, "beta").await }).await;
+    until("bob has lost access", WAIT, || async {
+        !can(&admin, "bob@techhelp.example", &[], "list", PODS, "beta").await
+    })
+    .await;
     assert!(can(&admin, "carol@techhelp.example", &[], "list", PODS, "beta").await, "carol keeps access");
-    assert!(can(&admin, "dan@techhelp.example", &analysts, "list", PODS, "beta").await, "the group keeps access");
+    assert!(
+        can(&admin, "dan@techhelp.example", &analysts, "list", PODS, "beta").await,
+        "the group keeps access"
+    );
     // The link's list of the grants using it, and the partner's count of people, follow (they
     // are summaries, written up to seconds later).
     eventually("the link lists the edited grant", WAIT, || {
@@ -122,8 +158,12 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
             links.get("techhelp").await.ok().filter(|l| {
                 l.status.as_ref().is_some_and(|s| {
                     s.grants.len() == 2
-                        && s.grants.iter().any(|g| g.grant == "partner-techhelp/beta-support" && g.granted && g.subjects == 2)
-                        && s.grants.iter().any(|g| g.grant == "partner-techhelp/beta-tickets" && g.granted && g.subjects == 1)
+                        && s.grants.iter().any(|g| {
+                            g.grant == "partner-techhelp/beta-support" && g.granted && g.subjects == 2
+                        })
+                        && s.grants.iter().any(|g| {
+                            g.grant == "partner-techhelp/beta-tickets" && g.granted && g.subjects == 1
+                        })
                 })
             })
         }
@@ -131,7 +171,13 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     .await;
     eventually("the partner counts one person fewer", WAIT, || {
         let partners = partners.clone();
-        async move { partners.get("techhelp").await.ok().filter(|p| p.status.as_ref().is_some_and(|s| s.clients[0].subjects == 3)) }
+        async move {
+            partners
+                .get("techhelp")
+                .await
+                .ok()
+                .filter(|p| p.status.as_ref().is_some_and(|s| s.clients[0].subjects == 3))
+        }
     })
     .await;
 
@@ -156,7 +202,10 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     .await;
     let metrics = shared_operator().await.metrics().await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("liaison_revocation_latency_seconds_count{kind=\"ClientLink\"}") && !l.ends_with(" 0")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("liaison_revocation_latency_seconds_count{kind=\"ClientLink\"}")
+                && !l.ends_with(" 0")),
         "the revocation's latency is measured"
     );
     // Events tell the story too: the link was granted, then revoked.
@@ -178,14 +227,31 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
     })
     .await;
     let managed = ListParams::default().labels("app.kubernetes.io/managed-by=liaison");
-    assert!(Api::<RoleBinding>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());
+    assert!(
+        Api::<RoleBinding>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty()
+    );
     assert!(Api::<Role>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());
-    assert!(Api::<ServiceAccount>::namespaced(admin.clone(), "beta").list(&managed).await.unwrap().items.is_empty());
-    assert!(Api::<Secret>::namespaced(admin.clone(), "partner-techhelp").get_opt(secret_name).await.unwrap().is_none());
+    assert!(
+        Api::<ServiceAccount>::namespaced(admin.clone(), "beta")
+            .list(&managed)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<Secret>::namespaced(admin.clone(), "partner-techhelp")
+            .get_opt(secret_name)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn client_from_kubeconfig(yaml: &str) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml).expect("the access key is a kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("a usable kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("a usable kubeconfig");
     kube::Client::try_from(config).unwrap()
 }

@@ -32,7 +32,10 @@ use super::{Expiry, Review, ReviewStatus, Subject};
 #[serde(rename_all = "camelCase")]
 pub struct AccessGrantSpec {
     /// Client namespaces; each must hold a ClientLink to this partner.
-    #[schemars(length(min = 1, max = 128), inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")))]
+    #[schemars(
+        length(min = 1, max = 128),
+        inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))
+    )]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub clients: Box<[String]>,
     /// The name of an access level of each client's link.

@@ -43,7 +43,10 @@ pub struct AccessRequestSpec {
     #[schemars(length(min = 1, max = 32))]
     pub subjects: Vec<Subject>,
     /// For how long, from approval: `4h`, `30m` (at most the level's `onRequest.maxDuration`).
-    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
+    #[schemars(
+        length(min = 2, max = 32),
+        regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$")
+    )]
     #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("duration is longer than zero, such as 4h"))]
     pub duration: String,
     /// Why, for the approver and the record.

@@ -116,7 +116,10 @@ pub struct AccessLevel {
 #[serde(rename_all = "camelCase")]
 pub struct OnRequest {
     /// The longest a request may last: `4h`, `30m`, `1d`.
-    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
+    #[schemars(
+        length(min = 2, max = 32),
+        regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$")
+    )]
     #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("maxDuration is longer than zero, such as 4h"))]
     pub max_duration: String,
 }

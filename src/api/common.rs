@@ -3,7 +3,9 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of RBAC subject a partner may name.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema,
+)]
 pub enum SubjectKind {
     User,
     Group,

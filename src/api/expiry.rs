@@ -115,11 +115,21 @@ mod tests {
     #[test]
     fn the_pattern_admits_what_jiff_reads_and_refuses_the_rest() {
         let pattern = regex::Regex::new(PATTERN).unwrap();
-        for text in ["2026-06-01T12:00:00Z", "2026-06-01T12:00:00.123456789Z", "2026-06-01T12:00:00-23:59", "9999-12-30T00:00:00Z"] {
+        for text in [
+            "2026-06-01T12:00:00Z",
+            "2026-06-01T12:00:00.123456789Z",
+            "2026-06-01T12:00:00-23:59",
+            "9999-12-30T00:00:00Z",
+        ] {
             assert!(pattern.is_match(text), "{text}");
             assert!(expiry(text).instant().is_some(), "{text}");
         }
-        for text in ["2026-06-01T12:00:00.1234567891Z", "2026-06-01T12:00:00+99:00", "2026-06-01T12:00:00x5Z", "2026-06-01T12:00:00"] {
+        for text in [
+            "2026-06-01T12:00:00.1234567891Z",
+            "2026-06-01T12:00:00+99:00",
+            "2026-06-01T12:00:00x5Z",
+            "2026-06-01T12:00:00",
+        ] {
             assert!(!pattern.is_match(text), "{text}");
         }
     }

@@ -13,10 +13,13 @@ mod partner;
 mod review;
 
 pub use access_grant::{AccessGrant, AccessGrantSpec, AccessGrantStatus, ClientAccess};
-pub use access_request::{AccessApproval, AccessApprovalSpec, AccessRequest, AccessRequestSpec, AccessRequestStatus, Decision, RequestRef};
+pub use access_request::{
+    AccessApproval, AccessApprovalSpec, AccessRequest, AccessRequestSpec, AccessRequestStatus, Decision,
+    RequestRef,
+};
 pub use client_link::{
-    AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, DEFAULT_MAX_GRANTS, LinkGrantSummary,
-    LinkRequestSummary, OnRequest,
+    AccessKey, AccessLevel, AccessRule, ClientLink, ClientLinkSpec, ClientLinkStatus, DEFAULT_MAX_GRANTS,
+    LinkGrantSummary, LinkRequestSummary, OnRequest,
 };
 pub use common::{READY, Subject, SubjectKind, condition_is_true, ready_condition};
 pub use expiry::Expiry;

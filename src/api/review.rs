@@ -17,13 +17,19 @@ pub const PERIOD_PATTERN: &str = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([
 #[serde(rename_all = "camelCase")]
 pub struct Review {
     /// How often access must be re-confirmed: `90d`, `12h`, `1d12h`, `30s` (a day is 24 hours).
-    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
+    #[schemars(
+        length(min = 2, max = 32),
+        regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$")
+    )]
     #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("every is a period longer than zero, such as 90d or 12h"))]
     pub every: String,
     /// How long before it is due a review is announced, and how long after it is due access
     /// goes on; absent, none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$"))]
+    #[schemars(
+        length(min = 2, max = 32),
+        regex(pattern = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,8}m)?([0-9]{1,9}s)?$")
+    )]
     pub grace: Option<String>,
     /// The latest review: who made it and when (`liaison review` writes it). The chart's
     /// admission policy refuses one whose `by` is not the user writing it; Liaison counts it

@@ -96,7 +96,9 @@ impl Live {
             content: object.content_digest(),
             immutable: object.immutable_digest(),
             grant: object.grant_uid().map(Uid::of),
-            link_owner: ownership::owner(meta).filter(|o| o.component.is_link_component()).map(|o| Uid::of(o.owner_uid)),
+            link_owner: ownership::owner(meta)
+                .filter(|o| o.component.is_link_component())
+                .map(|o| Uid::of(o.owner_uid)),
             deleting: meta.deletion_timestamp.is_some(),
             grants_nothing: object.grants_nothing(),
         }
@@ -194,7 +196,10 @@ impl State {
 
     /// Forgets that `namespace` serves `grant`, unless another object of it is there.
     fn unlink(&mut self, grant: Uid, namespace: &str) {
-        let still_there = self.namespaces.get(namespace).is_some_and(|names| names.iter().any(|(_, l)| l.grant == Some(grant)));
+        let still_there = self
+            .namespaces
+            .get(namespace)
+            .is_some_and(|names| names.iter().any(|(_, l)| l.grant == Some(grant)));
         if still_there {
             return;
         }
@@ -244,9 +249,14 @@ impl<K: Compact> CompactCache<K> {
     pub fn seen(&self, desired: &K) -> Option<Comparison> {
         let meta = desired.meta();
         let state = self.read();
-        let live = state.get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())?;
+        let live = state
+            .get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())?;
         let needs_recreate = live.immutable != desired.immutable_digest();
-        Some(Comparison { matches: !needs_recreate && live.content == desired.content_digest(), needs_recreate, version: live.version })
+        Some(Comparison {
+            matches: !needs_recreate && live.content == desired.content_digest(),
+            needs_recreate,
+            version: live.version,
+        })
     }
 
     /// The objects of `namespace` that are Liaison's by its rules, by name.
@@ -349,9 +359,18 @@ fn hash_meta(meta: &ObjectMeta, labels: &[&str], hasher: &mut DefaultHasher) {
     for key in labels {
         meta.labels.as_ref().and_then(|labels| labels.get(*key)).hash(hasher);
     }
-    let liaison_owners = meta.owner_references.iter().flatten().filter(|o| o.api_version.starts_with("liaison.dev/"));
+    let liaison_owners =
+        meta.owner_references.iter().flatten().filter(|o| o.api_version.starts_with("liaison.dev/"));
     for owner in liaison_owners {
-        (&owner.api_version, &owner.kind, &owner.name, &owner.uid, owner.controller, owner.block_owner_deletion).hash(hasher);
+        (
+            &owner.api_version,
+            &owner.kind,
+            &owner.name,
+            &owner.uid,
+            owner.controller,
+            owner.block_owner_deletion,
+        )
+            .hash(hasher);
     }
 }
 

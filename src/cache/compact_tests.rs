@@ -39,11 +39,18 @@ fn wanted(namespace: &str, name: &str, grant_uid: &str) -> RoleBinding {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
             labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
-            annotations: Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), "2026-12-31T00:00:00Z".to_string())])),
+            annotations: Some(BTreeMap::from([(
+                names::ACCESS_ENDS_AT.to_string(),
+                "2026-12-31T00:00:00Z".to_string(),
+            )])),
             owner_references: Some(vec![owner(LINK_UID)]),
             ..Default::default()
         },
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: "liaison-support-1a2b3c4d5e".into() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "liaison-support-1a2b3c4d5e".into(),
+        },
         subjects: Some(vec![
             Subject {
                 kind: "User".into(),
@@ -113,7 +120,11 @@ fn every_change_to_what_liaison_set_is_seen() {
     let edits: [(&str, Edit); 9] = [
         ("a subject renamed", |b| b.subjects.as_mut().unwrap()[0].name = "mallory@techhelp.example".into()),
         ("a subject added", |b| {
-            b.subjects.as_mut().unwrap().push(Subject { kind: "Group".into(), name: "x".into(), ..Default::default() })
+            b.subjects.as_mut().unwrap().push(Subject {
+                kind: "Group".into(),
+                name: "x".into(),
+                ..Default::default()
+            })
         }),
         ("subjects removed", |b| b.subjects = None),
         ("a label of Liaison's changed", |b| label(b, names::ACCESS_LEVEL, "admin")),
@@ -121,10 +132,16 @@ fn every_change_to_what_liaison_set_is_seen() {
             b.metadata.labels.as_mut().unwrap().remove(names::PARTNER);
         }),
         ("the expiry annotation changed", |b| {
-            b.metadata.annotations.as_mut().unwrap().insert(names::ACCESS_ENDS_AT.into(), "2030-01-01T00:00:00Z".into());
+            b.metadata
+                .annotations
+                .as_mut()
+                .unwrap()
+                .insert(names::ACCESS_ENDS_AT.into(), "2030-01-01T00:00:00Z".into());
         }),
         ("the expiry annotation removed", |b| b.metadata.annotations = None),
-        ("the owning link replaced", |b| b.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])),
+        ("the owning link replaced", |b| {
+            b.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])
+        }),
         ("the owner reference removed", |b| b.metadata.owner_references = None),
     ];
     for (what, edit) in edits {
@@ -162,8 +179,10 @@ fn deleted_and_never_seen_bindings_are_absent() {
 
 #[test]
 fn a_grants_namespaces_follow_its_bindings() {
-    let (in_beta, in_gamma) = (live(wanted("beta", "b", GRANT_UID), "1"), live(wanted("gamma", "g", GRANT_UID), "2"));
-    let cache = cache_with(&[in_beta.clone(), in_gamma.clone(), live(wanted("beta", "other", OTHER_GRANT_UID), "3")]);
+    let (in_beta, in_gamma) =
+        (live(wanted("beta", "b", GRANT_UID), "1"), live(wanted("gamma", "g", GRANT_UID), "2"));
+    let cache =
+        cache_with(&[in_beta.clone(), in_gamma.clone(), live(wanted("beta", "other", OTHER_GRANT_UID), "3")]);
     let sorted = |mut v: Vec<String>| {
         v.sort();
         v
@@ -201,14 +220,18 @@ fn ownership_follows_liaisons_rules() {
     owned.sort();
     let mut expected = vec![named(GRANT_UID), named(OTHER_GRANT_UID), named(THIRD_GRANT_UID)];
     expected.sort();
-    assert_eq!(owned, expected, "labels on another name make nothing Liaison's; a detached object stays Liaison's");
+    assert_eq!(
+        owned, expected,
+        "labels on another name make nothing Liaison's; a detached object stays Liaison's"
+    );
     assert!(cache.owned_in("gamma").is_empty());
 
     let link_alive = BTreeSet::from([LINK_UID.to_string()]);
     assert!(cache.orphans(&link_alive).is_empty());
     let mut orphans = cache.orphans(&BTreeSet::new());
     orphans.sort();
-    let mut expected = vec![("beta".to_string(), named(GRANT_UID)), ("beta".to_string(), named(OTHER_GRANT_UID))];
+    let mut expected =
+        vec![("beta".to_string(), named(GRANT_UID)), ("beta".to_string(), named(OTHER_GRANT_UID))];
     expected.sort();
     assert_eq!(orphans, expected, "one already being deleted is left to finish");
 }
@@ -227,7 +250,10 @@ fn a_relist_replaces_what_was_cached_once_complete() {
     // The watch broke; `gone` was deleted meanwhile; the re-list brings `new`.
     cache.apply(&watcher::Event::Init);
     cache.apply(&watcher::Event::InitApply(live(new.clone(), "2")));
-    assert!(cache.seen(&gone).is_some() && cache.seen(&new).is_none(), "the old list serves until the new one is complete");
+    assert!(
+        cache.seen(&gone).is_some() && cache.seen(&new).is_none(),
+        "the old list serves until the new one is complete"
+    );
     cache.apply(&watcher::Event::InitDone);
     assert!(cache.seen(&gone).is_none() && cache.seen(&new).is_some());
     assert!(cache.namespaces_of_grant(GRANT_UID) == ["beta"]);
@@ -285,7 +311,10 @@ fn a_level_role_as_written_is_seen_to_match_whatever_others_add() {
     no_rules.rules = Some(vec![]);
     let mut absent = live(no_rules.clone(), "9");
     absent.rules = None;
-    assert!(cache_with(&[absent]).seen(&no_rules).is_some_and(|s| s.matches), "absent rules and no rules are the same Role");
+    assert!(
+        cache_with(&[absent]).seen(&no_rules).is_some_and(|s| s.matches),
+        "absent rules and no rules are the same Role"
+    );
 }
 
 #[test]
@@ -295,7 +324,9 @@ fn every_change_to_a_level_role_is_seen_and_put_back_in_place() {
     let edits: [(&str, Edit); 8] = [
         ("a verb added", |r| r.rules.as_mut().unwrap()[0].verbs.push("delete".into())),
         ("a resource changed", |r| r.rules.as_mut().unwrap()[1].resources = Some(vec!["secrets".into()])),
-        ("a rule added", |r| r.rules.as_mut().unwrap().push(PolicyRule { verbs: vec!["*".into()], ..Default::default() })),
+        ("a rule added", |r| {
+            r.rules.as_mut().unwrap().push(PolicyRule { verbs: vec!["*".into()], ..Default::default() })
+        }),
         ("a resource name added", |r| r.rules.as_mut().unwrap()[0].resource_names = Some(vec!["x".into()])),
         ("the rules removed", |r| r.rules = None),
         ("a label of Liaison's changed", |r| {
@@ -304,7 +335,9 @@ fn every_change_to_a_level_role_is_seen_and_put_back_in_place() {
         ("a label of Liaison's removed", |r| {
             r.metadata.labels.as_mut().unwrap().remove(names::CLIENT_LINK);
         }),
-        ("the owning link replaced", |r| r.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])),
+        ("the owning link replaced", |r| {
+            r.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")])
+        }),
     ];
     for (what, edit) in edits {
         let mut edited = live(desired.clone(), "8");
@@ -334,7 +367,12 @@ fn the_level_roles_a_revocation_empties_are_the_links_that_still_grant() {
     emptied.rules = Some(vec![]);
     let mut another_links = live(level_role("beta", "liaison-other-1a2b3c4d5e"), "3");
     another_links.metadata.owner_references = Some(vec![owner("aaaaaaaa-2222-4333-8444-555555555555")]);
-    let cache = cache_with(&[live(level_role("beta", &support), "1"), emptied, another_links, live(level_role("gamma", "r"), "4")]);
+    let cache = cache_with(&[
+        live(level_role("beta", &support), "1"),
+        emptied,
+        another_links,
+        live(level_role("gamma", "r"), "4"),
+    ]);
     assert_eq!(cache.granting_of_link("beta", LINK_UID), [("beta".to_string(), support)]);
     assert!(cache.granting_of_link("delta", LINK_UID).is_empty());
 }
@@ -342,8 +380,15 @@ fn the_level_roles_a_revocation_empties_are_the_links_that_still_grant() {
 #[test]
 fn a_namespaces_names_behave_as_a_sorted_map() {
     use rand::{Rng, SeedableRng};
-    let live =
-        |content| Live { version: None, content, immutable: 0, grant: None, link_owner: None, deleting: false, grants_nothing: false };
+    let live = |content| Live {
+        version: None,
+        content,
+        immutable: 0,
+        grant: None,
+        link_owner: None,
+        deleting: false,
+        grants_nothing: false,
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let (mut names, mut model) = (Names::default(), std::collections::BTreeMap::new());
     for step in 0..5_000u64 {

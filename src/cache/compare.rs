@@ -120,8 +120,17 @@ mod tests {
                 labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
                 ..Default::default()
             },
-            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: role.into() },
-            subjects: Some(subjects.iter().map(|s| Subject { kind: "User".into(), name: s.to_string(), ..Default::default() }).collect()),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: role.into(),
+            },
+            subjects: Some(
+                subjects
+                    .iter()
+                    .map(|s| Subject { kind: "User".into(), name: s.to_string(), ..Default::default() })
+                    .collect(),
+            ),
         }
     }
 

@@ -21,7 +21,11 @@ pub struct Fed<S> {
 
 impl<S: Default> Default for Fed<S> {
     fn default() -> Self {
-        Fed { state: RwLock::default(), relist: Mutex::default(), ready: tokio::sync::watch::Sender::new(false) }
+        Fed {
+            state: RwLock::default(),
+            relist: Mutex::default(),
+            ready: tokio::sync::watch::Sender::new(false),
+        }
     }
 }
 
@@ -35,7 +39,9 @@ impl<S: Default> Fed<S> {
             watcher::Event::Apply(object) => self.state.write().expect("cache").keep(object),
             watcher::Event::Delete(object) => self.state.write().expect("cache").forget(object),
             watcher::Event::Init => *self.relist.lock().expect("relist") = Some(S::default()),
-            watcher::Event::InitApply(object) => self.relist.lock().expect("relist").get_or_insert_with(S::default).keep(object),
+            watcher::Event::InitApply(object) => {
+                self.relist.lock().expect("relist").get_or_insert_with(S::default).keep(object)
+            }
             watcher::Event::InitDone => {
                 let listed = self.relist.lock().expect("relist").take().unwrap_or_default();
                 *self.state.write().expect("cache") = listed;

@@ -131,7 +131,8 @@ impl GrantStatuses {
             if let Some(status) = grant.status.as_mut() {
                 status.clients = Box::default();
                 if status.conditions.iter().any(|c| c.type_ == READY) {
-                    status.conditions = status.conditions.iter().filter(|c| c.type_ != READY).cloned().collect();
+                    status.conditions =
+                        status.conditions.iter().filter(|c| c.type_ != READY).cloned().collect();
                 }
             }
         });

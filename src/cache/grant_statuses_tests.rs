@@ -12,10 +12,15 @@ fn grant(name: &str, clients: &[(&str, bool)]) -> AccessGrant {
 }
 
 fn status(clients: &[(&str, bool)]) -> AccessGrantStatus {
-    let entries = clients.iter().map(|(ns, granted)| json!({"namespace": ns, "granted": granted, "reason": "Granted", "message": "m"}));
+    let entries = clients.iter().map(
+        |(ns, granted)| json!({"namespace": ns, "granted": granted, "reason": "Granted", "message": "m"}),
+    );
     let ready = json!({"type": "Ready", "status": "True", "reason": "Granted", "message": "granted in every client",
         "lastTransitionTime": "2026-12-02T00:00:00Z"});
-    serde_json::from_value(json!({"clients": entries.collect::<Vec<_>>(), "conditions": [ready], "grantedClients": 1})).unwrap()
+    serde_json::from_value(
+        json!({"clients": entries.collect::<Vec<_>>(), "conditions": [ready], "grantedClients": 1}),
+    )
+    .unwrap()
 }
 
 fn seen(statuses: &GrantStatuses, event: Event<AccessGrant>) -> Event<AccessGrant> {
@@ -44,13 +49,17 @@ fn the_cache_keeps_a_grant_without_its_entries_and_still_knows_what_it_says() {
 fn the_ready_condition_comes_back_for_the_next_status_without_its_message_or_generation() {
     let statuses = GrantStatuses::default();
     let mut whole = grant("g", &[("a", true)]);
-    let other =
-        json!({"type": "Audited", "status": "True", "reason": "ByHand", "message": "kept", "lastTransitionTime": "2026-12-01T00:00:00Z"});
+    let other = json!({"type": "Audited", "status": "True", "reason": "ByHand", "message": "kept", "lastTransitionTime": "2026-12-01T00:00:00Z"});
     let conditions = &mut whole.status.as_mut().unwrap().conditions;
-    *conditions = [serde_json::from_value(other).unwrap()].into_iter().chain(conditions.iter().cloned()).collect();
+    *conditions =
+        [serde_json::from_value(other).unwrap()].into_iter().chain(conditions.iter().cloned()).collect();
     whole.status.as_mut().unwrap().conditions[1].observed_generation = Some(3);
     let Event::Apply(cached) = seen(&statuses, Event::Apply(whole.clone())) else { panic!() };
-    assert_eq!(cached.status.as_ref().unwrap().conditions.len(), 1, "a condition that is not Liaison's stays in the cache");
+    assert_eq!(
+        cached.status.as_ref().unwrap().conditions.len(),
+        1,
+        "a condition that is not Liaison's stays in the cache"
+    );
 
     let previous = statuses.previous(&cached);
     let mut expected = whole.status.clone().unwrap().conditions;
@@ -60,7 +69,11 @@ fn the_ready_condition_comes_back_for_the_next_status_without_its_message_or_gen
     assert_eq!(previous.granted_clients, 1);
 
     let never_seen = grant("never", &[("a", true)]);
-    assert_eq!(statuses.previous(&never_seen), never_seen.status.clone().unwrap(), "a grant never seen: its own status");
+    assert_eq!(
+        statuses.previous(&never_seen),
+        never_seen.status.clone().unwrap(),
+        "a grant never seen: its own status"
+    );
 }
 
 #[test]
@@ -74,7 +87,8 @@ fn a_grant_never_seen_is_judged_by_its_own_status() {
 #[test]
 fn deletions_and_relists_forget_grants_that_are_gone() {
     let statuses = GrantStatuses::default();
-    let (kept, deleted, vanished) = (grant("kept", &[("a", true)]), grant("deleted", &[("a", true)]), grant("vanished", &[("a", true)]));
+    let (kept, deleted, vanished) =
+        (grant("kept", &[("a", true)]), grant("deleted", &[("a", true)]), grant("vanished", &[("a", true)]));
     for g in [&kept, &deleted, &vanished] {
         seen(&statuses, Event::Apply(g.clone()));
     }

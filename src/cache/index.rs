@@ -168,7 +168,14 @@ mod tests {
     }
 
     fn owner_of(object: &ConfigMap) -> Vec<String> {
-        object.metadata.labels.iter().flatten().filter(|(k, _)| *k == "owner").map(|(_, v)| v.clone()).collect()
+        object
+            .metadata
+            .labels
+            .iter()
+            .flatten()
+            .filter(|(k, _)| *k == "owner")
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     fn names(found: Vec<Arc<ConfigMap>>) -> Vec<String> {

@@ -52,7 +52,8 @@ mod tests {
     fn namespace(name: &str, labels: &[(&str, &str)]) -> PartialObjectMeta<Namespace> {
         let mut namespace = PartialObjectMeta::<Namespace>::default();
         namespace.metadata.name = Some(name.into());
-        namespace.metadata.labels = Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        namespace.metadata.labels =
+            Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         namespace
     }
 
@@ -60,7 +61,10 @@ mod tests {
     fn labels_follow_the_namespace() {
         let cache = NamespaceLabels::default();
         cache.apply(&Event::Init);
-        cache.apply(&Event::InitApply(namespace("beta", &[("tier", "gold"), ("kubernetes.io/metadata.name", "beta")])));
+        cache.apply(&Event::InitApply(namespace(
+            "beta",
+            &[("tier", "gold"), ("kubernetes.io/metadata.name", "beta")],
+        )));
         cache.apply(&Event::InitDone);
         let beta = cache.of("beta");
         assert_eq!(beta.get("tier").map(String::as_str), Some("gold"));
@@ -69,7 +73,11 @@ mod tests {
         assert!(cache.get("gamma").is_none() && cache.get("beta").is_some(), "and only a known one exists");
 
         cache.apply(&Event::Apply(namespace("beta", &[("tier", "silver")])));
-        assert_eq!(cache.of("beta"), BTreeMap::from([("tier".to_string(), "silver".to_string())]), "a relabel replaces them all");
+        assert_eq!(
+            cache.of("beta"),
+            BTreeMap::from([("tier".to_string(), "silver".to_string())]),
+            "a relabel replaces them all"
+        );
         cache.apply(&Event::Delete(namespace("beta", &[("tier", "silver")])));
         assert!(cache.of("beta").is_empty());
     }
@@ -80,7 +88,10 @@ mod tests {
         cache.apply(&Event::Apply(namespace("gone", &[("a", "1")])));
         cache.apply(&Event::Init);
         cache.apply(&Event::InitApply(namespace("new", &[("b", "2")])));
-        assert!(!cache.of("gone").is_empty() && cache.of("new").is_empty(), "the old state serves until the list is complete");
+        assert!(
+            !cache.of("gone").is_empty() && cache.of("new").is_empty(),
+            "the old state serves until the list is complete"
+        );
         cache.apply(&Event::InitDone);
         assert!(cache.of("gone").is_empty() && !cache.of("new").is_empty());
     }

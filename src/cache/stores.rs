@@ -66,7 +66,9 @@ impl Default for Indexes {
             links_by_partner: Index::new(|l: &ClientLink| vec![l.spec.partner.clone()]),
             roles_by_namespace: Index::new(namespace_of::<Role>),
             bindings_by_namespace: Index::new(namespace_of::<RoleBinding>),
-            accounts_by_client: Index::new(|account: &ServiceAccount| client_served_by(account).into_iter().collect()),
+            accounts_by_client: Index::new(|account: &ServiceAccount| {
+                client_served_by(account).into_iter().collect()
+            }),
             requests_by_client: Index::new(|request: &AccessRequest| vec![request.spec.client.clone()]),
             approvals_by_namespace: Index::new(namespace_of::<AccessApproval>),
         }

@@ -100,7 +100,10 @@ struct Listed {
 impl<K: Summarized> Keeps<K> for ListedByObject {
     fn keep(&mut self, object: &K) {
         let summary = object.summary();
-        self.0.insert(key_of(object), Listed { digest: digest(&summary), noted: K::noted(summary).join("\n").into() });
+        self.0.insert(
+            key_of(object),
+            Listed { digest: digest(&summary), noted: K::noted(summary).join("\n").into() },
+        );
     }
 
     fn forget(&mut self, object: &K) {
@@ -126,7 +129,9 @@ impl<K: Summarized> Summaries<K> {
     /// `Summarized::noted` of `object`'s list as last seen.
     fn noted(&self, object: &K) -> Vec<String> {
         match self.seen.read().0.get(&key_of(object)) {
-            Some(listed) => listed.noted.split('\n').filter(|item| !item.is_empty()).map(str::to_string).collect(),
+            Some(listed) => {
+                listed.noted.split('\n').filter(|item| !item.is_empty()).map(str::to_string).collect()
+            }
             None => K::noted(object.summary()).into_iter().map(str::to_string).collect(),
         }
     }

@@ -4,10 +4,14 @@ use serde_json::json;
 use super::*;
 
 fn link(name: &str, grants: &[(&str, bool)]) -> ClientLink {
-    let spec = serde_json::from_value(json!({"partner": "p", "accessLevels": [{"name": "read", "clusterRole": "view"}]})).unwrap();
+    let spec = serde_json::from_value(
+        json!({"partner": "p", "accessLevels": [{"name": "read", "clusterRole": "view"}]}),
+    )
+    .unwrap();
     let mut link = ClientLink::new(name, spec);
     link.metadata.namespace = Some("client".into());
-    link.status = Some(serde_json::from_value(json!({"grants": summaries(grants), "grantCount": 1})).unwrap());
+    link.status =
+        Some(serde_json::from_value(json!({"grants": summaries(grants), "grantCount": 1})).unwrap());
     link
 }
 
@@ -31,7 +35,10 @@ fn the_cache_keeps_a_link_without_its_list_and_still_knows_what_it_lists() {
     assert!(kept.grants.is_empty(), "the list is left out");
     assert_eq!(kept.grant_count, 1, "the rest stays");
     assert!(links.lists(&cached, &summaries(&[("home/a", true), ("home/b", false), ("home/c", true)])));
-    assert!(!links.lists(&cached, &summaries(&[("home/a", true), ("home/b", true), ("home/c", true)])), "a verdict changed");
+    assert!(
+        !links.lists(&cached, &summaries(&[("home/a", true), ("home/b", true), ("home/c", true)])),
+        "a verdict changed"
+    );
     assert!(!links.lists(&cached, &summaries(&[("home/a", true), ("home/c", true)])), "a grant fewer");
     assert_eq!(links.granted(&cached), ["home/a", "home/c"]);
 }
@@ -58,8 +65,11 @@ fn a_link_never_seen_is_judged_by_its_own_list() {
 #[test]
 fn deletions_and_relists_forget_links_that_are_gone() {
     let links = LinkGrants::default();
-    let (kept, deleted, vanished) =
-        (link("kept", &[("home/a", true)]), link("deleted", &[("home/a", true)]), link("vanished", &[("home/a", true)]));
+    let (kept, deleted, vanished) = (
+        link("kept", &[("home/a", true)]),
+        link("deleted", &[("home/a", true)]),
+        link("vanished", &[("home/a", true)]),
+    );
     for l in [&kept, &deleted, &vanished] {
         seen(&links, Event::Apply(l.clone()));
     }
@@ -75,12 +85,16 @@ fn deletions_and_relists_forget_links_that_are_gone() {
 fn partner(name: &str, clients: &[&str]) -> Partner {
     let spec = serde_json::from_value(json!({"homeNamespace": format!("partner-{name}")})).unwrap();
     let mut partner = Partner::new(name, spec);
-    partner.status = Some(serde_json::from_value(json!({"clients": partner_clients(clients), "clientCount": clients.len()})).unwrap());
+    partner.status = Some(
+        serde_json::from_value(json!({"clients": partner_clients(clients), "clientCount": clients.len()}))
+            .unwrap(),
+    );
     partner
 }
 
 fn partner_clients(namespaces: &[&str]) -> Vec<PartnerClient> {
-    let entry = |ns: &&str| json!({"namespace": ns, "link": "l", "active": true, "grants": ["g"], "subjects": 2});
+    let entry =
+        |ns: &&str| json!({"namespace": ns, "link": "l", "active": true, "grants": ["g"], "subjects": 2});
     serde_json::from_value(json!(namespaces.iter().map(entry).collect::<Vec<_>>())).unwrap()
 }
 
@@ -102,5 +116,8 @@ fn the_cache_keeps_a_partner_without_its_clients_and_still_knows_what_it_lists()
     let never_seen = partner("q", &["a"]);
     assert!(partners.lists(&never_seen, &partner_clients(&["a"])), "a partner never seen: its own list");
     partners.observe(&mut Event::Delete(cached.clone()));
-    assert!(!partners.lists(&cached, &partner_clients(&["a", "b"])), "a deleted partner is judged by what the cache keeps");
+    assert!(
+        !partners.lists(&cached, &partner_clients(&["a", "b"])),
+        "a deleted partner is judged by what the cache keeps"
+    );
 }

@@ -78,9 +78,8 @@ impl Default for Retries {
 fn is_gone(error: &watcher::Error) -> bool {
     match error {
         watcher::Error::WatchError(status) => status.code == 410,
-        watcher::Error::WatchStartFailed(kube::Error::Api(status)) | watcher::Error::WatchFailed(kube::Error::Api(status)) => {
-            status.code == 410
-        }
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
         _ => false,
     }
 }
@@ -99,7 +98,9 @@ mod tests {
     }
 
     fn gone() -> watcher::Error {
-        watcher::Error::WatchError(Box::new(Status::failure("too old resource version: 233 (251)", "Expired").with_code(410)))
+        watcher::Error::WatchError(Box::new(
+            Status::failure("too old resource version: 233 (251)", "Expired").with_code(410),
+        ))
     }
 
     #[test]
@@ -135,8 +136,14 @@ mod tests {
         (0..10).for_each(|_| {
             retries.wait();
         });
-        assert!(within(retries.wait_after(&gone()), FIRST), "a restarted API server's 410 is listed again at once");
-        assert!(within(retries.wait_after(&refused()), LONGEST), "a failing server is still called every few seconds");
+        assert!(
+            within(retries.wait_after(&gone()), FIRST),
+            "a restarted API server's 410 is listed again at once"
+        );
+        assert!(
+            within(retries.wait_after(&refused()), LONGEST),
+            "a failing server is still called every few seconds"
+        );
 
         let mut fresh = Retries::new();
         fresh.wait_after(&gone());
@@ -149,7 +156,9 @@ mod tests {
         assert!(!is_gone(&refused()));
         let forbidden = Status::failure("forbidden", "Forbidden").with_code(403);
         assert!(!is_gone(&watcher::Error::WatchError(Box::new(forbidden.clone()))));
-        assert!(is_gone(&watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(Status::failure("gone", "Expired").with_code(410))))));
+        assert!(is_gone(&watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(
+            Status::failure("gone", "Expired").with_code(410)
+        )))));
         assert!(!is_gone(&watcher::Error::WatchFailed(kube::Error::Api(Box::new(forbidden)))));
     }
 

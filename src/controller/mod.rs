@@ -115,57 +115,120 @@ impl Watches {
         let recent = Arc::new(RecentWrites::new(RECENT_WRITES_TTL));
 
         let partner_clients = Arc::new(PartnerClients::default());
-        let partners = watched_as(Api::<Partner>::all(client.clone()), all.clone(), drivers, vec![], recent.clone(), {
-            let lists = partner_clients.clone();
-            move |event| lists.observe(event)
-        });
+        let partners =
+            watched_as(Api::<Partner>::all(client.clone()), all.clone(), drivers, vec![], recent.clone(), {
+                let lists = partner_clients.clone();
+                move |event| lists.observe(event)
+            });
         let link_grants = Arc::new(LinkGrants::default());
         let link_indexes = vec![by.links_by_namespace.clone(), by.links_by_partner.clone()];
-        let links = watched_as(Api::<ClientLink>::all(client.clone()), all.clone(), drivers, link_indexes, recent.clone(), {
-            let lists = link_grants.clone();
-            move |event| lists.observe(event)
-        });
+        let links = watched_as(
+            Api::<ClientLink>::all(client.clone()),
+            all.clone(),
+            drivers,
+            link_indexes,
+            recent.clone(),
+            {
+                let lists = link_grants.clone();
+                move |event| lists.observe(event)
+            },
+        );
         let grant_statuses = Arc::new(GrantStatuses::default());
         let grant_indexes = vec![by.grants_by_client.clone(), by.grants_by_namespace.clone()];
-        let grants = watched_as(Api::<AccessGrant>::all(client.clone()), all.clone(), drivers, grant_indexes, recent.clone(), {
-            let statuses = grant_statuses.clone();
-            move |event| statuses.observe(event)
-        });
+        let grants = watched_as(
+            Api::<AccessGrant>::all(client.clone()),
+            all.clone(),
+            drivers,
+            grant_indexes,
+            recent.clone(),
+            {
+                let statuses = grant_statuses.clone();
+                move |event| statuses.observe(event)
+            },
+        );
         // Namespaces are watched as metadata only, and kept as their labels: all the rules read.
         let namespace_labels = Arc::new(NamespaceLabels::default());
-        let namespaces = watched_into(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), all.clone(), drivers, recent.clone(), {
-            let cache = namespace_labels.clone();
-            move |event| cache.apply(event)
-        });
-        let managed_namespaces = watched(Api::<Namespace>::all(client.clone()), managed.clone(), drivers, vec![], recent.clone());
-        let cluster_roles = watched(Api::<ClusterRole>::all(client.clone()), all, drivers, vec![], recent.clone());
+        let namespaces = watched_into(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            all.clone(),
+            drivers,
+            recent.clone(),
+            {
+                let cache = namespace_labels.clone();
+                move |event| cache.apply(event)
+            },
+        );
+        let managed_namespaces =
+            watched(Api::<Namespace>::all(client.clone()), managed.clone(), drivers, vec![], recent.clone());
+        let cluster_roles =
+            watched(Api::<ClusterRole>::all(client.clone()), all, drivers, vec![], recent.clone());
         // Every Role, not only Liaison's (access levels may name any Role of a client namespace),
         // but level Roles, one per link and level: those go to their compact cache.
-        let not_level_roles = paged().labels(&format!("{}!={}", names::COMPONENT, names::Component::LevelRole.as_str()));
-        let roles =
-            watched(Api::<Role>::all(client.clone()), not_level_roles, drivers, vec![by.roles_by_namespace.clone()], recent.clone());
+        let not_level_roles =
+            paged().labels(&format!("{}!={}", names::COMPONENT, names::Component::LevelRole.as_str()));
+        let roles = watched(
+            Api::<Role>::all(client.clone()),
+            not_level_roles,
+            drivers,
+            vec![by.roles_by_namespace.clone()],
+            recent.clone(),
+        );
         let level_role_cache = Arc::new(LevelRoles::default());
-        let level_roles = watched_into(Api::all(client.clone()), only(names::Component::LevelRole), drivers, recent.clone(), {
-            let cache = level_role_cache.clone();
-            move |event| cache.apply(event)
-        });
+        let level_roles = watched_into(
+            Api::all(client.clone()),
+            only(names::Component::LevelRole),
+            drivers,
+            recent.clone(),
+            {
+                let cache = level_role_cache.clone();
+                move |event| cache.apply(event)
+            },
+        );
         // Grant bindings, the bulk, go to their compact cache; the few others to kube's.
         let others = paged().labels(&names::managed_selector_except(names::Component::GrantBinding));
         let binding_indexes = vec![by.bindings_by_namespace.clone()];
-        let role_bindings = watched(Api::<RoleBinding>::all(client.clone()), others, drivers, binding_indexes, recent.clone());
+        let role_bindings = watched(
+            Api::<RoleBinding>::all(client.clone()),
+            others,
+            drivers,
+            binding_indexes,
+            recent.clone(),
+        );
         let grant_binding_cache = Arc::new(GrantBindings::default());
-        let grant_bindings = watched_into(Api::all(client.clone()), only(names::Component::GrantBinding), drivers, recent.clone(), {
-            let cache = grant_binding_cache.clone();
-            move |event| cache.apply(event)
-        });
+        let grant_bindings = watched_into(
+            Api::all(client.clone()),
+            only(names::Component::GrantBinding),
+            drivers,
+            recent.clone(),
+            {
+                let cache = grant_binding_cache.clone();
+                move |event| cache.apply(event)
+            },
+        );
         let account_indexes = vec![by.accounts_by_client.clone()];
-        let service_accounts =
-            watched(Api::<ServiceAccount>::all(client.clone()), managed.clone(), drivers, account_indexes, recent.clone());
-        let cluster_role_bindings = watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, drivers, vec![], recent.clone());
-        let requests =
-            watched(Api::<AccessRequest>::all(client.clone()), paged(), drivers, vec![by.requests_by_client.clone()], recent.clone());
-        let approvals =
-            watched(Api::<AccessApproval>::all(client.clone()), paged(), drivers, vec![by.approvals_by_namespace.clone()], recent.clone());
+        let service_accounts = watched(
+            Api::<ServiceAccount>::all(client.clone()),
+            managed.clone(),
+            drivers,
+            account_indexes,
+            recent.clone(),
+        );
+        let cluster_role_bindings =
+            watched(Api::<ClusterRoleBinding>::all(client.clone()), managed, drivers, vec![], recent.clone());
+        let requests = watched(
+            Api::<AccessRequest>::all(client.clone()),
+            paged(),
+            drivers,
+            vec![by.requests_by_client.clone()],
+            recent.clone(),
+        );
+        let approvals = watched(
+            Api::<AccessApproval>::all(client.clone()),
+            paged(),
+            drivers,
+            vec![by.approvals_by_namespace.clone()],
+            recent.clone(),
+        );
 
         let caches = Caches {
             partners: partners.store.clone(),
@@ -216,8 +279,16 @@ impl Watches {
             caches: self.caches.clone(),
             settings,
             metrics,
-            link_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY, SUMMARY_LONGEST_DELAY, access_writes.clone()),
-            partner_summaries: reconcile::status::SummaryWrites::new(SUMMARY_DELAY, SUMMARY_LONGEST_DELAY, access_writes.clone()),
+            link_summaries: reconcile::status::SummaryWrites::new(
+                SUMMARY_DELAY,
+                SUMMARY_LONGEST_DELAY,
+                access_writes.clone(),
+            ),
+            partner_summaries: reconcile::status::SummaryWrites::new(
+                SUMMARY_DELAY,
+                SUMMARY_LONGEST_DELAY,
+                access_writes.clone(),
+            ),
             access_writes,
             plans: reconcile::context::PlanBudget::new(),
             grant_statuses: self.grant_statuses.clone(),
@@ -247,10 +318,22 @@ pub async fn run(
     let controllers = [
         revocation_controller(&watches, ctx.clone(), config.clone(), &readiness, &shutdown),
         link_controller(&watches, ctx.clone(), config.clone(), &readiness, &shutdown),
-        grant_controller(&watches, ctx.clone(), config.clone().concurrency(limits.grant_concurrency()), &readiness, &shutdown),
+        grant_controller(
+            &watches,
+            ctx.clone(),
+            config.clone().concurrency(limits.grant_concurrency()),
+            &readiness,
+            &shutdown,
+        ),
         // A partner's status only summarizes its links and grants, and each grant arriving
         // would rewrite it: coalesce bursts. Links and grants react at once (revocation).
-        partner_controller(&watches, ctx.clone(), config.debounce(std::time::Duration::from_secs(1)), &readiness, &shutdown),
+        partner_controller(
+            &watches,
+            ctx.clone(),
+            config.debounce(std::time::Duration::from_secs(1)),
+            &readiness,
+            &shutdown,
+        ),
     ];
     let controllers = futures::future::try_join_all(controllers.map(tokio::spawn));
     drivers.push(sweep_periodically(ctx, readiness, limits.sweep_interval).boxed());
@@ -280,7 +363,10 @@ fn revocation_controller(
     shutdown: &watch::Receiver<bool>,
 ) -> BoxFuture<'static, ()> {
     let caches = &watches.caches;
-    let concerned = watches.links.subscribe_spec_changes().filter(|link| futures::future::ready(reconcile::revocation::concerns(link)));
+    let concerned = watches
+        .links
+        .subscribe_spec_changes()
+        .filter(|link| futures::future::ready(reconcile::revocation::concerns(link)));
     Controller::for_shared_stream(concerned, caches.links.clone())
         .with_config(config)
         .watches_shared_stream(
@@ -306,9 +392,18 @@ fn link_controller(
     Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
-        .watches_shared_stream(watches.level_roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::links_of_made(c, &*role)))
-        .watches_shared_stream(watches.role_bindings.subscribe(), on(caches, |c, rb: Arc<RoleBinding>| triggers::links_of_made(c, &*rb)))
-        .watches_shared_stream(watches.grant_bindings.subscribe(), on(caches, |c, rb: Arc<RoleBinding>| triggers::links_of_made(c, &*rb)))
+        .watches_shared_stream(
+            watches.level_roles.subscribe(),
+            on(caches, |c, role: Arc<Role>| triggers::links_of_made(c, &*role)),
+        )
+        .watches_shared_stream(
+            watches.role_bindings.subscribe(),
+            on(caches, |c, rb: Arc<RoleBinding>| triggers::links_of_made(c, &*rb)),
+        )
+        .watches_shared_stream(
+            watches.grant_bindings.subscribe(),
+            on(caches, |c, rb: Arc<RoleBinding>| triggers::links_of_made(c, &*rb)),
+        )
         .watches_shared_stream(
             watches.service_accounts.subscribe(),
             on(caches, |c, sa: Arc<ServiceAccount>| triggers::links_of_key(c, &sa)),
@@ -323,15 +418,27 @@ fn link_controller(
             watches.partners.subscribe_spec_changes(),
             on(caches, |c, p: Arc<Partner>| triggers::links_of_partner(c, &p)),
         )
-        .watches_shared_stream(watches.namespaces.subscribe(), on(caches, |c, ns| triggers::links_of_namespace(c, &ns)))
-        .watches_shared_stream(watches.roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::links_using_role(c, &role)))
+        .watches_shared_stream(
+            watches.namespaces.subscribe(),
+            on(caches, |c, ns| triggers::links_of_namespace(c, &ns)),
+        )
+        .watches_shared_stream(
+            watches.roles.subscribe(),
+            on(caches, |c, role: Arc<Role>| triggers::links_using_role(c, &role)),
+        )
         .watches_shared_stream(
             watches.cluster_roles.subscribe(),
             on(caches, move |c, cr: Arc<ClusterRole>| triggers::links_using_cluster_role(c, &ceiling, &cr)),
         )
         // Requests for on-request levels and their answers: the client's link binds and unbinds.
-        .watches_shared_stream(watches.requests.subscribe(), on(caches, |c, r: Arc<AccessRequest>| triggers::links_of_request(c, &r)))
-        .watches_shared_stream(watches.approvals.subscribe(), on(caches, |c, a: Arc<AccessApproval>| triggers::links_of_approval(c, &a)))
+        .watches_shared_stream(
+            watches.requests.subscribe(),
+            on(caches, |c, r: Arc<AccessRequest>| triggers::links_of_request(c, &r)),
+        )
+        .watches_shared_stream(
+            watches.approvals.subscribe(),
+            on(caches, |c, a: Arc<AccessApproval>| triggers::links_of_approval(c, &a)),
+        )
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -352,23 +459,38 @@ fn grant_controller(
     Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
         .with_config(config)
         .reconcile_on(resync::walk(caches.grants.clone(), ctx.settings.resync))
-        .watches_shared_stream(watches.links.subscribe_spec_changes(), on(caches, |c, l: Arc<ClientLink>| triggers::grants_of_link(c, &l)))
-        .watches_shared_stream(watches.links.subscribe(), on(caches, |c, l: Arc<ClientLink>| triggers::grants_of_failing_link(c, &l)))
+        .watches_shared_stream(
+            watches.links.subscribe_spec_changes(),
+            on(caches, |c, l: Arc<ClientLink>| triggers::grants_of_link(c, &l)),
+        )
+        .watches_shared_stream(
+            watches.links.subscribe(),
+            on(caches, |c, l: Arc<ClientLink>| triggers::grants_of_failing_link(c, &l)),
+        )
         .watches_shared_stream(watches.grant_bindings.subscribe(), |rb| triggers::grant_of_binding(&rb))
         // Not its status: each write of it re-checked every grant of the partner's home.
         .watches_shared_stream(
             watches.partners.subscribe_spec_changes(),
             on(caches, |c, p: Arc<Partner>| triggers::grants_of_partner(c, &p)),
         )
-        .watches_shared_stream(watches.namespaces.subscribe(), on(caches, |c, ns| triggers::grants_of_namespace(c, &ns)))
-        .watches_shared_stream(watches.roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)))
+        .watches_shared_stream(
+            watches.namespaces.subscribe(),
+            on(caches, |c, ns| triggers::grants_of_namespace(c, &ns)),
+        )
+        .watches_shared_stream(
+            watches.roles.subscribe(),
+            on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)),
+        )
         .watches_shared_stream(watches.requests.subscribe(), |request| triggers::grant_of_request(&request))
         .watches_shared_stream(
             watches.approvals.subscribe(),
             on(caches, |c, a: Arc<AccessApproval>| triggers::grant_of_approval(c, &a).into_iter().collect()),
         )
         // A grant reports `Granted` once the level Role it binds is in place too.
-        .watches_shared_stream(watches.level_roles.subscribe(), on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)))
+        .watches_shared_stream(
+            watches.level_roles.subscribe(),
+            on(caches, |c, role: Arc<Role>| triggers::grants_of_role(c, &role)),
+        )
         .watches_shared_stream(
             watches.cluster_roles.subscribe(),
             on(caches, move |c, cr: Arc<ClusterRole>| triggers::grants_using_cluster_role(c, &ceiling, &cr)),
@@ -396,9 +518,15 @@ fn partner_controller(
         .owns_shared_stream(watches.role_bindings.subscribe())
         .owns_shared_stream(watches.cluster_roles.subscribe())
         .owns_shared_stream(watches.cluster_role_bindings.subscribe())
-        .watches_shared_stream(watches.links.subscribe(), move |link| triggers::partners_of_link(&link_partners, &link))
-        .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| triggers::partners_of_grant(&grant_partners, &grant))
-        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| triggers::partners_of_namespace(&ns_partners, &ns))
+        .watches_shared_stream(watches.links.subscribe(), move |link| {
+            triggers::partners_of_link(&link_partners, &link)
+        })
+        .watches_shared_stream(watches.grants.subscribe_spec_changes(), move |grant| {
+            triggers::partners_of_grant(&grant_partners, &grant)
+        })
+        .watches_shared_stream(watches.namespaces.subscribe(), move |ns| {
+            triggers::partners_of_namespace(&ns_partners, &ns)
+        })
         .graceful_shutdown_on(stopped(shutdown.clone()))
         .run(gated(reconcile::partner::reconcile, readiness.clone()), reconcile::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -490,7 +618,12 @@ async fn sweep(ctx: &Context) -> Result<(), crate::materialize::Error> {
         tracing::info!(removed, "removed objects whose owner no longer exists");
     }
     let grant_bindings = caches.grant_bindings.len();
-    let granted = caches.grants.state().iter().filter(|g| g.status.as_ref().is_some_and(|s| s.granted_clients > 0)).count();
+    let granted = caches
+        .grants
+        .state()
+        .iter()
+        .filter(|g| g.status.as_ref().is_some_and(|s| s.granted_clients > 0))
+        .count();
     ctx.metrics.active_bindings.set(grant_bindings as i64);
     ctx.metrics.active_grants.set(granted as i64);
     Ok(())

@@ -111,7 +111,8 @@ mod tests {
         let mut visits = Box::pin(walk(cache, Duration::from_secs(10)));
         assert_eq!(visits.next().await.expect("a").name, "a");
         writer.apply_watcher_event(&watcher::Event::Apply(config_map("b")));
-        let mut next_round = vec![visits.next().await.expect("one").name, visits.next().await.expect("two").name];
+        let mut next_round =
+            vec![visits.next().await.expect("one").name, visits.next().await.expect("two").name];
         next_round.sort();
         assert_eq!(next_round, ["a", "b"]);
     }

@@ -69,7 +69,10 @@ impl<K: Send + Sync + 'static> Feed<K> {
         self.subscribe_with(true)
     }
 
-    fn subscribe_with(&self, spec_changes_only: bool) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+    fn subscribe_with(
+        &self,
+        spec_changes_only: bool,
+    ) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
         let (queue, mut rx) = mpsc::unbounded_channel();
         self.0.lock().expect("subscriber list").push(Subscriber { queue, spec_changes_only });
         futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
@@ -168,7 +171,10 @@ where
     });
     let driver = drive(shaped.modify(trim).reflect(writer), kind, move |event| {
         indexes.iter().for_each(|index| index.observe(&event, &cache));
-        if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = &event {
+        if let watcher::Event::Apply(object)
+        | watcher::Event::InitApply(object)
+        | watcher::Event::Delete(object) = &event
+        {
             recent.observed(object);
         }
         // Kinds nobody filters keep no versions.
@@ -198,7 +204,10 @@ where
     let kind = K::kind(&()).to_string();
     let driver = drive(watcher(api, config), kind, move |event| {
         keep(&event);
-        if let watcher::Event::Apply(object) | watcher::Event::InitApply(object) | watcher::Event::Delete(object) = event {
+        if let watcher::Event::Apply(object)
+        | watcher::Event::InitApply(object)
+        | watcher::Event::Delete(object) = event
+        {
             recent.observed(&object);
             fan.send(Arc::new(object), true);
         }
@@ -256,7 +265,9 @@ where
 {
     match event {
         watcher::Event::Apply(object) => {
-            let cached = cache.get(&ObjectRef::from_obj(&object)).filter(|c| c.resource_version() == object.resource_version());
+            let cached = cache
+                .get(&ObjectRef::from_obj(&object))
+                .filter(|c| c.resource_version() == object.resource_version());
             Some(cached.unwrap_or_else(|| Arc::new(object)))
         }
         watcher::Event::InitApply(object) | watcher::Event::Delete(object) => Some(Arc::new(object)),
@@ -309,7 +320,8 @@ mod tests {
         assert!(!versions.changed(&Apply(grant("u1", 1, "b"))), "a status write");
         assert!(versions.changed(&Apply(grant("u1", 2, "c"))), "a spec change");
         let mut deleting = grant("u1", 2, "d");
-        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
         assert!(versions.changed(&Apply(deleting.clone())), "deletion begins");
         assert!(!versions.changed(&Apply(deleting.clone())), "the finalizer goes");
         assert!(versions.changed(&Delete(deleting)), "gone");

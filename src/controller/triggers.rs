@@ -41,17 +41,31 @@ pub fn links_of_grant(caches: &Caches, grant: &AccessGrant) -> Vec<ObjectRef<Cli
 /// other's standing.
 pub fn links_of_partner(caches: &Caches, partner: &Partner) -> Vec<ObjectRef<ClientLink>> {
     let home = &partner.spec.home_namespace;
-    let mut affected: BTreeSet<String> =
-        caches.partners.state().iter().filter(|p| &p.spec.home_namespace == home).map(|p| p.name_any()).collect();
+    let mut affected: BTreeSet<String> = caches
+        .partners
+        .state()
+        .iter()
+        .filter(|p| &p.spec.home_namespace == home)
+        .map(|p| p.name_any())
+        .collect();
     affected.insert(partner.name_any());
     links_where(&caches.links, |link| affected.contains(&link.spec.partner))
 }
 
 /// A namespace's labels decide its own links and, marking a home, the links of the partner
 /// whose home it is.
-pub fn links_of_namespace(caches: &Caches, namespace: &PartialObjectMeta<Namespace>) -> Vec<ObjectRef<ClientLink>> {
+pub fn links_of_namespace(
+    caches: &Caches,
+    namespace: &PartialObjectMeta<Namespace>,
+) -> Vec<ObjectRef<ClientLink>> {
     let name = namespace.name_any();
-    let homed: BTreeSet<String> = caches.partners.state().iter().filter(|p| p.spec.home_namespace == name).map(|p| p.name_any()).collect();
+    let homed: BTreeSet<String> = caches
+        .partners
+        .state()
+        .iter()
+        .filter(|p| p.spec.home_namespace == name)
+        .map(|p| p.name_any())
+        .collect();
     let mut links = links_in(caches, &name);
     if !homed.is_empty() {
         links.extend(links_where(&caches.links, |link| homed.contains(&link.spec.partner)));
@@ -62,13 +76,23 @@ pub fn links_of_namespace(caches: &Caches, namespace: &PartialObjectMeta<Namespa
 /// A Role some level of its namespace's links names.
 pub fn links_using_role(caches: &Caches, role: &Role) -> Vec<ObjectRef<ClientLink>> {
     let name = role.name_any();
-    let uses_role = |link: &ClientLink| link.spec.access_levels.iter().any(|level| level.role.as_deref() == Some(name.as_str()));
+    let uses_role = |link: &ClientLink| {
+        link.spec.access_levels.iter().any(|level| level.role.as_deref() == Some(name.as_str()))
+    };
     let in_namespace = caches.by.links_by_namespace.get(&role.namespace().unwrap_or_default(), &caches.links);
-    in_namespace.iter().filter(|link| uses_role(link)).map(|link| ObjectRef::from_obj(link.as_ref())).collect()
+    in_namespace
+        .iter()
+        .filter(|link| uses_role(link))
+        .map(|link| ObjectRef::from_obj(link.as_ref()))
+        .collect()
 }
 
 /// A ClusterRole a level names, or the ceiling (which every link is checked against).
-pub fn links_using_cluster_role(caches: &Caches, ceiling: &str, role: &ClusterRole) -> Vec<ObjectRef<ClientLink>> {
+pub fn links_using_cluster_role(
+    caches: &Caches,
+    ceiling: &str,
+    role: &ClusterRole,
+) -> Vec<ObjectRef<ClientLink>> {
     let name = role.name_any();
     let is_ceiling = name == ceiling;
     links_where(&caches.links, |link| is_ceiling || uses_cluster_role(link, &name))
@@ -77,7 +101,8 @@ pub fn links_using_cluster_role(caches: &Caches, ceiling: &str, role: &ClusterRo
 /// A partner deleted, or gone from the cache: each of its links is revoked (the revocation
 /// queue's only trigger besides the links themselves).
 pub fn links_of_departing_partner(caches: &Caches, partner: &Partner) -> Vec<ObjectRef<ClientLink>> {
-    let gone = partner.metadata.deletion_timestamp.is_some() || caches.partners.get(&ObjectRef::from_obj(partner)).is_none();
+    let gone = partner.metadata.deletion_timestamp.is_some()
+        || caches.partners.get(&ObjectRef::from_obj(partner)).is_none();
     if !gone {
         return vec![];
     }
@@ -138,7 +163,10 @@ pub fn grants_of_partner(caches: &Caches, partner: &Partner) -> Vec<ObjectRef<Ac
 
 /// A namespace's labels: the grants naming it as a client, and those living in it (its mark
 /// as a home).
-pub fn grants_of_namespace(caches: &Caches, namespace: &PartialObjectMeta<Namespace>) -> Vec<ObjectRef<AccessGrant>> {
+pub fn grants_of_namespace(
+    caches: &Caches,
+    namespace: &PartialObjectMeta<Namespace>,
+) -> Vec<ObjectRef<AccessGrant>> {
     let name = namespace.name_any();
     let mut grants = grants_naming(caches, &name);
     grants.extend(grants_living_in(caches, &name));
@@ -151,7 +179,11 @@ pub fn grants_of_role(caches: &Caches, role: &Role) -> Vec<ObjectRef<AccessGrant
 }
 
 /// A ClusterRole some link's level names, or the ceiling: the grants of those links' namespaces.
-pub fn grants_using_cluster_role(caches: &Caches, ceiling: &str, role: &ClusterRole) -> Vec<ObjectRef<AccessGrant>> {
+pub fn grants_using_cluster_role(
+    caches: &Caches,
+    ceiling: &str,
+    role: &ClusterRole,
+) -> Vec<ObjectRef<AccessGrant>> {
     let name = role.name_any();
     let is_ceiling = name == ceiling;
     let using: BTreeSet<String> = caches
@@ -179,7 +211,10 @@ pub fn partners_of_grant(partners: &Store<Partner>, grant: &AccessGrant) -> Vec<
 }
 
 /// The partner whose home the namespace is.
-pub fn partners_of_namespace(partners: &Store<Partner>, namespace: &PartialObjectMeta<Namespace>) -> Vec<ObjectRef<Partner>> {
+pub fn partners_of_namespace(
+    partners: &Store<Partner>,
+    namespace: &PartialObjectMeta<Namespace>,
+) -> Vec<ObjectRef<Partner>> {
     let name = namespace.name_any();
     partners_where(partners, |p| p.spec.home_namespace == name)
 }
@@ -196,15 +231,33 @@ fn links_where(store: &Store<ClientLink>, keep: impl Fn(&ClientLink) -> bool) ->
 }
 
 fn links_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<ClientLink>> {
-    caches.by.links_by_namespace.get(namespace, &caches.links).iter().map(|l| ObjectRef::from_obj(l.as_ref())).collect()
+    caches
+        .by
+        .links_by_namespace
+        .get(namespace, &caches.links)
+        .iter()
+        .map(|l| ObjectRef::from_obj(l.as_ref()))
+        .collect()
 }
 
 fn grants_naming(caches: &Caches, namespace: &str) -> Vec<ObjectRef<AccessGrant>> {
-    caches.by.grants_by_client.get(namespace, &caches.grants).iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect()
+    caches
+        .by
+        .grants_by_client
+        .get(namespace, &caches.grants)
+        .iter()
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
+        .collect()
 }
 
 fn grants_living_in(caches: &Caches, namespace: &str) -> Vec<ObjectRef<AccessGrant>> {
-    caches.by.grants_by_namespace.get(namespace, &caches.grants).iter().map(|g| ObjectRef::from_obj(g.as_ref())).collect()
+    caches
+        .by
+        .grants_by_namespace
+        .get(namespace, &caches.grants)
+        .iter()
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
+        .collect()
 }
 
 fn partners_where(store: &Store<Partner>, keep: impl Fn(&Partner) -> bool) -> Vec<ObjectRef<Partner>> {

@@ -139,7 +139,8 @@ fn tickets() -> serde_json::Value {
 
 /// The `namespace/name` of each object, sorted: what a test compares.
 fn named<K: Resource<DynamicType = ()>>(refs: Vec<ObjectRef<K>>) -> Vec<String> {
-    let mut names: Vec<String> = refs.iter().map(|r| format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name)).collect();
+    let mut names: Vec<String> =
+        refs.iter().map(|r| format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name)).collect();
     names.sort();
     names
 }
@@ -165,7 +166,8 @@ fn what_liaison_made_in_a_namespace_brings_back_that_namespaces_links_only() {
 #[test]
 fn an_access_key_brings_back_the_link_of_the_client_it_serves_not_of_its_home() {
     let world = clients().link("partner-techhelp", "acme", view());
-    let mut key = ServiceAccount { metadata: meta(Some("partner-techhelp"), "liaison-key-1"), ..Default::default() };
+    let mut key =
+        ServiceAccount { metadata: meta(Some("partner-techhelp"), "liaison-key-1"), ..Default::default() };
     key.metadata.labels = Some([(names::CLIENT_NAMESPACE.to_string(), "gamma".to_string())].into());
     assert_eq!(named(links_of_key(&world.caches, &key)), ["gamma/techhelp"]);
     // Keys made before they moved to homes lived in the client namespace, unlabelled.
@@ -188,7 +190,10 @@ fn a_grant_brings_back_the_clients_it_names_and_those_still_holding_its_bindings
 fn a_partner_brings_back_its_links_and_those_of_partners_sharing_its_home() {
     let world = clients().partner("squatter", "partner-techhelp").link("epsilon", "squatter", view());
     let techhelp = world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap();
-    assert_eq!(named(links_of_partner(&world.caches, &techhelp)), ["beta/techhelp", "epsilon/squatter", "gamma/techhelp"]);
+    assert_eq!(
+        named(links_of_partner(&world.caches, &techhelp)),
+        ["beta/techhelp", "epsilon/squatter", "gamma/techhelp"]
+    );
     let acme = world.caches.partners.state().into_iter().find(|p| p.name_any() == "acme").unwrap();
     assert_eq!(named(links_of_partner(&world.caches, &acme)), ["delta/acme"]);
 }
@@ -197,7 +202,10 @@ fn a_partner_brings_back_its_links_and_those_of_partners_sharing_its_home() {
 fn a_namespace_brings_back_its_links_and_as_a_home_its_partners_links() {
     let world = clients();
     assert_eq!(named(links_of_namespace(&world.caches, &namespace("delta"))), ["delta/acme"]);
-    assert_eq!(named(links_of_namespace(&world.caches, &namespace("partner-techhelp"))), ["beta/techhelp", "gamma/techhelp"]);
+    assert_eq!(
+        named(links_of_namespace(&world.caches, &namespace("partner-techhelp"))),
+        ["beta/techhelp", "gamma/techhelp"]
+    );
     assert!(links_of_namespace(&world.caches, &namespace("unrelated")).is_empty());
 }
 
@@ -205,32 +213,54 @@ fn a_namespace_brings_back_its_links_and_as_a_home_its_partners_links() {
 fn a_role_brings_back_only_the_links_of_its_namespace_whose_levels_name_it() {
     let world = clients().link("beta", "acme", view());
     assert_eq!(named(links_using_role(&world.caches, &role("beta", "ticket-reader"))), ["beta/techhelp"]);
-    assert!(links_using_role(&world.caches, &role("gamma", "ticket-reader")).is_empty(), "gamma's link names no Role");
+    assert!(
+        links_using_role(&world.caches, &role("gamma", "ticket-reader")).is_empty(),
+        "gamma's link names no Role"
+    );
     assert!(links_using_role(&world.caches, &role("beta", "other")).is_empty());
 }
 
 #[test]
 fn a_cluster_role_brings_back_the_links_naming_it_and_the_ceiling_every_link() {
     let world = clients();
-    assert_eq!(named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("view"))), ["gamma/techhelp"]);
-    assert_eq!(named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("edit"))), ["delta/acme"]);
-    assert_eq!(named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("liaison-ceiling"))).len(), 3);
+    assert_eq!(
+        named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("view"))),
+        ["gamma/techhelp"]
+    );
+    assert_eq!(
+        named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("edit"))),
+        ["delta/acme"]
+    );
+    assert_eq!(
+        named(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("liaison-ceiling")))
+            .len(),
+        3
+    );
     assert!(links_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("admin")).is_empty());
 }
 
 #[test]
 fn a_link_brings_back_the_grants_naming_its_namespace() {
-    let world = clients().grant("partner-techhelp", "beta-support", &["beta", "gamma"]).grant("partner-acme", "delta-ops", &["delta"]);
-    let beta = world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("beta")).unwrap();
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta", "gamma"]).grant(
+        "partner-acme",
+        "delta-ops",
+        &["delta"],
+    );
+    let beta =
+        world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("beta")).unwrap();
     assert_eq!(named(grants_of_link(&world.caches, &beta)), ["partner-techhelp/beta-support"]);
-    assert!(grants_of_failing_link(&world.caches, &beta).is_empty(), "a link that reports no failure is not news to grants");
+    assert!(
+        grants_of_failing_link(&world.caches, &beta).is_empty(),
+        "a link that reports no failure is not news to grants"
+    );
 }
 
 #[test]
 fn a_link_reporting_failed_writes_brings_back_its_grants() {
     let world = clients().grant("partner-techhelp", "beta-support", &["beta"]);
     let mut beta: ClientLink =
-        (*world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("beta")).unwrap()).clone();
+        (*world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("beta")).unwrap())
+            .clone();
     beta.status = Some(from(json!({"conditions": [{
         "type": "Ready", "status": "False", "reason": "ApplyFailed", "message": "quota", "lastTransitionTime": "2026-12-04T00:00:00Z"
     }]})));
@@ -239,53 +269,99 @@ fn a_link_reporting_failed_writes_brings_back_its_grants() {
 
 #[test]
 fn a_grant_binding_brings_back_the_grant_its_labels_name() {
-    assert_eq!(named(grant_of_binding(&grant_binding("beta")).into_iter().collect()), ["partner-techhelp/beta-support"]);
+    assert_eq!(
+        named(grant_of_binding(&grant_binding("beta")).into_iter().collect()),
+        ["partner-techhelp/beta-support"]
+    );
     let unlabelled = RoleBinding { metadata: meta(Some("beta"), "x"), ..Default::default() };
     assert_eq!(grant_of_binding(&unlabelled), None);
 }
 
 #[test]
 fn a_partner_or_a_namespace_brings_back_the_grants_living_or_aimed_there() {
-    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant("partner-acme", "delta-ops", &["delta"]);
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant(
+        "partner-acme",
+        "delta-ops",
+        &["delta"],
+    );
     let techhelp = world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap();
     assert_eq!(named(grants_of_partner(&world.caches, &techhelp)), ["partner-techhelp/beta-support"]);
     assert_eq!(named(grants_of_namespace(&world.caches, &namespace("delta"))), ["partner-acme/delta-ops"]);
-    assert_eq!(named(grants_of_namespace(&world.caches, &namespace("partner-techhelp"))), ["partner-techhelp/beta-support"]);
-    assert_eq!(named(grants_of_role(&world.caches, &role("beta", "ticket-reader"))), ["partner-techhelp/beta-support"]);
+    assert_eq!(
+        named(grants_of_namespace(&world.caches, &namespace("partner-techhelp"))),
+        ["partner-techhelp/beta-support"]
+    );
+    assert_eq!(
+        named(grants_of_role(&world.caches, &role("beta", "ticket-reader"))),
+        ["partner-techhelp/beta-support"]
+    );
 }
 
 #[test]
 fn a_cluster_role_brings_back_the_grants_of_the_links_naming_it() {
-    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant("partner-techhelp", "gamma-support", &["gamma"]);
+    let world = clients().grant("partner-techhelp", "beta-support", &["beta"]).grant(
+        "partner-techhelp",
+        "gamma-support",
+        &["gamma"],
+    );
     assert_eq!(
         named(grants_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("view"))),
         ["partner-techhelp/gamma-support"]
     );
-    assert_eq!(named(grants_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("liaison-ceiling"))).len(), 2);
+    assert_eq!(
+        named(grants_using_cluster_role(&world.caches, "liaison-ceiling", &cluster_role("liaison-ceiling")))
+            .len(),
+        2
+    );
 }
 
 #[test]
 fn partners_are_brought_back_by_their_links_their_homes_grants_and_their_home() {
     let world = clients().link("partner-acme", "techhelp", view());
     let partners = &world.caches.partners;
-    let link_in_acmes_home = world.caches.links.state().into_iter().find(|l| l.namespace().as_deref() == Some("partner-acme")).unwrap();
-    assert_eq!(named(partners_of_link(partners, &link_in_acmes_home)), ["/acme", "/techhelp"], "its partner, and the home it sits in");
+    let link_in_acmes_home = world
+        .caches
+        .links
+        .state()
+        .into_iter()
+        .find(|l| l.namespace().as_deref() == Some("partner-acme"))
+        .unwrap();
+    assert_eq!(
+        named(partners_of_link(partners, &link_in_acmes_home)),
+        ["/acme", "/techhelp"],
+        "its partner, and the home it sits in"
+    );
     let world = world.grant("partner-acme", "delta-ops", &["delta"]);
     let grant = world.caches.grants.state()[0].clone();
     assert_eq!(named(partners_of_grant(&world.caches.partners, &grant)), ["/acme"]);
-    assert_eq!(named(partners_of_namespace(&world.caches.partners, &namespace("partner-techhelp"))), ["/techhelp"]);
+    assert_eq!(
+        named(partners_of_namespace(&world.caches.partners, &namespace("partner-techhelp"))),
+        ["/techhelp"]
+    );
     assert!(partners_of_namespace(&world.caches.partners, &namespace("beta")).is_empty());
 }
 
 #[test]
 fn a_partner_deleted_or_gone_brings_back_its_links_for_revocation_and_a_live_one_nothing() {
     let world = clients();
-    let techhelp = (*world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap()).clone();
-    assert!(links_of_departing_partner(&world.caches, &techhelp).is_empty(), "a live partner revokes nothing");
+    let techhelp =
+        (*world.caches.partners.state().into_iter().find(|p| p.name_any() == "techhelp").unwrap()).clone();
+    assert!(
+        links_of_departing_partner(&world.caches, &techhelp).is_empty(),
+        "a live partner revokes nothing"
+    );
     let mut deleting = techhelp.clone();
-    deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
-    assert_eq!(named(links_of_departing_partner(&world.caches, &deleting)), ["beta/techhelp", "gamma/techhelp"]);
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+    assert_eq!(
+        named(links_of_departing_partner(&world.caches, &deleting)),
+        ["beta/techhelp", "gamma/techhelp"]
+    );
     let mut gone = World::new().link("beta", "techhelp", tickets());
     gone.partners.apply_watcher_event(&Event::Delete(techhelp.clone()));
-    assert_eq!(named(links_of_departing_partner(&gone.caches, &techhelp)), ["beta/techhelp"], "not in the cache: gone");
+    assert_eq!(
+        named(links_of_departing_partner(&gone.caches, &techhelp)),
+        ["beta/techhelp"],
+        "not in the cache: gone"
+    );
 }

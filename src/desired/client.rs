@@ -21,7 +21,9 @@ use super::names::{self, Component};
 use super::request::{self, RequestPlan, Requests};
 use super::review;
 use super::verdict::{Reason, Verdict};
-use crate::api::{AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind};
+use crate::api::{
+    AccessGrant, AccessLevel, AccessRule, ClientLink, Expiry, LinkGrantSummary, Partner, SubjectKind,
+};
 
 /// Everything the rules need to know about one client namespace.
 pub struct ClientInputs<'a> {
@@ -116,7 +118,10 @@ impl ClientPlan {
 /// Why a partner grants nothing at all, if it does not.
 pub fn partner_standing(partner: &Partner, partners: &[Partner]) -> Result<(), Verdict> {
     if partner.metadata.deletion_timestamp.is_some() {
-        return Err(Verdict::new(Reason::Deleting, format!("partner {} is being deleted", partner.name_any())));
+        return Err(Verdict::new(
+            Reason::Deleting,
+            format!("partner {} is being deleted", partner.name_any()),
+        ));
     }
     let home = &partner.spec.home_namespace;
     let first_claimant = partners
@@ -144,7 +149,9 @@ fn expiry_verdict(what: &str, expiry: Option<&Expiry>, now: Timestamp) -> Option
     let message = match expiry.instant() {
         Some(_) => format!("the {what}'s expiresAt has passed"),
         None => {
-            format!("the {what}'s expiresAt {expiry} is not an instant Liaison can read, so access has ended; write an RFC 3339 instant")
+            format!(
+                "the {what}'s expiresAt {expiry} is not an instant Liaison can read, so access has ended; write an RFC 3339 instant"
+            )
         }
     };
     Some(Verdict::new(Reason::Expired, message))
@@ -158,16 +165,24 @@ pub fn plan(inputs: &ClientInputs) -> ClientPlan {
 /// The plan, with the requests naming the namespace and the approvals written there.
 pub fn plan_with(inputs: &ClientInputs, requests: Requests) -> ClientPlan {
     let mut plan = ClientPlan::default();
-    let mut live: Vec<&ClientLink> = inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_none()).collect();
+    let mut live: Vec<&ClientLink> =
+        inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_none()).collect();
     live.sort_by(|a, b| age_order(&a.metadata, &b.metadata));
 
     for link in inputs.links.iter().filter(|l| l.metadata.deletion_timestamp.is_some()) {
-        plan.links
-            .insert(link.name_any(), link_plan(Verdict::new(Reason::Deleting, "the link is being deleted; access is being revoked"), None));
+        plan.links.insert(
+            link.name_any(),
+            link_plan(
+                Verdict::new(Reason::Deleting, "the link is being deleted; access is being revoked"),
+                None,
+            ),
+        );
     }
     let Some((winner, losers)) = live.split_first() else {
-        plan.grants =
-            refuse_all_grants(inputs, Verdict::new(Reason::LinkNotFound, format!("namespace {} holds no ClientLink", inputs.namespace)));
+        plan.grants = refuse_all_grants(
+            inputs,
+            Verdict::new(Reason::LinkNotFound, format!("namespace {} holds no ClientLink", inputs.namespace)),
+        );
         return plan;
     };
     for loser in losers {
@@ -195,8 +210,10 @@ pub fn outranked<'a>(link: &ClientLink, links: impl IntoIterator<Item = &'a Clie
     if link.metadata.deletion_timestamp.is_some() {
         return None;
     }
-    let winner =
-        links.into_iter().filter(|l| l.metadata.deletion_timestamp.is_none()).min_by(|a, b| age_order(&a.metadata, &b.metadata))?;
+    let winner = links
+        .into_iter()
+        .filter(|l| l.metadata.deletion_timestamp.is_none())
+        .min_by(|a, b| age_order(&a.metadata, &b.metadata))?;
     let namespace = link.metadata.namespace.as_deref().unwrap_or_default();
     (winner.metadata.uid != link.metadata.uid).then(|| conflict(namespace, winner))
 }
@@ -220,11 +237,21 @@ pub fn revoked_outright(link: &ClientLink, partner: Option<&Partner>, now: Times
     if partner.metadata.deletion_timestamp.is_some() {
         return Some(Reason::PartnerNotReady);
     }
-    accepted_partner(link).filter(|accepted| partner.metadata.uid.as_ref() != Some(*accepted)).map(|_| Reason::PartnerReplaced)
+    accepted_partner(link)
+        .filter(|accepted| partner.metadata.uid.as_ref() != Some(*accepted))
+        .map(|_| Reason::PartnerReplaced)
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
-    LinkPlan { verdict, partner_uid: None, ends_at, grants: Vec::new(), access_key_secret: None, over_limit: 0, requests: Vec::new() }
+    LinkPlan {
+        verdict,
+        partner_uid: None,
+        ends_at,
+        grants: Vec::new(),
+        access_key_secret: None,
+        over_limit: 0,
+        requests: Vec::new(),
+    }
 }
 
 /// The Partner the link has accepted, if it has: its spec's word, else what it recorded.
@@ -257,15 +284,20 @@ pub fn marked_homes(partners: &[Partner]) -> BTreeMap<String, String> {
 fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a Partner, Verdict> {
     let ns = inputs.namespace;
     if inputs.namespace_labels.contains_key(names::HOME_OF_UID) {
-        return Err(Verdict::new(Reason::NamespaceNotAllowed, format!("{ns} is a partner's home namespace; a home holds no link")));
+        return Err(Verdict::new(
+            Reason::NamespaceNotAllowed,
+            format!("{ns} is a partner's home namespace; a home holds no link"),
+        ));
     }
-    let partner = inputs
-        .partners
-        .iter()
-        .find(|p| p.name_any() == link.spec.partner)
-        .ok_or_else(|| Verdict::new(Reason::PartnerNotFound, format!("no Partner named {}", link.spec.partner)))?;
-    partner_standing(partner, inputs.partners)
-        .map_err(|v| Verdict::new(Reason::PartnerNotReady, format!("partner {} grants nothing: {}", partner.name_any(), v.message)))?;
+    let partner = inputs.partners.iter().find(|p| p.name_any() == link.spec.partner).ok_or_else(|| {
+        Verdict::new(Reason::PartnerNotFound, format!("no Partner named {}", link.spec.partner))
+    })?;
+    partner_standing(partner, inputs.partners).map_err(|v| {
+        Verdict::new(
+            Reason::PartnerNotReady,
+            format!("partner {} grants nothing: {}", partner.name_any(), v.message),
+        )
+    })?;
     if let Some(accepted) = accepted_partner(link)
         && partner.metadata.uid.as_ref() != Some(accepted)
     {
@@ -290,7 +322,10 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
         ));
     }
     if partner.spec.home_namespace == ns {
-        return Err(Verdict::new(Reason::NamespaceNotAllowed, format!("{ns} is the partner's own home namespace")));
+        return Err(Verdict::new(
+            Reason::NamespaceNotAllowed,
+            format!("{ns} is the partner's own home namespace"),
+        ));
     }
     if let Some(selector) = &partner.spec.client_namespace_selector {
         let allowed = match Selector::try_from(selector.clone()) {
@@ -301,7 +336,10 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
         if !allowed {
             return Err(Verdict::new(
                 Reason::NamespaceNotAllowed,
-                format!("namespace {ns} does not match partner {}'s clientNamespaceSelector", partner.name_any()),
+                format!(
+                    "namespace {ns} does not match partner {}'s clientNamespaceSelector",
+                    partner.name_any()
+                ),
             ));
         }
     }
@@ -309,10 +347,15 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
         return Err(verdict);
     }
     if link.spec.is_suspended() {
-        return Err(Verdict::new(Reason::Suspended, "the link is suspended; set spec.suspended to false to resume"));
+        return Err(Verdict::new(
+            Reason::Suspended,
+            "the link is suspended; set spec.suspended to false to resume",
+        ));
     }
     // Revoked as a suspended link is, until someone the client trusts reviews it.
-    if let Some(verdict) = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.overdue("link")) {
+    if let Some(verdict) =
+        review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.overdue("link"))
+    {
         return Err(verdict);
     }
     Ok(partner)
@@ -322,7 +365,8 @@ fn link_standing<'a>(inputs: &'a ClientInputs, link: &ClientLink) -> Result<&'a 
 /// syntax (a `NotIn` or `DoesNotExist` on one would otherwise match every namespace), `In`/`NotIn`
 /// without values (an empty `NotIn` likewise), `Exists`/`DoesNotExist` with values.
 fn selector_is_valid(selector: &LabelSelector) -> bool {
-    let labels = selector.match_labels.iter().flatten().all(|(key, value)| is_label_key(key) && is_label_value(value));
+    let labels =
+        selector.match_labels.iter().flatten().all(|(key, value)| is_label_key(key) && is_label_value(value));
     labels
         && selector.match_expressions.iter().flatten().all(|r| {
             let values = r.values.as_deref().unwrap_or_default();
@@ -362,12 +406,18 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
     let link_name = link.name_any();
     let link_ends_at = link.spec.expires_at.as_ref().and_then(Expiry::instant);
     // Known even when the link is refused: its key Secrets there may have to go.
-    plan.partner_home = inputs.partners.iter().find(|p| p.name_any() == link.spec.partner).map(|p| p.spec.home_namespace.clone());
+    plan.partner_home = inputs
+        .partners
+        .iter()
+        .find(|p| p.name_any() == link.spec.partner)
+        .map(|p| p.spec.home_namespace.clone());
     let partner = match link_standing(inputs, link) {
         Ok(partner) => partner,
         Err(verdict) => {
-            let grant_verdict =
-                Verdict::new(Reason::LinkNotReady, format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message));
+            let grant_verdict = Verdict::new(
+                Reason::LinkNotReady,
+                format!("ClientLink {}/{link_name}: {}", inputs.namespace, verdict.message),
+            );
             plan.grants = refuse_all_grants(inputs, grant_verdict);
             let mut refused = link_plan(verdict, link_ends_at);
             refused.partner_uid = accepted_partner(link).cloned();
@@ -398,19 +448,31 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
         levels.insert(level.name.as_str(), usable);
     }
 
-    let context = request::Context { namespace: inputs.namespace, link, partner, grants: inputs.grants, now: inputs.now };
+    let context = request::Context {
+        namespace: inputs.namespace,
+        link,
+        partner,
+        grants: inputs.grants,
+        now: inputs.now,
+    };
     plan.requests = request::judge_all(&context, requests);
     let request_ends = plan.requests.iter().filter_map(RequestPlan::in_force_until).min();
-    let link_review_lapses = review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.next_change(inputs.now));
-    let mut planned: Vec<(&AccessGrant, GrantPlan)> =
-        inputs.grants.iter().map(|grant| (grant.as_ref(), plan_grant(inputs, partner, link, &owner, &levels, grant, plan))).collect();
+    let link_review_lapses =
+        review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.next_change(inputs.now));
+    let mut planned: Vec<(&AccessGrant, GrantPlan)> = inputs
+        .grants
+        .iter()
+        .map(|grant| (grant.as_ref(), plan_grant(inputs, partner, link, &owner, &levels, grant, plan)))
+        .collect();
     let over_limit = hold_to_limit(inputs.namespace, link, &mut planned, &mut plan.bindings);
 
     let mut wake_at = earliest(earliest(link_ends_at, link_review_lapses), request_ends);
     let mut summaries = Vec::new();
     for (grant, grant_plan) in planned {
-        let grant_ends_at = grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
-        let grant_review_lapses = review::of_grant(grant, inputs.now).and_then(|judged| judged.next_change(inputs.now));
+        let grant_ends_at =
+            grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
+        let grant_review_lapses =
+            review::of_grant(grant, inputs.now).and_then(|judged| judged.next_change(inputs.now));
         wake_at = earliest(earliest(wake_at, grant_ends_at), grant_review_lapses);
         // Only the linked partner's own grants reach the client's view: another partner's
         // (refused) grants naming this namespace would fill it with names they choose.
@@ -440,8 +502,12 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
     }
 
     // Only levels in use get a Role: an unused level grants nothing and needs nothing.
-    let used: BTreeSet<String> =
-        plan.bindings.iter().chain(plan.access_key.as_ref().map(|k| &k.binding)).map(|b| b.role_ref.name.clone()).collect();
+    let used: BTreeSet<String> = plan
+        .bindings
+        .iter()
+        .chain(plan.access_key.as_ref().map(|k| &k.binding))
+        .map(|b| b.role_ref.name.clone())
+        .collect();
     plan.roles = levels
         .values()
         .filter_map(|l| l.as_ref().ok())
@@ -451,14 +517,36 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
 
     let broken: Vec<&Verdict> = levels.values().filter_map(|l| l.as_ref().err()).collect();
     let verdict = match broken.first() {
-        None => Verdict::new(Reason::Active, format!("namespace {} is linked to partner {}", inputs.namespace, partner.name_any())),
-        Some(first) => Verdict::new(first.reason, broken.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ")),
+        None => Verdict::new(
+            Reason::Active,
+            format!("namespace {} is linked to partner {}", inputs.namespace, partner.name_any()),
+        ),
+        Some(first) => Verdict::new(
+            first.reason,
+            broken.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; "),
+        ),
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
     let partner_uid = accepted_partner(link).or(partner.metadata.uid.as_ref()).cloned();
-    let requests = plan.requests.iter().filter(|r| r.namespace == partner.spec.home_namespace).map(RequestPlan::summary).collect();
+    let requests = plan
+        .requests
+        .iter()
+        .filter(|r| r.namespace == partner.spec.home_namespace)
+        .map(RequestPlan::summary)
+        .collect();
     let ends_at = link_ends_at;
-    plan.links.insert(link_name, LinkPlan { verdict, partner_uid, ends_at, grants: summaries, access_key_secret, over_limit, requests });
+    plan.links.insert(
+        link_name,
+        LinkPlan {
+            verdict,
+            partner_uid,
+            ends_at,
+            grants: summaries,
+            access_key_secret,
+            over_limit,
+            requests,
+        },
+    );
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);
 }
 
@@ -466,7 +554,12 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
 /// the link admits the partner's oldest grants up to its limit and refuses the others, so a
 /// partner cannot take the client's quota unnoticed, and a new grant never displaces an older
 /// one. Returns how many were refused.
-fn hold_to_limit(namespace: &str, link: &ClientLink, planned: &mut [(&AccessGrant, GrantPlan)], bindings: &mut Vec<RoleBinding>) -> usize {
+fn hold_to_limit(
+    namespace: &str,
+    link: &ClientLink,
+    planned: &mut [(&AccessGrant, GrantPlan)],
+    bindings: &mut Vec<RoleBinding>,
+) -> usize {
     let limit = link.spec.grant_limit();
     let mut granted: Vec<usize> = (0..planned.len()).filter(|&at| planned[at].1.verdict.is_ok()).collect();
     if granted.len() <= limit {
@@ -501,11 +594,16 @@ pub fn smallest_grant_limit<'a>(links: impl IntoIterator<Item = &'a ClientLink>)
 /// The grants that a grant's verdict in a namespace depends on, among those naming it: the
 /// grant itself and, once their number could reach a link's limit, every grant older than it
 /// (admission is oldest first: newer grants never change an older one's verdict).
-pub fn judged_with(grant: &Arc<AccessGrant>, naming: &[Arc<AccessGrant>], smallest_limit: usize) -> Vec<Arc<AccessGrant>> {
+pub fn judged_with(
+    grant: &Arc<AccessGrant>,
+    naming: &[Arc<AccessGrant>],
+    smallest_limit: usize,
+) -> Vec<Arc<AccessGrant>> {
     if naming.len() <= smallest_limit {
         return vec![grant.clone()];
     }
-    let older = naming.iter().filter(|g| !Arc::ptr_eq(g, grant) && age_order(&g.metadata, &grant.metadata).is_le());
+    let older =
+        naming.iter().filter(|g| !Arc::ptr_eq(g, grant) && age_order(&g.metadata, &grant.metadata).is_le());
     older.cloned().chain([grant.clone()]).collect()
 }
 
@@ -521,27 +619,43 @@ fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<Polic
     let name = &level.name;
     let rules = match (&level.rules, &level.role, &level.cluster_role) {
         (Some(rules), _, _) => {
-            if let Some(why) = rules.iter().enumerate().find_map(|(at, rule)| refused_rule(rule).map(|why| format!("rule {at}: {why}"))) {
-                return Err(Verdict::new(Reason::InvalidLevel, format!("level {name}: {why}; the API server refuses such a Role")));
+            if let Some(why) = rules
+                .iter()
+                .enumerate()
+                .find_map(|(at, rule)| refused_rule(rule).map(|why| format!("rule {at}: {why}")))
+            {
+                return Err(Verdict::new(
+                    Reason::InvalidLevel,
+                    format!("level {name}: {why}; the API server refuses such a Role"),
+                ));
             }
             rules.iter().map(to_policy_rule).collect()
         }
-        (None, Some(role), _) => inputs
-            .roles
-            .get(role)
-            .cloned()
-            .ok_or_else(|| Verdict::new(Reason::RoleNotFound, format!("level {name}: Role {}/{role} not found", inputs.namespace)))?,
-        (None, None, Some(cluster_role)) => inputs
-            .cluster_roles
-            .get(cluster_role)
-            .cloned()
-            .ok_or_else(|| Verdict::new(Reason::RoleNotFound, format!("level {name}: ClusterRole {cluster_role} not found")))?,
+        (None, Some(role), _) => inputs.roles.get(role).cloned().ok_or_else(|| {
+            Verdict::new(
+                Reason::RoleNotFound,
+                format!("level {name}: Role {}/{role} not found", inputs.namespace),
+            )
+        })?,
+        (None, None, Some(cluster_role)) => {
+            inputs.cluster_roles.get(cluster_role).cloned().ok_or_else(|| {
+                Verdict::new(
+                    Reason::RoleNotFound,
+                    format!("level {name}: ClusterRole {cluster_role} not found"),
+                )
+            })?
+        }
         // The schema forbids this; should it ever reach us, it grants nothing.
-        (None, None, None) => return Err(Verdict::new(Reason::RoleNotFound, format!("level {name} names no rules"))),
+        (None, None, None) => {
+            return Err(Verdict::new(Reason::RoleNotFound, format!("level {name} names no rules")));
+        }
     };
-    let ceiling = inputs
-        .ceiling
-        .ok_or_else(|| Verdict::new(Reason::CeilingNotFound, "the access ceiling ClusterRole is missing; nothing can be granted"))?;
+    let ceiling = inputs.ceiling.ok_or_else(|| {
+        Verdict::new(
+            Reason::CeilingNotFound,
+            "the access ceiling ClusterRole is missing; nothing can be granted",
+        )
+    })?;
     let beyond = coverage::uncovered(ceiling, &rules);
     if !beyond.is_empty() {
         let shown: Vec<String> = beyond.first.iter().map(ToString::to_string).collect();
@@ -549,7 +663,10 @@ fn resolve_level(inputs: &ClientInputs, level: &AccessLevel) -> Result<Vec<Polic
             0 => String::new(),
             more => format!(" and {more} more"),
         };
-        return Err(Verdict::new(Reason::EscalationDenied, format!("level {name} exceeds the access ceiling: {}{more}", shown.join(", "))));
+        return Err(Verdict::new(
+            Reason::EscalationDenied,
+            format!("level {name} exceeds the access ceiling: {}{more}", shown.join(", ")),
+        ));
     }
     // Only resource rules reach a namespaced Role.
     Ok(rules.into_iter().filter(|r| r.non_resource_urls.as_ref().is_none_or(|u| u.is_empty())).collect())
@@ -600,7 +717,10 @@ fn plan_grant(
     };
     let ns = inputs.namespace;
     if grant.metadata.deletion_timestamp.is_some() {
-        return refused(Verdict::new(Reason::Deleting, "the grant is being deleted; access is being revoked"));
+        return refused(Verdict::new(
+            Reason::Deleting,
+            "the grant is being deleted; access is being revoked",
+        ));
     }
     if grant_namespace != partner.spec.home_namespace {
         return refused(other_partners_grant(inputs, &grant_namespace));
@@ -615,7 +735,11 @@ fn plan_grant(
         None => {
             return refused(Verdict::new(
                 Reason::LevelNotFound,
-                format!("ClientLink {ns}/{} has no access level {}", link.name_any(), grant.spec.access_level),
+                format!(
+                    "ClientLink {ns}/{} has no access level {}",
+                    link.name_any(),
+                    grant.spec.access_level
+                ),
             ));
         }
         Some(Err(verdict)) => return refused(verdict.clone()),
@@ -654,11 +778,15 @@ fn plan_grant(
             kind: s.kind.as_str().to_string(),
             name: s.name.clone(),
             namespace: (s.kind == SubjectKind::ServiceAccount).then(|| grant_namespace.clone()),
-            api_group: (s.kind != SubjectKind::ServiceAccount).then(|| "rbac.authorization.k8s.io".to_string()),
+            api_group: (s.kind != SubjectKind::ServiceAccount)
+                .then(|| "rbac.authorization.k8s.io".to_string()),
         })
         .collect();
     let ends_at = earliest(
-        earliest(link.spec.expires_at.as_ref().and_then(Expiry::instant), grant.spec.expires_at.as_ref().and_then(Expiry::instant)),
+        earliest(
+            link.spec.expires_at.as_ref().and_then(Expiry::instant),
+            grant.spec.expires_at.as_ref().and_then(Expiry::instant),
+        ),
         on_request.as_ref().map(|in_force| in_force.until),
     );
     let mut metadata = object_meta(binding_name.clone(), ns, labels, owner);
@@ -671,7 +799,11 @@ fn plan_grant(
         grant_name,
         verdict: Verdict::new(
             Reason::Granted,
-            format!("bound to level {} in {ns}{}", grant.spec.access_level, on_request.map(|in_force| in_force.why).unwrap_or_default()),
+            format!(
+                "bound to level {} in {ns}{}",
+                grant.spec.access_level,
+                on_request.map(|in_force| in_force.why).unwrap_or_default()
+            ),
         ),
         role_binding: Some(binding_name),
         ends_at,
@@ -711,14 +843,26 @@ fn on_request_in_force(
         Some((until, _)) => {
             let told: Vec<String> = approved
                 .iter()
-                .map(|(until, r)| format!("{} approved by {}, until {until}", r.name, r.decided_by.as_deref().unwrap_or_default()))
+                .map(|(until, r)| {
+                    format!(
+                        "{} approved by {}, until {until}",
+                        r.name,
+                        r.decided_by.as_deref().unwrap_or_default()
+                    )
+                })
                 .collect();
             let subjects = approved.iter().flat_map(|(_, r)| r.subjects.iter().cloned()).collect();
-            Ok(Some(InForce { until: *until, subjects, why: format!(" on AccessRequest {}", told.join(", ")) }))
+            Ok(Some(InForce {
+                until: *until,
+                subjects,
+                why: format!(" on AccessRequest {}", told.join(", ")),
+            }))
         }
         None => Err(Verdict::new(
             Reason::OnRequest,
-            format!("level {level} is granted on request only, and no approved AccessRequest for this grant is in force"),
+            format!(
+                "level {level} is granted on request only, and no approved AccessRequest for this grant is in force"
+            ),
         )),
     }
 }
@@ -726,14 +870,21 @@ fn on_request_in_force(
 /// The verdict for a grant of a partner that is not the one in force in this namespace.
 fn other_partners_grant(inputs: &ClientInputs, grant_namespace: &str) -> Verdict {
     let ns = inputs.namespace;
-    let own_link = inputs
-        .links
-        .iter()
-        .find(|l| inputs.partners.iter().any(|p| p.name_any() == l.spec.partner && p.spec.home_namespace == grant_namespace));
+    let own_link = inputs.links.iter().find(|l| {
+        inputs
+            .partners
+            .iter()
+            .any(|p| p.name_any() == l.spec.partner && p.spec.home_namespace == grant_namespace)
+    });
     match own_link {
         // Not which partner holds the namespace instead: that is the client's business.
-        Some(link) => Verdict::new(Reason::LinkNotReady, format!("ClientLink {ns}/{} is not in force; ask the client", link.name_any())),
-        None => Verdict::new(Reason::LinkNotFound, format!("namespace {ns} holds no ClientLink to this partner")),
+        Some(link) => Verdict::new(
+            Reason::LinkNotReady,
+            format!("ClientLink {ns}/{} is not in force; ask the client", link.name_any()),
+        ),
+        None => {
+            Verdict::new(Reason::LinkNotFound, format!("namespace {ns} holds no ClientLink to this partner"))
+        }
     }
 }
 
@@ -761,7 +912,12 @@ fn access_key_plan(
     let binding = RoleBinding {
         metadata: object_meta(name.clone(), ns, binding_labels, owner),
         role_ref: role_ref(&level.role),
-        subjects: Some(vec![RbacSubject { kind: "ServiceAccount".into(), name, namespace: Some(home.clone()), api_group: None }]),
+        subjects: Some(vec![RbacSubject {
+            kind: "ServiceAccount".into(),
+            name,
+            namespace: Some(home.clone()),
+            api_group: None,
+        }]),
     };
     let mut secret_labels = labels;
     secret_labels.insert(names::ACCESS_LEVEL.into(), level.level.clone());
@@ -776,11 +932,16 @@ fn access_key_plan(
 }
 
 fn role_ref(role: &Role) -> RoleRef {
-    RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: role.metadata.name.clone().unwrap_or_default() }
+    RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: "Role".into(),
+        name: role.metadata.name.clone().unwrap_or_default(),
+    }
 }
 
 fn link_labels(component: Component, partner: &Partner, link: &ClientLink) -> BTreeMap<String, String> {
-    let mut labels = names::base_labels(component, &partner.name_any(), link.metadata.uid.as_deref().unwrap_or_default());
+    let mut labels =
+        names::base_labels(component, &partner.name_any(), link.metadata.uid.as_deref().unwrap_or_default());
     labels.insert(names::CLIENT_LINK.into(), link.name_any());
     labels
 }
@@ -791,7 +952,12 @@ fn level_labels(partner: &Partner, link: &ClientLink, level: &str) -> BTreeMap<S
     labels
 }
 
-fn object_meta(name: String, namespace: &str, labels: BTreeMap<String, String>, owner: &OwnerReference) -> ObjectMeta {
+fn object_meta(
+    name: String,
+    namespace: &str,
+    labels: BTreeMap<String, String>,
+    owner: &OwnerReference,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(namespace.to_string()),

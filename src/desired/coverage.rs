@@ -102,10 +102,14 @@ pub fn uncovered(owner: &[PolicyRule], servant: &[PolicyRule]) -> Uncovered {
     for rule in servant {
         let names = distinct(rule.resource_names.as_deref().unwrap_or_default());
         for group in distinct(rule.api_groups.as_deref().unwrap_or_default()) {
-            let by_group: Vec<&PolicyRule> = owner.iter().filter(|o| listed(o.api_groups.as_deref(), group)).collect();
+            let by_group: Vec<&PolicyRule> =
+                owner.iter().filter(|o| listed(o.api_groups.as_deref(), group)).collect();
             for resource in distinct(rule.resources.as_deref().unwrap_or_default()) {
-                let by_resource: Vec<&PolicyRule> =
-                    by_group.iter().copied().filter(|o| resource_covers(o.resources.as_deref().unwrap_or_default(), resource)).collect();
+                let by_resource: Vec<&PolicyRule> = by_group
+                    .iter()
+                    .copied()
+                    .filter(|o| resource_covers(o.resources.as_deref().unwrap_or_default(), resource))
+                    .collect();
                 for verb in distinct(&rule.verbs) {
                     let by_verb = by_resource.iter().copied().filter(|o| listed(Some(&o.verbs), verb));
                     let atom = |name: Option<&str>| Atom {
@@ -215,7 +219,12 @@ mod tests {
 
     fn read_only_ceiling() -> Vec<PolicyRule> {
         vec![
-            rule(&["", "apps"], &["pods", "pods/log", "configmaps", "deployments", "services"], &["get", "list", "watch"], &[]),
+            rule(
+                &["", "apps"],
+                &["pods", "pods/log", "configmaps", "deployments", "services"],
+                &["get", "list", "watch"],
+                &[],
+            ),
             rule(&["apps"], &["*/scale"], &["get"], &[]),
         ]
     }
@@ -233,7 +242,11 @@ mod tests {
             ("secrets", rule(&[""], &["secrets"], &["get"], &[]), false),
             ("listed subresource", rule(&[""], &["pods/log"], &["get"], &[]), true),
             ("unlisted subresource", rule(&[""], &["pods/exec"], &["get"], &[]), false),
-            ("*/scale covers deployments/scale", rule(&["apps"], &["deployments/scale"], &["get"], &[]), true),
+            (
+                "*/scale covers deployments/scale",
+                rule(&["apps"], &["deployments/scale"], &["get"], &[]),
+                true,
+            ),
             ("*/scale is not */status", rule(&["apps"], &["deployments/status"], &["get"], &[]), false),
             ("*/scale in another group", rule(&["batch"], &["jobs/scale"], &["get"], &[]), false),
             ("named under unnamed owner", rule(&[""], &["configmaps"], &["get"], &["settings"]), true),
@@ -271,7 +284,10 @@ mod tests {
 
     #[test]
     fn uncovered_names_each_missing_atom_once() {
-        let missing = uncovered(&read_only_ceiling(), &[rule(&[""], &["secrets", "pods"], &["get", "get", "delete"], &[])]);
+        let missing = uncovered(
+            &read_only_ceiling(),
+            &[rule(&[""], &["secrets", "pods"], &["get", "get", "delete"], &[])],
+        );
         let shown: Vec<String> = missing.first.iter().map(ToString::to_string).collect();
         assert_eq!(shown, vec!["delete pods.core", "delete secrets.core", "get secrets.core"]);
         assert_eq!(missing.count, 3);
@@ -301,7 +317,13 @@ mod tests {
         use proptest::prelude::*;
 
         fn word() -> impl Strategy<Value = String> {
-            prop_oneof![Just("*".to_string()), Just("".to_string()), "[a-c]{1,2}", "[a-c]{1,2}/[x-y]", Just("*/x".to_string())]
+            prop_oneof![
+                Just("*".to_string()),
+                Just("".to_string()),
+                "[a-c]{1,2}",
+                "[a-c]{1,2}/[x-y]",
+                Just("*/x".to_string())
+            ]
         }
 
         fn arb_rule() -> impl Strategy<Value = PolicyRule> {

@@ -49,11 +49,18 @@ impl std::fmt::Display for Question {
 
 /// The questions the author of `spec` must be allowed, or why they are too many to ask.
 pub fn questions(spec: &ClientLinkSpec) -> Result<Vec<Question>, usize> {
-    let rules: Vec<PolicyRule> = spec.access_levels.iter().filter_map(|level| level.rules.as_ref()).flatten().map(to_policy_rule).collect();
+    let rules: Vec<PolicyRule> = spec
+        .access_levels
+        .iter()
+        .filter_map(|level| level.rules.as_ref())
+        .flatten()
+        .map(to_policy_rule)
+        .collect();
     // Counted before they are spelled out: the schema admits levels of millions of permissions.
     let named = |rule: &PolicyRule| rule.resource_names.as_ref().map_or(1, |names| names.len().max(1));
     let total = rules.iter().fold(0usize, |total, rule| {
-        let permissions = rule.api_groups.as_ref().map_or(0, Vec::len) * rule.resources.as_ref().map_or(0, Vec::len);
+        let permissions =
+            rule.api_groups.as_ref().map_or(0, Vec::len) * rule.resources.as_ref().map_or(0, Vec::len);
         total.saturating_add(permissions * rule.verbs.len() * named(rule))
     });
     if total > MOST_QUESTIONS * 4 {
@@ -108,7 +115,12 @@ mod tests {
 
     fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> AccessRule {
         let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
-        AccessRule { api_groups: strings(groups), resources: strings(resources), verbs: strings(verbs), resource_names: strings(names) }
+        AccessRule {
+            api_groups: strings(groups),
+            resources: strings(resources),
+            verbs: strings(verbs),
+            resource_names: strings(names),
+        }
     }
 
     fn spec(levels: Vec<AccessLevel>) -> ClientLinkSpec {
@@ -126,15 +138,33 @@ mod tests {
     }
 
     fn inline(name: &str, rules: Vec<AccessRule>) -> AccessLevel {
-        AccessLevel { name: name.into(), cluster_role: None, role: None, rules: Some(rules), on_request: None }
+        AccessLevel {
+            name: name.into(),
+            cluster_role: None,
+            role: None,
+            rules: Some(rules),
+            on_request: None,
+        }
     }
 
     #[test]
     fn every_permission_of_every_inline_level_is_asked_once() {
         let link = spec(vec![
             inline("a", vec![rule(&[""], &["pods", "pods/log"], &["get", "list"], &[])]),
-            inline("b", vec![rule(&[""], &["pods"], &["get"], &[]), rule(&["apps"], &["deployments"], &["get"], &["web", "db"])]),
-            AccessLevel { name: "view".into(), cluster_role: Some("view".into()), role: None, rules: None, on_request: None },
+            inline(
+                "b",
+                vec![
+                    rule(&[""], &["pods"], &["get"], &[]),
+                    rule(&["apps"], &["deployments"], &["get"], &["web", "db"]),
+                ],
+            ),
+            AccessLevel {
+                name: "view".into(),
+                cluster_role: Some("view".into()),
+                role: None,
+                rules: None,
+                on_request: None,
+            },
         ]);
         let asked: BTreeSet<String> = questions(&link).unwrap().iter().map(ToString::to_string).collect();
         let expected = [
@@ -151,16 +181,34 @@ mod tests {
 
     #[test]
     fn wildcards_are_asked_as_wildcards() {
-        let asked = questions(&spec(vec![inline("all", vec![rule(&["*"], &["*", "*/scale"], &["*"], &[])])])).unwrap();
-        assert!(asked.contains(&Question { group: "*".into(), resource: "*".into(), subresource: None, verb: "*".into(), name: None }));
-        let scale = Question { group: "*".into(), resource: "*".into(), subresource: Some("scale".into()), verb: "*".into(), name: None };
+        let asked = questions(&spec(vec![inline("all", vec![rule(&["*"], &["*", "*/scale"], &["*"], &[])])]))
+            .unwrap();
+        assert!(asked.contains(&Question {
+            group: "*".into(),
+            resource: "*".into(),
+            subresource: None,
+            verb: "*".into(),
+            name: None
+        }));
+        let scale = Question {
+            group: "*".into(),
+            resource: "*".into(),
+            subresource: Some("scale".into()),
+            verb: "*".into(),
+            name: None,
+        };
         assert!(asked.contains(&scale), "the author must hold the wildcard itself, as RBAC answers for it");
     }
 
     #[test]
     fn a_link_too_large_to_judge_is_refused_not_judged_in_part() {
         let many = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
-        let big = AccessRule { api_groups: many("g", 16), resources: many("r", 32), verbs: many("v", 16), resource_names: vec![] };
+        let big = AccessRule {
+            api_groups: many("g", 16),
+            resources: many("r", 32),
+            verbs: many("v", 16),
+            resource_names: vec![],
+        };
         let count = questions(&spec(vec![inline("big", vec![big])])).unwrap_err();
         assert!(count > MOST_QUESTIONS);
         assert!(too_many(count).contains("more than the 512"));
@@ -169,7 +217,13 @@ mod tests {
     #[test]
     fn a_refusal_names_what_the_author_lacks() {
         assert_eq!(refusal("beta", &[]), None);
-        let secrets = Question { group: "".into(), resource: "secrets".into(), subresource: None, verb: "list".into(), name: None };
+        let secrets = Question {
+            group: "".into(),
+            resource: "secrets".into(),
+            subresource: None,
+            verb: "list".into(),
+            name: None,
+        };
         let message = refusal("beta", std::slice::from_ref(&secrets)).unwrap();
         assert!(message.contains("in namespace beta: list secrets.core"), "{message}");
         let seven = vec![secrets; 7];

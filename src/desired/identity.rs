@@ -17,7 +17,12 @@ impl std::fmt::Display for ForeignSubject {
 
 /// Every subject the partner may not grant; empty means all are the partner's own.
 pub fn foreign_subjects(identities: &Identities, subjects: &[Subject]) -> Vec<ForeignSubject> {
-    subjects.iter().filter_map(|subject| refusal(identities, subject).map(|why| ForeignSubject { subject: subject.clone(), why })).collect()
+    subjects
+        .iter()
+        .filter_map(|subject| {
+            refusal(identities, subject).map(|why| ForeignSubject { subject: subject.clone(), why })
+        })
+        .collect()
 }
 
 pub fn is_allowed(identities: &Identities, subject: &Subject) -> bool {
@@ -34,11 +39,10 @@ fn refusal(identities: &Identities, subject: &Subject) -> Option<&'static str> {
     match subject.kind {
         SubjectKind::User => {
             // A suffix the schema would now refuse (stored before it did) matches nobody.
-            let owned = identities
-                .user_suffixes
-                .iter()
-                .filter(|suffix| is_domain_suffix(suffix))
-                .any(|suffix| subject.name.len() > suffix.len() && subject.name.ends_with(suffix.as_str()));
+            let owned =
+                identities.user_suffixes.iter().filter(|suffix| is_domain_suffix(suffix)).any(|suffix| {
+                    subject.name.len() > suffix.len() && subject.name.ends_with(suffix.as_str())
+                });
             (!owned).then_some("user name does not end with one of the partner's userSuffixes")
         }
         SubjectKind::Group => {
@@ -82,7 +86,10 @@ mod tests {
     use super::*;
 
     fn techhelp() -> Identities {
-        Identities { user_suffixes: vec!["@techhelp.example".into()], groups: vec!["techhelp:analysts".into()] }
+        Identities {
+            user_suffixes: vec!["@techhelp.example".into()],
+            groups: vec!["techhelp:analysts".into()],
+        }
     }
 
     #[test]
@@ -113,12 +120,25 @@ mod tests {
         for good in ["@techhelp.example", "@eu.techhelp.example", "@TechHelp.example"] {
             assert!(is_domain_suffix(good), "{good}");
         }
-        for bad in ["example", ".com", "@com", "@.example", "@techhelp..example", "techhelp.example", "@-x.example", "@a b.example", ""] {
+        for bad in [
+            "example",
+            ".com",
+            "@com",
+            "@.example",
+            "@techhelp..example",
+            "techhelp.example",
+            "@-x.example",
+            "@a b.example",
+            "",
+        ] {
             assert!(!is_domain_suffix(bad), "{bad}");
         }
         let loose = Identities { user_suffixes: vec!["example".into(), ".com".into()], groups: vec![] };
         for user in ["eve@not-techhelp.example", "anyone@corp.com"] {
-            assert!(!is_allowed(&loose, &Subject::new(SubjectKind::User, user)), "a stored loose suffix matches nobody: {user}");
+            assert!(
+                !is_allowed(&loose, &Subject::new(SubjectKind::User, user)),
+                "a stored loose suffix matches nobody: {user}"
+            );
         }
     }
 

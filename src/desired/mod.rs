@@ -20,6 +20,9 @@ pub mod review;
 mod test_builders;
 pub mod verdict;
 
-pub use client::{ClientInputs, ClientPlan, GrantPlan, LinkPlan, partner_standing, plan as plan_client, plan_with as plan_client_with};
+pub use client::{
+    ClientInputs, ClientPlan, GrantPlan, LinkPlan, partner_standing, plan as plan_client,
+    plan_with as plan_client_with,
+};
 pub use partner::{HomeClaim, HomeFacts, PartnerPlan, home_claim, plan as plan_partner};
 pub use verdict::{Reason, Verdict};

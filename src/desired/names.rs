@@ -24,10 +24,20 @@ pub const GRANT_UID: &str = "liaison.dev/grant-uid";
 /// Annotation on grant bindings: when the access ends by itself, if it does.
 pub const ACCESS_ENDS_AT: &str = "liaison.dev/access-ends-at";
 /// The labels Liaison writes on every grant binding (the compact cache compares these).
-pub const GRANT_BINDING_LABELS: [&str; 9] =
-    [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_GRANT, GRANT_NAMESPACE, GRANT_UID, ACCESS_LEVEL];
+pub const GRANT_BINDING_LABELS: [&str; 9] = [
+    MANAGED_BY,
+    COMPONENT,
+    PARTNER,
+    OWNER_UID,
+    CLIENT_LINK,
+    ACCESS_GRANT,
+    GRANT_NAMESPACE,
+    GRANT_UID,
+    ACCESS_LEVEL,
+];
 /// The labels of every level Role, all of them compared by the compact cache of level Roles.
-pub const LEVEL_ROLE_LABELS: [&str; 6] = [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_LEVEL];
+pub const LEVEL_ROLE_LABELS: [&str; 6] =
+    [MANAGED_BY, COMPONENT, PARTNER, OWNER_UID, CLIENT_LINK, ACCESS_LEVEL];
 /// Label on a Partner's home namespace: the Partner's name, for people and selectors.
 pub const HOME_OF: &str = "liaison.dev/home-of";
 /// Label on a Partner's home namespace: the Partner's UID. It is what makes the namespace that
@@ -150,7 +160,10 @@ mod tests {
             partner_reader(&long),
         ] {
             assert!(name.len() <= 63, "{name}");
-            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{name}"
+            );
             assert!(!name.ends_with('-'));
         }
     }

@@ -55,16 +55,21 @@ pub fn owner(meta: &ObjectMeta) -> Option<Owned<'_>> {
     let label = |key: &str| labels.get(key).map(String::as_str).unwrap_or_default();
     let named_by_liaison = match component {
         Component::LevelRole => name == names::level_role(owner_uid, label(names::ACCESS_LEVEL)),
-        Component::GrantBinding => name == names::grant_binding(owner_uid, label(names::GRANT_UID), label(names::ACCESS_GRANT)),
+        Component::GrantBinding => {
+            name == names::grant_binding(owner_uid, label(names::GRANT_UID), label(names::ACCESS_GRANT))
+        }
         // The key's ServiceAccount and RoleBinding share a name; its Secret has its own.
         Component::AccessKey => {
-            name == names::access_key(owner_uid) || name == names::access_key_secret(label(names::CLIENT_NAMESPACE), owner_uid)
+            name == names::access_key(owner_uid)
+                || name == names::access_key_secret(label(names::CLIENT_NAMESPACE), owner_uid)
         }
         // Fixed names, which anyone could give an object: the owner reference decides.
         Component::PartnerAdmin => name == names::PARTNER_ADMIN && controlled_by(meta, owner_uid),
         Component::PartnerObserver => name == names::PARTNER_OBSERVER && controlled_by(meta, owner_uid),
         Component::OperatorAccess => name == names::OPERATOR_HOME_ACCESS && controlled_by(meta, owner_uid),
-        Component::PartnerReader => name == names::partner_reader(label(names::PARTNER)) && controlled_by(meta, owner_uid),
+        Component::PartnerReader => {
+            name == names::partner_reader(label(names::PARTNER)) && controlled_by(meta, owner_uid)
+        }
     };
     named_by_liaison.then_some(Owned { component, owner_uid })
 }
@@ -120,30 +125,63 @@ mod tests {
     }
 
     fn binding(name: &str, owner_ref: Option<&str>) -> ObjectMeta {
-        meta(name, Component::GrantBinding, &[(names::GRANT_UID, GRANT), (names::ACCESS_GRANT, "beta-support")], owner_ref)
+        meta(
+            name,
+            Component::GrantBinding,
+            &[(names::GRANT_UID, GRANT), (names::ACCESS_GRANT, "beta-support")],
+            owner_ref,
+        )
     }
 
     #[test]
     fn the_name_liaison_derives_decides_not_the_owner_reference() {
         let ours = names::grant_binding(LINK, GRANT, "beta-support");
-        assert_eq!(owner(&binding(&ours, Some(LINK))), Some(Owned { component: Component::GrantBinding, owner_uid: LINK }));
-        assert!(is_owned_by(&binding(&ours, None), LINK), "owner references removed by hand: still Liaison's");
-        assert!(!is_owned_by(&binding("tenant-binding", Some(LINK)), LINK), "labels and an owner reference under another name");
+        assert_eq!(
+            owner(&binding(&ours, Some(LINK))),
+            Some(Owned { component: Component::GrantBinding, owner_uid: LINK })
+        );
+        assert!(
+            is_owned_by(&binding(&ours, None), LINK),
+            "owner references removed by hand: still Liaison's"
+        );
+        assert!(
+            !is_owned_by(&binding("tenant-binding", Some(LINK)), LINK),
+            "labels and an owner reference under another name"
+        );
         let other_grant = names::grant_binding(LINK, "another-grant", "beta-support");
-        assert!(owner(&binding(&other_grant, Some(LINK))).is_none(), "the name must be the one derived from the labelled grant");
+        assert!(
+            owner(&binding(&other_grant, Some(LINK))).is_none(),
+            "the name must be the one derived from the labelled grant"
+        );
     }
 
     #[test]
     fn each_link_component_is_recognised_by_its_derived_name() {
-        let role = meta(&names::level_role(LINK, "support"), Component::LevelRole, &[(names::ACCESS_LEVEL, "support")], None);
+        let role = meta(
+            &names::level_role(LINK, "support"),
+            Component::LevelRole,
+            &[(names::ACCESS_LEVEL, "support")],
+            None,
+        );
         assert!(is_owned_by(&role, LINK) && is_link_made(&role));
-        let relabelled = meta(&names::level_role(LINK, "support"), Component::LevelRole, &[(names::ACCESS_LEVEL, "other")], None);
+        let relabelled = meta(
+            &names::level_role(LINK, "support"),
+            Component::LevelRole,
+            &[(names::ACCESS_LEVEL, "other")],
+            None,
+        );
         assert!(owner(&relabelled).is_none());
         let account = meta(&names::access_key(LINK), Component::AccessKey, &[], None);
         assert!(is_owned_by(&account, LINK));
-        let secret = meta(&names::access_key_secret("beta", LINK), Component::AccessKey, &[(names::CLIENT_NAMESPACE, "beta")], None);
+        let secret = meta(
+            &names::access_key_secret("beta", LINK),
+            Component::AccessKey,
+            &[(names::CLIENT_NAMESPACE, "beta")],
+            None,
+        );
         assert!(is_owned_by(&secret, LINK));
-        let a_partners_secret = meta("credentials", Component::AccessKey, &[(names::CLIENT_NAMESPACE, "beta")], Some(LINK));
+        let a_partners_secret =
+            meta("credentials", Component::AccessKey, &[(names::CLIENT_NAMESPACE, "beta")], Some(LINK));
         assert!(owner(&a_partners_secret).is_none(), "a Secret labelled as a key is not one");
     }
 
@@ -153,7 +191,9 @@ mod tests {
         assert!(is_owned_by(&admin, LINK));
         assert!(!is_link_made(&admin), "a link's reconcile never prunes a partner's suite");
         assert!(owner(&meta(names::PARTNER_ADMIN, Component::PartnerAdmin, &[], None)).is_none());
-        assert!(owner(&meta(names::PARTNER_ADMIN, Component::PartnerAdmin, &[], Some("someone-else"))).is_none());
+        assert!(
+            owner(&meta(names::PARTNER_ADMIN, Component::PartnerAdmin, &[], Some("someone-else"))).is_none()
+        );
         let operator = meta(names::OPERATOR_HOME_ACCESS, Component::OperatorAccess, &[], Some(LINK));
         assert!(is_owned_by(&operator, LINK) && !is_link_made(&operator));
     }

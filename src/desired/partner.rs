@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
@@ -58,7 +60,9 @@ pub struct HomeFacts<'a> {
 /// Whether the Partner may have its home, and how; refused with the reason otherwise.
 pub fn home_claim(partner: &Partner, facts: &HomeFacts) -> Result<HomeClaim, Verdict> {
     let home = &partner.spec.home_namespace;
-    let refused = |why: String| Err(Verdict::new(Reason::HomeRefused, format!("namespace {home} is never a home: {why}")));
+    let refused = |why: String| {
+        Err(Verdict::new(Reason::HomeRefused, format!("namespace {home} is never a home: {why}")))
+    };
     if home == "default" || home.starts_with("kube-") {
         return refused("it is a system namespace".into());
     }
@@ -71,7 +75,10 @@ pub fn home_claim(partner: &Partner, facts: &HomeFacts) -> Result<HomeClaim, Ver
         return Ok(HomeClaim::Own { adopted: labels.get(names::HOME_ADOPTED).is_some_and(|v| v == "true") });
     }
     if let Some(other) = facts.marked_by_other {
-        return Err(Verdict::new(Reason::HomeNamespaceConflict, format!("namespace {home} is partner {other}'s home")));
+        return Err(Verdict::new(
+            Reason::HomeNamespaceConflict,
+            format!("namespace {home} is partner {other}'s home"),
+        ));
     }
     if let Some(link) = facts.link {
         return refused(format!("it holds ClientLink {link}, and a home holds no link"));
@@ -105,7 +112,12 @@ pub struct PartnerPlan {
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    PolicyRule { api_groups: Some(strings(groups)), resources: Some(strings(resources)), verbs: strings(verbs), ..Default::default() }
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
@@ -148,7 +160,11 @@ pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>, claim: HomeClai
         owner_references: Some(vec![owner.clone()]),
         ..Default::default()
     };
-    let role_ref = |kind: &str, role: &str| RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: kind.into(), name: role.into() };
+    let role_ref = |kind: &str, role: &str| RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: kind.into(),
+        name: role.into(),
+    };
 
     let admins = rbac_subjects(&partner.spec.admins, &home);
     let observers = rbac_subjects(partner.spec.responsible_party.as_slice(), &home);
@@ -184,7 +200,10 @@ pub fn plan(partner: &Partner, home_access: Option<&HomeAccess>, claim: HomeClai
             },
             ..Default::default()
         },
-        admin_role: Role { metadata: meta(names::PARTNER_ADMIN, Some(&home), Component::PartnerAdmin), rules: Some(admin_rules()) },
+        admin_role: Role {
+            metadata: meta(names::PARTNER_ADMIN, Some(&home), Component::PartnerAdmin),
+            rules: Some(admin_rules()),
+        },
         admin_binding: (!admins.is_empty()).then(|| RoleBinding {
             metadata: meta(names::PARTNER_ADMIN, Some(&home), Component::PartnerAdmin),
             role_ref: role_ref("Role", names::PARTNER_ADMIN),

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use proptest::prelude::*;
 
@@ -25,7 +27,10 @@ fn partner(name: &str, home: &str, admins: Vec<Subject>, responsible_party: Opti
             home_namespace: home.into(),
             responsible_party,
             admins,
-            identities: Identities { user_suffixes: vec![format!("@{name}.example")], groups: vec![format!("{name}:analysts")] },
+            identities: Identities {
+                user_suffixes: vec![format!("@{name}.example")],
+                groups: vec![format!("{name}:analysts")],
+            },
             client_namespace_selector: None,
             adopt_existing_home: None,
         },
@@ -41,7 +46,11 @@ fn techhelp() -> Partner {
 }
 
 fn home_access() -> HomeAccess {
-    HomeAccess { service_account: "liaison".into(), namespace: "liaison-system".into(), cluster_role: "liaison-home-access".into() }
+    HomeAccess {
+        service_account: "liaison".into(),
+        namespace: "liaison-system".into(),
+        cluster_role: "liaison-home-access".into(),
+    }
 }
 
 fn labels(component: &str, partner: &str) -> BTreeMap<String, String> {
@@ -83,7 +92,12 @@ fn rbac_group(name: &str) -> RbacSubject {
 }
 
 fn rbac_sa(name: &str, ns: &str) -> RbacSubject {
-    RbacSubject { kind: "ServiceAccount".into(), name: name.into(), namespace: Some(ns.into()), api_group: None }
+    RbacSubject {
+        kind: "ServiceAccount".into(),
+        name: name.into(),
+        namespace: Some(ns.into()),
+        api_group: None,
+    }
 }
 
 fn role_ref(kind: &str, name: &str) -> RoleRef {
@@ -115,7 +129,10 @@ fn the_suite_of_techhelp() {
             },
             ..Default::default()
         },
-        admin_role: Role { metadata: meta("liaison-partner-admin", Some(HOME), "partner-admin", "techhelp"), rules: Some(admin_rules()) },
+        admin_role: Role {
+            metadata: meta("liaison-partner-admin", Some(HOME), "partner-admin", "techhelp"),
+            rules: Some(admin_rules()),
+        },
         admin_binding: Some(RoleBinding {
             metadata: meta("liaison-partner-admin", Some(HOME), "partner-admin", "techhelp"),
             role_ref: role_ref("Role", "liaison-partner-admin"),
@@ -132,7 +149,10 @@ fn the_suite_of_techhelp() {
         }),
         reader_role: ClusterRole {
             metadata: meta(&reader, None, "partner-reader", "techhelp"),
-            rules: Some(vec![named(rule(&["liaison.dev"], &["partners", "partners/status"], &["get", "watch"]), &["techhelp"])]),
+            rules: Some(vec![named(
+                rule(&["liaison.dev"], &["partners", "partners/status"], &["get", "watch"]),
+                &["techhelp"],
+            )]),
             aggregation_rule: None,
         },
         reader_binding: Some(ClusterRoleBinding {
@@ -147,9 +167,15 @@ fn the_suite_of_techhelp() {
 #[test]
 fn admins_manage_grants_and_robots_and_only_read_secrets() {
     let admin = admin_rules();
-    let may = |groups: &[&str], resources: &[&str], verbs: &[&str]| covers(&admin, &[rule(groups, resources, verbs)]);
+    let may = |groups: &[&str], resources: &[&str], verbs: &[&str]| {
+        covers(&admin, &[rule(groups, resources, verbs)])
+    };
     let allowed: &[(&[&str], &[&str], &[&str])] = &[
-        (&["liaison.dev"], &["accessgrants"], &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]),
+        (
+            &["liaison.dev"],
+            &["accessgrants"],
+            &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+        ),
         (&["liaison.dev"], &["accessgrants/status"], READ),
         (&[""], &["serviceaccounts"], &["create", "delete", "patch"]),
         (&[""], &["serviceaccounts/token"], &["create"]),
@@ -179,9 +205,13 @@ fn admins_manage_grants_and_robots_and_only_read_secrets() {
         assert!(!may(groups, resources, verbs), "{groups:?} {resources:?} {verbs:?}");
     }
     let no_wildcards = |rules: &[PolicyRule]| {
-        rules
-            .iter()
-            .all(|r| !r.verbs.iter().chain(r.resources.iter().flatten()).chain(r.api_groups.iter().flatten()).any(|x| x.contains('*')))
+        rules.iter().all(|r| {
+            !r.verbs
+                .iter()
+                .chain(r.resources.iter().flatten())
+                .chain(r.api_groups.iter().flatten())
+                .any(|x| x.contains('*'))
+        })
     };
     assert!(no_wildcards(&admin));
     assert!(no_wildcards(&observer_rules()));
@@ -235,11 +265,17 @@ fn nothing_is_bound_to_nobody() {
 #[test]
 fn service_account_admins_are_those_of_the_home_namespace() {
     let plan = plan(
-        &partner("techhelp", HOME, vec![sa("grant-bot"), user("alice@techhelp.example"), group("techhelp:admins")], None),
+        &partner(
+            "techhelp",
+            HOME,
+            vec![sa("grant-bot"), user("alice@techhelp.example"), group("techhelp:admins")],
+            None,
+        ),
         None,
         HomeClaim::Create,
     );
-    let expected = vec![rbac_sa("grant-bot", HOME), rbac_user("alice@techhelp.example"), rbac_group("techhelp:admins")];
+    let expected =
+        vec![rbac_sa("grant-bot", HOME), rbac_user("alice@techhelp.example"), rbac_group("techhelp:admins")];
     assert_eq!(plan.admin_binding.unwrap().subjects, Some(expected.clone()));
     assert_eq!(plan.reader_binding.unwrap().subjects, Some(expected));
 }
@@ -247,16 +283,32 @@ fn service_account_admins_are_those_of_the_home_namespace() {
 #[test]
 fn the_reader_role_reads_only_its_own_partner() {
     let techhelp = plan(&techhelp(), None, HomeClaim::Create);
-    let other = plan(&partner("other", "partner-other", vec![user("olga@other.example")], None), None, HomeClaim::Create);
+    let other = plan(
+        &partner("other", "partner-other", vec![user("olga@other.example")], None),
+        None,
+        HomeClaim::Create,
+    );
     let rules = techhelp.reader_role.rules.clone().unwrap();
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].resource_names, Some(strings(&["techhelp"])));
-    assert!(covers(&rules, &[named(rule(&["liaison.dev"], &["partners", "partners/status"], &["get", "watch"]), &["techhelp"])]));
-    assert!(!covers(&rules, &[named(rule(&["liaison.dev"], &["partners"], &["get"]), &["other"])]), "another partner");
+    assert!(covers(
+        &rules,
+        &[named(rule(&["liaison.dev"], &["partners", "partners/status"], &["get", "watch"]), &["techhelp"])]
+    ));
+    assert!(
+        !covers(&rules, &[named(rule(&["liaison.dev"], &["partners"], &["get"]), &["other"])]),
+        "another partner"
+    );
     assert!(!covers(&rules, &[rule(&["liaison.dev"], &["partners"], &["get"])]), "every partner");
     assert!(!covers(&rules, &[rule(&["liaison.dev"], &["partners"], &["list"])]), "listing every partner");
-    assert!(!covers(&rules, &[named(rule(&["liaison.dev"], &["partners"], &["update", "patch", "delete"]), &["techhelp"])]));
-    assert!(!covers(&rules, &[named(rule(&["liaison.dev"], &["partners/status"], &["update"]), &["techhelp"])]));
+    assert!(!covers(
+        &rules,
+        &[named(rule(&["liaison.dev"], &["partners"], &["update", "patch", "delete"]), &["techhelp"])]
+    ));
+    assert!(!covers(
+        &rules,
+        &[named(rule(&["liaison.dev"], &["partners/status"], &["update"]), &["techhelp"])]
+    ));
     // One ClusterRole per partner, each bound to that partner's people only.
     assert_ne!(techhelp.reader_role.metadata.name, other.reader_role.metadata.name);
     assert_eq!(other.reader_role.rules.unwrap()[0].resource_names, Some(strings(&["other"])));
@@ -268,7 +320,11 @@ fn the_reader_role_reads_only_its_own_partner() {
 fn the_operator_binds_itself_only_when_told_who_it_is() {
     assert_eq!(plan(&techhelp(), None, HomeClaim::Create).operator_binding, None);
     let binding = plan(&techhelp(), Some(&home_access()), HomeClaim::Create).operator_binding.unwrap();
-    assert_eq!(binding.metadata.namespace.as_deref(), Some(HOME), "Secrets of the home namespace, and only there");
+    assert_eq!(
+        binding.metadata.namespace.as_deref(),
+        Some(HOME),
+        "Secrets of the home namespace, and only there"
+    );
     assert_eq!(binding.role_ref, role_ref("ClusterRole", "liaison-home-access"));
     assert_eq!(binding.subjects, Some(vec![rbac_sa("liaison", "liaison-system")]));
 }
@@ -277,7 +333,10 @@ fn the_operator_binds_itself_only_when_told_who_it_is() {
 fn a_home_is_the_partners_only_if_liaison_made_or_adopted_it() {
     let techhelp = techhelp();
     let labels = |uid: &str, adopted: &str| {
-        BTreeMap::from([(names::HOME_OF_UID.to_string(), uid.to_string()), (names::HOME_ADOPTED.to_string(), adopted.to_string())])
+        BTreeMap::from([
+            (names::HOME_OF_UID.to_string(), uid.to_string()),
+            (names::HOME_ADOPTED.to_string(), adopted.to_string()),
+        ])
     };
     let (mine, bare) = (labels("uid-partner-techhelp", "false"), BTreeMap::new());
     fn facts(labels: Option<&BTreeMap<String, String>>) -> HomeFacts<'_> {
@@ -289,9 +348,17 @@ fn a_home_is_the_partners_only_if_liaison_made_or_adopted_it() {
     assert_eq!(home_claim(&techhelp, &facts(Some(&mine))), Ok(HomeClaim::Own { adopted: false }));
     let adopted = labels("uid-partner-techhelp", "true");
     assert_eq!(home_claim(&techhelp, &facts(Some(&adopted))), Ok(HomeClaim::Own { adopted: true }));
-    assert_eq!(reason(&techhelp, &facts(Some(&bare))), Reason::HomeNotOwned, "an existing tenant namespace is refused");
+    assert_eq!(
+        reason(&techhelp, &facts(Some(&bare))),
+        Reason::HomeNotOwned,
+        "an existing tenant namespace is refused"
+    );
     let old_mark = labels("uid-of-a-deleted-partner", "false");
-    assert_eq!(reason(&techhelp, &facts(Some(&old_mark))), Reason::HomeNotOwned, "a re-created partner does not inherit a home");
+    assert_eq!(
+        reason(&techhelp, &facts(Some(&old_mark))),
+        Reason::HomeNotOwned,
+        "a re-created partner does not inherit a home"
+    );
 
     let mut adopting = techhelp.clone();
     adopting.spec.adopt_existing_home = Some(true);
@@ -318,8 +385,18 @@ fn a_recreated_partner_owns_its_suite_anew() {
     reborn.metadata.uid = Some("uid-partner-techhelp-reborn".into());
     let second = plan(&reborn, Some(&home_access()), HomeClaim::Create);
     for meta in metas(&second) {
-        assert_eq!(meta.labels.as_ref().unwrap()[names::OWNER_UID], "uid-partner-techhelp-reborn", "{:?}", meta.name);
-        assert_eq!(meta.owner_references.as_ref().unwrap()[0].uid, "uid-partner-techhelp-reborn", "{:?}", meta.name);
+        assert_eq!(
+            meta.labels.as_ref().unwrap()[names::OWNER_UID],
+            "uid-partner-techhelp-reborn",
+            "{:?}",
+            meta.name
+        );
+        assert_eq!(
+            meta.owner_references.as_ref().unwrap()[0].uid,
+            "uid-partner-techhelp-reborn",
+            "{:?}",
+            meta.name
+        );
     }
     assert_eq!(first.admin_role.rules, second.admin_role.rules);
 }

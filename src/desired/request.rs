@@ -136,13 +136,22 @@ pub fn judge(context: &Context, request: &AccessRequest, approvals: &[Arc<Access
     }
     let mine = approvals.iter().filter(|a| {
         let to = &a.spec.request;
-        to.uid == plan.uid && to.namespace == namespace && to.name == plan.name && a.metadata.deletion_timestamp.is_none()
+        to.uid == plan.uid
+            && to.namespace == namespace
+            && to.name == plan.name
+            && a.metadata.deletion_timestamp.is_none()
     });
-    let (valid, ignored): (Vec<_>, Vec<_>) = mine.map(|a| (a, disqualified(context, request, a))).partition(|(_, why)| why.is_none());
+    let (valid, ignored): (Vec<_>, Vec<_>) =
+        mine.map(|a| (a, disqualified(context, request, a))).partition(|(_, why)| why.is_none());
     let ignored: Vec<String> = ignored.into_iter().filter_map(|(_, why)| why).collect();
     let created = |o: &AccessApproval| o.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let first = |decision: Decision| {
-        valid.iter().map(|(a, _)| a).filter(|a| a.spec.decision == decision).min_by_key(|a| (created(a), a.name_any())).cloned()
+        valid
+            .iter()
+            .map(|(a, _)| a)
+            .filter(|a| a.spec.decision == decision)
+            .min_by_key(|a| (created(a), a.name_any()))
+            .cloned()
     };
     let decision = first(Decision::Deny).or_else(|| first(Decision::Approve));
     let Some(decision) = decision else {
@@ -164,7 +173,8 @@ pub fn judge(context: &Context, request: &AccessRequest, approvals: &[Arc<Access
     plan.ends_at = Some(ends_at);
     plan.phase = if context.now >= ends_at { Phase::Ended } else { Phase::Approved };
     let verb = if plan.phase == Phase::Ended { "ended" } else { "ends" };
-    plan.message = format!("approved by {} at {decided_at}; access {verb} at {ends_at}", decision.spec.decided_by);
+    plan.message =
+        format!("approved by {} at {decided_at}; access {verb} at {ends_at}", decision.spec.decided_by);
     plan
 }
 
@@ -179,18 +189,25 @@ fn grantable(context: &Context, request: &AccessRequest, namespace: &str) -> Res
         .iter()
         .find(|g| g.namespace().as_deref() == Some(namespace) && g.name_any() == request.spec.grant)
         .ok_or_else(|| format!("no AccessGrant {namespace}/{} names client {ns}", request.spec.grant))?;
-    let others: Vec<String> = request.spec.subjects.iter().filter(|s| !grant.spec.subjects.contains(s)).map(ToString::to_string).collect();
+    let others: Vec<String> = request
+        .spec
+        .subjects
+        .iter()
+        .filter(|s| !grant.spec.subjects.contains(s))
+        .map(ToString::to_string)
+        .collect();
     if !others.is_empty() {
         return Err(format!("not subjects of AccessGrant {}: {}", request.spec.grant, others.join(", ")));
     }
     let level_name = &grant.spec.access_level;
-    let level = context
-        .link
-        .spec
-        .level(level_name)
-        .ok_or_else(|| format!("ClientLink {ns}/{} has no access level {level_name}", context.link.name_any()))?;
+    let level = context.link.spec.level(level_name).ok_or_else(|| {
+        format!("ClientLink {ns}/{} has no access level {level_name}", context.link.name_any())
+    })?;
     let on_request = level.on_request.as_ref().ok_or_else(|| {
-        format!("level {level_name} is not an on-request level: AccessGrant {} grants it without a request", request.spec.grant)
+        format!(
+            "level {level_name} is not an on-request level: AccessGrant {} grants it without a request",
+            request.spec.grant
+        )
     })?;
     let (asked, most) = (period(&request.spec.duration), period(&on_request.max_duration));
     match (asked, most) {

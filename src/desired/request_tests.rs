@@ -80,7 +80,12 @@ fn answer(name: &str, to: &str, decision: &str, by: &str, created: Timestamp) ->
     ))
 }
 
-fn plan_at(link: ClientLink, grants: Vec<Arc<AccessGrant>>, requests: Requests, now: Timestamp) -> ClientPlan {
+fn plan_at(
+    link: ClientLink,
+    grants: Vec<Arc<AccessGrant>>,
+    requests: Requests,
+    now: Timestamp,
+) -> ClientPlan {
     let partners = vec![partner()];
     let homes = marked_homes(&partners);
     let view = vec![rule(&[""], &["pods"], &["get", "list"])];
@@ -122,7 +127,8 @@ fn an_on_request_level_grants_nothing_by_a_grant_alone() {
 fn a_request_grants_nothing_until_an_approver_approves_it() {
     let grants = vec![grant("eligible", "break-glass", &[BOB])];
     let requests = [request("inc-42", "eligible", "2h", ALICE, at(-60))];
-    let pending = plan_at(link(&[CAROL]), grants.clone(), Requests { requests: &requests, approvals: &[] }, at(0));
+    let pending =
+        plan_at(link(&[CAROL]), grants.clone(), Requests { requests: &requests, approvals: &[] }, at(0));
     assert_eq!(grant_reason(&pending, "eligible"), Reason::OnRequest);
     assert!(pending.bindings.is_empty());
     let asked = request_plan(&pending, "inc-42");
@@ -130,19 +136,32 @@ fn a_request_grants_nothing_until_an_approver_approves_it() {
     assert!(asked.message.contains(CAROL), "names who may approve: {}", asked.message);
 
     let approvals = [answer("yes", "inc-42", "Approve", CAROL, at(-30))];
-    let approved = plan_at(link(&[CAROL]), grants.clone(), Requests { requests: &requests, approvals: &approvals }, at(0));
+    let approved = plan_at(
+        link(&[CAROL]),
+        grants.clone(),
+        Requests { requests: &requests, approvals: &approvals },
+        at(0),
+    );
     assert_eq!(grant_reason(&approved, "eligible"), Reason::Granted);
     assert_eq!(approved.bindings.len(), 1);
     let it = request_plan(&approved, "inc-42");
-    assert_eq!((it.phase, it.decided_by.as_deref(), it.decided_at), (Phase::Approved, Some(CAROL), Some(at(-30))));
+    assert_eq!(
+        (it.phase, it.decided_by.as_deref(), it.decided_at),
+        (Phase::Approved, Some(CAROL), Some(at(-30)))
+    );
     let until = at(-30) + SignedDuration::from_hours(2);
     assert_eq!(it.ends_at, Some(until), "from the approval, for the requested duration");
     assert_eq!(approved.wake_at, Some(until), "the plan wakes to remove the binding at that instant");
     let grant_plan = approved.grants.iter().find(|g| g.grant_name == "eligible").unwrap();
     assert_eq!(grant_plan.ends_at, Some(until));
-    assert!(grant_plan.verdict.message.contains("inc-42 approved by carol@beta.example"), "{}", grant_plan.verdict.message);
+    assert!(
+        grant_plan.verdict.message.contains("inc-42 approved by carol@beta.example"),
+        "{}",
+        grant_plan.verdict.message
+    );
 
-    let ended = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, until);
+    let ended =
+        plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, until);
     assert_eq!(grant_reason(&ended, "eligible"), Reason::OnRequest);
     assert!(ended.bindings.is_empty(), "approved access ends at its instant");
     assert_eq!(request_plan(&ended, "inc-42").phase, Phase::Ended);
@@ -154,7 +173,8 @@ fn nobody_approves_their_own_access_and_only_the_links_approvers_approve() {
     // Carol both asked and approved; bob is a partner identity (the grant's subjects all are);
     // eve is no approver; an answer to another request (uid) counts for nothing.
     let requests = [request("inc-42", "eligible", "1h", CAROL, at(-60))];
-    let mut other_request = (*answer("elsewhere", "inc-43", "Approve", "frank@beta.example", at(-10))).clone();
+    let mut other_request =
+        (*answer("elsewhere", "inc-43", "Approve", "frank@beta.example", at(-10))).clone();
     other_request.spec.request.name = "inc-42".into();
     let approvals = [
         answer("self", "inc-42", "Approve", CAROL, at(-50)),
@@ -163,7 +183,8 @@ fn nobody_approves_their_own_access_and_only_the_links_approvers_approve() {
         Arc::new(other_request),
     ];
     let approvers = [CAROL, BOB, "frank@beta.example"];
-    let plan = plan_at(link(&approvers), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let plan =
+        plan_at(link(&approvers), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
     assert_eq!(grant_reason(&plan, "eligible"), Reason::OnRequest);
     assert!(plan.bindings.is_empty());
     let it = request_plan(&plan, "inc-42");
@@ -182,8 +203,16 @@ fn nobody_approves_their_own_access_and_only_the_links_approvers_approve() {
 fn one_denial_outweighs_any_approval() {
     let grants = vec![grant("eligible", "break-glass", &[BOB])];
     let requests = [request("inc-42", "eligible", "1h", ALICE, at(-60))];
-    let approvals = [answer("yes", "inc-42", "Approve", CAROL, at(-50)), answer("no", "inc-42", "Deny", "frank@beta.example", at(-10))];
-    let plan = plan_at(link(&[CAROL, "frank@beta.example"]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let approvals = [
+        answer("yes", "inc-42", "Approve", CAROL, at(-50)),
+        answer("no", "inc-42", "Deny", "frank@beta.example", at(-10)),
+    ];
+    let plan = plan_at(
+        link(&[CAROL, "frank@beta.example"]),
+        grants,
+        Requests { requests: &requests, approvals: &approvals },
+        at(0),
+    );
     let it = request_plan(&plan, "inc-42");
     assert_eq!((it.phase, it.decided_by.as_deref()), (Phase::Denied, Some("frank@beta.example")));
     assert!(plan.bindings.is_empty());
@@ -200,9 +229,18 @@ fn requests_that_cannot_be_granted_are_refused_and_say_why() {
     ];
     let approvals: Vec<_> = requests
         .iter()
-        .map(|r| answer(&format!("yes-{}", r.spec.grant), &r.metadata.name.clone().unwrap(), "Approve", CAROL, at(-1)))
+        .map(|r| {
+            answer(
+                &format!("yes-{}", r.spec.grant),
+                &r.metadata.name.clone().unwrap(),
+                "Approve",
+                CAROL,
+                at(-1),
+            )
+        })
         .collect();
-    let plan = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let plan =
+        plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
     let refused = |name: &str, says: &str| {
         let it = request_plan(&plan, name);
         assert_eq!(it.phase, Phase::Refused, "{name}");
@@ -221,7 +259,12 @@ fn a_request_of_another_partner_and_a_request_while_the_link_is_refused_grant_no
     foreign.metadata.namespace = Some("partner-other".into());
     let requests = [Arc::new(foreign)];
     let approvals = [answer("yes", "inc-1", "Approve", CAROL, at(-1))];
-    let plan = plan_at(link(&[CAROL]), grants.clone(), Requests { requests: &requests, approvals: &approvals }, at(0));
+    let plan = plan_at(
+        link(&[CAROL]),
+        grants.clone(),
+        Requests { requests: &requests, approvals: &approvals },
+        at(0),
+    );
     assert_eq!(request_plan(&plan, "inc-1").phase, Phase::Refused);
     assert!(plan.bindings.is_empty());
     let mut suspended = link(&[CAROL]);
@@ -238,7 +281,8 @@ fn an_approval_before_its_request_counts_from_the_request() {
     let grants = vec![grant("eligible", "break-glass", &[BOB])];
     let requests = [request("inc-42", "eligible", "1h", ALICE, at(-10))];
     let approvals = [answer("yes", "inc-42", "Approve", CAROL, at(-3_000))];
-    let plan = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let plan =
+        plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
     assert_eq!(request_plan(&plan, "inc-42").ends_at, Some(at(-10) + SignedDuration::from_hours(1)));
 }
 
@@ -250,10 +294,15 @@ fn only_the_people_an_approved_request_names_are_bound() {
     let grants = vec![grant("eligible", "break-glass", &[BOB, dan, "eve@techhelp.example"])];
     let requests = [request("inc-42", "eligible", "1h", ALICE, at(-60))];
     let approvals = [answer("yes", "inc-42", "Approve", CAROL, at(-30))];
-    let plan = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let plan =
+        plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
     let bound: Vec<String> = plan.bindings[0].subjects.iter().flatten().map(|s| s.name.clone()).collect();
     assert_eq!(bound, [BOB]);
-    assert_eq!(request_plan(&plan, "inc-42").summary().subjects, [format!("User:{BOB}")], "the approver sees who");
+    assert_eq!(
+        request_plan(&plan, "inc-42").summary().subjects,
+        [format!("User:{BOB}")],
+        "the approver sees who"
+    );
 
     let mut for_a_stranger = (*request("inc-43", "eligible", "1h", ALICE, at(-60))).clone();
     for_a_stranger.spec.subjects[0].name = "mallory@techhelp.example".into();
@@ -267,7 +316,11 @@ fn only_the_people_an_approved_request_names_are_bound() {
     );
     let it = request_plan(&plan, "inc-43");
     assert_eq!(it.phase, Phase::Refused);
-    assert!(it.message.contains("not subjects of AccessGrant eligible: User:mallory@techhelp.example"), "{}", it.message);
+    assert!(
+        it.message.contains("not subjects of AccessGrant eligible: User:mallory@techhelp.example"),
+        "{}",
+        it.message
+    );
     assert!(plan.bindings.is_empty());
 }
 
@@ -278,11 +331,20 @@ fn overlapping_requests_bind_each_person_until_their_own_end() {
     let mut for_dan = (*request("inc-43", "eligible", "3h", ALICE, at(-60))).clone();
     for_dan.spec.subjects[0].name = dan.into();
     let requests = [request("inc-42", "eligible", "1h", ALICE, at(-60)), Arc::new(for_dan)];
-    let approvals = [answer("yes-42", "inc-42", "Approve", CAROL, at(0)), answer("yes-43", "inc-43", "Approve", CAROL, at(0))];
-    let both = plan_at(link(&[CAROL]), grants.clone(), Requests { requests: &requests, approvals: &approvals }, at(60));
+    let approvals = [
+        answer("yes-42", "inc-42", "Approve", CAROL, at(0)),
+        answer("yes-43", "inc-43", "Approve", CAROL, at(0)),
+    ];
+    let both = plan_at(
+        link(&[CAROL]),
+        grants.clone(),
+        Requests { requests: &requests, approvals: &approvals },
+        at(60),
+    );
     assert_eq!(both.bindings[0].subjects.as_ref().unwrap().len(), 2);
     assert_eq!(both.wake_at, Some(at(3_600)), "wakes at the first end");
-    let later = plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(3_600));
+    let later =
+        plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(3_600));
     let bound: Vec<String> = later.bindings[0].subjects.iter().flatten().map(|s| s.name.clone()).collect();
     assert_eq!(bound, [dan], "bob's hour is over; dan's three are not");
     assert_eq!(later.wake_at, Some(at(3 * 3_600)));

@@ -64,12 +64,24 @@ impl Judged {
             _ => format!("not reviewed since {}", self.status.since.0),
         };
         if let Some(why) = &self.ignored {
-            return (false, REVIEW_REFUSED, format!("{why}; {last}; due at {due}, suspended at {suspends} unless reviewed"));
+            return (
+                false,
+                REVIEW_REFUSED,
+                format!("{why}; {last}; due at {due}, suspended at {suspends} unless reviewed"),
+            );
         }
         match self.standing {
             Standing::Current => (true, REVIEWED, format!("{last}; next review due at {due}")),
-            Standing::Due => (false, REVIEW_DUE, format!("{last}; review due at {due}, access is suspended at {suspends} unless reviewed")),
-            Standing::Overdue => (false, Reason::ReviewOverdue.as_str(), format!("{last}; review was due at {due}, access is suspended")),
+            Standing::Due => (
+                false,
+                REVIEW_DUE,
+                format!("{last}; review due at {due}, access is suspended at {suspends} unless reviewed"),
+            ),
+            Standing::Overdue => (
+                false,
+                Reason::ReviewOverdue.as_str(),
+                format!("{last}; review was due at {due}, access is suspended"),
+            ),
         }
     }
 }
@@ -110,13 +122,29 @@ pub fn period(text: &str) -> Option<SignedDuration> {
 
 /// Judges `review` at `now`, given what the status recorded (`previous`). `untrusted` says why
 /// a reviewer may not review this object, if they may not.
-pub fn judge(review: &Review, previous: Option<&ReviewStatus>, untrusted: impl Fn(&str) -> Option<String>, now: Timestamp) -> Judged {
-    let (since, reviewed_by, reviewed_at, ignored) = counted(review.reviewed.as_ref(), previous, untrusted, now);
+pub fn judge(
+    review: &Review,
+    previous: Option<&ReviewStatus>,
+    untrusted: impl Fn(&str) -> Option<String>,
+    now: Timestamp,
+) -> Judged {
+    let (since, reviewed_by, reviewed_at, ignored) =
+        counted(review.reviewed.as_ref(), previous, untrusted, now);
     let grace = review.grace.as_deref().map_or(Some(SignedDuration::ZERO), period);
-    let Some((every, grace)) = period(&review.every).zip(grace).filter(|(every, _)| every.is_positive()) else {
+    let Some((every, grace)) = period(&review.every).zip(grace).filter(|(every, _)| every.is_positive())
+    else {
         // Only an older CRD lets such a spec in: fail closed.
-        let status = ReviewStatus { since: Time(since), reviewed_by, reviewed_at, due_at: Time(since), suspends_at: Time(since) };
-        let ignored = Some(format!("review.every {:?} or review.grace is not a period such as 90d or 12h", review.every));
+        let status = ReviewStatus {
+            since: Time(since),
+            reviewed_by,
+            reviewed_at,
+            due_at: Time(since),
+            suspends_at: Time(since),
+        };
+        let ignored = Some(format!(
+            "review.every {:?} or review.grace is not a period such as 90d or 12h",
+            review.every
+        ));
         return Judged { status, standing: Standing::Overdue, announced_at: since, ignored };
     };
     let due = later(since, every);
@@ -128,7 +156,13 @@ pub fn judge(review: &Review, previous: Option<&ReviewStatus>, untrusted: impl F
     } else {
         Standing::Current
     };
-    let status = ReviewStatus { since: Time(since), reviewed_by, reviewed_at, due_at: Time(due), suspends_at: Time(suspends_at) };
+    let status = ReviewStatus {
+        since: Time(since),
+        reviewed_by,
+        reviewed_at,
+        due_at: Time(due),
+        suspends_at: Time(suspends_at),
+    };
     Judged { status, standing, announced_at, ignored }
 }
 
@@ -158,7 +192,10 @@ fn counted(
             since,
             by,
             at,
-            Some(format!("the review by {} does not count: its time {} is not an RFC 3339 instant", review.by, review.at)),
+            Some(format!(
+                "the review by {} does not count: its time {} is not an RFC 3339 instant",
+                review.by, review.at
+            )),
         );
     };
     // Seen now for the first time: it counts from now at the latest, and never moves a period
@@ -185,7 +222,8 @@ pub fn partners_own(partner: &Partner, by: &str) -> Option<String> {
     let robots = format!("system:serviceaccount:{}:", partner.spec.home_namespace);
     let as_user = [Subject::new(SubjectKind::User, by)];
     let partner_user = foreign_subjects(&partner.spec.identities, &as_user).is_empty();
-    (partner_user || by.starts_with(&robots)).then(|| format!("{by} is one of partner {}'s own identities", partner.name_any()))
+    (partner_user || by.starts_with(&robots))
+        .then(|| format!("{by} is one of partner {}'s own identities", partner.name_any()))
 }
 
 /// Why `by` may not review `grant`: it is one of the grant's own subjects.

@@ -56,7 +56,8 @@ fn periods_are_days_hours_minutes_seconds_in_that_order() {
     assert_eq!(period("2h30m15s"), secs(9_015));
     assert_eq!(period("30s"), secs(30));
     assert_eq!(period("0s"), secs(0));
-    for refused in ["", "d", "12", "1h1d", "1h1h", "1w", "-1d", "1.5h", " 1h", "1h ", "99999999999999999999d"] {
+    for refused in ["", "d", "12", "1h1d", "1h1h", "1w", "-1d", "1.5h", " 1h", "1h ", "99999999999999999999d"]
+    {
         assert_eq!(period(refused), None, "{refused:?}");
     }
     // What the schema's pattern admits, the parser reads.
@@ -113,12 +114,19 @@ fn a_review_counts_from_the_earlier_of_its_claim_and_its_first_sight() {
     let back = judge(&review("1h", None, Some(("carol", at(-30)))), Some(&previous), anyone, at(0));
     assert_eq!(back.status.since, Time(at(-30)));
     assert_eq!(back.status.reviewed_by.as_deref(), Some("carol"));
-    let too_far_back = judge(&review("1h", None, Some(("carol", at(-1_000)))), Some(&previous), anyone, at(0));
+    let too_far_back =
+        judge(&review("1h", None, Some(("carol", at(-1_000)))), Some(&previous), anyone, at(0));
     assert_eq!(too_far_back.status.since, Time(at(-100)), "a review never moves a recorded period backwards");
     // Dated forward: counts from when Liaison first saw it, and stays so once recorded.
-    let forward = judge(&review("1h", None, Some(("carol", at(86_400 * 365)))), Some(&previous), anyone, at(0));
+    let forward =
+        judge(&review("1h", None, Some(("carol", at(86_400 * 365)))), Some(&previous), anyone, at(0));
     assert_eq!(forward.status.since, Time(at(0)));
-    let later = judge(&review("1h", None, Some(("carol", at(86_400 * 365)))), Some(&forward.status), anyone, at(7_200));
+    let later = judge(
+        &review("1h", None, Some(("carol", at(86_400 * 365)))),
+        Some(&forward.status),
+        anyone,
+        at(7_200),
+    );
     assert_eq!(later.status.since, Time(at(0)), "the recorded review is the same review: not counted again");
     assert_eq!(later.standing, Standing::Overdue);
     // Never recorded before (a new object): its claim, bounded by now.
@@ -131,7 +139,8 @@ fn the_next_review_by_the_same_person_counts_again() {
     let first = judge(&review("1h", None, Some(("carol", at(0)))), None, anyone, at(0));
     let overdue = judge(&review("1h", None, Some(("carol", at(0)))), Some(&first.status), anyone, at(3_600));
     assert_eq!(overdue.standing, Standing::Overdue);
-    let again = judge(&review("1h", None, Some(("carol", at(3_700)))), Some(&overdue.status), anyone, at(3_700));
+    let again =
+        judge(&review("1h", None, Some(("carol", at(3_700)))), Some(&overdue.status), anyone, at(3_700));
     assert_eq!(again.standing, Standing::Current);
     assert_eq!(again.status.since, Time(at(3_700)));
 }
@@ -140,7 +149,12 @@ fn the_next_review_by_the_same_person_counts_again() {
 fn an_untrusted_reviewer_changes_nothing_and_is_told() {
     let previous = recorded(at(-7_200), Some(("carol", at(-7_200))));
     let partner_user = |by: &str| by.ends_with("@techhelp.example").then(|| "the partner's own".to_string());
-    let judged = judge(&review("1h", None, Some(("bob@techhelp.example", at(0)))), Some(&previous), partner_user, at(0));
+    let judged = judge(
+        &review("1h", None, Some(("bob@techhelp.example", at(0)))),
+        Some(&previous),
+        partner_user,
+        at(0),
+    );
     assert_eq!(judged.standing, Standing::Overdue, "still overdue");
     assert_eq!(judged.status.reviewed_by.as_deref(), Some("carol"), "the counted review stays");
     let (ok, reason, message) = judged.condition();
@@ -154,7 +168,8 @@ fn an_untrusted_reviewer_changes_nothing_and_is_told() {
 fn an_unreadable_review_or_period_fails_closed() {
     let previous = recorded(at(-10), None);
     let mut unreadable = review("1h", None, Some(("carol", at(0))));
-    unreadable.reviewed.as_mut().unwrap().at = serde_json::from_value(json!("2026-06-01T12:00:00+99:00")).unwrap();
+    unreadable.reviewed.as_mut().unwrap().at =
+        serde_json::from_value(json!("2026-06-01T12:00:00+99:00")).unwrap();
     let judged = judge(&unreadable, Some(&previous), anyone, at(0));
     assert_eq!(judged.status.reviewed_by, None, "not counted");
     assert_eq!(judged.condition().1, REVIEW_REFUSED);
@@ -171,8 +186,13 @@ fn the_condition_says_who_reviewed_and_what_is_due() {
     let (ok, reason, message) = judged.condition();
     assert!(ok);
     assert_eq!(reason, REVIEWED);
-    assert!(message.contains("last reviewed by carol") && message.contains("next review due at 2026-06-01T13:00:00Z"), "{message}");
-    let due = judge(&review("1h", Some("10m"), Some(("carol", at(0)))), Some(&judged.status), anyone, at(3_000));
+    assert!(
+        message.contains("last reviewed by carol")
+            && message.contains("next review due at 2026-06-01T13:00:00Z"),
+        "{message}"
+    );
+    let due =
+        judge(&review("1h", Some("10m"), Some(("carol", at(0)))), Some(&judged.status), anyone, at(3_000));
     assert_eq!(due.condition().1, REVIEW_DUE);
     assert!(due.condition().2.contains("suspended at 2026-06-01T13:10:00Z"), "{}", due.condition().2);
 }
@@ -243,7 +263,8 @@ fn link(review: Option<Value>, recorded: Option<&ReviewStatus>) -> ClientLink {
     }))
     .unwrap();
     link.metadata.creation_timestamp = Some(Time(t("2026-01-01T00:00:00Z")));
-    link.status = recorded.map(|r| crate::api::ClientLinkStatus { review: Some(r.clone()), ..Default::default() });
+    link.status =
+        recorded.map(|r| crate::api::ClientLinkStatus { review: Some(r.clone()), ..Default::default() });
     link
 }
 
@@ -252,7 +273,8 @@ fn plan_at(link: ClientLink, grant: AccessGrant, now: Timestamp) -> crate::desir
     let homes = marked_homes(&partners);
     let view = vec![rule(&[""], &["pods"], &["get", "list"])];
     let cluster_roles = BTreeMap::from([("view".to_string(), view.clone())]);
-    let (links, grants, labels, roles) = (vec![link], vec![Arc::new(grant)], BTreeMap::new(), BTreeMap::new());
+    let (links, grants, labels, roles) =
+        (vec![link], vec![Arc::new(grant)], BTreeMap::new(), BTreeMap::new());
     plan(&ClientInputs {
         namespace: "beta",
         namespace_labels: &labels,
@@ -296,14 +318,21 @@ fn a_link_whose_review_lapses_is_revoked_as_a_suspended_one_until_reviewed() {
 
     reviewed["reviewed"]["by"] = json!("bob@techhelp.example");
     let by_the_partner = plan_at(link(Some(reviewed), Some(&since)), grant(bob(), None), at(400));
-    assert_eq!(by_the_partner.links["techhelp"].verdict.reason, Reason::ReviewOverdue, "the partner cannot review itself in");
+    assert_eq!(
+        by_the_partner.links["techhelp"].verdict.reason,
+        Reason::ReviewOverdue,
+        "the partner cannot review itself in"
+    );
 }
 
 #[test]
 fn a_grant_whose_review_lapses_loses_its_binding_and_the_link_wakes_for_it() {
     let review = json!({"every": "1h", "grace": "5m"});
     let mut g = grant(bob(), Some(review.clone()));
-    g.status = Some(crate::api::AccessGrantStatus { review: Some(Box::new(recorded(at(-3_600), None))), ..Default::default() });
+    g.status = Some(crate::api::AccessGrantStatus {
+        review: Some(Box::new(recorded(at(-3_600), None))),
+        ..Default::default()
+    });
     let current = plan_at(link(None, None), g.clone(), at(0));
     assert_eq!(current.grants[0].verdict.reason, Reason::Granted);
     assert_eq!(current.wake_at, Some(at(300)), "the link wakes to remove the binding");
@@ -345,12 +374,23 @@ fn arb_case() -> impl Strategy<Value = Case> {
         prop::bool::ANY,
         -200_000i64..0,
         prop::option::of((
-            prop::sample::select(vec!["carol@beta.example", "bob@techhelp.example", "admin@techhelp.example"]),
+            prop::sample::select(vec![
+                "carol@beta.example",
+                "bob@techhelp.example",
+                "admin@techhelp.example",
+            ]),
             -200_000i64..200_000,
         )),
         -1i64..200_000,
     )
-        .prop_map(|(every, grace, on_link, since, reviewer, now)| Case { every, grace, on_link, since, reviewer, now })
+        .prop_map(|(every, grace, on_link, since, reviewer, now)| Case {
+            every,
+            grace,
+            on_link,
+            since,
+            reviewer,
+            now,
+        })
 }
 
 impl Case {
@@ -368,7 +408,8 @@ impl Case {
             (link(Some(self.review()), Some(&since)), grant(bob(), None))
         } else {
             let mut g = grant(bob(), Some(self.review()));
-            g.status = Some(crate::api::AccessGrantStatus { review: Some(Box::new(since)), ..Default::default() });
+            g.status =
+                Some(crate::api::AccessGrantStatus { review: Some(Box::new(since)), ..Default::default() });
             (link(None, None), g)
         };
         plan_at(link, grant, at(self.now))
@@ -377,7 +418,9 @@ impl Case {
     /// The period's start by the rules written out plainly: a trusted review counts from the
     /// earlier of its claim and now, never before the recorded start.
     fn expected_start(&self) -> i64 {
-        let trusted = |by: &str| if self.on_link { !by.ends_with("@techhelp.example") } else { by != "bob@techhelp.example" };
+        let trusted = |by: &str| {
+            if self.on_link { !by.ends_with("@techhelp.example") } else { by != "bob@techhelp.example" }
+        };
         match self.reviewer {
             Some((by, when)) if trusted(by) => when.min(self.now).max(self.since),
             _ => self.since,

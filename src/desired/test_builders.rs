@@ -9,7 +9,12 @@ pub fn strings(xs: &[&str]) -> Vec<String> {
 }
 
 pub fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule { api_groups: Some(strings(groups)), resources: Some(strings(resources)), verbs: strings(verbs), ..Default::default() }
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
 }
 
 pub fn named(rule: PolicyRule, names: &[&str]) -> PolicyRule {

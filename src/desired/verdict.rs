@@ -193,7 +193,10 @@ mod tests {
     fn every_reason_is_explained_in_the_readme() {
         let readme = include_str!("../../README.md");
         for reason in Reason::ALL {
-            assert!(readme.contains(&format!("`{reason}`")), "README.md's table of reasons does not explain {reason}");
+            assert!(
+                readme.contains(&format!("`{reason}`")),
+                "README.md's table of reasons does not explain {reason}"
+            );
         }
     }
 }

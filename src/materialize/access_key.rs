@@ -68,7 +68,11 @@ pub(super) async fn ensure_secret(
     let sa_namespace = service_account.namespace().unwrap_or_default();
     let sa_name = service_account.name_any();
     let request = TokenRequest {
-        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(settings.token_ttl.as_secs() as i64), bound_object_ref: None },
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(settings.token_ttl.as_secs() as i64),
+            bound_object_ref: None,
+        },
         ..Default::default()
     };
     metrics.write("TokenRequest");
@@ -78,7 +82,10 @@ pub(super) async fn ensure_secret(
         .map_err(|source| Error::Token { name: format!("{sa_namespace}/{sa_name}"), source })?;
     let status = issued.status.ok_or_else(|| Error::Token {
         name: format!("{sa_namespace}/{sa_name}"),
-        source: kube::Error::Api(Box::new(kube::core::Status::failure("TokenRequest returned no status", "NoStatus"))),
+        source: kube::Error::Api(Box::new(kube::core::Status::failure(
+            "TokenRequest returned no status",
+            "NoStatus",
+        ))),
     })?;
     let expires = status.expiration_timestamp.0;
     // The kubeconfig's namespace is the client's, where the key's access is.
@@ -89,7 +96,10 @@ pub(super) async fn ensure_secret(
             name: Some(plan.secret_name.clone()),
             namespace: Some(plan.secret_namespace.clone()),
             labels: Some(plan.secret_labels.clone()),
-            annotations: Some(BTreeMap::from([(EXPIRES_AT.to_string(), expires.to_string()), (SERVICE_ACCOUNT_UID.to_string(), sa_uid)])),
+            annotations: Some(BTreeMap::from([
+                (EXPIRES_AT.to_string(), expires.to_string()),
+                (SERVICE_ACCOUNT_UID.to_string(), sa_uid),
+            ])),
             owner_references: Some(vec![plan.partner_owner.clone()]),
             ..Default::default()
         },
@@ -145,7 +155,12 @@ struct ContextEntry<'a> {
 }
 
 /// A kubeconfig that works as is: server, CA, token, and the client namespace as default.
-pub fn render_kubeconfig(settings: &KeySettings, namespace: &str, user: &str, token: &str) -> Result<String, Error> {
+pub fn render_kubeconfig(
+    settings: &KeySettings,
+    namespace: &str,
+    user: &str,
+    token: &str,
+) -> Result<String, Error> {
     let mut cluster = BTreeMap::from([("server", settings.server.clone())]);
     if let Some(ca) = &settings.ca_pem {
         cluster.insert("certificate-authority-data", base64::engine::general_purpose::STANDARD.encode(ca));
@@ -154,10 +169,15 @@ pub fn render_kubeconfig(settings: &KeySettings, namespace: &str, user: &str, to
         api_version: "v1",
         kind: "Config",
         clusters: vec![Named { name: "liaison".into(), inner: ClusterEntry { cluster } }],
-        users: vec![Named { name: user.into(), inner: UserEntry { user: BTreeMap::from([("token", token)]) } }],
+        users: vec![Named {
+            name: user.into(),
+            inner: UserEntry { user: BTreeMap::from([("token", token)]) },
+        }],
         contexts: vec![Named {
             name: namespace.into(),
-            inner: ContextEntry { context: BTreeMap::from([("cluster", "liaison"), ("user", user), ("namespace", namespace)]) },
+            inner: ContextEntry {
+                context: BTreeMap::from([("cluster", "liaison"), ("user", user), ("namespace", namespace)]),
+            },
         }],
         current_context: namespace,
     };
@@ -198,8 +218,11 @@ mod tests {
 
     #[test]
     fn the_kubeconfig_names_server_ca_token_and_namespace() {
-        let settings =
-            KeySettings { server: "https://127.0.0.1:6443".into(), ca_pem: Some(b"PEM".to_vec()), token_ttl: Duration::from_secs(600) };
+        let settings = KeySettings {
+            server: "https://127.0.0.1:6443".into(),
+            ca_pem: Some(b"PEM".to_vec()),
+            token_ttl: Duration::from_secs(600),
+        };
         let yaml = render_kubeconfig(&settings, "beta", "liaison-key-x", "tok").unwrap();
         let parsed: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(parsed["clusters"][0]["cluster"]["server"], "https://127.0.0.1:6443");

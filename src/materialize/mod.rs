@@ -234,7 +234,11 @@ impl Writer {
                 self.delete(&api, &name).await?;
                 self.metrics.write(kind_of::<K>());
                 let written = api.patch(&name, &params, &Patch::Apply(desired)).await;
-                written.map(|_| Outcome::Written).map_err(|source| Error::Write { kind: kind_of::<K>(), name, source })
+                written.map(|_| Outcome::Written).map_err(|source| Error::Write {
+                    kind: kind_of::<K>(),
+                    name,
+                    source,
+                })
             }
             Err(source) => Err(Error::Write { kind: kind_of::<K>(), name, source }),
         }
@@ -269,7 +273,11 @@ impl Writer {
     }
 
     /// Deletes every cached object that `stale` selects.
-    pub async fn prune_cached<K>(&self, cached: Vec<Arc<K>>, stale: impl Fn(&K) -> bool) -> Result<usize, Error>
+    pub async fn prune_cached<K>(
+        &self,
+        cached: Vec<Arc<K>>,
+        stale: impl Fn(&K) -> bool,
+    ) -> Result<usize, Error>
     where
         K: ScopedApi + Clone + Debug + DeserializeOwned,
     {
@@ -307,7 +315,12 @@ impl Writer {
 
     /// Revocation: lists from the API server (never the cache) and deletes every object the
     /// label selector finds and `owned` confirms from its metadata. Returns how many it deleted.
-    pub async fn revoke<K>(&self, namespace: Option<&str>, selector: &str, owned: impl Fn(&ObjectMeta) -> bool) -> Result<usize, Error>
+    pub async fn revoke<K>(
+        &self,
+        namespace: Option<&str>,
+        selector: &str,
+        owned: impl Fn(&ObjectMeta) -> bool,
+    ) -> Result<usize, Error>
     where
         K: ScopedApi + Clone + Debug + DeserializeOwned,
     {
@@ -331,7 +344,12 @@ impl Writer {
             .list_metadata(&ListParams::default().labels(selector))
             .await
             .map_err(|source| Error::List { kind: kind_of::<K>(), source })?;
-        Ok(listed.items.iter().filter(|item| owned(&item.metadata)).map(|item| namespace_and_name(&item.metadata)).collect())
+        Ok(listed
+            .items
+            .iter()
+            .filter(|item| owned(&item.metadata))
+            .map(|item| namespace_and_name(&item.metadata))
+            .collect())
     }
 
     /// Mints the access key's token and writes its Secret when due (`access_key`). Returns
@@ -387,7 +405,10 @@ mod tests {
             "message": "ValidatingAdmissionPolicy 'freeze' with binding 'freeze' denied request: frozen",
         }))
         .unwrap();
-        assert!(!refuses_change_of(&policy, &["roleRef"]), "an admission policy's refusal is reported, not worked around");
+        assert!(
+            !refuses_change_of(&policy, &["roleRef"]),
+            "an admission policy's refusal is reported, not worked around"
+        );
         assert!(!refuses_change_of(&invalid("subjects[0].kind", "unsupported"), &["roleRef"]));
     }
 

@@ -82,12 +82,17 @@ async fn write_access_key(
     let account = current_service_account(writer, caches, &key.service_account).await?;
     // The operator caches no Secret: the key's is read when its account is written.
     let secrets: Api<Secret> = Api::namespaced(writer.client().clone(), &key.secret_namespace);
-    let existing = secrets.get_opt(&key.secret_name).await.map_err(|source| Error::Read { kind: "Secret", source })?;
+    let existing =
+        secrets.get_opt(&key.secret_name).await.map_err(|source| Error::Read { kind: "Secret", source })?;
     writer.ensure_key_secret(key, &account, existing.as_ref(), keys, now).await
 }
 
 /// The key's ServiceAccount as the API server has it: its UID binds the token.
-async fn current_service_account(writer: &Writer, caches: &Caches, desired: &ServiceAccount) -> Result<ServiceAccount, Error> {
+async fn current_service_account(
+    writer: &Writer,
+    caches: &Caches,
+    desired: &ServiceAccount,
+) -> Result<ServiceAccount, Error> {
     let namespace = desired.namespace().unwrap_or_default();
     let reference = ObjectRef::new(&desired.name_any()).within(&namespace);
     if let Some(cached) = caches.service_accounts.get(&reference) {
@@ -100,7 +105,13 @@ async fn current_service_account(writer: &Writer, caches: &Caches, desired: &Ser
 /// Removes what Liaison made in the namespace for a link and the plan no longer wants: grant
 /// and key bindings first, then key Secrets and accounts, then Roles. Returns whether a grant
 /// binding went.
-async fn prune_unwanted(writer: &Writer, caches: &Caches, namespace: &str, plan: &ClientPlan, failure: &mut FirstFailure) -> bool {
+async fn prune_unwanted(
+    writer: &Writer,
+    caches: &Caches,
+    namespace: &str,
+    plan: &ClientPlan,
+    failure: &mut FirstFailure,
+) -> bool {
     let wanted: BTreeSet<String> = plan
         .roles
         .iter()
@@ -115,31 +126,45 @@ async fn prune_unwanted(writer: &Writer, caches: &Caches, namespace: &str, plan:
             && ownership::is_link_made(meta)
             && !wanted.contains(meta.name.as_deref().unwrap_or_default())
     };
-    let unwanted =
-        |owned: Vec<String>| owned.into_iter().filter(|name| !wanted.contains(name)).map(|name| (namespace.to_string(), name)).collect();
+    let unwanted = |owned: Vec<String>| {
+        owned
+            .into_iter()
+            .filter(|name| !wanted.contains(name))
+            .map(|name| (namespace.to_string(), name))
+            .collect()
+    };
     // Access through a level that goes ends with the first write: its Role loses its rules
     // (every binding to it, the key's included, then grants nothing), then the rest goes.
     let unwanted_roles: Vec<(String, String)> = unwanted(caches.level_roles.owned_in(namespace));
     failure.note(writer.empty_roles(unwanted_roles.clone()).await);
     let key_bindings = caches.by.bindings_by_namespace.get(namespace, &caches.role_bindings);
     failure.note(writer.prune_cached(key_bindings, |o: &RoleBinding| stale(&o.metadata)).await);
-    let grant_bindings = failure.note(writer.prune_named::<RoleBinding>(unwanted(caches.grant_bindings.owned_in(namespace))).await);
+    let grant_bindings = failure
+        .note(writer.prune_named::<RoleBinding>(unwanted(caches.grant_bindings.owned_in(namespace))).await);
     // An access key's Secret is written after its ServiceAccount and removed before it, so
     // only a namespace losing a key account can hold an unwanted key Secret. The operator caches
     // no Secret; listing them on every reconcile was the API server's largest cost at scale.
     // Key accounts serving this namespace (in the partner's home; an older Liaison's, here)
     // other than the one the plan wants, where it wants it.
-    let wanted_account = plan.access_key.as_ref().map(|k| (k.service_account.namespace(), k.service_account.name_any()));
+    let wanted_account =
+        plan.access_key.as_ref().map(|k| (k.service_account.namespace(), k.service_account.name_any()));
     let stale_account = |o: &ServiceAccount| {
-        ownership::is_link_made(&o.metadata) && wanted_account.as_ref().is_none_or(|wanted| *wanted != (o.namespace(), o.name_any()))
+        ownership::is_link_made(&o.metadata)
+            && wanted_account.as_ref().is_none_or(|wanted| *wanted != (o.namespace(), o.name_any()))
     };
     let serving = caches.by.accounts_by_client.get(namespace, &caches.service_accounts);
     let stale_accounts: Vec<_> = serving.into_iter().filter(|o| stale_account(o)).collect();
     if !stale_accounts.is_empty()
         && let Some(home) = &plan.partner_home
     {
-        let selector = format!("{},{}={namespace}", names::managed_selector(Some(Component::AccessKey)), names::CLIENT_NAMESPACE);
-        let unwanted_key = |meta: &ObjectMeta| ownership::is_link_made(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
+        let selector = format!(
+            "{},{}={namespace}",
+            names::managed_selector(Some(Component::AccessKey)),
+            names::CLIENT_NAMESPACE
+        );
+        let unwanted_key = |meta: &ObjectMeta| {
+            ownership::is_link_made(meta) && !wanted.contains(meta.name.as_deref().unwrap_or_default())
+        };
         failure.note(writer.revoke::<Secret>(Some(home), &selector, unwanted_key).await);
     }
     // The account goes even if its Secret could not: deleting it voids every token minted for

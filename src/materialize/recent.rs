@@ -50,7 +50,14 @@ impl RecentWrites {
 
     /// Whether this very write (`digest`) was made, within `ttl`, over the state the cache
     /// still shows (`over`).
-    pub fn just_made(&self, key: Key, write: Write, over: Option<Version>, digest: u64, now: Instant) -> bool {
+    pub fn just_made(
+        &self,
+        key: Key,
+        write: Write,
+        over: Option<Version>,
+        digest: u64,
+        now: Instant,
+    ) -> bool {
         let mut writes = self.writes.lock().expect("recent writes");
         let Some(slot) = writes.get_mut(&key).map(|made| &mut made[write as usize]) else { return false };
         let Some(made) = slot else { return false };
@@ -66,7 +73,9 @@ impl RecentWrites {
     pub fn made(&self, key: Key, write: Write, over: Option<Version>, digest: u64, now: Instant) {
         let mut writes = self.writes.lock().expect("recent writes");
         if writes.len() > TIDY_ABOVE {
-            let young = |made: &Option<Made>| made.as_ref().is_some_and(|m| now.saturating_duration_since(m.at) < self.ttl);
+            let young = |made: &Option<Made>| {
+                made.as_ref().is_some_and(|m| now.saturating_duration_since(m.at) < self.ttl)
+            };
             writes.retain(|_, made| made.iter().any(young));
         }
         writes.entry(key).or_default()[write as usize] = Some(Made { over, digest, at: now });
@@ -76,7 +85,10 @@ impl RecentWrites {
     pub fn observed<K: Resource<DynamicType = ()>>(&self, object: &K) {
         let mut writes = self.writes.lock().expect("recent writes");
         if !writes.is_empty() {
-            writes.remove(&key::<K>(object.meta().namespace.as_deref(), object.meta().name.as_deref().unwrap_or_default()));
+            writes.remove(&key::<K>(
+                object.meta().namespace.as_deref(),
+                object.meta().name.as_deref().unwrap_or_default(),
+            ));
         }
     }
 }
@@ -97,13 +109,22 @@ mod tests {
         let t0 = Instant::now();
         assert!(!recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0), "nothing written yet");
         recent.made(k("k"), Write::Object, Some("1".into()), 7, t0);
-        assert!(recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(1)), "the cache has not caught up");
-        assert!(!recent.just_made(k("k"), Write::Object, Some("1".into()), 8, t0 + Duration::from_secs(1)), "a different write goes out");
+        assert!(
+            recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(1)),
+            "the cache has not caught up"
+        );
+        assert!(
+            !recent.just_made(k("k"), Write::Object, Some("1".into()), 8, t0 + Duration::from_secs(1)),
+            "a different write goes out"
+        );
         assert!(
             !recent.just_made(k("k"), Write::Object, Some("2".into()), 7, t0 + Duration::from_secs(1)),
             "the cache moved on: it decides"
         );
-        assert!(!recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(2)), "and the memory is gone");
+        assert!(
+            !recent.just_made(k("k"), Write::Object, Some("1".into()), 7, t0 + Duration::from_secs(2)),
+            "and the memory is gone"
+        );
     }
 
     #[test]
@@ -133,7 +154,10 @@ mod tests {
         let mut other = binding.clone();
         other.metadata.name = Some("c".into());
         recent.observed(&other);
-        assert!(recent.just_made(object, Write::Object, None, 7, t0), "another object's event changes nothing");
+        assert!(
+            recent.just_made(object, Write::Object, None, 7, t0),
+            "another object's event changes nothing"
+        );
         // Created, then deleted by someone: absent again, as when the write was made.
         recent.observed(&binding);
         assert!(!recent.just_made(object, Write::Object, None, 7, t0));

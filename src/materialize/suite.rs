@@ -47,9 +47,18 @@ pub async fn apply(writer: &Writer, caches: &Caches, plan: &PartnerPlan) -> Resu
     if let Some(binding) = &plan.reader_binding {
         writer.ensure(&caches.cluster_role_bindings, binding).await?;
     }
-    let uid = plan.admin_role.metadata.labels.as_ref().and_then(|l| l.get(names::OWNER_UID)).cloned().unwrap_or_default();
+    let uid = plan
+        .admin_role
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(names::OWNER_UID))
+        .cloned()
+        .unwrap_or_default();
     let wanted: BTreeSet<String> = bindings.into_iter().flatten().map(|b| b.name_any()).collect();
-    let stale = |meta: &ObjectMeta| ownership::is_owned_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default());
+    let stale = |meta: &ObjectMeta| {
+        ownership::is_owned_by(meta, &uid) && !wanted.contains(meta.name.as_deref().unwrap_or_default())
+    };
     writer.prune_cached(caches.role_bindings.state(), |o: &RoleBinding| stale(&o.metadata)).await?;
     if plan.reader_binding.is_none() {
         let theirs = |o: &ClusterRoleBinding| ownership::is_owned_by(&o.metadata, &uid);

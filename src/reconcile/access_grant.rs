@@ -43,7 +43,11 @@ const REVOCATION_FIRST: Duration = Duration::from_secs(10);
 
 async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let links = grant.spec.clients.iter().flat_map(|client| ctx.caches.by.links_by_namespace.get(client, &ctx.caches.links));
+    let links = grant
+        .spec
+        .clients
+        .iter()
+        .flat_map(|client| ctx.caches.by.links_by_namespace.get(client, &ctx.caches.links));
     if let Some(left) = revocation_in_flight(links, now) {
         // The link's removal from the cache brings this grant back.
         return Ok(Action::requeue(left));
@@ -90,18 +94,27 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
 /// refusal is reported as such only once its binding is gone: until then it is `Revoking`.
 fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context, grant_uid: &str, client: &str) -> Verdict {
     if found.verdict.reason != Reason::Granted {
-        let still_bound = ctx.caches.grant_bindings.namespaces_of_grant(grant_uid).iter().any(|ns| ns == client);
+        let still_bound =
+            ctx.caches.grant_bindings.namespaces_of_grant(grant_uid).iter().any(|ns| ns == client);
         if !still_bound {
             return found.verdict.clone();
         }
-        let why = failing_link(ctx, client).map(|(link, reason)| format!(": ClientLink {link} reports {reason}")).unwrap_or_default();
+        let why = failing_link(ctx, client)
+            .map(|(link, reason)| format!(": ClientLink {link} reports {reason}"))
+            .unwrap_or_default();
         let refused = &found.verdict;
         return Verdict::new(
             Reason::Revoking,
-            format!("{} ({}); its RoleBinding in {client} is still in place and is being removed{why}", refused.reason, refused.message),
+            format!(
+                "{} ({}); its RoleBinding in {client} is still in place and is being removed{why}",
+                refused.reason, refused.message
+            ),
         );
     }
-    let Some(binding) = found.role_binding.as_ref().and_then(|name| plan.bindings.iter().find(|b| b.metadata.name.as_ref() == Some(name)))
+    let Some(binding) = found
+        .role_binding
+        .as_ref()
+        .and_then(|name| plan.bindings.iter().find(|b| b.metadata.name.as_ref() == Some(name)))
     else {
         return found.verdict.clone();
     };
@@ -109,13 +122,18 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context, grant_uid: &st
     let role_ready = plan
         .roles
         .iter()
-        .filter(|role| binding.role_ref.kind == "Role" && role.metadata.name.as_deref() == Some(binding.role_ref.name.as_str()))
+        .filter(|role| {
+            binding.role_ref.kind == "Role"
+                && role.metadata.name.as_deref() == Some(binding.role_ref.name.as_str())
+        })
         .all(|role| ctx.caches.level_roles.seen(role).is_some_and(|seen| seen.matches));
     if binding_ready && role_ready {
         return found.verdict.clone();
     }
     let namespace = binding.namespace().unwrap_or_default();
-    let why = failing_link(ctx, &namespace).map(|(link, reason)| format!(": ClientLink {link} reports {reason}")).unwrap_or_default();
+    let why = failing_link(ctx, &namespace)
+        .map(|(link, reason)| format!(": ClientLink {link} reports {reason}"))
+        .unwrap_or_default();
     Verdict::new(Reason::Pending, format!("RoleBinding {} is being written{why}", binding.name_any()))
 }
 
@@ -123,11 +141,18 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context, grant_uid: &st
 /// there says why it lasts. The failure's own words stay in the link, the client's.
 fn failing_link(ctx: &Context, namespace: &str) -> Option<(String, String)> {
     let links = ctx.caches.by.links_by_namespace.get(namespace, &ctx.caches.links);
-    links.iter().find_map(|link| failures::reported_by(link).map(|reason| (link.name_any(), reason.to_string())))
+    links
+        .iter()
+        .find_map(|link| failures::reported_by(link).map(|reason| (link.name_any(), reason.to_string())))
 }
 
 /// While a new grant's bindings are being written, how long it may still stay silent.
-fn settling_for(grant: &AccessGrant, previous: &AccessGrantStatus, clients: &[ClientVerdict], now: Timestamp) -> Option<Duration> {
+fn settling_for(
+    grant: &AccessGrant,
+    previous: &AccessGrantStatus,
+    clients: &[ClientVerdict],
+    now: Timestamp,
+) -> Option<Duration> {
     let never_reported = previous.conditions.is_empty();
     let pending = clients.iter().any(|c| c.verdict.reason == Reason::Pending);
     let created = grant.meta().creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now);
@@ -139,11 +164,16 @@ fn settling_for(grant: &AccessGrant, previous: &AccessGrantStatus, clients: &[Cl
 /// revocation deletes every binding of the namespace, and a hundred grants rewriting their
 /// statuses at that moment slowed it threefold at the API server. Bounded, so that a revocation
 /// stuck on its finalizer does not silence the grants naming it.
-fn revocation_in_flight(links: impl IntoIterator<Item = Arc<ClientLink>>, now: Timestamp) -> Option<Duration> {
+fn revocation_in_flight(
+    links: impl IntoIterator<Item = Arc<ClientLink>>,
+    now: Timestamp,
+) -> Option<Duration> {
     links
         .into_iter()
         .filter_map(|link| link.meta().deletion_timestamp.as_ref().map(|t| t.0))
-        .filter_map(|since| REVOCATION_FIRST.checked_sub(now.duration_since(since).try_into().unwrap_or_default()))
+        .filter_map(|since| {
+            REVOCATION_FIRST.checked_sub(now.duration_since(since).try_into().unwrap_or_default())
+        })
         .filter(|left| !left.is_zero())
         .max()
 }
@@ -158,9 +188,13 @@ struct ClientVerdict {
 /// Ready only when granted in every client; otherwise the refusals, each client named, or
 /// `Pending` while bindings that are allowed are still being written.
 fn overall(clients: &[ClientVerdict]) -> (bool, Verdict) {
-    let not_granted: Vec<&ClientVerdict> = clients.iter().filter(|c| c.verdict.reason != Reason::Granted).collect();
+    let not_granted: Vec<&ClientVerdict> =
+        clients.iter().filter(|c| c.verdict.reason != Reason::Granted).collect();
     let Some(first) = not_granted.first() else {
-        return (true, Verdict::new(Reason::Granted, format!("granted in {} client namespaces", clients.len())));
+        return (
+            true,
+            Verdict::new(Reason::Granted, format!("granted in {} client namespaces", clients.len())),
+        );
     };
     let refused = not_granted.iter().filter(|c| c.verdict.reason != Reason::Pending).count();
     let reason = match refused {
@@ -168,8 +202,10 @@ fn overall(clients: &[ClientVerdict]) -> (bool, Verdict) {
         n if n < clients.len() => Reason::PartiallyGranted,
         _ => first.verdict.reason,
     };
-    let details: Vec<String> =
-        not_granted.iter().map(|c| format!("{}: {} ({})", c.namespace, c.verdict.reason, c.verdict.message)).collect();
+    let details: Vec<String> = not_granted
+        .iter()
+        .map(|c| format!("{}: {} ({})", c.namespace, c.verdict.reason, c.verdict.message))
+        .collect();
     (false, Verdict::new(reason, details.join("; ")))
 }
 
@@ -253,7 +289,8 @@ async fn cleanup(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
     let removed = ctx.writer.revoke::<RoleBinding>(None, &selector, is_grant_binding).await?;
     let latency = super::client_link::deletion_latency(grant.meta());
     ctx.metrics.revoked(KIND, latency);
-    publish(ctx, grant, false, "Revoked", "Revoke", format!("removed {removed} bindings in {latency:.3}s")).await;
+    publish(ctx, grant, false, "Revoked", "Revoke", format!("removed {removed} bindings in {latency:.3}s"))
+        .await;
     Ok(Action::await_change())
 }
 
@@ -262,7 +299,12 @@ mod tests {
     use super::*;
 
     fn verdict(ns: &str, reason: Reason) -> ClientVerdict {
-        ClientVerdict { namespace: ns.into(), verdict: Verdict::new(reason, "m"), role_binding: None, ends_at: None }
+        ClientVerdict {
+            namespace: ns.into(),
+            verdict: Verdict::new(reason, "m"),
+            role_binding: None,
+            ends_at: None,
+        }
     }
 
     #[test]
@@ -284,15 +326,23 @@ mod tests {
         assert_eq!(v.reason, Reason::Pending);
         assert!(v.message.contains("b: Pending"));
         let (_, v) = overall(&[verdict("a", Reason::Pending), verdict("b", Reason::Expired)]);
-        assert_eq!(v.reason, Reason::PartiallyGranted, "a refusal is reported even while another client is pending");
+        assert_eq!(
+            v.reason,
+            Reason::PartiallyGranted,
+            "a refusal is reported even while another client is pending"
+        );
     }
 
     #[test]
     fn events_for_what_changed_unasked() {
-        let ready = |reason: Reason| ready_condition(true, &Verdict::new(reason, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
-        let refused = ready_condition(false, &Verdict::new(Reason::Expired, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
+        let ready = |reason: Reason| {
+            ready_condition(true, &Verdict::new(reason, "m"), Some(1), &[], Timestamp::UNIX_EPOCH)
+        };
+        let refused =
+            ready_condition(false, &Verdict::new(Reason::Expired, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
         assert!(!worth_an_event(&[], Reason::Granted), "granted on creation: the status says it");
-        let pending = ready_condition(false, &Verdict::new(Reason::Pending, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
+        let pending =
+            ready_condition(false, &Verdict::new(Reason::Pending, "m"), Some(1), &[], Timestamp::UNIX_EPOCH);
         assert!(!worth_an_event(&pending, Reason::Granted), "granted after Pending (a slow first binding)");
         assert!(worth_an_event(&refused, Reason::Granted), "granted after a refusal");
         assert!(worth_an_event(&[], Reason::SubjectNotAllowed), "refused on creation");
@@ -305,7 +355,8 @@ mod tests {
         let created: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let mut grant = AccessGrant::new(
             "g",
-            serde_json::from_value(serde_json::json!({"clients": ["c"], "accessLevel": "l", "subjects": []})).unwrap(),
+            serde_json::from_value(serde_json::json!({"clients": ["c"], "accessLevel": "l", "subjects": []}))
+                .unwrap(),
         );
         grant.metadata.creation_timestamp = Some(Time(created));
         let pending = [verdict("c", Reason::Pending)];
@@ -315,10 +366,15 @@ mod tests {
         assert_eq!(settling_for(&grant, &silent, &pending, at(5)), None, "after SETTLE it reports Pending");
         assert_eq!(settling_for(&grant, &silent, &[verdict("c", Reason::Granted)], at(1)), None);
         let reported = AccessGrantStatus {
-            conditions: ready_condition(true, &Verdict::new(Reason::Granted, "m"), Some(1), &[], at(0)).into(),
+            conditions: ready_condition(true, &Verdict::new(Reason::Granted, "m"), Some(1), &[], at(0))
+                .into(),
             ..Default::default()
         };
-        assert_eq!(settling_for(&grant, &reported, &pending, at(1)), None, "a grant that already reported says Pending at once");
+        assert_eq!(
+            settling_for(&grant, &reported, &pending, at(1)),
+            None,
+            "a grant that already reported says Pending at once"
+        );
     }
 
     #[test]
@@ -326,19 +382,27 @@ mod tests {
         let deleted: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let at = |secs: i64| deleted + jiff::SignedDuration::from_secs(secs);
         let link = |deleted_at: Option<Timestamp>| {
-            let spec = serde_json::from_value(serde_json::json!({"partner": "p", "accessLevels": []})).unwrap();
+            let spec =
+                serde_json::from_value(serde_json::json!({"partner": "p", "accessLevels": []})).unwrap();
             let mut link = ClientLink::new("l", spec);
             link.metadata.deletion_timestamp = deleted_at.map(Time);
             Arc::new(link)
         };
         assert_eq!(revocation_in_flight([link(None), link(None)], at(1)), None, "no link is going");
-        assert_eq!(revocation_in_flight([link(None), link(Some(at(0)))], at(3)), Some(Duration::from_secs(7)));
+        assert_eq!(
+            revocation_in_flight([link(None), link(Some(at(0)))], at(3)),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(
             revocation_in_flight([link(Some(at(0))), link(Some(at(4)))], at(6)),
             Some(Duration::from_secs(8)),
             "silent until no revocation is young"
         );
-        assert_eq!(revocation_in_flight([link(Some(at(0)))], at(10)), None, "a stuck revocation does not silence it");
+        assert_eq!(
+            revocation_in_flight([link(Some(at(0)))], at(10)),
+            None,
+            "a stuck revocation does not silence it"
+        );
         assert_eq!(revocation_in_flight([link(Some(at(0)))], at(60)), None);
     }
 }

@@ -15,7 +15,12 @@ use crate::materialize::FirstFailure;
 
 /// Writes the status of every request the plan judged whose status says otherwise, and tells
 /// each change of phase in Events: on the request (the partner's) and on the link (the client's).
-pub async fn report(ctx: &Context, link: &ClientLink, plan: &ClientPlan, now: Timestamp) -> Result<(), Error> {
+pub async fn report(
+    ctx: &Context,
+    link: &ClientLink,
+    plan: &ClientPlan,
+    now: Timestamp,
+) -> Result<(), Error> {
     let mut failure = FirstFailure::default();
     for judged in &plan.requests {
         let reference = ObjectRef::new(&judged.name).within(&judged.namespace);
@@ -28,7 +33,13 @@ pub async fn report(ctx: &Context, link: &ClientLink, plan: &ClientPlan, now: Ti
     failure.into_result()
 }
 
-async fn report_one(ctx: &Context, link: &ClientLink, request: &AccessRequest, judged: &RequestPlan, now: Timestamp) -> Result<(), Error> {
+async fn report_one(
+    ctx: &Context,
+    link: &ClientLink,
+    request: &AccessRequest,
+    judged: &RequestPlan,
+    now: Timestamp,
+) -> Result<(), Error> {
     let previous = request.status.clone().unwrap_or_default();
     let next = status_of(request, judged, &previous, now);
     if same_but_for_times(&previous, &next) {
@@ -40,7 +51,12 @@ async fn report_one(ctx: &Context, link: &ClientLink, request: &AccessRequest, j
         let warning = matches!(judged.phase, Phase::Denied | Phase::Refused);
         let asked = format!(
             "AccessRequest {}/{} by {} for {} of grant {} ({})",
-            judged.namespace, judged.name, request.spec.requested_by, request.spec.duration, judged.grant, request.spec.reason
+            judged.namespace,
+            judged.name,
+            request.spec.requested_by,
+            request.spec.duration,
+            judged.grant,
+            request.spec.reason
         );
         let said = format!("{asked}: {}", judged.message);
         publish(ctx, request, warning, judged.phase.as_str(), "Request", said.clone()).await;
@@ -51,7 +67,12 @@ async fn report_one(ctx: &Context, link: &ClientLink, request: &AccessRequest, j
     Ok(())
 }
 
-fn status_of(request: &AccessRequest, judged: &RequestPlan, previous: &AccessRequestStatus, now: Timestamp) -> AccessRequestStatus {
+fn status_of(
+    request: &AccessRequest,
+    judged: &RequestPlan,
+    previous: &AccessRequestStatus,
+    now: Timestamp,
+) -> AccessRequestStatus {
     let in_force = judged.phase == Phase::Approved;
     let before = previous.conditions.iter().find(|c| c.type_ == "Ready");
     let status = if in_force { "True" } else { "False" };

@@ -51,8 +51,15 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     let review_changes = review.as_ref().and_then(|judged| judged.next_change(now));
     if let Some(verdict) = outranked(link, neighbours.iter().map(AsRef::as_ref)) {
         let partner_uid = accepted_partner(link).cloned();
-        let mine =
-            LinkPlan { verdict, partner_uid, ends_at: None, grants: vec![], access_key_secret: None, over_limit: 0, requests: vec![] };
+        let mine = LinkPlan {
+            verdict,
+            partner_uid,
+            ends_at: None,
+            grants: vec![],
+            access_key_secret: None,
+            over_limit: 0,
+            requests: vec![],
+        };
         write_status(ctx, link, &mine, review.as_ref(), now).await?;
         return Ok(requeue_at(review_changes, now, ctx.settings.resync));
     }
@@ -78,7 +85,12 @@ async fn apply(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
 
 /// Makes the namespace match its plan (`materialize::namespace`). Returns when the access
 /// key's token must next be refreshed.
-async fn materialize_namespace(ctx: &Context, namespace: &str, plan: &ClientPlan, now: Timestamp) -> Result<Option<Timestamp>, Error> {
+async fn materialize_namespace(
+    ctx: &Context,
+    namespace: &str,
+    plan: &ClientPlan,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, Error> {
     let keys = &ctx.settings.access_key;
     let (applied, result) = namespace::apply(&ctx.writer, &ctx.caches, keys, namespace, plan, now).await;
     if applied.access_changed {
@@ -110,7 +122,12 @@ async fn write_status(
         access_key_secret: plan.access_key_secret.clone(),
         access_ends_at: plan.ends_at.map(Time),
         // Once recorded, kept: only the spec's word replaces it.
-        partner_uid: link.spec.partner_uid.clone().or(previous.partner_uid.clone()).or(plan.partner_uid.clone()),
+        partner_uid: link
+            .spec
+            .partner_uid
+            .clone()
+            .or(previous.partner_uid.clone())
+            .or(plan.partner_uid.clone()),
         grant_limit: Some(i32::try_from(link.spec.grant_limit()).unwrap_or(i32::MAX)),
         grants_over_limit: (plan.over_limit > 0).then(|| i32::try_from(plan.over_limit).unwrap_or(i32::MAX)),
         review: review.map(|judged| judged.status.clone()),
@@ -118,7 +135,10 @@ async fn write_status(
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
-    if rest_as_seen && status.grant_count == previous.grant_count && ctx.link_grants.lists(link, &status.grants) {
+    if rest_as_seen
+        && status.grant_count == previous.grant_count
+        && ctx.link_grants.lists(link, &status.grants)
+    {
         ctx.link_summaries.settled(&key);
         return Ok(None);
     }
@@ -183,15 +203,20 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     if let Some(roles) = &roles {
         failure.note(ctx.writer.empty_roles(roles.clone()).await);
     }
-    let bindings = failure.note(ctx.writer.revoke::<RoleBinding>(Some(&namespace), &selector, owned).await).unwrap_or(0);
+    let bindings =
+        failure.note(ctx.writer.revoke::<RoleBinding>(Some(&namespace), &selector, owned).await).unwrap_or(0);
     // The key's account and Secret live in the partner's home namespace (an older Liaison's
     // account, here) and are owned by the Partner; with the Partner gone, garbage collection
     // has them, and the sweep any account left.
     let home = ctx.partner(&link.spec.partner).map(|p| p.spec.home_namespace.clone());
-    let mut accounts = failure.note(ctx.writer.revoke::<ServiceAccount>(Some(&namespace), &selector, owned).await).unwrap_or(0);
+    let mut accounts = failure
+        .note(ctx.writer.revoke::<ServiceAccount>(Some(&namespace), &selector, owned).await)
+        .unwrap_or(0);
     let mut secrets = 0;
     if let Some(home) = &home {
-        accounts += failure.note(ctx.writer.revoke::<ServiceAccount>(Some(home), &selector, owned).await).unwrap_or(0);
+        accounts += failure
+            .note(ctx.writer.revoke::<ServiceAccount>(Some(home), &selector, owned).await)
+            .unwrap_or(0);
         secrets = failure.note(ctx.writer.revoke::<Secret>(Some(home), &selector, owned).await).unwrap_or(0);
     }
     let roles = match roles {
@@ -225,5 +250,8 @@ async fn materialize_others(ctx: &Context, namespace: &str) -> Result<(), Error>
 }
 
 pub fn deletion_latency(meta: &ObjectMeta) -> f64 {
-    meta.deletion_timestamp.as_ref().map(|t| Timestamp::now().duration_since(t.0).as_secs_f64().max(0.0)).unwrap_or_default()
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| Timestamp::now().duration_since(t.0).as_secs_f64().max(0.0))
+        .unwrap_or_default()
 }

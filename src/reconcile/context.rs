@@ -130,8 +130,14 @@ impl ClientWorld {
 
 impl Context {
     pub fn links_in(&self, namespace: &str) -> Vec<ClientLink> {
-        let mut links: Vec<ClientLink> =
-            self.caches.by.links_by_namespace.get(namespace, &self.caches.links).iter().map(|l| l.for_the_rules()).collect();
+        let mut links: Vec<ClientLink> = self
+            .caches
+            .by
+            .links_by_namespace
+            .get(namespace, &self.caches.links)
+            .iter()
+            .map(|l| l.for_the_rules())
+            .collect();
         links.sort_by_key(|l| l.name_any());
         links
     }
@@ -144,8 +150,14 @@ impl Context {
 
     /// The partners claiming `home`: they decide each other's standing.
     pub fn partners_at_home(&self, home: &str) -> Vec<Partner> {
-        let mut partners: Vec<Partner> =
-            self.caches.partners.state().iter().filter(|p| p.spec.home_namespace == home).map(|p| p.for_the_rules()).collect();
+        let mut partners: Vec<Partner> = self
+            .caches
+            .partners
+            .state()
+            .iter()
+            .filter(|p| p.spec.home_namespace == home)
+            .map(|p| p.for_the_rules())
+            .collect();
         partners.sort_by_key(|p| p.name_any());
         partners
     }
@@ -234,7 +246,10 @@ impl Context {
             .iter()
             .filter_map(|p| {
                 let home = &p.spec.home_namespace;
-                Some((home.clone(), self.caches.namespaces.of(home).remove(crate::desired::names::HOME_OF_UID)?))
+                Some((
+                    home.clone(),
+                    self.caches.namespaces.of(home).remove(crate::desired::names::HOME_OF_UID)?,
+                ))
             })
             .collect();
         let requests = self.caches.by.requests_by_client.get(namespace, &self.caches.requests);
@@ -276,8 +291,11 @@ impl ForTheRules for ClientLink {
     fn for_the_rules(&self) -> Self {
         let partner_uid = self.status.as_ref().and_then(|s| s.partner_uid.clone());
         let review = self.status.as_ref().and_then(|s| s.review.clone());
-        let status =
-            (partner_uid.is_some() || review.is_some()).then(|| crate::api::ClientLinkStatus { partner_uid, review, ..Default::default() });
+        let status = (partner_uid.is_some() || review.is_some()).then(|| crate::api::ClientLinkStatus {
+            partner_uid,
+            review,
+            ..Default::default()
+        });
         Self { metadata: self.metadata.clone(), spec: self.spec.clone(), status }
     }
 }
@@ -290,7 +308,11 @@ mod tests {
     fn every_plan_fits_the_budget_and_large_ones_take_more_of_it() {
         assert_eq!(PlanBudget::cost(0), 1, "a namespace no grant names is still planned");
         assert_eq!(PlanBudget::cost(100), 100);
-        assert_eq!(PlanBudget::cost(100_000), PlanBudget::GRANTS as u32, "it waits for the whole budget, not forever");
+        assert_eq!(
+            PlanBudget::cost(100_000),
+            PlanBudget::GRANTS as u32,
+            "it waits for the whole budget, not forever"
+        );
     }
 
     #[tokio::test]

@@ -20,7 +20,14 @@ const LONGEST_RETRY: Duration = Duration::from_secs(120);
 const TOLD_AFTER: u32 = 2;
 
 /// The `Ready` reasons of a failing reconcile (`super::Error::reason`), as against a verdict's.
-pub const REASONS: [&str; 6] = ["ReadFailed", "ApplyFailed", "TokenRequestFailed", "StatusFailed", "RevocationFailed", "FinalizerFailed"];
+pub const REASONS: [&str; 6] = [
+    "ReadFailed",
+    "ApplyFailed",
+    "TokenRequestFailed",
+    "StatusFailed",
+    "RevocationFailed",
+    "FinalizerFailed",
+];
 
 /// Whether a `Ready` reason says the object's reconcile keeps failing.
 pub fn is_failure(reason: &str) -> bool {

@@ -94,7 +94,14 @@ pub async fn with_finalizer<K, Fut>(
     handle: impl FnOnce(kube::runtime::finalizer::Event<K>) -> Fut,
 ) -> Result<Action, Error>
 where
-    K: status::Reported + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: status::Reported
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
     use tracing::Instrument;
@@ -105,9 +112,14 @@ where
     let span = tracing::info_span!("reconcile", kind = %kind, namespace = object.namespace().unwrap_or_default(), name = object.name_any());
     // Without the finalizer, kube's helper only adds it; the change's own event brings the
     // object back. Adding it again from a cache that has not seen it yet would fail anyway.
-    let adds_finalizer = object.meta().deletion_timestamp.is_none() && !object.finalizers().iter().any(|f| f == FINALIZER);
+    let adds_finalizer =
+        object.meta().deletion_timestamp.is_none() && !object.finalizers().iter().any(|f| f == FINALIZER);
     let finalizer_write = adds_finalizer.then(|| {
-        (keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any()), Version::of(object.meta()), std::time::Instant::now())
+        (
+            keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any()),
+            Version::of(object.meta()),
+            std::time::Instant::now(),
+        )
     });
     if let Some((key, over, now)) = &finalizer_write
         && ctx.writer.recent().just_made(*key, Write::Finalizer, *over, 0, *now)
@@ -149,7 +161,9 @@ where
 /// Requeue at the next instant the plan changes by itself, if it does (at most `resync` ahead).
 /// An object that is fine is otherwise looked at again by the paced walk of `crate::controller::resync`.
 pub fn requeue_at(wake: Option<jiff::Timestamp>, now: jiff::Timestamp, resync: Duration) -> Action {
-    let until = wake.and_then(|at| at.duration_since(now).try_into().ok()).map(|d: Duration| d + Duration::from_millis(50));
+    let until = wake
+        .and_then(|at| at.duration_since(now).try_into().ok())
+        .map(|d: Duration| d + Duration::from_millis(50));
     match until {
         Some(until) => Action::requeue(until.min(resync)),
         None => Action::await_change(),
@@ -167,7 +181,11 @@ mod tests {
     }
 
     fn writing() -> Error {
-        Error::Materialize(crate::materialize::Error::Write { kind: "RoleBinding", name: "b".into(), source: refused() })
+        Error::Materialize(crate::materialize::Error::Write {
+            kind: "RoleBinding",
+            name: "b".into(),
+            source: refused(),
+        })
     }
 
     #[test]
@@ -180,7 +198,10 @@ mod tests {
             ),
             (writing(), "ApplyFailed", "writing RoleBinding b: no you don't (403 Forbidden)"),
             (
-                Error::Materialize(crate::materialize::Error::Token { name: "key".into(), source: refused() }),
+                Error::Materialize(crate::materialize::Error::Token {
+                    name: "key".into(),
+                    source: refused(),
+                }),
                 "TokenRequestFailed",
                 "requesting a token for ServiceAccount key: no you don't (403 Forbidden)",
             ),
@@ -211,7 +232,10 @@ mod tests {
             assert_eq!(error.reason(), reason, "{error:?}");
             assert!(failures::is_failure(reason), "{reason} is listed in failures::REASONS");
             assert_eq!(error.description(), description);
-            assert!(readme.contains(&format!("`{reason}`")), "README.md's table of reasons does not explain {reason}");
+            assert!(
+                readme.contains(&format!("`{reason}`")),
+                "README.md's table of reasons does not explain {reason}"
+            );
         }
     }
 }

@@ -37,7 +37,8 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
 
 async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let standing = partner_standing(partner, &ctx.partners_at_home(&partner.spec.home_namespace)).and_then(|()| claim_home(ctx, partner));
+    let standing = partner_standing(partner, &ctx.partners_at_home(&partner.spec.home_namespace))
+        .and_then(|()| claim_home(ctx, partner));
     let mut home_adopted = None;
     let verdict = match standing {
         Ok(claim) => {
@@ -48,7 +49,10 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
             }
             suite::apply(&ctx.writer, &ctx.caches, &plan).await?;
             if claim == HomeClaim::Adopt {
-                let message = format!("adopted the existing namespace {} as the partner's home", partner.spec.home_namespace);
+                let message = format!(
+                    "adopted the existing namespace {} as the partner's home",
+                    partner.spec.home_namespace
+                );
                 publish(ctx, partner, false, "HomeAdopted", "Adopt", message).await;
             }
             home_adopted = Some(claim.adopted());
@@ -69,7 +73,9 @@ fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
     let mark = labels.as_ref().and_then(|l| l.get(names::HOME_OF_UID)).cloned();
     let other = mark
         .filter(|uid| Some(uid) != partner.metadata.uid.as_ref())
-        .and_then(|uid| ctx.caches.partners.state().into_iter().find(|p| p.metadata.uid.as_ref() == Some(&uid)))
+        .and_then(|uid| {
+            ctx.caches.partners.state().into_iter().find(|p| p.metadata.uid.as_ref() == Some(&uid))
+        })
         .map(|p| p.name_any());
     let facts = HomeFacts {
         labels: labels.as_ref(),
@@ -83,15 +89,19 @@ fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
 /// Who reaches which client, read from the links' and grants' own statuses.
 fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGrant>]) -> Vec<PartnerClient> {
     let home = partner.spec.home_namespace.as_str();
-    let grants: BTreeMap<String, &AccessGrant> = home_grants.iter().map(|g| (format!("{home}/{}", g.name_any()), g.as_ref())).collect();
+    let grants: BTreeMap<String, &AccessGrant> =
+        home_grants.iter().map(|g| (format!("{home}/{}", g.name_any()), g.as_ref())).collect();
     let mut clients: Vec<PartnerClient> = ctx
         .links_of_partner(&partner.name_any())
         .iter()
         .map(|link| {
             let conditions = link.status.as_ref().map(|s| &s.conditions[..]).unwrap_or_default();
             let granted = ctx.link_grants.granted(link);
-            let subjects: BTreeSet<String> =
-                granted.iter().filter_map(|g| grants.get(g.as_str())).flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string())).collect();
+            let subjects: BTreeSet<String> = granted
+                .iter()
+                .filter_map(|g| grants.get(g.as_str()))
+                .flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string()))
+                .collect();
             PartnerClient {
                 namespace: link.namespace().unwrap_or_default(),
                 link: link.name_any(),
@@ -150,7 +160,9 @@ async fn write_status(
     };
     let key = partner.name_any();
     let without_clients = |s: &PartnerStatus| PartnerStatus { clients: vec![], ..s.clone() };
-    if without_clients(&status) == without_clients(&previous) && ctx.partner_clients.lists(partner, &status.clients) {
+    if without_clients(&status) == without_clients(&previous)
+        && ctx.partner_clients.lists(partner, &status.clients)
+    {
         ctx.partner_summaries.settled(&key);
         return Ok(None);
     }
@@ -163,7 +175,15 @@ async fn write_status(
     let sent = patch_status(ctx, &api, partner, &previous, &status).await.map_err(Error::Status)?;
     ctx.partner_summaries.settled(&key);
     if sent && transitioned(&previous.conditions, &status.conditions) {
-        publish(ctx, partner, !ready, verdict.reason.as_str(), if ready { "Activate" } else { "Refuse" }, verdict.message).await;
+        publish(
+            ctx,
+            partner,
+            !ready,
+            verdict.reason.as_str(),
+            if ready { "Activate" } else { "Refuse" },
+            verdict.message,
+        )
+        .await;
     }
     Ok(None)
 }
@@ -179,7 +199,8 @@ fn only_summary_differs(next: &PartnerStatus, previous: &PartnerStatus) -> bool 
 async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     ctx.partner_summaries.settled(&partner.name_any());
     let metrics = &ctx.metrics;
-    let selector = format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
+    let selector =
+        format!("{}={},{}={}", names::MANAGED_BY, names::MANAGER, names::PARTNER, partner.name_any());
     // The partner's label finds; the ownership rule decides (objects of its links included).
     let liaison_owned = |meta: &ObjectMeta| ownership::owner(meta).is_some();
     // The operator's own access to the home namespace is what lets it remove the key Secrets
@@ -187,10 +208,13 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     // removed last. Every other step runs whatever another failed, and the whole is retried
     // until all succeed.
     let operator_access = |meta: &ObjectMeta| {
-        meta.labels.as_ref().and_then(|l| l.get(names::COMPONENT)).map(String::as_str) == Some(Component::OperatorAccess.as_str())
+        meta.labels.as_ref().and_then(|l| l.get(names::COMPONENT)).map(String::as_str)
+            == Some(Component::OperatorAccess.as_str())
     };
     let mut failure = FirstFailure::default();
-    if let Some(binding) = plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding {
+    if let Some(binding) =
+        plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding
+    {
         failure.note(ctx.writer.ensure(&ctx.caches.role_bindings, &binding).await);
     }
     // Access ends with the first writes: every Role made in the partner's name (its links'
@@ -199,9 +223,16 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     if let Some(roles) = &roles {
         failure.note(ctx.writer.empty_roles(roles.clone()).await);
     }
-    let bindings =
-        failure.note(ctx.writer.revoke::<RoleBinding>(None, &selector, |m| liaison_owned(m) && !operator_access(m)).await).unwrap_or(0)
-            + failure.note(ctx.writer.revoke::<ClusterRoleBinding>(None, &selector, liaison_owned).await).unwrap_or(0);
+    let bindings = failure
+        .note(
+            ctx.writer
+                .revoke::<RoleBinding>(None, &selector, |m| liaison_owned(m) && !operator_access(m))
+                .await,
+        )
+        .unwrap_or(0)
+        + failure
+            .note(ctx.writer.revoke::<ClusterRoleBinding>(None, &selector, liaison_owned).await)
+            .unwrap_or(0);
     failure.note(ctx.writer.revoke::<ServiceAccount>(None, &selector, liaison_owned).await);
     let home = Some(partner.spec.home_namespace.as_str());
     failure.note(ctx.writer.revoke::<Secret>(home, &selector, liaison_owned).await);
@@ -214,7 +245,15 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     ctx.writer.revoke::<RoleBinding>(home, &selector, liaison_owned).await?;
     let latency = super::client_link::deletion_latency(partner.meta());
     metrics.revoked(KIND, latency);
-    publish(ctx, partner, false, "Revoked", "Revoke", format!("removed {bindings} bindings in {latency:.3}s; home namespace kept")).await;
+    publish(
+        ctx,
+        partner,
+        false,
+        "Revoked",
+        "Revoke",
+        format!("removed {bindings} bindings in {latency:.3}s; home namespace kept"),
+    )
+    .await;
     Ok(Action::await_change())
 }
 
@@ -255,8 +294,17 @@ mod tests {
     fn only_counts_moving_may_wait_and_a_new_standing_never_does() {
         let before = status(Reason::Active, 1, 3);
         assert!(only_summary_differs(&status(Reason::Active, 1, 4), &before));
-        assert!(!only_summary_differs(&status(Reason::HomeNamespaceConflict, 1, 3), &before), "a refusal is written at once");
-        assert!(!only_summary_differs(&status(Reason::Active, 2, 3), &before), "a spec change is acknowledged at once");
-        assert!(!only_summary_differs(&status(Reason::Active, 1, 4), &PartnerStatus::default()), "the first status is written at once");
+        assert!(
+            !only_summary_differs(&status(Reason::HomeNamespaceConflict, 1, 3), &before),
+            "a refusal is written at once"
+        );
+        assert!(
+            !only_summary_differs(&status(Reason::Active, 2, 3), &before),
+            "a spec change is acknowledged at once"
+        );
+        assert!(
+            !only_summary_differs(&status(Reason::Active, 1, 4), &PartnerStatus::default()),
+            "the first status is written at once"
+        );
     }
 }

@@ -13,7 +13,12 @@ pub const CONDITION: &str = "Reviewed";
 
 /// `conditions` with the `Reviewed` condition for `judged` (none without a review
 /// requirement), keeping its `lastTransitionTime` while its status holds.
-pub fn with_condition(conditions: Vec<Condition>, judged: Option<&Judged>, generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+pub fn with_condition(
+    conditions: Vec<Condition>,
+    judged: Option<&Judged>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
     let before = conditions.iter().find(|c| c.type_ == CONDITION).cloned();
     let mut kept: Vec<Condition> = conditions.into_iter().filter(|c| c.type_ != CONDITION).collect();
     if let Some(judged) = judged {
@@ -59,7 +64,10 @@ where
     // A newly required review that is current is no news; a new review counted is.
     let changed = before != Some(reason) && !(before.is_none() && reason == REVIEWED);
     let counted = |said: &Said| said.review.and_then(|r| r.reviewed_at.clone().zip(r.reviewed_by.clone()));
-    let reviewed_again = reason == REVIEWED && before == Some(REVIEWED) && counted(&next).is_some() && counted(&previous) != counted(&next);
+    let reviewed_again = reason == REVIEWED
+        && before == Some(REVIEWED)
+        && counted(&next).is_some()
+        && counted(&previous) != counted(&next);
     if changed || reviewed_again {
         publish(ctx, object, reason != REVIEWED, reason, "Review", condition.message.clone()).await;
     }

@@ -26,10 +26,18 @@ pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Actio
         let expires = link.spec.expires_at.as_ref().and_then(Expiry::instant);
         return Ok(requeue_at(expires, now, ctx.settings.resync));
     }
-    let granting = ctx.caches.level_roles.granting_of_link(&link.namespace().unwrap_or_default(), &link.uid().unwrap_or_default());
+    let granting = ctx
+        .caches
+        .level_roles
+        .granting_of_link(&link.namespace().unwrap_or_default(), &link.uid().unwrap_or_default());
     if !granting.is_empty() {
         let emptied = ctx.writer.empty_roles(granting).await?;
-        tracing::info!(namespace = link.namespace(), link = link.name_any(), emptied, "access revoked: the link's level Roles emptied");
+        tracing::info!(
+            namespace = link.namespace(),
+            link = link.name_any(),
+            emptied,
+            "access revoked: the link's level Roles emptied"
+        );
     }
     Ok(Action::await_change())
 }

@@ -23,14 +23,27 @@ use crate::materialize::{Write, said};
 
 /// The `Ready` condition for a verdict, keeping `lastTransitionTime` when the status is
 /// unchanged so that `kubectl get` shows how long things have been the way they are.
-pub fn ready_condition(ready: bool, verdict: &Verdict, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Vec<Condition> {
+pub fn ready_condition(
+    ready: bool,
+    verdict: &Verdict,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Vec<Condition> {
     let before = previous.iter().find(|c| c.type_ == READY);
     let mut conditions: Vec<Condition> = previous.iter().filter(|c| c.type_ != READY).cloned().collect();
     conditions.push(ready_as(ready, verdict.reason.as_str(), &verdict.message, generation, before, now));
     conditions
 }
 
-fn ready_as(ready: bool, reason: &str, message: &str, generation: Option<i64>, before: Option<&Condition>, now: Timestamp) -> Condition {
+fn ready_as(
+    ready: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    before: Option<&Condition>,
+    now: Timestamp,
+) -> Condition {
     let status = if ready { "True" } else { "False" };
     let last_transition_time = match before {
         Some(c) if c.status == status => c.last_transition_time.clone(),
@@ -80,7 +93,8 @@ where
     K: Reported + Clone + DeserializeOwned + Debug,
 {
     let before = object.ready_as_seen(ctx);
-    let ready = ready_as(false, reason, description, object.meta().generation, before.as_ref(), Timestamp::now());
+    let ready =
+        ready_as(false, reason, description, object.meta().generation, before.as_ref(), Timestamp::now());
     // `Ready` is the only condition of Liaison's kinds, so the list can be replaced whole.
     let patch = serde_json::json!({ "status": { "conditions": [ready] } });
     let name = object.meta().name.clone().unwrap_or_default();
@@ -106,7 +120,8 @@ fn truncate(text: &str, max: usize) -> String {
 /// out are sent as `null`: a merge patch keeps whatever it does not mention, so a link whose
 /// access key went would have gone on naming the removed Secret.
 fn status_patch<T: Serialize>(previous: &T, next: &T) -> serde_json::Value {
-    let (previous, mut next) = (serde_json::to_value(previous).unwrap_or_default(), serde_json::to_value(next).unwrap_or_default());
+    let (previous, mut next) =
+        (serde_json::to_value(previous).unwrap_or_default(), serde_json::to_value(next).unwrap_or_default());
     if let (Some(before), Some(after)) = (previous.as_object(), next.as_object_mut()) {
         for field in before.keys() {
             after.entry(field.clone()).or_insert(serde_json::Value::Null);
@@ -118,7 +133,13 @@ fn status_patch<T: Serialize>(previous: &T, next: &T) -> serde_json::Value {
 /// Patches `object`'s status from `previous` to `next`, unless the same status was just written
 /// over the object as the cache still shows it (a reconcile reading the cache from before its
 /// own write). Returns whether it was sent.
-pub async fn patch_status<K, S>(ctx: &Context, api: &Api<K>, object: &K, previous: &S, next: &S) -> Result<bool, kube::Error>
+pub async fn patch_status<K, S>(
+    ctx: &Context,
+    api: &Api<K>,
+    object: &K,
+    previous: &S,
+    next: &S,
+) -> Result<bool, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
@@ -151,7 +172,8 @@ fn status_digest<S: Serialize>(status: &S) -> u64 {
 
 /// Whether the Ready condition changed in status or reason (what users react to).
 pub fn transitioned(previous: &[Condition], next: &[Condition]) -> bool {
-    let ready = |cs: &[Condition]| cs.iter().find(|c| c.type_ == READY).map(|c| (c.status.clone(), c.reason.clone()));
+    let ready =
+        |cs: &[Condition]| cs.iter().find(|c| c.type_ == READY).map(|c| (c.status.clone(), c.reason.clone()));
     ready(previous) != ready(next)
 }
 
@@ -161,7 +183,8 @@ pub async fn publish<K>(ctx: &Context, object: &K, warning: bool, reason: &str, 
 where
     K: Resource<DynamicType = ()>,
 {
-    let note = Note { warning, reason: reason.to_string(), action: action.to_string(), note: truncate(&note, 1000) };
+    let note =
+        Note { warning, reason: reason.to_string(), action: action.to_string(), note: truncate(&note, 1000) };
     ctx.metrics.write("Event");
     if let Err(error) = ctx.events.publish(note, object.object_ref(&())).await {
         tracing::warn!(%error, reason, "publishing an Event failed");
@@ -185,7 +208,10 @@ impl AccessWrites {
     }
 
     fn ongoing(&self, now: Instant) -> bool {
-        self.last.lock().expect("access writes").is_some_and(|last| now.saturating_duration_since(last) < BURST_GAP)
+        self.last
+            .lock()
+            .expect("access writes")
+            .is_some_and(|last| now.saturating_duration_since(last) < BURST_GAP)
     }
 }
 
@@ -244,7 +270,11 @@ mod tests {
             Some(Duration::from_millis(400)),
             "a later change does not restart the clock"
         );
-        assert_eq!(writes.hold("ns/b", t0 + Duration::from_millis(600)), Some(Duration::from_secs(1)), "each summary has its own clock");
+        assert_eq!(
+            writes.hold("ns/b", t0 + Duration::from_millis(600)),
+            Some(Duration::from_secs(1)),
+            "each summary has its own clock"
+        );
         assert_eq!(writes.hold("ns/a", t0 + Duration::from_secs(1)), None);
         writes.settled("ns/a");
         assert_eq!(
@@ -262,9 +292,17 @@ mod tests {
         access.made(t0);
         assert_eq!(writes.hold("ns/a", t0), Some(Duration::from_secs(1)));
         access.made(at(900));
-        assert_eq!(writes.hold("ns/a", at(1000)), Some(Duration::from_secs(1)), "a burst goes on: another delay");
+        assert_eq!(
+            writes.hold("ns/a", at(1000)),
+            Some(Duration::from_secs(1)),
+            "a burst goes on: another delay"
+        );
         access.made(at(2500));
-        assert_eq!(writes.hold("ns/a", at(2500)), Some(Duration::from_millis(500)), "never past the longest hold");
+        assert_eq!(
+            writes.hold("ns/a", at(2500)),
+            Some(Duration::from_millis(500)),
+            "never past the longest hold"
+        );
         access.made(at(3000));
         assert_eq!(writes.hold("ns/a", at(3000)), None, "written at the longest hold, burst or not");
     }
@@ -277,7 +315,11 @@ mod tests {
         access.made(t0);
         assert_eq!(writes.hold("ns/a", t0), Some(Duration::from_secs(1)));
         assert_eq!(writes.hold("ns/a", t0 + BURST_GAP), None, "no access written for a burst's gap: written");
-        assert_eq!(writes.hold("ns/b", t0 + BURST_GAP), Some(Duration::from_secs(1)), "a new change still waits the delay");
+        assert_eq!(
+            writes.hold("ns/b", t0 + BURST_GAP),
+            Some(Duration::from_secs(1)),
+            "a new change still waits the delay"
+        );
     }
 
     use crate::desired::Reason;
@@ -300,14 +342,21 @@ mod tests {
     #[test]
     fn a_status_patch_clears_what_the_new_status_leaves_out() {
         use crate::api::ClientLinkStatus;
-        let before = ClientLinkStatus { access_key_secret: Some("home/key".into()), grant_count: 2, ..Default::default() };
+        let before = ClientLinkStatus {
+            access_key_secret: Some("home/key".into()),
+            grant_count: 2,
+            ..Default::default()
+        };
         let after = ClientLinkStatus { grant_count: 1, ..Default::default() };
         let patch = status_patch(&before, &after);
         assert_eq!(patch["status"]["accessKeySecret"], serde_json::Value::Null);
         assert!(patch["status"].as_object().unwrap().contains_key("accessKeySecret"));
         assert_eq!(patch["status"]["grantCount"], 1);
         let unchanged = status_patch(&after, &after);
-        assert!(!unchanged["status"].as_object().unwrap().contains_key("accessKeySecret"), "nothing to clear: {unchanged}");
+        assert!(
+            !unchanged["status"].as_object().unwrap().contains_key("accessKeySecret"),
+            "nothing to clear: {unchanged}"
+        );
     }
 
     #[test]

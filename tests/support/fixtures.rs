@@ -72,7 +72,14 @@ impl PartnerFixture {
     }
 
     /// An AccessGrant in the home namespace.
-    pub async fn grant(&self, name: &str, clients: &[&str], level: &str, subjects: Value, extra: Value) -> AccessGrant {
+    pub async fn grant(
+        &self,
+        name: &str,
+        clients: &[&str],
+        level: &str,
+        subjects: Value,
+        extra: Value,
+    ) -> AccessGrant {
         let mut spec = json!({"clients": clients, "accessLevel": level, "subjects": subjects});
         merge(&mut spec, extra);
         let grant = json!({
@@ -114,13 +121,21 @@ fn merge(base: &mut Value, extra: Value) {
 }
 
 /// The Ready condition's (status, reason) of a Liaison object's status.
-pub fn ready_of(status: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>) -> Option<(String, String)> {
+pub fn ready_of(
+    status: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
+) -> Option<(String, String)> {
     status?.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()))
 }
 
 /// Liaison objects whose status carries conditions.
 pub trait Conditioned:
-    kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
 {
     fn conditions(&self) -> Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>;
 }

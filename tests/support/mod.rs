@@ -52,7 +52,10 @@ fn start_testenv() -> TestEnv {
             PathBuf::from(text.lines().last().expect("install prints the bin dir").trim())
         }
     };
-    let binary = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
     let dir = repo().join("target/testenv").join(format!("{binary}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("creating the control plane's directory");
     // The watchdog outlives this process and stops the control plane once it is gone: it is
@@ -96,7 +99,9 @@ pub fn bin_dir() -> PathBuf {
 
 async fn config() -> Config {
     let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("reading the test kubeconfig");
-    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("a usable kubeconfig")
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig")
 }
 
 /// The cluster admin (group system:masters).
@@ -108,7 +113,8 @@ pub async fn client() -> Client {
 pub async fn client_as(user: &str, groups: &[&str]) -> Client {
     let mut config = config().await;
     config.auth_info.impersonate = Some(user.to_string());
-    config.auth_info.impersonate_groups = (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect());
+    config.auth_info.impersonate_groups =
+        (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect());
     Client::try_from(config).expect("building an impersonating client")
 }
 
@@ -135,7 +141,10 @@ pub async fn fresh_namespace_with(client: &Client, prefix: &str, labels: &[(&str
         },
         ..Default::default()
     };
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("creating a namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("creating a namespace");
     name
 }
 
@@ -160,12 +169,27 @@ pub const fn res(group: &'static str, resource: &'static str) -> Res<'static> {
 }
 
 /// Does the API server's own authorizer allow it? (SubjectAccessReview, asked as admin.)
-pub async fn can(client: &Client, user: &str, groups: &[&str], verb: &str, what: Res<'_>, namespace: &str) -> bool {
+pub async fn can(
+    client: &Client,
+    user: &str,
+    groups: &[&str],
+    verb: &str,
+    what: Res<'_>,
+    namespace: &str,
+) -> bool {
     can_named(client, user, groups, verb, what, namespace, "").await
 }
 
 /// Like `can`, for one named object (`name` empty means any).
-pub async fn can_named(client: &Client, user: &str, groups: &[&str], verb: &str, what: Res<'_>, namespace: &str, name: &str) -> bool {
+pub async fn can_named(
+    client: &Client,
+    user: &str,
+    groups: &[&str],
+    verb: &str,
+    what: Res<'_>,
+    namespace: &str,
+    name: &str,
+) -> bool {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(user.to_string()),
@@ -196,7 +220,11 @@ pub fn service_account_user(namespace: &str, name: &str) -> String {
 }
 
 pub fn service_account_groups(namespace: &str) -> Vec<String> {
-    vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{namespace}"), "system:authenticated".into()]
+    vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated".into(),
+    ]
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` with `what`.
@@ -241,9 +269,14 @@ pub async fn apply_yaml(client: &Client, yaml: &str) -> Vec<kube::api::DynamicOb
         let object: kube::api::DynamicObject = serde_json::from_value(value).expect("a Kubernetes object");
         let types = object.types.clone().expect("apiVersion and kind");
         let gvk = kube::core::GroupVersionKind::try_from(&types).expect("a group/version/kind");
-        let (resource, caps): (ApiResource, ApiCapabilities) = discovery.resolve_gvk(&gvk).expect("a known kind");
+        let (resource, caps): (ApiResource, ApiCapabilities) =
+            discovery.resolve_gvk(&gvk).expect("a known kind");
         let api: Api<kube::api::DynamicObject> = match caps.scope {
-            Scope::Namespaced => Api::namespaced_with(client.clone(), &object.namespace().unwrap_or_else(|| "default".into()), &resource),
+            Scope::Namespaced => Api::namespaced_with(
+                client.clone(),
+                &object.namespace().unwrap_or_else(|| "default".into()),
+                &resource,
+            ),
             Scope::Cluster => Api::all_with(client.clone(), &resource),
         };
         let result = api
@@ -361,7 +394,10 @@ impl Operator {
 
     pub async fn wait_ready(&self) {
         let port = self.http_port;
-        until("operator /readyz", Duration::from_secs(60), || async move { http_get(port, "/readyz").await.is_some() }).await;
+        until("operator /readyz", Duration::from_secs(60), || async move {
+            http_get(port, "/readyz").await.is_some()
+        })
+        .await;
     }
 
     pub fn log_text(&self) -> String {
@@ -379,14 +415,21 @@ impl Drop for Operator {
             let log = self.log_text();
             let lines: Vec<&str> = log.lines().collect();
             let tail = &lines[lines.len().saturating_sub(LOG_TAIL_ON_FAILURE)..];
-            eprintln!("--- the operator's log ({}), last {} of {} lines:", self.log.display(), tail.len(), lines.len());
+            eprintln!(
+                "--- the operator's log ({}), last {} of {} lines:",
+                self.log.display(),
+                tail.len(),
+                lines.len()
+            );
             tail.iter().for_each(|line| eprintln!("{line}"));
             eprintln!("--- end of the operator's log");
         }
         if self.wrapped {
             // The operator of the group, gently: a profiler writes its last data as it ends.
             let group = self.child.id().to_string();
-            let _ = Command::new("pkill").args(["-TERM", "-g", &group, "-f", env!("CARGO_BIN_EXE_liaison")]).status();
+            let _ = Command::new("pkill")
+                .args(["-TERM", "-g", &group, "-f", env!("CARGO_BIN_EXE_liaison")])
+                .status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -398,8 +441,16 @@ impl Drop for Operator {
 fn register_child(pid: u32) {
     static CHILDREN: OnceLock<Mutex<Vec<u32>>> = OnceLock::new();
     CHILDREN.get_or_init(Default::default).lock().unwrap().push(pid);
-    let reaper = format!("while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -9 {pid} 2>/dev/null", me = std::process::id());
-    let _ = Command::new("setsid").args(["bash", "-c", &reaper]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let reaper = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -9 {pid} 2>/dev/null",
+        me = std::process::id()
+    );
+    let _ = Command::new("setsid")
+        .args(["bash", "-c", &reaper])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
 }
 
 /// The operator shared by the tests of one binary, started on first use.

@@ -12,7 +12,11 @@ fn escalation_is_denied_per_level() {
         from_cluster_role("edit", "edit"),
         inline("everything", vec![access_rule(&["*"], &["*"], &["*"])]),
     ]);
-    world.roles.get_mut(BETA).unwrap().insert("pod-deleter".into(), vec![rule(&[""], &["pods"], &["get", "delete"])]);
+    world
+        .roles
+        .get_mut(BETA)
+        .unwrap()
+        .insert("pod-deleter".into(), vec![rule(&[""], &["pods"], &["get", "delete"])]);
     world.cluster_roles.insert("edit".into(), vec![rule(&["apps"], &["deployments"], &["get", "create"])]);
     for level in ["secrets", "exec", "deleter", "edit", "everything"] {
         world.grants.push(grant(HOME, &format!("g-{level}"), &[BETA], level, vec![user(BOB)]));
@@ -24,7 +28,11 @@ fn escalation_is_denied_per_level() {
         assert_eq!(grant_reason(&plan, HOME, &format!("g-{level}")), Reason::EscalationDenied, "{level}");
         assert!(role_of(&plan, LINK_UID, level).is_none(), "{level}: no Role");
     }
-    assert_eq!(grant_reason(&plan, HOME, "beta-support"), Reason::Granted, "the level within the ceiling still works");
+    assert_eq!(
+        grant_reason(&plan, HOME, "beta-support"),
+        Reason::Granted,
+        "the level within the ceiling still works"
+    );
     assert_eq!(plan.bindings.len(), 1);
     assert_eq!(role_names(&plan), BTreeSet::from([names::level_role(LINK_UID, "support")]));
     assert!(plan.access_key.is_none(), "the key's level exceeds the ceiling");
@@ -35,7 +43,10 @@ fn escalation_is_denied_per_level() {
         assert!(verdict.message.contains(atom), "{atom} in {}", verdict.message);
     }
     let grant_message = &plan.grant(HOME, "g-deleter").unwrap().verdict.message;
-    assert!(grant_message.contains("delete pods.core") && !grant_message.contains("get pods.core"), "{grant_message}");
+    assert!(
+        grant_message.contains("delete pods.core") && !grant_message.contains("get pods.core"),
+        "{grant_message}"
+    );
 }
 
 #[test]
@@ -50,7 +61,14 @@ fn levels_from_each_source_are_judged_by_the_same_ceiling() {
         reason: Reason,
         rules: Option<Vec<PolicyRule>>,
     }
-    let case = |what, level, role, cluster_role, reason, rules| Case { what, level, role, cluster_role, reason, rules };
+    let case = |what, level, role, cluster_role, reason, rules| Case {
+        what,
+        level,
+        role,
+        cluster_role,
+        reason,
+        rules,
+    };
     let cases = vec![
         case(
             "inline within",
@@ -85,7 +103,14 @@ fn levels_from_each_source_are_judged_by_the_same_ceiling() {
             None,
         ),
         case("Role missing", from_role("x", "absent"), vec![], vec![], Reason::RoleNotFound, None),
-        case("an empty Role is fine and grants nothing", from_role("x", "r"), vec![], vec![], Reason::Granted, Some(vec![])),
+        case(
+            "an empty Role is fine and grants nothing",
+            from_role("x", "r"),
+            vec![],
+            vec![],
+            Reason::Granted,
+            Some(vec![]),
+        ),
         case(
             "ClusterRole within",
             from_cluster_role("x", "c"),
@@ -118,7 +143,14 @@ fn levels_from_each_source_are_judged_by_the_same_ceiling() {
             Reason::EscalationDenied,
             None,
         ),
-        case("ClusterRole missing", from_cluster_role("x", "absent"), vec![], vec![], Reason::RoleNotFound, None),
+        case(
+            "ClusterRole missing",
+            from_cluster_role("x", "absent"),
+            vec![],
+            vec![],
+            Reason::RoleNotFound,
+            None,
+        ),
     ];
     for Case { what, level, role, cluster_role, reason, rules } in cases {
         let mut world = World::story();
@@ -128,7 +160,11 @@ fn levels_from_each_source_are_judged_by_the_same_ceiling() {
         world.grants.push(grant(HOME, "g-x", &[BETA], "x", vec![user(BOB)]));
         let plan = world.plan();
         assert_eq!(grant_reason(&plan, HOME, "g-x"), reason, "{what}");
-        assert_eq!(grant_reason(&plan, HOME, "beta-support"), Reason::Granted, "{what}: the other levels still work");
+        assert_eq!(
+            grant_reason(&plan, HOME, "beta-support"),
+            Reason::Granted,
+            "{what}: the other levels still work"
+        );
         let link_expected = if reason == Reason::Granted { Reason::Active } else { reason };
         assert_eq!(link_reason(&plan, "techhelp"), link_expected, "{what}");
         assert_eq!(role_of(&plan, LINK_UID, "x").map(|r| r.rules.clone().unwrap()), rules, "{what}");
@@ -139,7 +175,8 @@ fn levels_from_each_source_are_judged_by_the_same_ceiling() {
 #[test]
 fn a_ceiling_limited_to_names_covers_only_those_names() {
     let mut world = World::story();
-    world.ceiling = Some(vec![named(rule(&[""], &["configmaps"], &["get"]), &["tickets"]), rule(&[""], &["pods"], READ)]);
+    world.ceiling =
+        Some(vec![named(rule(&[""], &["configmaps"], &["get"]), &["tickets"]), rule(&[""], &["pods"], READ)]);
     world.cluster_roles.insert("view".into(), vec![rule(&[""], &["pods"], READ)]);
     world.grants.push(grant(HOME, "g-tickets", &[BETA], "tickets", vec![user(BOB)]));
     world.grants.push(grant(HOME, "g-settings", &[BETA], "settings", vec![user(BOB)]));
@@ -153,7 +190,11 @@ fn a_ceiling_limited_to_names_covers_only_those_names() {
 fn non_resource_rules_never_reach_a_role() {
     let mut world = World::story();
     let mut rules = view();
-    rules.push(PolicyRule { non_resource_urls: Some(strings(&["/healthz"])), verbs: strings(&["get"]), ..Default::default() });
+    rules.push(PolicyRule {
+        non_resource_urls: Some(strings(&["/healthz"])),
+        verbs: strings(&["get"]),
+        ..Default::default()
+    });
     world.cluster_roles.insert("view".into(), rules);
     let plan = world.plan();
     assert_eq!(grant_reason(&plan, HOME, "beta-support"), Reason::Granted);
@@ -172,7 +213,12 @@ fn without_a_ceiling_nothing_is_granted() {
         assert_eq!(grant_reason(&plan, HOME, g), Reason::CeilingNotFound, "{g}");
     }
     assert_eq!(link_reason(&plan, "techhelp"), Reason::CeilingNotFound);
-    assert!(plan.links["techhelp"].grants.iter().all(|g| !g.granted && g.reason.as_deref() == Some("CeilingNotFound")));
+    assert!(
+        plan.links["techhelp"]
+            .grants
+            .iter()
+            .all(|g| !g.granted && g.reason.as_deref() == Some("CeilingNotFound"))
+    );
 
     world.ceiling = Some(vec![]);
     let plan = world.plan();

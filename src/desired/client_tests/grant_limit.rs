@@ -7,7 +7,12 @@ use super::*;
 fn crowded(limit: Option<i32>) -> World {
     let mut world = World::story();
     world.beta().spec.max_grants = limit;
-    for (name, at) in [("g4", "2026-01-05T00:00:00Z"), ("g3", "2026-01-04T00:00:00Z"), ("g2", "2026-01-03T00:00:00Z"), ("g1", FEB)] {
+    for (name, at) in [
+        ("g4", "2026-01-05T00:00:00Z"),
+        ("g3", "2026-01-04T00:00:00Z"),
+        ("g2", "2026-01-03T00:00:00Z"),
+        ("g1", FEB),
+    ] {
         world.grants.push(created(grant(HOME, name, &[BETA], "support", vec![user(BOB)]), at));
     }
     world
@@ -28,13 +33,22 @@ fn a_link_admits_the_oldest_grants_up_to_its_limit() {
         ("g1".into(), Reason::GrantLimitReached),
     ]);
     assert_eq!(reasons(&plan), expected, "oldest first by creation, whatever the order handed over");
-    let bound: BTreeSet<String> = plan.bindings.iter().filter_map(|b| b.labels().get(names::ACCESS_GRANT).cloned()).collect();
-    assert_eq!(bound, BTreeSet::from(["beta-support".to_string(), "g2".into(), "g3".into()]), "no binding beyond the limit");
+    let bound: BTreeSet<String> =
+        plan.bindings.iter().filter_map(|b| b.labels().get(names::ACCESS_GRANT).cloned()).collect();
+    assert_eq!(
+        bound,
+        BTreeSet::from(["beta-support".to_string(), "g2".into(), "g3".into()]),
+        "no binding beyond the limit"
+    );
     let refused = plan.grant(HOME, "g1").unwrap();
     assert_eq!((refused.role_binding.as_ref(), refused.ends_at), (None, None));
     assert!(refused.verdict.message.contains("at most 3 grants"), "{}", refused.verdict.message);
     let link = &plan.links["techhelp"];
-    assert_eq!((link.verdict.reason, link.over_limit), (Reason::Active, 2), "the link works, and says how many it refused");
+    assert_eq!(
+        (link.verdict.reason, link.over_limit),
+        (Reason::Active, 2),
+        "the link works, and says how many it refused"
+    );
     let summary = link.grants.iter().find(|s| s.grant.ends_with("/g4")).unwrap();
     assert_eq!((summary.granted, summary.reason.as_deref()), (false, Some("GrantLimitReached")));
     assert!(plan.access_key.is_some(), "the access key is the link's own, not a grant: never held back");
@@ -49,15 +63,26 @@ fn only_grants_that_would_be_in_force_count_against_the_limit() {
     let mut world = crowded(Some(2));
     // The oldest grants: one naming a foreign subject, one of a level the link lacks, another
     // partner's. None takes a place.
-    world.grants.push(created(grant(HOME, "foreign", &[BETA], "support", vec![user("eve@elsewhere.example")]), "2025-01-01T00:00:00Z"));
-    world.grants.push(created(grant(HOME, "no-level", &[BETA], "nope", vec![user(BOB)]), "2025-01-01T00:00:00Z"));
+    world.grants.push(created(
+        grant(HOME, "foreign", &[BETA], "support", vec![user("eve@elsewhere.example")]),
+        "2025-01-01T00:00:00Z",
+    ));
+    world
+        .grants
+        .push(created(grant(HOME, "no-level", &[BETA], "nope", vec![user(BOB)]), "2025-01-01T00:00:00Z"));
     world.partners.push(partner("other", OTHER_HOME));
-    world.grants.push(created(grant(OTHER_HOME, "theirs", &[BETA], "support", vec![user("x@other.example")]), "2025-01-01T00:00:00Z"));
+    world.grants.push(created(
+        grant(OTHER_HOME, "theirs", &[BETA], "support", vec![user("x@other.example")]),
+        "2025-01-01T00:00:00Z",
+    ));
     let reasons = reasons(&world.plan());
     assert_eq!(reasons["foreign"], Reason::SubjectNotAllowed);
     assert_eq!(reasons["no-level"], Reason::LevelNotFound);
     assert_eq!(reasons["theirs"], Reason::LinkNotFound);
-    assert_eq!((reasons["beta-support"], reasons["g2"], reasons["g3"]), (Reason::Granted, Reason::Granted, Reason::GrantLimitReached));
+    assert_eq!(
+        (reasons["beta-support"], reasons["g2"], reasons["g3"]),
+        (Reason::Granted, Reason::Granted, Reason::GrantLimitReached)
+    );
 }
 
 #[test]
@@ -90,7 +115,8 @@ fn a_grant_judged_with_the_older_ones_gets_the_verdict_it_gets_among_all() {
         let smallest = smallest_grant_limit(&world.links);
         for grant in &naming {
             let judged = judged_with(grant, &naming, smallest);
-            let alone = World { grants: judged.iter().map(|g| (**g).clone()).collect(), ..world.clone() }.plan();
+            let alone =
+                World { grants: judged.iter().map(|g| (**g).clone()).collect(), ..world.clone() }.plan();
             let name = grant.name_any();
             assert_eq!(alone.grant(HOME, &name), among_all.grant(HOME, &name), "{name} with limit {limit:?}");
         }

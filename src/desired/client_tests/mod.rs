@@ -12,12 +12,16 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference, Time,
+};
 use kube::Resource;
 use proptest::prelude::*;
 
 use super::*;
-use crate::api::{AccessGrantSpec, AccessKey, ClientLinkSpec, ClientLinkStatus, Expiry, Identities, PartnerSpec, Subject};
+use crate::api::{
+    AccessGrantSpec, AccessKey, ClientLinkSpec, ClientLinkStatus, Expiry, Identities, PartnerSpec, Subject,
+};
 use crate::desired::coverage::covers;
 use crate::desired::identity::is_allowed;
 use crate::desired::test_builders::*;
@@ -52,7 +56,12 @@ fn from_now(seconds: i64) -> Timestamp {
 }
 
 fn access_rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> AccessRule {
-    AccessRule { api_groups: strings(groups), resources: strings(resources), verbs: strings(verbs), resource_names: vec![] }
+    AccessRule {
+        api_groups: strings(groups),
+        resources: strings(resources),
+        verbs: strings(verbs),
+        resource_names: vec![],
+    }
 }
 
 fn inline(name: &str, rules: Vec<AccessRule>) -> AccessLevel {
@@ -60,11 +69,23 @@ fn inline(name: &str, rules: Vec<AccessRule>) -> AccessLevel {
 }
 
 fn from_role(name: &str, role: &str) -> AccessLevel {
-    AccessLevel { name: name.into(), cluster_role: None, role: Some(role.into()), rules: None, on_request: None }
+    AccessLevel {
+        name: name.into(),
+        cluster_role: None,
+        role: Some(role.into()),
+        rules: None,
+        on_request: None,
+    }
 }
 
 fn from_cluster_role(name: &str, cluster_role: &str) -> AccessLevel {
-    AccessLevel { name: name.into(), cluster_role: Some(cluster_role.into()), role: None, rules: None, on_request: None }
+    AccessLevel {
+        name: name.into(),
+        cluster_role: Some(cluster_role.into()),
+        role: None,
+        rules: None,
+        on_request: None,
+    }
 }
 
 /// The platform's ceiling: read-only, no Secrets.
@@ -72,7 +93,18 @@ fn ceiling() -> Vec<PolicyRule> {
     vec![
         rule(
             &["", "apps", "batch"],
-            &["pods", "pods/log", "configmaps", "services", "endpoints", "events", "deployments", "replicasets", "jobs", "cronjobs"],
+            &[
+                "pods",
+                "pods/log",
+                "configmaps",
+                "services",
+                "endpoints",
+                "events",
+                "deployments",
+                "replicasets",
+                "jobs",
+                "cronjobs",
+            ],
             READ,
         ),
         rule(&["apps"], &["*/scale"], &["get"]),
@@ -81,7 +113,10 @@ fn ceiling() -> Vec<PolicyRule> {
 
 /// The ClusterRole the story's `support` level names.
 fn view() -> Vec<PolicyRule> {
-    vec![rule(&[""], &["pods", "pods/log", "configmaps", "services"], READ), rule(&["apps"], &["deployments"], READ)]
+    vec![
+        rule(&[""], &["pods", "pods/log", "configmaps", "services"], READ),
+        rule(&["apps"], &["deployments"], READ),
+    ]
 }
 
 /// The Role in beta the story's `tickets` level names.
@@ -117,7 +152,10 @@ fn partner(name: &str, home: &str) -> Partner {
             home_namespace: home.into(),
             responsible_party: None,
             admins: vec![],
-            identities: Identities { user_suffixes: vec![format!("@{name}.example")], groups: vec![format!("{name}:analysts")] },
+            identities: Identities {
+                user_suffixes: vec![format!("@{name}.example")],
+                groups: vec![format!("{name}:analysts")],
+            },
             client_namespace_selector: None,
             adopt_existing_home: None,
         },
@@ -149,7 +187,13 @@ fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> Client
 fn grant(home: &str, name: &str, clients: &[&str], level: &str, subjects: Vec<Subject>) -> AccessGrant {
     let mut g = AccessGrant::new(
         name,
-        AccessGrantSpec { clients: strings(clients).into(), access_level: level.into(), subjects, expires_at: None, review: None },
+        AccessGrantSpec {
+            clients: strings(clients).into(),
+            access_level: level.into(),
+            subjects,
+            expires_at: None,
+            review: None,
+        },
     );
     g.metadata.namespace = Some(home.into());
     g.metadata.uid = Some(format!("uid-grant-{home}-{name}"));
@@ -158,7 +202,8 @@ fn grant(home: &str, name: &str, clients: &[&str], level: &str, subjects: Vec<Su
 
 fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, Option<Vec<&str>>)]) -> LabelSelector {
     LabelSelector {
-        match_labels: (!labels.is_empty()).then(|| labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        match_labels: (!labels.is_empty())
+            .then(|| labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
         match_expressions: (!expressions.is_empty()).then(|| {
             expressions
                 .iter()
@@ -198,18 +243,31 @@ impl World {
             BETA,
             "techhelp",
             "techhelp",
-            vec![from_cluster_role("support", "view"), from_role("tickets", "ticket-reader"), inline("settings", settings_rules())],
+            vec![
+                from_cluster_role("support", "view"),
+                from_role("tickets", "ticket-reader"),
+                inline("settings", settings_rules()),
+            ],
         );
         beta.spec.access_key = Some(AccessKey { access_level: "support".into() });
         beta.spec.expires_at = Some(Expiry::from(t("2027-06-30T00:00:00Z")));
-        let mut support = grant(HOME, "beta-support", &[BETA], "support", vec![user(BOB), group(ANALYSTS), sa("ticket-bot")]);
+        let mut support = grant(
+            HOME,
+            "beta-support",
+            &[BETA],
+            "support",
+            vec![user(BOB), group(ANALYSTS), sa("ticket-bot")],
+        );
         support.spec.expires_at = Some(Expiry::from(t("2026-12-31T00:00:00Z")));
         World {
             namespace_labels: BTreeMap::new(),
             partners: vec![techhelp],
             links: vec![beta],
             grants: vec![support],
-            roles: BTreeMap::from([(BETA.to_string(), BTreeMap::from([("ticket-reader".to_string(), ticket_reader())]))]),
+            roles: BTreeMap::from([(
+                BETA.to_string(),
+                BTreeMap::from([("ticket-reader".to_string(), ticket_reader())]),
+            )]),
             cluster_roles: BTreeMap::from([("view".to_string(), view())]),
             ceiling: Some(ceiling()),
             now: now(),
@@ -225,9 +283,15 @@ impl World {
 
     /// What the controller's caches hand `plan` for one namespace.
     fn plan_in(&self, ns: &str) -> ClientPlan {
-        let links: Vec<ClientLink> = self.links.iter().filter(|l| l.metadata.namespace.as_deref() == Some(ns)).cloned().collect();
-        let grants: Vec<Arc<AccessGrant>> =
-            self.grants.iter().filter(|g| g.spec.clients.iter().any(|c| c == ns)).cloned().map(Arc::new).collect();
+        let links: Vec<ClientLink> =
+            self.links.iter().filter(|l| l.metadata.namespace.as_deref() == Some(ns)).cloned().collect();
+        let grants: Vec<Arc<AccessGrant>> = self
+            .grants
+            .iter()
+            .filter(|g| g.spec.clients.iter().any(|c| c == ns))
+            .cloned()
+            .map(Arc::new)
+            .collect();
         let (no_labels, no_roles) = (BTreeMap::new(), BTreeMap::new());
         let homes = marked_homes(&self.partners);
         plan(&ClientInputs {
@@ -249,7 +313,10 @@ impl World {
     }
 
     fn link_mut(&mut self, ns: &str, name: &str) -> &mut ClientLink {
-        self.links.iter_mut().find(|l| l.metadata.namespace.as_deref() == Some(ns) && l.metadata.name.as_deref() == Some(name)).unwrap()
+        self.links
+            .iter_mut()
+            .find(|l| l.metadata.namespace.as_deref() == Some(ns) && l.metadata.name.as_deref() == Some(name))
+            .unwrap()
     }
 
     /// The story's link.
@@ -296,7 +363,12 @@ fn rbac_group(name: &str) -> RbacSubject {
 }
 
 fn rbac_sa(name: &str, ns: &str) -> RbacSubject {
-    RbacSubject { kind: "ServiceAccount".into(), name: name.into(), namespace: Some(ns.into()), api_group: None }
+    RbacSubject {
+        kind: "ServiceAccount".into(),
+        name: name.into(),
+        namespace: Some(ns.into()),
+        api_group: None,
+    }
 }
 
 fn role_ref_to(name: &str) -> RoleRef {
@@ -304,7 +376,11 @@ fn role_ref_to(name: &str) -> RoleRef {
 }
 
 fn link_reason(plan: &ClientPlan, name: &str) -> Reason {
-    plan.links.get(name).unwrap_or_else(|| panic!("no verdict for link {name}: {:?}", plan.links)).verdict.reason
+    plan.links
+        .get(name)
+        .unwrap_or_else(|| panic!("no verdict for link {name}: {:?}", plan.links))
+        .verdict
+        .reason
 }
 
 fn grant_reason(plan: &ClientPlan, home: &str, name: &str) -> Reason {
@@ -318,7 +394,12 @@ fn role_names(plan: &ClientPlan) -> BTreeSet<String> {
 /// The binding planned for a grant, found through the grant's verdict.
 fn binding_of<'a>(plan: &'a ClientPlan, home: &str, name: &str) -> Option<&'a RoleBinding> {
     let binding = plan.grant(home, name)?.role_binding.as_deref()?;
-    Some(plan.bindings.iter().find(|b| b.metadata.name.as_deref() == Some(binding)).expect("a granted grant's binding is planned"))
+    Some(
+        plan.bindings
+            .iter()
+            .find(|b| b.metadata.name.as_deref() == Some(binding))
+            .expect("a granted grant's binding is planned"),
+    )
 }
 
 /// The Role planned for a level of a link.

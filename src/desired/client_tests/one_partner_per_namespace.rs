@@ -7,12 +7,23 @@ fn the_oldest_link_holds_the_namespace() {
     let plan = contested().plan();
     assert_eq!(link_reason(&plan, "techhelp"), Reason::Active);
     assert_eq!(link_reason(&plan, "other"), Reason::Conflict);
-    assert!(plan.links["other"].verdict.message.contains("techhelp"), "{}", plan.links["other"].verdict.message);
+    assert!(
+        plan.links["other"].verdict.message.contains("techhelp"),
+        "{}",
+        plan.links["other"].verdict.message
+    );
     assert_eq!(plan.active_link_uid.as_deref(), Some(LINK_UID));
     assert_eq!(grant_reason(&plan, HOME, "beta-support"), Reason::Granted);
-    assert_eq!(grant_reason(&plan, OTHER_HOME, "beta-help"), Reason::LinkNotReady, "the loser's partner grants nothing");
+    assert_eq!(
+        grant_reason(&plan, OTHER_HOME, "beta-help"),
+        Reason::LinkNotReady,
+        "the loser's partner grants nothing"
+    );
     assert_eq!(owner_uids(&plan), BTreeSet::from([LINK_UID.to_string()]), "every object is the winner's");
-    assert_eq!(plan.access_key.as_ref().unwrap().binding.metadata.owner_references, Some(vec![link_owner_ref("techhelp", LINK_UID)]));
+    assert_eq!(
+        plan.access_key.as_ref().unwrap().binding.metadata.owner_references,
+        Some(vec![link_owner_ref("techhelp", LINK_UID)])
+    );
     assert_eq!(plan.partner_home.as_deref(), Some(HOME));
 
     // Make the rival older: it wins, and TechHelp's access is gone entirely.
@@ -26,7 +37,9 @@ fn the_oldest_link_holds_the_namespace() {
     assert_eq!(owner_uids(&plan), BTreeSet::from(["uid-link-beta-other".to_string()]));
     assert_eq!(plan.partner_home.as_deref(), Some(OTHER_HOME));
     assert_eq!(plan.links["techhelp"].access_key_secret, None);
-    assert!(plan.bindings.iter().all(|b| b.subjects.as_ref().unwrap() == &vec![rbac_user("carol@other.example")]));
+    assert!(
+        plan.bindings.iter().all(|b| b.subjects.as_ref().unwrap() == &vec![rbac_user("carol@other.example")])
+    );
 }
 
 #[test]
@@ -71,7 +84,10 @@ fn losers_grant_nothing_whatever_they_declare() {
     assert_eq!(owner_uids(&plan), BTreeSet::from([LINK_UID.to_string()]));
     for loser in ["b-second", "a-third"] {
         let verdict = &plan.links[loser];
-        assert!(verdict.grants.is_empty() && verdict.access_key_secret.is_none() && verdict.ends_at.is_none(), "{loser}");
+        assert!(
+            verdict.grants.is_empty() && verdict.access_key_secret.is_none() && verdict.ends_at.is_none(),
+            "{loser}"
+        );
     }
 }
 
@@ -85,6 +101,7 @@ fn who_holds_the_namespace_does_not_depend_on_list_order() {
     assert_eq!(a.links, b.links);
     assert_eq!(a.active_link_uid, b.active_link_uid);
     assert_eq!(role_names(&a), role_names(&b));
-    let binding_names = |p: &ClientPlan| p.bindings.iter().map(|b| b.metadata.name.clone()).collect::<BTreeSet<_>>();
+    let binding_names =
+        |p: &ClientPlan| p.bindings.iter().map(|b| b.metadata.name.clone()).collect::<BTreeSet<_>>();
     assert_eq!(binding_names(&a), binding_names(&b));
 }

@@ -30,15 +30,21 @@ fn arb_subject() -> impl Strategy<Value = Subject> {
 
 /// Mostly grants of the partner's own people only (so that bindings happen), sometimes a mix.
 fn arb_subjects() -> impl Strategy<Value = Vec<Subject>> {
-    let own =
-        prop_oneof!["[a-c]{1,3}@techhelp\\.example".prop_map(|n| user(&n)), Just(group(ANALYSTS)), "[a-c]{1,3}".prop_map(|n| sa(&n)),];
+    let own = prop_oneof![
+        "[a-c]{1,3}@techhelp\\.example".prop_map(|n| user(&n)),
+        Just(group(ANALYSTS)),
+        "[a-c]{1,3}".prop_map(|n| sa(&n)),
+    ];
     prop_oneof![3 => prop::collection::vec(own, 1..4), 2 => prop::collection::vec(arb_subject(), 0..4)]
 }
 
 fn arb_access_rule() -> impl Strategy<Value = AccessRule> {
     let anything = (
         prop::sample::subsequence(vec!["", "apps", "*"], 1..3),
-        prop::sample::subsequence(vec!["pods", "secrets", "configmaps", "*", "pods/log", "pods/exec", "deployments/scale"], 1..3),
+        prop::sample::subsequence(
+            vec!["pods", "secrets", "configmaps", "*", "pods/log", "pods/exec", "deployments/scale"],
+            1..3,
+        ),
         prop::sample::subsequence(vec!["get", "list", "delete", "escalate", "*"], 1..3),
         prop::sample::subsequence(vec!["a", "b"], 0..2),
     )
@@ -203,9 +209,16 @@ prop_compose! {
 /// The link in force and its partner, if any.
 fn in_force<'a>(world: &'a World, plan: &ClientPlan) -> Option<(&'a ClientLink, &'a Partner)> {
     let uid = plan.active_link_uid.as_deref()?;
-    let link = world.links.iter().find(|l| l.metadata.uid.as_deref() == Some(uid)).expect("the active link is one of the inputs");
-    let partner =
-        world.partners.iter().find(|p| p.metadata.name.as_deref() == Some(link.spec.partner.as_str())).expect("its partner exists");
+    let link = world
+        .links
+        .iter()
+        .find(|l| l.metadata.uid.as_deref() == Some(uid))
+        .expect("the active link is one of the inputs");
+    let partner = world
+        .partners
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(link.spec.partner.as_str()))
+        .expect("its partner exists");
     Some((link, partner))
 }
 
@@ -422,7 +435,9 @@ fn the_generator_reaches_grants_and_refusals() {
         let plan = world.plan();
         bindings += plan.bindings.len();
         keys += usize::from(plan.access_key.is_some());
-        for reason in plan.links.values().map(|l| l.verdict.reason).chain(plan.grants.iter().map(|g| g.verdict.reason)) {
+        for reason in
+            plan.links.values().map(|l| l.verdict.reason).chain(plan.grants.iter().map(|g| g.verdict.reason))
+        {
             *reasons.entry(reason).or_default() += 1;
         }
     }

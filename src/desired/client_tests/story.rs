@@ -84,8 +84,12 @@ fn the_story_materializes_exactly_the_support_level_for_beta() {
         (names::CLIENT_LINK, "techhelp"),
         (names::CLIENT_NAMESPACE, BETA),
     ]);
-    let partner_owner =
-        OwnerReference { kind: "Partner".into(), name: "techhelp".into(), uid: "uid-partner-techhelp".into(), ..owner.clone() };
+    let partner_owner = OwnerReference {
+        kind: "Partner".into(),
+        name: "techhelp".into(),
+        uid: "uid-partner-techhelp".into(),
+        ..owner.clone()
+    };
     assert_eq!(
         key.service_account,
         ServiceAccount {
@@ -156,15 +160,27 @@ fn role_and_inline_levels_get_roles_of_exactly_their_rules() {
     world.grants.push(grant(HOME, "beta-settings", &[BETA], "settings", vec![user(BOB)]));
     let mut with_names = access_rule(&[""], &["configmaps"], &["get"]);
     with_names.resource_names = strings(&["app-settings"]);
-    world.beta().spec.access_levels[2] = inline("settings", vec![access_rule(&[""], &["pods"], READ), with_names]);
+    world.beta().spec.access_levels[2] =
+        inline("settings", vec![access_rule(&[""], &["pods"], READ), with_names]);
     let plan = world.plan();
 
     assert_eq!(role_names(&plan).len(), 3);
-    assert_eq!(role_of(&plan, LINK_UID, "support").unwrap().rules, Some(view()), "a ClusterRole's rules, copied");
-    assert_eq!(role_of(&plan, LINK_UID, "tickets").unwrap().rules, Some(ticket_reader()), "a Role's rules, resourceNames kept");
+    assert_eq!(
+        role_of(&plan, LINK_UID, "support").unwrap().rules,
+        Some(view()),
+        "a ClusterRole's rules, copied"
+    );
+    assert_eq!(
+        role_of(&plan, LINK_UID, "tickets").unwrap().rules,
+        Some(ticket_reader()),
+        "a Role's rules, resourceNames kept"
+    );
     assert_eq!(
         role_of(&plan, LINK_UID, "settings").unwrap().rules,
-        Some(vec![rule(&[""], &["pods"], READ), named(rule(&[""], &["configmaps"], &["get"]), &["app-settings"])]),
+        Some(vec![
+            rule(&[""], &["pods"], READ),
+            named(rule(&[""], &["configmaps"], &["get"]), &["app-settings"])
+        ]),
         "inline rules, resourceNames only when given"
     );
     for (grant, level) in [("beta-tickets", "tickets"), ("beta-settings", "settings")] {
@@ -173,7 +189,10 @@ fn role_and_inline_levels_get_roles_of_exactly_their_rules() {
         assert_eq!(binding.role_ref, role_ref_to(&names::level_role(LINK_UID, level)));
         assert_eq!(binding.subjects, Some(vec![rbac_user(BOB)]));
         assert_eq!(binding.metadata.labels.as_ref().unwrap()[names::ACCESS_LEVEL], level);
-        assert_eq!(binding.metadata.labels.as_ref().unwrap()[names::GRANT_UID], format!("uid-grant-{HOME}-{grant}"));
+        assert_eq!(
+            binding.metadata.labels.as_ref().unwrap()[names::GRANT_UID],
+            format!("uid-grant-{HOME}-{grant}")
+        );
     }
     for role in &plan.roles {
         assert_eq!(role.metadata.owner_references, Some(vec![link_owner_ref("techhelp", LINK_UID)]));
@@ -196,8 +215,16 @@ fn only_levels_in_use_get_a_role() {
             },
             &[],
         ),
-        ("key on settings", |w| w.beta().spec.access_key = Some(AccessKey { access_level: "settings".into() }), &["support", "settings"]),
-        ("a refused grant uses nothing", |w| w.grant_mut("beta-support").spec.subjects = vec![user("eve@evil.example")], &["support"]),
+        (
+            "key on settings",
+            |w| w.beta().spec.access_key = Some(AccessKey { access_level: "settings".into() }),
+            &["support", "settings"],
+        ),
+        (
+            "a refused grant uses nothing",
+            |w| w.grant_mut("beta-support").spec.subjects = vec![user("eve@evil.example")],
+            &["support"],
+        ),
     ];
     for (what, change, levels) in cases {
         let mut world = World::story();
@@ -205,7 +232,11 @@ fn only_levels_in_use_get_a_role() {
         let plan = world.plan();
         let expected: BTreeSet<String> = levels.iter().map(|l| names::level_role(LINK_UID, l)).collect();
         assert_eq!(role_names(&plan), expected, "{what}");
-        assert_eq!(link_reason(&plan, "techhelp"), Reason::Active, "{what}: unused levels are still judged fine");
+        assert_eq!(
+            link_reason(&plan, "techhelp"),
+            Reason::Active,
+            "{what}: unused levels are still judged fine"
+        );
     }
 }
 
@@ -213,7 +244,12 @@ fn only_levels_in_use_get_a_role() {
 fn a_grant_over_several_clients_is_planned_in_each_namespace_on_its_own() {
     let mut world = World::story();
     world.grant_mut("beta-support").spec.clients = strings(&[BETA, GAMMA, DELTA]).into();
-    world.links.push(link(GAMMA, "support-vendor", "techhelp", vec![inline("support", vec![access_rule(&[""], &["pods"], READ)])]));
+    world.links.push(link(
+        GAMMA,
+        "support-vendor",
+        "techhelp",
+        vec![inline("support", vec![access_rule(&[""], &["pods"], READ)])],
+    ));
 
     let beta = world.plan_in(BETA);
     let gamma = world.plan_in(GAMMA);
@@ -225,7 +261,8 @@ fn a_grant_over_several_clients_is_planned_in_each_namespace_on_its_own() {
     assert!(nothing_granted(&delta));
 
     let gamma_uid = "uid-link-gamma-support-vendor";
-    let (in_beta, in_gamma) = (binding_of(&beta, HOME, "beta-support").unwrap(), binding_of(&gamma, HOME, "beta-support").unwrap());
+    let (in_beta, in_gamma) =
+        (binding_of(&beta, HOME, "beta-support").unwrap(), binding_of(&gamma, HOME, "beta-support").unwrap());
     assert_eq!(in_beta.metadata.namespace.as_deref(), Some(BETA));
     assert_eq!(in_gamma.metadata.namespace.as_deref(), Some(GAMMA));
     assert_ne!(in_beta.metadata.name, in_gamma.metadata.name, "one binding per (grant, client) pair");
@@ -233,7 +270,10 @@ fn a_grant_over_several_clients_is_planned_in_each_namespace_on_its_own() {
     assert_eq!(in_gamma.metadata.owner_references, Some(vec![link_owner_ref("support-vendor", gamma_uid)]));
     assert_eq!(in_gamma.role_ref, role_ref_to(&names::level_role(gamma_uid, "support")));
     // Each client's own level: gamma's support level is pods only.
-    assert_eq!(role_of(&gamma, gamma_uid, "support").unwrap().rules, Some(vec![rule(&[""], &["pods"], READ)]));
+    assert_eq!(
+        role_of(&gamma, gamma_uid, "support").unwrap().rules,
+        Some(vec![rule(&[""], &["pods"], READ)])
+    );
     // Same subjects in both; the ServiceAccount is always the home namespace's.
     assert_eq!(in_beta.subjects, in_gamma.subjects);
     assert!(in_gamma.subjects.as_ref().unwrap().contains(&rbac_sa("ticket-bot", HOME)));

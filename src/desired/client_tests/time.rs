@@ -23,7 +23,11 @@ fn expiry_is_at_the_instant() {
         let plan = world.plan();
         assert_eq!(link_reason(&plan, "techhelp"), link_expected, "{what}");
         assert_eq!(grant_reason(&plan, HOME, "beta-support"), grant_expected, "{what}");
-        assert_eq!(binding_of(&plan, HOME, "beta-support").is_some(), grant_expected == Reason::Granted, "{what}");
+        assert_eq!(
+            binding_of(&plan, HOME, "beta-support").is_some(),
+            grant_expected == Reason::Granted,
+            "{what}"
+        );
         if link_expected == Reason::Expired {
             assert!(nothing_granted(&plan), "{what}: an expired link grants nothing, not even its key");
         }

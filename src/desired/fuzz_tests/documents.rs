@@ -2,14 +2,23 @@
 
 use super::*;
 
-pub(super) const PARTNER_NAMES: &[&str] = &["techhelp", "techhelp", "techhelp", "techhelp", "other", "t.help", "ghost"];
-pub(super) const HOMES: &[&str] =
-    &["partner-techhelp", "partner-techhelp", "partner-techhelp", "partner-techhelp", "partner-other", "beta"];
+pub(super) const PARTNER_NAMES: &[&str] =
+    &["techhelp", "techhelp", "techhelp", "techhelp", "other", "t.help", "ghost"];
+pub(super) const HOMES: &[&str] = &[
+    "partner-techhelp",
+    "partner-techhelp",
+    "partner-techhelp",
+    "partner-techhelp",
+    "partner-other",
+    "beta",
+];
 /// The namespace planned: mostly a client, sometimes the partner's own home.
-pub(super) const NAMESPACES: &[&str] = &["beta", "beta", "beta", "beta", "beta", "beta", "beta", "beta", "gamma", "partner-techhelp"];
+pub(super) const NAMESPACES: &[&str] =
+    &["beta", "beta", "beta", "beta", "beta", "beta", "beta", "beta", "gamma", "partner-techhelp"];
 pub(super) const CLIENTS: &[&str] = &["beta", "beta", "beta", "gamma"];
 pub(super) const LINK_NAMES: &[&str] = &["techhelp", "link-a", "link-b"];
-pub(super) const GRANT_NAMES: &[&str] = &["beta-support", "g.1", "g-2", "a-long-grant-name-that-is-cut-down-to-fit-a.into-binding-name"];
+pub(super) const GRANT_NAMES: &[&str] =
+    &["beta-support", "g.1", "g-2", "a-long-grant-name-that-is-cut-down-to-fit-a.into-binding-name"];
 pub(super) const LEVELS: &[&str] = &["support", "support", "l0", "l1"];
 pub(super) const ROLE_NAMES: &[&str] = &["reader", "deleter", "absent"];
 pub(super) const CLUSTER_ROLE_NAMES: &[&str] = &["view", "view", "edit", "urls", "absent"];
@@ -23,18 +32,46 @@ pub(super) const USERS: &[&str] = &[
     "system:a@techhelp.example",
     "bob@techhelp.example.evil",
 ];
-pub(super) const GROUPS: &[&str] = &["techhelp:analysts", "techhelp:analysts", "other:analysts", "system:masters", "system:authenticated"];
+pub(super) const GROUPS: &[&str] =
+    &["techhelp:analysts", "techhelp:analysts", "other:analysts", "system:masters", "system:authenticated"];
 pub(super) const SERVICE_ACCOUNTS: &[&str] =
     &["ticket-bot", "ticket-bot", "bot.v2", "Bad_Name", "system:serviceaccount:kube-system:default"];
-pub(super) const SUFFIXES: &[&str] = &["@techhelp.example", "@techhelp.example", "@other.example", "@", "e", "system:"];
-pub(super) const LABEL_KEYS: &[&str] = &["allowed", "tier", "liaison.dev/partners-allowed", "kubernetes.io/metadata.name"];
+pub(super) const SUFFIXES: &[&str] =
+    &["@techhelp.example", "@techhelp.example", "@other.example", "@", "e", "system:"];
+pub(super) const LABEL_KEYS: &[&str] =
+    &["allowed", "tier", "liaison.dev/partners-allowed", "kubernetes.io/metadata.name"];
 pub(super) const LABEL_VALUES: &[&str] = &["true", "gold", "beta", ""];
-pub(super) const OPERATORS: &[&str] =
-    &["In", "NotIn", "Exists", "DoesNotExist", "In", "NotIn", "Exists", "DoesNotExist", "in", "Equals", "Gt", ""];
+pub(super) const OPERATORS: &[&str] = &[
+    "In",
+    "NotIn",
+    "Exists",
+    "DoesNotExist",
+    "In",
+    "NotIn",
+    "Exists",
+    "DoesNotExist",
+    "in",
+    "Equals",
+    "Gt",
+    "",
+];
 pub(super) const API_GROUPS: &[&str] = &["", "apps", "*", "batch", "rbac.authorization.k8s.io"];
-pub(super) const RESOURCES: &[&str] =
-    &["pods", "pods/log", "pods/exec", "secrets", "configmaps", "deployments", "deployments/scale", "*", "*/scale", "*/*", "", "a/b/c"];
-pub(super) const VERBS: &[&str] = &["get", "list", "watch", "create", "delete", "escalate", "bind", "impersonate", "*", "", "GET"];
+pub(super) const RESOURCES: &[&str] = &[
+    "pods",
+    "pods/log",
+    "pods/exec",
+    "secrets",
+    "configmaps",
+    "deployments",
+    "deployments/scale",
+    "*",
+    "*/scale",
+    "*/*",
+    "",
+    "a/b/c",
+];
+pub(super) const VERBS: &[&str] =
+    &["get", "list", "watch", "create", "delete", "escalate", "bind", "impersonate", "*", "", "GET"];
 pub(super) const RESOURCE_NAMES: &[&str] = &["a", "b", "*", ""];
 pub(super) const URLS: &[&str] = &["/healthz", "*", "/api/*", ""];
 
@@ -94,11 +131,17 @@ pub(super) fn timestamp_json(shape: Shape) -> BoxedStrategy<Value> {
             1 => Just(json!(true)),
         ]
         .boxed(),
-        Shape::Typed => prop_oneof![16 => one_of(GOOD_TIMES), 1 => one_of(EDGE_TIMES), 1 => odd_string()].prop_map(Value::String).boxed(),
+        Shape::Typed => prop_oneof![16 => one_of(GOOD_TIMES), 1 => one_of(EDGE_TIMES), 1 => odd_string()]
+            .prop_map(Value::String)
+            .boxed(),
     }
 }
 
-pub(super) fn meta_doc(shape: Shape, names: &'static [&'static str], namespaces: Option<&'static [&'static str]>) -> BoxedStrategy<Value> {
+pub(super) fn meta_doc(
+    shape: Shape,
+    names: &'static [&'static str],
+    namespaces: Option<&'static [&'static str]>,
+) -> BoxedStrategy<Value> {
     let namespace = match namespaces {
         Some(pool) => prop::option::weighted(0.97, mostly(pool)).boxed(),
         None => prop::option::weighted(0.03, hostile_string()).boxed(),
@@ -143,8 +186,9 @@ pub(super) fn arb_labels() -> BoxedStrategy<BTreeMap<String, String>> {
 pub(super) fn arb_selector() -> BoxedStrategy<LabelSelector> {
     let key = || prop_oneof![3 => one_of(LABEL_KEYS), 1 => odd_string()];
     let value = || prop_oneof![3 => one_of(LABEL_VALUES), 1 => odd_string()];
-    let requirement = (key(), mostly(OPERATORS), prop::option::weighted(0.8, prop::collection::vec(value(), 0..3)))
-        .prop_map(|(key, operator, values)| LabelSelectorRequirement { key, operator, values });
+    let requirement =
+        (key(), mostly(OPERATORS), prop::option::weighted(0.8, prop::collection::vec(value(), 0..3)))
+            .prop_map(|(key, operator, values)| LabelSelectorRequirement { key, operator, values });
     let labels = prop::collection::btree_map(key(), value(), 0..3);
     (prop::option::of(labels), prop::option::of(prop::collection::vec(requirement, 0..3)))
         .prop_map(|(match_labels, match_expressions)| LabelSelector { match_labels, match_expressions })
@@ -152,7 +196,8 @@ pub(super) fn arb_selector() -> BoxedStrategy<LabelSelector> {
 }
 
 pub(super) fn subject_doc(shape: Shape) -> BoxedStrategy<Value> {
-    let odd_kind = (prop_oneof![one_of(&["user", "Robot", "", "SERVICEACCOUNT"]), odd_string()], odd_string());
+    let odd_kind =
+        (prop_oneof![one_of(&["user", "Robot", "", "SERVICEACCOUNT"]), odd_string()], odd_string());
     let named = prop_oneof![
         4 => mostly(USERS).prop_map(|n| ("User".to_string(), n)),
         3 => mostly(GROUPS).prop_map(|n| ("Group".to_string(), n)),
@@ -164,7 +209,14 @@ pub(super) fn subject_doc(shape: Shape) -> BoxedStrategy<Value> {
     };
     (named, prop::option::weighted(0.05, mostly(&["kube-system", "partner-techhelp", "beta"])), extra(shape))
         .prop_map(|((kind, name), namespace, extra)| {
-            object(vec![("kind", Some(json!(kind))), ("name", Some(json!(name))), ("namespace", namespace.map(Value::String))], extra)
+            object(
+                vec![
+                    ("kind", Some(json!(kind))),
+                    ("name", Some(json!(name))),
+                    ("namespace", namespace.map(Value::String)),
+                ],
+                extra,
+            )
         })
         .boxed()
 }
@@ -247,11 +299,12 @@ pub(super) fn level_doc(shape: Shape) -> BoxedStrategy<Value> {
     let odd_source = prop_oneof![
         Just(vec![("rules", json!([]))]),
         Just(vec![]),
-        (mostly(ROLE_NAMES), mostly(CLUSTER_ROLE_NAMES), prop::collection::vec(rule_doc(shape), 1..2)).prop_map(|(r, c, rules)| vec![
-            ("role", json!(r)),
-            ("clusterRole", json!(c)),
-            ("rules", json!(rules))
-        ]),
+        (mostly(ROLE_NAMES), mostly(CLUSTER_ROLE_NAMES), prop::collection::vec(rule_doc(shape), 1..2))
+            .prop_map(|(r, c, rules)| vec![
+                ("role", json!(r)),
+                ("clusterRole", json!(c)),
+                ("rules", json!(rules))
+            ]),
     ];
     let source = match shape {
         Shape::Wild => prop_oneof![3 => one_source, 1 => odd_source].boxed(),
@@ -268,18 +321,19 @@ pub(super) fn level_doc(shape: Shape) -> BoxedStrategy<Value> {
 
 /// A status of the wild kind: counts out of range, conditions with odd times.
 pub(super) fn status_doc() -> BoxedStrategy<Value> {
-    let condition = (odd_string(), timestamp_json(Shape::Wild), extra(Shape::Wild)).prop_map(|(reason, at, extra)| {
-        object(
-            vec![
-                ("type", Some(json!("Ready"))),
-                ("status", Some(json!("True"))),
-                ("reason", Some(json!(reason))),
-                ("message", Some(json!(""))),
-                ("lastTransitionTime", Some(at)),
-            ],
-            extra,
-        )
-    });
+    let condition =
+        (odd_string(), timestamp_json(Shape::Wild), extra(Shape::Wild)).prop_map(|(reason, at, extra)| {
+            object(
+                vec![
+                    ("type", Some(json!("Ready"))),
+                    ("status", Some(json!("True"))),
+                    ("reason", Some(json!(reason))),
+                    ("message", Some(json!(""))),
+                    ("lastTransitionTime", Some(at)),
+                ],
+                extra,
+            )
+        });
     (number(), number(), prop::collection::vec(condition, 0..2), extra(Shape::Wild))
         .prop_map(|(generation, count, conditions, extra)| {
             object(
@@ -311,7 +365,13 @@ pub(super) fn suspended_json(shape: Shape) -> BoxedStrategy<Option<Value>> {
     .boxed()
 }
 
-pub(super) fn resource_doc(kind: &str, metadata: Value, spec: Value, status: Option<Value>, extra: Option<(String, Value)>) -> Value {
+pub(super) fn resource_doc(
+    kind: &str,
+    metadata: Value,
+    spec: Value,
+    status: Option<Value>,
+    extra: Option<(String, Value)>,
+) -> Value {
     object(
         vec![
             ("apiVersion", Some(json!(API_VERSION))),
@@ -371,20 +431,32 @@ pub(super) fn partner_doc(shape: Shape) -> BoxedStrategy<Value> {
         extra(shape),
         extra(shape),
     )
-        .prop_map(|((metadata, home), display, responsible, admins, identities, selector, status, spec_extra, extra)| {
-            let spec = object(
-                vec![
-                    ("displayName", display.map(Value::String)),
-                    ("homeNamespace", Some(json!(home))),
-                    ("responsibleParty", responsible),
-                    ("admins", Some(json!(admins))),
-                    ("identities", identities),
-                    ("clientNamespaceSelector", selector),
-                ],
+        .prop_map(
+            |(
+                (metadata, home),
+                display,
+                responsible,
+                admins,
+                identities,
+                selector,
+                status,
                 spec_extra,
-            );
-            resource_doc("Partner", metadata, spec, status, extra)
-        })
+                extra,
+            )| {
+                let spec = object(
+                    vec![
+                        ("displayName", display.map(Value::String)),
+                        ("homeNamespace", Some(json!(home))),
+                        ("responsibleParty", responsible),
+                        ("admins", Some(json!(admins))),
+                        ("identities", identities),
+                        ("clientNamespaceSelector", selector),
+                    ],
+                    spec_extra,
+                );
+                resource_doc("Partner", metadata, spec, status, extra)
+            },
+        )
         .boxed()
 }
 
@@ -397,7 +469,8 @@ pub(super) fn techhelp_doc() -> BoxedStrategy<Value> {
             if story {
                 doc["spec"]["admins"] = json!([{"kind": "User", "name": "alice@techhelp.example"}]);
                 doc["spec"]["responsibleParty"] = json!({"kind": "Group", "name": "vendor-managers"});
-                doc["spec"]["identities"] = json!({"userSuffixes": ["@techhelp.example"], "groups": ["techhelp:analysts"]});
+                doc["spec"]["identities"] =
+                    json!({"userSuffixes": ["@techhelp.example"], "groups": ["techhelp:analysts"]});
             }
             doc
         })
@@ -447,13 +520,15 @@ pub(super) fn link_doc(shape: Shape) -> BoxedStrategy<Value> {
 
 pub(super) fn grant_doc(shape: Shape) -> BoxedStrategy<Value> {
     (
-        (meta_doc(shape, GRANT_NAMES, Some(HOMES)), prop::bool::weighted(0.75)).prop_map(|(mut metadata, at_home)| {
-            // Mostly in TechHelp's home, so that it is TechHelp's grant.
-            if at_home && metadata.get("namespace").is_some() {
-                metadata["namespace"] = json!("partner-techhelp");
-            }
-            metadata
-        }),
+        (meta_doc(shape, GRANT_NAMES, Some(HOMES)), prop::bool::weighted(0.75)).prop_map(
+            |(mut metadata, at_home)| {
+                // Mostly in TechHelp's home, so that it is TechHelp's grant.
+                if at_home && metadata.get("namespace").is_some() {
+                    metadata["namespace"] = json!("partner-techhelp");
+                }
+                metadata
+            },
+        ),
         prop_oneof![3 => Just(vec!["beta".to_string()]), 1 => prop::collection::vec(mostly(CLIENTS), 1..3)],
         prop_oneof![2 => Just("support".to_string()), 1 => mostly(LEVELS)],
         subjects_doc(shape),

@@ -3,7 +3,9 @@
 use super::*;
 
 fn link_text(spec: &str) -> String {
-    format!("apiVersion: {API_VERSION}\nkind: ClientLink\nmetadata: {{name: l, namespace: beta}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: {API_VERSION}\nkind: ClientLink\nmetadata: {{name: l, namespace: beta}}\nspec:\n{spec}"
+    )
 }
 
 #[test]
@@ -25,7 +27,12 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
 fn yaml_tricks_read_or_are_refused() {
     let laughs: String = (1..10)
         .map(|i| {
-            format!("{}: &{} [{}]\n", (b'a' + i) as char, (b'a' + i) as char, vec![format!("*{}", (b'a' + i - 1) as char); 9].join(","))
+            format!(
+                "{}: &{} [{}]\n",
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                vec![format!("*{}", (b'a' + i - 1) as char); 9].join(",")
+            )
         })
         .collect();
     let cases = [
@@ -86,7 +93,11 @@ fn every_expiry_the_api_server_admits_reads() {
         };
         world.plan().links["l"].verdict.reason
     };
-    assert_eq!(reason_with_expiry("2026-06-01T12:00:00+02:00"), Reason::Active, "the same link with a readable expiry stands");
+    assert_eq!(
+        reason_with_expiry("2026-06-01T12:00:00+02:00"),
+        Reason::Active,
+        "the same link with a readable expiry stands"
+    );
     for at in [
         "9999-12-31T23:59:59Z",
         "9999-12-31T00:00:00Z",
@@ -115,16 +126,22 @@ fn the_hostile_generator_reaches_grants_and_refusals() {
         let plan = normal.plan();
         bindings += plan.bindings.len();
         keys += usize::from(plan.access_key.is_some());
-        for reason in plan.links.values().map(|l| l.verdict.reason).chain(plan.grants.iter().map(|g| g.verdict.reason)) {
+        for reason in
+            plan.links.values().map(|l| l.verdict.reason).chain(plan.grants.iter().map(|g| g.verdict.reason))
+        {
             *reasons.entry(reason).or_default() += 1;
         }
         if let Some(admitted) = normal.admitted() {
             admitted_bindings += admitted.plan().bindings.len();
         }
     }
-    let report =
-        format!("docs {docs}, read {read_ok}, bindings {bindings}, keys {keys}, admitted bindings {admitted_bindings}, {reasons:?}");
-    assert!(read_ok * 2 > docs && read_ok * 20 < docs * 19, "most documents read, some are refused: {report}");
+    let report = format!(
+        "docs {docs}, read {read_ok}, bindings {bindings}, keys {keys}, admitted bindings {admitted_bindings}, {reasons:?}"
+    );
+    assert!(
+        read_ok * 2 > docs && read_ok * 20 < docs * 19,
+        "most documents read, some are refused: {report}"
+    );
     assert!(bindings >= 50 && keys >= 30 && admitted_bindings >= 8, "{report}");
     for reason in [
         Reason::Granted,
@@ -175,7 +192,8 @@ fn a_selector_kubernetes_would_refuse_allows_nothing() {
         }
         .read()
     };
-    let allowed = world(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["prod"]}]})).plan();
+    let allowed =
+        world(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["prod"]}]})).plan();
     assert_eq!(allowed.bindings.len(), 1, "a valid selector still allows");
     for selector in [
         json!({"matchExpressions": [{"key": "allowed", "operator": "NotIn", "values": ["\u{0}"]}]}),

@@ -14,7 +14,10 @@ pub(super) fn may_grant(partner: &Partner, s: &Subject) -> bool {
         return false;
     }
     match s.kind {
-        SubjectKind::User => ids.user_suffixes.iter().any(|suffix| s.name.len() > suffix.len() && s.name.ends_with(suffix.as_str())),
+        SubjectKind::User => ids
+            .user_suffixes
+            .iter()
+            .any(|suffix| s.name.len() > suffix.len() && s.name.ends_with(suffix.as_str())),
         SubjectKind::Group => ids.groups.contains(&s.name),
         SubjectKind::ServiceAccount => is_dns_subdomain(&s.name),
     }
@@ -33,7 +36,11 @@ pub(super) fn rbac_subject(s: &Subject, home: &str) -> RbacSubject {
 /// Kubernetes' selector semantics: every key and value well-formed, every operator known with
 /// the values it takes, and every requirement met. An empty selector matches everything.
 pub(super) fn selector_allows(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let by_labels = selector.match_labels.iter().flatten().all(|(k, v)| is_label_key(k) && is_label_value(v) && labels.get(k) == Some(v));
+    let by_labels = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| is_label_key(k) && is_label_value(v) && labels.get(k) == Some(v));
     let by_expressions = selector.match_expressions.iter().flatten().all(|r| {
         let values = r.values.as_deref().unwrap_or_default();
         let value = labels.get(&r.key);
@@ -91,7 +98,8 @@ pub(super) fn level_rules(world: &World, level: &AccessLevel) -> Option<Vec<Poli
 /// owner without resourceNames every name. Non-resource URLs never reach a Role: not asked.
 /// The atom-by-atom oracle: every atom asked for that no single owner rule covers, sorted once.
 pub(super) fn uncovered_atoms(owner: &[PolicyRule], servant: &[PolicyRule]) -> Vec<Atom> {
-    let mut missing: Vec<Atom> = atoms(servant).into_iter().filter(|atom| !owner.iter().any(|rule| rule_covers(rule, atom))).collect();
+    let mut missing: Vec<Atom> =
+        atoms(servant).into_iter().filter(|atom| !owner.iter().any(|rule| rule_covers(rule, atom))).collect();
     missing.sort();
     missing.dedup();
     missing
@@ -103,7 +111,8 @@ pub(super) fn kubernetes_covers(owner: &[PolicyRule], servant: &[PolicyRule]) ->
     }
     let covered = |group: &str, resource: &str, verb: &str, name: Option<&str>| {
         owner.iter().any(|o| {
-            let (groups, resources) = (o.api_groups.as_deref().unwrap_or_default(), o.resources.as_deref().unwrap_or_default());
+            let (groups, resources) =
+                (o.api_groups.as_deref().unwrap_or_default(), o.resources.as_deref().unwrap_or_default());
             let names = o.resource_names.as_deref().unwrap_or_default();
             let resource_ok = has(resources, "*")
                 || has(resources, resource)
@@ -119,10 +128,12 @@ pub(super) fn kubernetes_covers(owner: &[PolicyRule], servant: &[PolicyRule]) ->
             Some(names) if !names.is_empty() => names.iter().map(|n| Some(n.as_str())).collect(),
             _ => vec![None],
         };
-        rule.api_groups
-            .iter()
-            .flatten()
-            .all(|g| rule.resources.iter().flatten().all(|r| rule.verbs.iter().all(|v| names.iter().all(|n| covered(g, r, v, *n)))))
+        rule.api_groups.iter().flatten().all(|g| {
+            rule.resources
+                .iter()
+                .flatten()
+                .all(|r| rule.verbs.iter().all(|v| names.iter().all(|n| covered(g, r, v, *n))))
+        })
     })
 }
 

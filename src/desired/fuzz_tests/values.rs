@@ -213,14 +213,16 @@ pub(super) fn arb_json() -> BoxedStrategy<Value> {
     leaf.prop_recursive(4, 24, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((field_name(), inner), 0..5).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec((field_name(), inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
     .boxed()
 }
 
 pub(super) fn object(fields: Vec<(&str, Option<Value>)>, extra: Option<(String, Value)>) -> Value {
-    let mut map: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect();
+    let mut map: Map<String, Value> =
+        fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect();
     if let Some((k, v)) = extra {
         map.insert(k, v);
     }

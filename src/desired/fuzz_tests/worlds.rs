@@ -120,7 +120,10 @@ pub(super) fn admissible_partner(p: &Partner) -> bool {
     is_object_name(&p.metadata)
         && is_dns_label(&spec.home_namespace)
         && spec.display_name.as_deref().is_none_or(|d| chars_within(d, 0, 128))
-        && spec.responsible_party.as_ref().is_none_or(|s| admissible_subject(s) && s.kind != SubjectKind::ServiceAccount)
+        && spec
+            .responsible_party
+            .as_ref()
+            .is_none_or(|s| admissible_subject(s) && s.kind != SubjectKind::ServiceAccount)
         && spec.admins.len() <= 32
         && spec.admins.iter().all(admissible_subject)
         && list_within(&ids.user_suffixes, 0, 16, 2, 253)
@@ -129,7 +132,10 @@ pub(super) fn admissible_partner(p: &Partner) -> bool {
 }
 
 pub(super) fn admissible_level(level: &AccessLevel) -> bool {
-    let sources = [level.cluster_role.is_some(), level.role.is_some(), level.rules.is_some()].into_iter().filter(|s| *s).count();
+    let sources = [level.cluster_role.is_some(), level.role.is_some(), level.rules.is_some()]
+        .into_iter()
+        .filter(|s| *s)
+        .count();
     let rule_ok = |r: &AccessRule| {
         list_within(&r.api_groups, 0, 16, 0, 253)
             && list_within(&r.resources, 1, 32, 1, 253)
@@ -140,7 +146,10 @@ pub(super) fn admissible_level(level: &AccessLevel) -> bool {
         && sources == 1
         && level.cluster_role.as_deref().is_none_or(|r| chars_within(r, 1, 253))
         && level.role.as_deref().is_none_or(|r| chars_within(r, 1, 253))
-        && level.rules.as_ref().is_none_or(|rules| (1..=32).contains(&rules.len()) && rules.iter().all(rule_ok))
+        && level
+            .rules
+            .as_ref()
+            .is_none_or(|rules| (1..=32).contains(&rules.len()) && rules.iter().all(rule_ok))
 }
 
 pub(super) fn admissible_link(l: &ClientLink) -> bool {
@@ -168,7 +177,11 @@ pub(super) fn admissible_grant(g: &AccessGrant) -> bool {
 
 pub(super) fn read_only_ceiling() -> Vec<PolicyRule> {
     vec![
-        rule(&["", "apps", "batch"], &["pods", "pods/log", "configmaps", "services", "deployments", "jobs"], READ),
+        rule(
+            &["", "apps", "batch"],
+            &["pods", "pods/log", "configmaps", "services", "deployments", "jobs"],
+            READ,
+        ),
         rule(&["apps"], &["*/scale"], &["get"]),
     ]
 }
@@ -196,7 +209,8 @@ pub(super) fn role_map(
     ];
     prop::collection::vec((mostly(names), rules), 0..3)
         .prop_map(move |random| {
-            let mut map: BTreeMap<String, Vec<PolicyRule>> = known.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            let mut map: BTreeMap<String, Vec<PolicyRule>> =
+                known.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
             map.extend(random);
             map
         })
@@ -221,7 +235,11 @@ pub(super) fn arb_now() -> BoxedStrategy<Timestamp> {
 }
 
 pub(super) fn home_access() -> HomeAccess {
-    HomeAccess { service_account: "liaison".into(), namespace: "liaison-system".into(), cluster_role: "liaison-home-access".into() }
+    HomeAccess {
+        service_account: "liaison".into(),
+        namespace: "liaison-system".into(),
+        cluster_role: "liaison-home-access".into(),
+    }
 }
 
 prop_compose! {
