@@ -9,6 +9,7 @@ use kube::runtime::watcher::Event;
 use serde_json::json;
 
 use super::*;
+use crate::api::{AccessApproval, AccessRequest};
 use crate::cache::Indexes;
 use crate::cache::compact::{GrantBindings, LevelRoles};
 use crate::cache::namespace_labels::NamespaceLabels;
@@ -21,6 +22,7 @@ struct World {
     partners: Writer<Partner>,
     links: Writer<ClientLink>,
     grants: Writer<AccessGrant>,
+    requests: Writer<AccessRequest>,
 }
 
 impl World {
@@ -28,6 +30,7 @@ impl World {
         let (partners_store, partners) = reflector::store();
         let (links_store, links) = reflector::store();
         let (grants_store, grants) = reflector::store();
+        let (requests_store, requests) = reflector::store();
         let caches = Caches {
             partners: partners_store,
             links: links_store,
@@ -41,11 +44,11 @@ impl World {
             service_accounts: reflector::store().0,
             cluster_role_bindings: reflector::store().0,
             managed_namespaces: reflector::store().0,
-            requests: reflector::store().0,
+            requests: requests_store,
             approvals: reflector::store().0,
             by: Indexes::default(),
         };
-        World { caches, partners, links, grants }
+        World { caches, partners, links, grants, requests }
     }
 
     fn partner(mut self, name: &str, home: &str) -> World {
@@ -83,6 +86,12 @@ impl World {
         self
     }
 
+    /// TechHelp's admin asks, in its home, for `grant`'s level in `client`.
+    fn request(mut self, name: &str, grant: &str, client: &str) -> World {
+        self.requests.apply_watcher_event(&Event::Apply(request(name, grant, client)));
+        self
+    }
+
     /// A binding Liaison made for the grant in `namespace`, still there.
     fn grant_binding(self, namespace: &str) -> World {
         self.caches.grant_bindings.apply(&Event::Apply(grant_binding(namespace)));
@@ -115,6 +124,22 @@ fn grant_binding(namespace: &str) -> RoleBinding {
         .collect(),
     );
     binding
+}
+
+fn request(name: &str, grant: &str, client: &str) -> AccessRequest {
+    from(json!({
+        "metadata": {"name": name, "namespace": "partner-techhelp", "uid": "uid-request"},
+        "spec": {"grant": grant, "client": client, "subjects": [{"kind": "User", "name": "bob@techhelp.example"}],
+                 "duration": "1h", "reason": "INC-1", "requestedBy": "alice@techhelp.example"}
+    }))
+}
+
+fn approval(namespace: &str, request: &str) -> AccessApproval {
+    from(json!({
+        "metadata": {"name": "yes", "namespace": namespace},
+        "spec": {"request": {"namespace": "partner-techhelp", "name": request, "uid": "uid-request"},
+                 "decision": "Approve", "decidedBy": "carol@beta.example"}
+    }))
 }
 
 fn namespace(name: &str) -> PartialObjectMeta<Namespace> {
@@ -363,5 +388,28 @@ fn a_partner_deleted_or_gone_brings_back_its_links_for_revocation_and_a_live_one
         named(links_of_departing_partner(&gone.caches, &techhelp)),
         ["beta/techhelp"],
         "not in the cache: gone"
+    );
+}
+
+#[test]
+fn a_request_or_its_answer_brings_back_the_clients_link_and_the_grant_asked_through() {
+    let world = clients().request("inc-1", "beta-support", "beta");
+    assert_eq!(
+        named(links_of_request(&world.caches, &request("inc-1", "beta-support", "beta"))),
+        ["beta/techhelp"]
+    );
+    assert_eq!(named(links_of_approval(&world.caches, &approval("gamma", "inc-1"))), ["gamma/techhelp"]);
+    let asked = grant_of_request(&request("inc-1", "beta-support", "beta"));
+    assert_eq!(named(asked.into_iter().collect()), ["partner-techhelp/beta-support"]);
+    let answered = grant_of_approval(&world.caches, &approval("beta", "inc-1"));
+    assert_eq!(
+        named(answered.into_iter().collect()),
+        ["partner-techhelp/beta-support"],
+        "the grant, in the request's home"
+    );
+    assert_eq!(
+        grant_of_approval(&world.caches, &approval("beta", "unknown")),
+        None,
+        "a request not cached: nothing to wake"
     );
 }
