@@ -151,3 +151,30 @@ async fn a_leader_whose_lease_is_taken_stops_at_once() {
     assert!(!status.success(), "losing the lease is an error exit, so that the pod restarts as a standby");
     assert!(leader.log_text().contains("leadership lost"), "{}", leader.log_text());
 }
+
+/// A replica told to stop the moment it starts leading, while its caches are still filling,
+/// exits at once and hands the lease over (its controllers, started only once the caches are
+/// filled, never ran). Each controller running as its own task, started at once, hung here.
+#[tokio::test]
+async fn a_leader_stopped_while_its_caches_fill_exits_at_once() {
+    let _serial = SERIAL.lock().await;
+    let admin = client().await;
+    install_liaison(&admin).await;
+    for trial in 0..3 {
+        let mut leader = replica(&format!("liaison-early-{trial}"));
+        let started = Instant::now();
+        while !leader.log_text().contains("leading;") {
+            assert!(started.elapsed() < WAIT, "the replica never led: {}", leader.log_text());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _ = std::process::Command::new("kill").args(["-TERM", &leader.pid().to_string()]).status();
+        let stopped = Instant::now();
+        let status = eventually("the replica exits", Duration::from_secs(LEASE_SECONDS * 2), || {
+            let exited = leader.try_wait();
+            async move { exited }
+        })
+        .await;
+        assert!(status.success(), "a requested stop is a clean exit: {}", leader.log_text());
+        eprintln!("trial {trial}: exited {:?} after SIGTERM", stopped.elapsed());
+    }
+}

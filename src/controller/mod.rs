@@ -79,6 +79,14 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
+
+    /// Once every cache has been filled.
+    async fn synced(&self) {
+        while !self.is_ready() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     fn set(&self) {
         self.0.store(true, Ordering::Release)
     }
@@ -335,12 +343,22 @@ pub async fn run(
             &shutdown,
         ),
     ];
-    let controllers = futures::future::try_join_all(controllers.map(tokio::spawn));
-    drivers.push(sweep_periodically(ctx, readiness, limits.sweep_interval).boxed());
+    drivers.push(sweep_periodically(ctx, readiness.clone(), limits.sweep_interval).boxed());
+    // Started once every cache is filled (their subscriptions buffer what arrives meanwhile):
+    // a plan from half-filled caches would prune real access. A shutdown before that ends
+    // here, with nothing in flight.
+    let started = async move {
+        let mut stop = shutdown.clone();
+        tokio::select! {
+            _ = readiness.synced() => {},
+            _ = stop.wait_for(|stop| *stop) => return Ok(()),
+        }
+        futures::future::try_join_all(controllers.map(tokio::spawn)).await.map(drop)
+    };
     // The watches end only with the process; the controllers end on shutdown.
     tokio::select! {
         _ = futures::future::join_all(drivers) => {},
-        finished = controllers => {
+        finished = started => {
             // A controller that panicked takes the process down with it, as it did in one task.
             if let Err(failed) = finished
                 && failed.is_panic()
