@@ -459,16 +459,22 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
     let request_ends = plan.requests.iter().filter_map(RequestPlan::in_force_until).min();
     let link_review_lapses =
         review::of_link(link, Some(partner), inputs.now).and_then(|judged| judged.next_change(inputs.now));
-    let mut planned: Vec<(&AccessGrant, GrantPlan)> = inputs
+    let in_force =
+        LinkInForce { inputs, partner, link, owner: &owner, levels: &levels, requests: &plan.requests };
+    let mut planned: Vec<(&AccessGrant, GrantPlan, Option<RoleBinding>)> = inputs
         .grants
         .iter()
-        .map(|grant| (grant.as_ref(), plan_grant(inputs, partner, link, &owner, &levels, grant, plan)))
+        .map(|grant| {
+            let (grant_plan, binding) = in_force.plan_grant(grant);
+            (grant.as_ref(), grant_plan, binding)
+        })
         .collect();
-    let over_limit = hold_to_limit(inputs.namespace, link, &mut planned, &mut plan.bindings);
+    let over_limit = hold_to_limit(inputs.namespace, link, &mut planned);
+    plan.bindings.extend(planned.iter_mut().filter_map(|(_, _, binding)| binding.take()));
 
     let mut wake_at = earliest(earliest(link_ends_at, link_review_lapses), request_ends);
     let mut summaries = Vec::new();
-    for (grant, grant_plan) in planned {
+    for (grant, grant_plan, _) in planned {
         let grant_ends_at =
             grant.spec.expires_at.as_ref().and_then(Expiry::instant).filter(|at| *at > inputs.now);
         let grant_review_lapses =
@@ -557,8 +563,7 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
 fn hold_to_limit(
     namespace: &str,
     link: &ClientLink,
-    planned: &mut [(&AccessGrant, GrantPlan)],
-    bindings: &mut Vec<RoleBinding>,
+    planned: &mut [(&AccessGrant, GrantPlan, Option<RoleBinding>)],
 ) -> usize {
     let limit = link.spec.grant_limit();
     let mut granted: Vec<usize> = (0..planned.len()).filter(|&at| planned[at].1.verdict.is_ok()).collect();
@@ -574,14 +579,13 @@ fn hold_to_limit(
             link.name_any()
         ),
     );
-    let mut dropped = BTreeSet::new();
     for &at in &granted[limit..] {
-        let grant_plan = &mut planned[at].1;
-        dropped.extend(grant_plan.role_binding.take());
+        let (_, grant_plan, binding) = &mut planned[at];
+        *binding = None;
+        grant_plan.role_binding = None;
         grant_plan.verdict = verdict.clone();
         grant_plan.ends_at = None;
     }
-    bindings.retain(|b| !b.metadata.name.as_ref().is_some_and(|name| dropped.contains(name)));
     granted.len() - limit
 }
 
@@ -696,44 +700,51 @@ pub fn to_policy_rule(rule: &AccessRule) -> PolicyRule {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_grant(
-    inputs: &ClientInputs,
-    partner: &Partner,
-    link: &ClientLink,
-    owner: &OwnerReference,
-    levels: &BTreeMap<&str, Result<UsableLevel, Verdict>>,
-    grant: &AccessGrant,
-    plan: &mut ClientPlan,
-) -> GrantPlan {
+/// The link in force in a namespace, and what every grant naming it is judged against.
+struct LinkInForce<'a> {
+    inputs: &'a ClientInputs<'a>,
+    partner: &'a Partner,
+    link: &'a ClientLink,
+    owner: &'a OwnerReference,
+    levels: &'a BTreeMap<&'a str, Result<UsableLevel, Verdict>>,
+    /// The partner's requests for on-request levels here, judged.
+    requests: &'a [RequestPlan],
+}
+
+impl LinkInForce<'_> {
+    /// The grant's verdict in this namespace and, when it is in force, its binding.
+    fn plan_grant(&self, grant: &AccessGrant) -> (GrantPlan, Option<RoleBinding>) {
+        match plan_grant(self, grant) {
+            Ok((grant_plan, binding)) => (grant_plan, Some(binding)),
+            Err(verdict) => {
+                let (grant_namespace, grant_name) = (grant.namespace().unwrap_or_default(), grant.name_any());
+                (GrantPlan { grant_namespace, grant_name, verdict, role_binding: None, ends_at: None }, None)
+            }
+        }
+    }
+}
+
+/// The grant in force (its plan and binding), or why not.
+fn plan_grant(in_force: &LinkInForce, grant: &AccessGrant) -> Result<(GrantPlan, RoleBinding), Verdict> {
+    let LinkInForce { inputs, partner, link, owner, levels, requests } = *in_force;
     let grant_namespace = grant.namespace().unwrap_or_default();
     let grant_name = grant.name_any();
-    let refused = |verdict: Verdict| GrantPlan {
-        grant_namespace: grant_namespace.clone(),
-        grant_name: grant_name.clone(),
-        verdict,
-        role_binding: None,
-        ends_at: None,
-    };
     let ns = inputs.namespace;
     if grant.metadata.deletion_timestamp.is_some() {
-        return refused(Verdict::new(
-            Reason::Deleting,
-            "the grant is being deleted; access is being revoked",
-        ));
+        return Err(Verdict::new(Reason::Deleting, "the grant is being deleted; access is being revoked"));
     }
     if grant_namespace != partner.spec.home_namespace {
-        return refused(other_partners_grant(inputs, &grant_namespace));
+        return Err(other_partners_grant(inputs, &grant_namespace));
     }
     if let Some(verdict) = expiry_verdict("grant", grant.spec.expires_at.as_ref(), inputs.now) {
-        return refused(verdict);
+        return Err(verdict);
     }
     if let Some(verdict) = review::of_grant(grant, inputs.now).and_then(|judged| judged.overdue("grant")) {
-        return refused(verdict);
+        return Err(verdict);
     }
     let level = match levels.get(grant.spec.access_level.as_str()) {
         None => {
-            return refused(Verdict::new(
+            return Err(Verdict::new(
                 Reason::LevelNotFound,
                 format!(
                     "ClientLink {ns}/{} has no access level {}",
@@ -742,24 +753,21 @@ fn plan_grant(
                 ),
             ));
         }
-        Some(Err(verdict)) => return refused(verdict.clone()),
+        Some(Err(verdict)) => return Err(verdict.clone()),
         Some(Ok(level)) => level,
     };
     let foreign = foreign_subjects(&partner.spec.identities, &grant.spec.subjects);
     if !foreign.is_empty() {
         let shown: Vec<String> = foreign.iter().map(ToString::to_string).collect();
-        return refused(Verdict::new(
+        return Err(Verdict::new(
             Reason::SubjectNotAllowed,
             format!("not partner {}'s to grant: {}", partner.name_any(), shown.join(", ")),
         ));
     }
     if grant.spec.subjects.is_empty() {
-        return refused(Verdict::new(Reason::NoSubjects, "the grant names no subjects"));
+        return Err(Verdict::new(Reason::NoSubjects, "the grant names no subjects"));
     }
-    let on_request = match on_request_in_force(plan, link, grant, &grant_namespace) {
-        Ok(in_force) => in_force,
-        Err(verdict) => return refused(verdict),
-    };
+    let on_request = on_request_in_force(requests, link, grant, &grant_namespace)?;
     let grant_uid = grant.metadata.uid.clone().unwrap_or_default();
     let link_uid = link.metadata.uid.clone().unwrap_or_default();
     let binding_name = names::grant_binding(&link_uid, &grant_uid, &grant_name);
@@ -793,8 +801,8 @@ fn plan_grant(
     if let Some(at) = ends_at {
         metadata.annotations = Some(BTreeMap::from([(names::ACCESS_ENDS_AT.to_string(), at.to_string())]));
     }
-    plan.bindings.push(RoleBinding { metadata, role_ref: role_ref(&level.role), subjects: Some(subjects) });
-    GrantPlan {
+    let binding = RoleBinding { metadata, role_ref: role_ref(&level.role), subjects: Some(subjects) };
+    let granted = GrantPlan {
         grant_namespace,
         grant_name,
         verdict: Verdict::new(
@@ -807,7 +815,8 @@ fn plan_grant(
         ),
         role_binding: Some(binding_name),
         ends_at,
-    }
+    };
+    Ok((granted, binding))
 }
 
 /// The approved requests in force for a grant of an on-request level.
@@ -823,7 +832,7 @@ struct InForce {
 /// For a grant of an on-request level: the approved requests in force for it, or why it binds
 /// nobody; `Ok(None)` for other levels.
 fn on_request_in_force(
-    plan: &ClientPlan,
+    requests: &[RequestPlan],
     link: &ClientLink,
     grant: &AccessGrant,
     grant_namespace: &str,
@@ -833,8 +842,7 @@ fn on_request_in_force(
         return Ok(None);
     }
     let name = grant.name_any();
-    let approved: Vec<(Timestamp, &RequestPlan)> = plan
-        .requests
+    let approved: Vec<(Timestamp, &RequestPlan)> = requests
         .iter()
         .filter(|r| r.namespace == grant_namespace && r.grant == name)
         .filter_map(|r| Some((r.in_force_until()?, r)))
