@@ -153,8 +153,8 @@ async fn a_leader_whose_lease_is_taken_stops_at_once() {
 }
 
 /// A replica told to stop the moment it starts leading, while its caches are still filling,
-/// exits at once and hands the lease over (its controllers, started only once the caches are
-/// filled, never ran). Each controller running as its own task, started at once, hung here.
+/// exits within its shutdown grace and hands the lease over. With each controller a task of
+/// its own, kube's graceful shutdown waited here for good.
 #[tokio::test]
 async fn a_leader_stopped_while_its_caches_fill_exits_at_once() {
     let _serial = SERIAL.lock().await;
