@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::api::{Identities, PartnerSpec};
 use crate::desired::coverage::covers;
-use crate::desired::test_builders::{group, named, sa, strings, user};
+use crate::desired::test_builders::{group, named, rbac_group, rbac_sa, rbac_user, sa, strings, user};
 
 const HOME: &str = "partner-techhelp";
 const RBAC: &str = "rbac.authorization.k8s.io";
@@ -80,23 +80,6 @@ fn meta(name: &str, namespace: Option<&str>, component: &str, partner: &str) -> 
         labels: Some(labels(component, partner)),
         owner_references: Some(vec![partner_owner_ref(partner)]),
         ..Default::default()
-    }
-}
-
-fn rbac_user(name: &str) -> RbacSubject {
-    RbacSubject { kind: "User".into(), name: name.into(), namespace: None, api_group: Some(RBAC.into()) }
-}
-
-fn rbac_group(name: &str) -> RbacSubject {
-    RbacSubject { kind: "Group".into(), name: name.into(), namespace: None, api_group: Some(RBAC.into()) }
-}
-
-fn rbac_sa(name: &str, ns: &str) -> RbacSubject {
-    RbacSubject {
-        kind: "ServiceAccount".into(),
-        name: name.into(),
-        namespace: Some(ns.into()),
-        api_group: None,
     }
 }
 

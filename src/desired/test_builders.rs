@@ -1,6 +1,6 @@
 //! Builders shared by the desired-state tests.
 
-use k8s_openapi::api::rbac::v1::PolicyRule;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Subject as RbacSubject};
 
 use crate::api::{Subject, SubjectKind};
 
@@ -32,3 +32,23 @@ pub fn group(name: &str) -> Subject {
 pub fn sa(name: &str) -> Subject {
     Subject::new(SubjectKind::ServiceAccount, name)
 }
+
+/// Subjects as a RoleBinding holds them.
+pub fn rbac_user(name: &str) -> RbacSubject {
+    RbacSubject { kind: "User".into(), name: name.into(), namespace: None, api_group: Some(RBAC.into()) }
+}
+
+pub fn rbac_group(name: &str) -> RbacSubject {
+    RbacSubject { kind: "Group".into(), name: name.into(), namespace: None, api_group: Some(RBAC.into()) }
+}
+
+pub fn rbac_sa(name: &str, ns: &str) -> RbacSubject {
+    RbacSubject {
+        kind: "ServiceAccount".into(),
+        name: name.into(),
+        namespace: Some(ns.into()),
+        api_group: None,
+    }
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";

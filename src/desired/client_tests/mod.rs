@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference, Time,
 };
@@ -351,23 +351,6 @@ fn link_owner_ref(name: &str, uid: &str) -> OwnerReference {
         uid: uid.into(),
         controller: Some(true),
         block_owner_deletion: None,
-    }
-}
-
-fn rbac_user(name: &str) -> RbacSubject {
-    RbacSubject { kind: "User".into(), name: name.into(), namespace: None, api_group: Some(RBAC.into()) }
-}
-
-fn rbac_group(name: &str) -> RbacSubject {
-    RbacSubject { kind: "Group".into(), name: name.into(), namespace: None, api_group: Some(RBAC.into()) }
-}
-
-fn rbac_sa(name: &str, ns: &str) -> RbacSubject {
-    RbacSubject {
-        kind: "ServiceAccount".into(),
-        name: name.into(),
-        namespace: Some(ns.into()),
-        api_group: None,
     }
 }
 
