@@ -2,18 +2,16 @@
 //! nobody approves their own access, a denial outweighs approvals, and approved access ends
 //! at its instant.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
 use super::*;
 use crate::desired::Reason;
-use crate::desired::client::{ClientInputs, ClientPlan, marked_homes, plan_with};
-use crate::desired::test_builders::rule;
+use crate::desired::client::ClientPlan;
+use crate::desired::test_builders::plan_in_beta;
 
 const NOW: &str = "2026-06-01T12:00:00Z";
 const HOME: &str = "partner-techhelp";
@@ -86,24 +84,7 @@ fn plan_at(
     requests: Requests,
     now: Timestamp,
 ) -> ClientPlan {
-    let partners = vec![partner()];
-    let homes = marked_homes(&partners);
-    let view = vec![rule(&[""], &["pods"], &["get", "list"])];
-    let cluster_roles = BTreeMap::from([("view".to_string(), view.clone())]);
-    let (links, labels, roles) = (vec![link], BTreeMap::new(), BTreeMap::new());
-    let inputs = ClientInputs {
-        namespace: "beta",
-        namespace_labels: &labels,
-        links: &links,
-        partners: &partners,
-        homes: &homes,
-        grants: &grants,
-        roles: &roles,
-        cluster_roles: &cluster_roles,
-        ceiling: Some(&view as &[PolicyRule]),
-        now,
-    };
-    plan_with(&inputs, requests)
+    plan_in_beta(partner(), link, grants, requests, now)
 }
 
 fn grant_reason(plan: &ClientPlan, name: &str) -> Reason {

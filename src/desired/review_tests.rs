@@ -1,17 +1,14 @@
 //! Periodic reviews: the period's arithmetic at every boundary, which reviews count, and the
 //! planner's verdicts and wake-ups for links and grants whose reviews lapse.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::desired::client::{ClientInputs, marked_homes, plan};
-use crate::desired::test_builders::rule;
+use crate::desired::test_builders::plan_in_beta;
 
 const NOW: &str = "2026-06-01T12:00:00Z";
 
@@ -269,24 +266,7 @@ fn link(review: Option<Value>, recorded: Option<&ReviewStatus>) -> ClientLink {
 }
 
 fn plan_at(link: ClientLink, grant: AccessGrant, now: Timestamp) -> crate::desired::ClientPlan {
-    let partners = vec![partner()];
-    let homes = marked_homes(&partners);
-    let view = vec![rule(&[""], &["pods"], &["get", "list"])];
-    let cluster_roles = BTreeMap::from([("view".to_string(), view.clone())]);
-    let (links, grants, labels, roles) =
-        (vec![link], vec![Arc::new(grant)], BTreeMap::new(), BTreeMap::new());
-    plan(&ClientInputs {
-        namespace: "beta",
-        namespace_labels: &labels,
-        links: &links,
-        partners: &partners,
-        homes: &homes,
-        grants: &grants,
-        roles: &roles,
-        cluster_roles: &cluster_roles,
-        ceiling: Some(&view as &[PolicyRule]),
-        now,
-    })
+    plan_in_beta(partner(), link, vec![Arc::new(grant)], Default::default(), now)
 }
 
 fn bob() -> Value {

@@ -52,3 +52,33 @@ pub fn rbac_sa(name: &str, ns: &str) -> RbacSubject {
 }
 
 const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// The plan of namespace `beta` with one partner and one link, under a ceiling (and a
+/// ClusterRole `view`) of reading pods: the world the review and request tests judge in.
+pub fn plan_in_beta(
+    partner: crate::api::Partner,
+    link: crate::api::ClientLink,
+    grants: Vec<std::sync::Arc<crate::api::AccessGrant>>,
+    requests: crate::desired::request::Requests,
+    now: jiff::Timestamp,
+) -> crate::desired::ClientPlan {
+    use std::collections::BTreeMap;
+    let partners = vec![partner];
+    let homes = crate::desired::client::marked_homes(&partners);
+    let view = vec![rule(&[""], &["pods"], &["get", "list"])];
+    let cluster_roles = BTreeMap::from([("view".to_string(), view.clone())]);
+    let (links, labels, roles) = (vec![link], BTreeMap::new(), BTreeMap::new());
+    let inputs = crate::desired::ClientInputs {
+        namespace: "beta",
+        namespace_labels: &labels,
+        links: &links,
+        partners: &partners,
+        homes: &homes,
+        grants: &grants,
+        roles: &roles,
+        cluster_roles: &cluster_roles,
+        ceiling: Some(&view as &[PolicyRule]),
+        now,
+    };
+    crate::desired::client::plan_with(&inputs, requests)
+}
