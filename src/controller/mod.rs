@@ -24,7 +24,7 @@ use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use self::shared::{Feed, Watched, only, paged, watched, watched_as, watched_into};
+use self::shared::{Drivers, Feed, Relists, Watched, only, paged, watched, watched_as, watched_into};
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::compact::{GrantBindings, LevelRoles};
 use crate::cache::grant_statuses::GrantStatuses;
@@ -108,11 +108,12 @@ struct Watches {
     grant_statuses: Arc<GrantStatuses>,
     link_grants: Arc<LinkGrants>,
     partner_clients: Arc<PartnerClients>,
+    relists: Relists,
 }
 
 impl Watches {
     /// Sets up every watch; each one's driver is pushed to `drivers`.
-    fn start(client: &Client, drivers: &mut Vec<BoxFuture<'static, ()>>) -> Watches {
+    fn start(client: &Client, drivers: &mut Drivers) -> Watches {
         let all = paged();
         let managed = paged().labels(&names::managed_selector(None));
         let by = Indexes::default();
@@ -270,6 +271,7 @@ impl Watches {
             grant_statuses,
             link_grants,
             partner_clients,
+            relists: drivers.relists(),
         }
     }
 
@@ -312,7 +314,7 @@ pub async fn run(
     readiness: Readiness,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut drivers = Vec::new();
+    let mut drivers = Drivers::default();
     let watches = Watches::start(&client, &mut drivers);
     drivers.push(mark_ready_when_synced(watches.caches.clone(), readiness.clone()).boxed());
     let ctx = Arc::new(watches.context(client, settings, metrics));
@@ -354,7 +356,7 @@ pub async fn run(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        _ = futures::future::join_all(drivers) => {},
+        _ = drivers.run() => {},
         finished = controllers => {
             // A controller that panicked takes the process down with it, as it did in one task.
             if let Err(failed) = finished
@@ -385,6 +387,7 @@ fn revocation_controller(
         .filter(|link| futures::future::ready(reconcile::revocation::concerns(link)));
     Controller::for_shared_stream(concerned, caches.links.clone())
         .with_config(config)
+        .reconcile_all_on(watches.relists.completed_since())
         .watches_shared_stream(
             watches.partners.subscribe_spec_changes(),
             on(caches, |c, p: Arc<Partner>| triggers::links_of_departing_partner(c, &p)),
@@ -407,6 +410,7 @@ fn link_controller(
     let ceiling = ctx.settings.ceiling.clone();
     Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
         .with_config(config)
+        .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
         .watches_shared_stream(
             watches.level_roles.subscribe(),
@@ -474,6 +478,7 @@ fn grant_controller(
     let ceiling = ctx.settings.ceiling.clone();
     Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
         .with_config(config)
+        .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(caches.grants.clone(), ctx.settings.resync))
         .watches_shared_stream(
             watches.links.subscribe_spec_changes(),
@@ -529,6 +534,7 @@ fn partner_controller(
     let (link_partners, grant_partners, ns_partners) = (partners.clone(), partners.clone(), partners.clone());
     Controller::for_shared_stream(watches.partners.subscribe(), partners.clone())
         .with_config(config)
+        .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(partners.clone(), ctx.settings.resync))
         .owns_shared_stream(watches.roles.subscribe())
         .owns_shared_stream(watches.role_bindings.subscribe())

@@ -137,7 +137,7 @@ impl SpecVersions {
 pub fn watched<K>(
     api: Api<K>,
     config: watcher::Config,
-    drivers: &mut Vec<BoxFuture<'static, ()>>,
+    drivers: &mut Drivers,
     indexes: Vec<Arc<Index<K>>>,
     recent: Arc<RecentWrites>,
 ) -> Watched<K>
@@ -151,7 +151,7 @@ where
 pub fn watched_as<K>(
     api: Api<K>,
     config: watcher::Config,
-    drivers: &mut Vec<BoxFuture<'static, ()>>,
+    drivers: &mut Drivers,
     indexes: Vec<Arc<Index<K>>>,
     recent: Arc<RecentWrites>,
     mut shape: impl FnMut(&mut watcher::Event<K>) + Send + 'static,
@@ -169,7 +169,7 @@ where
         shape(&mut event);
         event
     });
-    let driver = drive(shaped.modify(trim).reflect(writer), kind, move |event| {
+    let driver = drive(shaped.modify(trim).reflect(writer), kind, drivers.relists(), move |event| {
         indexes.iter().for_each(|index| index.observe(&event, &cache));
         if let watcher::Event::Apply(object)
         | watcher::Event::InitApply(object)
@@ -192,7 +192,7 @@ where
 pub fn watched_into<K>(
     api: Api<K>,
     config: watcher::Config,
-    drivers: &mut Vec<BoxFuture<'static, ()>>,
+    drivers: &mut Drivers,
     recent: Arc<RecentWrites>,
     keep: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> Feed<K>
@@ -202,7 +202,7 @@ where
     let feed = Feed::default();
     let fan = feed.clone();
     let kind = K::kind(&()).to_string();
-    let driver = drive(watcher(api, config), kind, move |event| {
+    let driver = drive(watcher(api, config), kind, drivers.relists(), move |event| {
         keep(&event);
         if let watcher::Event::Apply(object)
         | watcher::Event::InitApply(object)
@@ -216,11 +216,72 @@ where
     feed
 }
 
+/// The futures that drive the watches (and the operator's other background work), and the
+/// count of re-lists they have seen.
+#[derive(Default)]
+pub struct Drivers {
+    futures: Vec<BoxFuture<'static, ()>>,
+    relists: Relists,
+}
+
+impl Drivers {
+    pub fn push(&mut self, driver: BoxFuture<'static, ()>) {
+        self.futures.push(driver);
+    }
+
+    pub fn relists(&self) -> Relists {
+        self.relists.clone()
+    }
+
+    /// Runs them all; they end only with the process.
+    pub async fn run(self) {
+        futures::future::join_all(self.futures).await;
+    }
+}
+
+/// How many times a watch listed its kind again after its first list: after a watch broke for
+/// longer than the API server keeps its history (an API server restart, a long partition).
+///
+/// A re-list replaces a cache only once complete, while its objects reach the controllers one
+/// by one as they arrive: a reconcile they trigger reads the cache from before the outage, and
+/// an object gone meanwhile arrives as no event at all. A grant created just after an API
+/// server restart stayed unbound until the next resync (`faults::the_operator_survives_a_kube_
+/// apiserver_restart`); a namespace relabelled away from its partner would have kept access as
+/// long. So every controller reconciles all of its objects once a re-list is complete.
+#[derive(Clone)]
+pub struct Relists(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Relists {
+    fn default() -> Self {
+        Relists(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl Relists {
+    fn completed(&self) {
+        self.0.send_modify(|count| *count += 1);
+    }
+
+    /// Yields once after any number of re-lists completed since it last yielded: the watches of
+    /// an API server that restarts list again within a second or two of each other.
+    pub fn completed_since(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        let mut count = self.0.subscribe();
+        count.mark_unchanged();
+        futures::stream::unfold(count, |mut count| async move {
+            count.changed().await.ok()?;
+            count.mark_unchanged();
+            Some(((), count))
+        })
+    }
+}
+
 /// Drives a watch: each event to `handle`; after a failure, a wait before the watch is polled
 /// again (`crate::controller::backoff` says how long), which is what makes the watcher retry later.
+/// A list after the first is counted in `relists` once `handle` has taken its end.
 fn drive<K>(
     events: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
     kind: String,
+    relists: Relists,
     mut handle: impl FnMut(watcher::Event<K>) + Send + 'static,
 ) -> BoxFuture<'static, ()>
 where
@@ -228,11 +289,17 @@ where
 {
     use futures::future::{Either, ready};
     let mut retries = Retries::new();
+    let mut listed = false;
     events
         .for_each(move |event| match event {
             Ok(event) => {
                 retries.succeeded();
+                let list_done = matches!(event, watcher::Event::InitDone);
                 handle(event);
+                if list_done && std::mem::replace(&mut listed, true) {
+                    tracing::info!(%kind, "listed again after a broken watch; reconciling everything");
+                    relists.completed();
+                }
                 Either::Left(ready(()))
             }
             Err(error) => {
@@ -328,5 +395,29 @@ mod tests {
         assert!(versions.changed(&Apply(grant("u2", 2, "e"))), "re-created under the same name");
         assert!(versions.changed(&Apply(grant("u3", 2, "f"))), "re-created again, same generation");
         assert!(!versions.changed(&watcher::Event::<AccessGrant>::InitDone));
+    }
+
+    #[tokio::test]
+    async fn lists_after_the_first_are_counted_once_taken_and_told_once_per_burst() {
+        use futures::FutureExt;
+        use watcher::Event::{Apply, Init, InitApply, InitDone};
+        let relists = Relists::default();
+        let mut told = Box::pin(relists.completed_since());
+        let first = [Init, InitApply(grant("u1", 1, "a")), InitDone, Apply(grant("u1", 2, "b"))];
+        let again = [Init, InitApply(grant("u1", 2, "c")), InitDone];
+        let events: Vec<_> = first.into_iter().chain(again.clone()).chain(again).map(Ok).collect();
+        let counted_when_handled = Arc::new(Mutex::new(Vec::new()));
+        let handled = counted_when_handled.clone();
+        let count = relists.clone();
+        drive(futures::stream::iter(events), "AccessGrant".into(), relists.clone(), move |event| {
+            if matches!(event, InitDone) {
+                handled.lock().unwrap().push(*count.0.borrow());
+            }
+        })
+        .await;
+        assert_eq!(*counted_when_handled.lock().unwrap(), [0, 0, 1], "counted after the cache took the list");
+        assert_eq!(*relists.0.borrow(), 2, "the first list is no re-list");
+        assert_eq!(told.next().now_or_never(), Some(Some(())), "two re-lists in a row: told once");
+        assert_eq!(told.next().now_or_never(), None, "nothing more until the next re-list");
     }
 }
