@@ -4,7 +4,9 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// "We accept this partner": lives in the client's namespace and says what the partner may see.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+// `Default` (no partner, no levels: an invalid link) only lets code that builds a link write the
+// fields it sets.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "liaison.dev",
     version = "v1alpha1",

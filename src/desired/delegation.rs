@@ -124,17 +124,7 @@ mod tests {
     }
 
     fn spec(levels: Vec<AccessLevel>) -> ClientLinkSpec {
-        ClientLinkSpec {
-            partner: "p".into(),
-            access_levels: levels,
-            access_key: None,
-            expires_at: None,
-            suspended: None,
-            partner_uid: None,
-            max_grants: None,
-            review: None,
-            approvers: vec![],
-        }
+        ClientLinkSpec { partner: "p".into(), access_levels: levels, ..Default::default() }
     }
 
     fn inline(name: &str, rules: Vec<AccessRule>) -> AccessLevel {

@@ -167,17 +167,7 @@ fn partner(name: &str, home: &str) -> Partner {
 fn link(ns: &str, name: &str, partner: &str, levels: Vec<AccessLevel>) -> ClientLink {
     let mut l = ClientLink::new(
         name,
-        ClientLinkSpec {
-            partner: partner.into(),
-            access_levels: levels,
-            access_key: None,
-            expires_at: None,
-            suspended: None,
-            partner_uid: None,
-            max_grants: None,
-            review: None,
-            approvers: vec![],
-        },
+        ClientLinkSpec { partner: partner.into(), access_levels: levels, ..Default::default() },
     );
     l.metadata.namespace = Some(ns.into());
     l.metadata.uid = Some(format!("uid-link-{ns}-{name}"));
