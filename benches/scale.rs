@@ -585,7 +585,9 @@ async fn main() {
             let revoking = &revoking;
             async move {
                 let ns = revoking.client_namespace(&format!("rv{i}")).await;
-                revoking.link(&ns, "link", read_level("read"), json!({})).await;
+                // A link admits 250 grants unless it says otherwise (`spec.maxGrants`).
+                let limit = json!({"maxGrants": sizes.revoke_grants.max(250)});
+                revoking.link(&ns, "link", read_level("read"), limit).await;
                 ns
             }
         })
