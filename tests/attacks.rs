@@ -20,7 +20,6 @@ use support::*;
 
 const RELEASE_NAMESPACE: &str = "liaison-system";
 const OPERATOR: &str = "system:serviceaccount:liaison-system:liaison";
-const PODS: Res = res("", "pods");
 const SECRETS: Res = res("", "secrets");
 
 /// The chart installed (CRDs, RBAC, ceiling, admission policies; its Deployment has no node to
@@ -537,12 +536,7 @@ async fn a_home_is_the_partners_or_it_is_refused() {
 async fn a_detached_binding_is_put_back_and_removed_with_its_grant() {
     operator_under_the_charts_rbac().await;
     let admin = client().await;
-    let partner = PartnerFixture::create(&admin, "detach").await;
-    let ns = partner.client_namespace("detach").await;
-    partner.link(&ns, "link", read_level("read"), json!({})).await;
-    let bob = partner.user("bob");
-    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
-    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
+    let BobGranted { partner, ns, bob } = PartnerFixture::with_bob_granted(&admin, "detach", json!({})).await;
     let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
     let name =
         bindings.list(&ListParams::default().labels("liaison.dev/access-grant=bob")).await.unwrap().items[0]
@@ -580,12 +574,9 @@ async fn a_detached_binding_is_put_back_and_removed_with_its_grant() {
 async fn partner_deletion_completes_under_the_charts_rbac() {
     operator_under_the_charts_rbac().await;
     let admin = client().await;
-    let partner = PartnerFixture::create(&admin, "leaving").await;
-    let ns = partner.client_namespace("leaving").await;
-    partner.link(&ns, "link", read_level("read"), json!({"accessKey": {"accessLevel": "read"}})).await;
-    let bob = partner.user("bob");
-    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
-    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
+    let BobGranted { partner, ns, bob } =
+        PartnerFixture::with_bob_granted(&admin, "leaving", json!({"accessKey": {"accessLevel": "read"}}))
+            .await;
     let (_, key_secret) = link_with_key(&admin, &ns, "link").await;
     let partners: Api<Partner> = Api::all(admin.clone());
     partners.delete(&partner.name, &Default::default()).await.unwrap();
@@ -613,12 +604,7 @@ async fn partner_deletion_completes_under_the_charts_rbac() {
 async fn a_partner_created_again_revives_nothing_until_the_client_accepts_it() {
     operator_under_the_charts_rbac().await;
     let admin = client().await;
-    let partner = PartnerFixture::create(&admin, "reborn").await;
-    let ns = partner.client_namespace("reborn").await;
-    partner.link(&ns, "link", read_level("read"), json!({})).await;
-    let bob = partner.user("bob");
-    partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
-    eventually_allowed(&admin, &bob, "list", PODS, &ns, "bob is granted").await;
+    let BobGranted { partner, ns, bob } = PartnerFixture::with_bob_granted(&admin, "reborn", json!({})).await;
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
     let partners: Api<Partner> = Api::all(admin.clone());
     let first_uid = partners.get(&partner.name).await.unwrap().metadata.uid.unwrap();

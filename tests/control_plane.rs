@@ -14,7 +14,6 @@ use support::*;
 
 const CONFIGMAPS: Res = res("", "configmaps");
 const SECRETS: Res = res("", "secrets");
-const PODS: Res = res("", "pods");
 
 #[tokio::test]
 async fn rbac_allows_exactly_what_a_role_binding_grants() {

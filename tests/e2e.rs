@@ -16,7 +16,6 @@ use serde_json::json;
 use support::fixtures::{PartnerFixture, read_level, user};
 use support::*;
 
-const PODS: Res = res("", "pods");
 const CONFIG_MAPS: Res = res("", "configmaps");
 const WAIT: Duration = Duration::from_secs(60);
 const NAMESPACE: &str = "liaison-system";

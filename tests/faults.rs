@@ -26,7 +26,6 @@ use support::fixtures::*;
 use support::*;
 
 const GRANTS: usize = 20;
-const PODS: Res = res("", "pods");
 
 fn trials() -> usize {
     std::env::var("LIAISON_FAULT_TRIALS").ok().and_then(|t| t.parse().ok()).unwrap_or(5)
@@ -121,12 +120,9 @@ async fn survives(disturb: impl std::future::Future<Output = ()>, prefix: &str) 
     install_liaison(&admin).await;
     let operator = Operator::start(&[]);
     operator.wait_ready().await;
-    let p = PartnerFixture::create(&admin, prefix).await;
-    let ns = p.client_namespace("c").await;
-    p.link(&ns, "link", read_level("read"), json!({})).await;
-    let (bob, carol) = (p.user("bob"), p.user("carol"));
-    p.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
-    until("bob is granted", WAIT, || can(&admin, &bob, &[], "list", PODS, &ns)).await;
+    let BobGranted { partner: p, ns, bob } =
+        PartnerFixture::with_bob_granted(&admin, prefix, json!({})).await;
+    let carol = p.user("carol");
     list_after(&admin, &p.home).await;
 
     disturb.await;

@@ -18,7 +18,6 @@ use serde_json::json;
 use support::fixtures::*;
 use support::*;
 
-const PODS: Res = res("", "pods");
 const SLOW: (&str, &str) = ("liaison-tests/slow-webhook", "true");
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 

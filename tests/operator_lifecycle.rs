@@ -13,8 +13,6 @@ use serde_json::json;
 use support::fixtures::*;
 use support::*;
 
-const PODS: Res = res("", "pods");
-
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test]

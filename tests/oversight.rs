@@ -17,7 +17,6 @@ use serde_json::json;
 use support::fixtures::*;
 use support::*;
 
-const PODS: Res = res("", "pods");
 /// Past a 20 s period and its 5 s grace, with the operator's and the test's own delays.
 const LAPSE: Duration = Duration::from_secs(60);
 const REVIEW: &str = r#"{"every": "20s", "grace": "5s"}"#;

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use support::fixtures::*;
 use support::*;
 
-const PODS: Res = res("", "pods");
 const SECRETS: Res = res("", "secrets");
 const CONFIGMAPS: Res = res("", "configmaps");
 

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use support::fixtures::*;
 use support::*;
 
-const PODS: Res = res("", "pods");
 const CRDS: [&str; 2] = ["clientlinks.liaison.dev", "accessgrants.liaison.dev"];
 
 /// Takes the pattern and CEL bound off `expiresAt`, as an older CRD would have had it.

@@ -13,7 +13,6 @@ use liaison::api::{AccessGrant, ClientLink, Partner};
 use support::fixtures::link_with_key;
 use support::*;
 
-const PODS: Res = res("", "pods");
 const SECRETS: Res = res("", "secrets");
 const CONFIGMAPS: Res = res("", "configmaps");
 const WAIT: Duration = Duration::from_secs(30);

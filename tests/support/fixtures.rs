@@ -8,12 +8,19 @@ use kube::api::{Api, Patch, PatchParams};
 use liaison::api::{AccessGrant, ClientLink, Partner};
 use serde_json::{Value, json};
 
-use super::{fresh_namespace_with, unique, until};
+use super::{PODS, can, fresh_namespace_with, unique, until};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const ALLOWED: (&str, &str) = ("liaison.dev/partners-allowed", "true");
 
 /// A partner whose users end with `@<name>.example` and whose group is `<name>:staff`.
+/// What `PartnerFixture::with_bob_granted` set up: the link is `link`, the grant `bob`.
+pub struct BobGranted {
+    pub partner: PartnerFixture,
+    pub ns: String,
+    pub bob: String,
+}
+
 pub struct PartnerFixture {
     pub name: String,
     pub home: String,
@@ -44,6 +51,19 @@ impl PartnerFixture {
         })
         .await;
         fixture
+    }
+
+    /// The start of most revocation stories: a partner, a client namespace linked to it with
+    /// the level `read` (and `link_extra` in the link's spec), and bob granted that level there,
+    /// returned once the API server lets bob list the namespace's pods.
+    pub async fn with_bob_granted(admin: &Client, prefix: &str, link_extra: Value) -> BobGranted {
+        let partner = PartnerFixture::create(admin, prefix).await;
+        let ns = partner.client_namespace(prefix).await;
+        partner.link(&ns, "link", read_level("read"), link_extra).await;
+        let bob = partner.user("bob");
+        partner.grant("bob", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+        until("bob is granted", WAIT, || can(admin, &bob, &[], "list", PODS, &ns)).await;
+        BobGranted { partner, ns, bob }
     }
 
     pub fn user(&self, who: &str) -> String {

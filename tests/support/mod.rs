@@ -168,6 +168,9 @@ pub const fn res(group: &'static str, resource: &'static str) -> Res<'static> {
     Res { group, resource, subresource: "" }
 }
 
+/// What most tests ask the authorizer about: the client namespace's pods.
+pub const PODS: Res = res("", "pods");
+
 /// Does the API server's own authorizer allow it? (SubjectAccessReview, asked as admin.)
 pub async fn can(
     client: &Client,
