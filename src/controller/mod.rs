@@ -415,6 +415,10 @@ fn link_controller(
             on(caches, |c, link: Arc<ClientLink>| triggers::successor_of_departed(c, &link)),
         )
         .watches_shared_stream(
+            watches.links.subscribe_spec_changes(),
+            on(caches, |c, link: Arc<ClientLink>| triggers::outranked_by_newcomer(c, &link)),
+        )
+        .watches_shared_stream(
             watches.level_roles.subscribe(),
             on(caches, |c, role: Arc<Role>| triggers::links_of_made(c, &*role)),
         )

@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::{Caches, client_served_by};
-use crate::desired::client::successor;
+use crate::desired::client::{holder, successor};
 use crate::desired::names;
 
 // ---- links: they write and prune a namespace's access ----
@@ -124,6 +124,24 @@ pub fn successor_of_departed(caches: &Caches, link: &ClientLink) -> Vec<ObjectRe
     let namespace = link.namespace().unwrap_or_default();
     let remaining = caches.by.links_by_namespace.get(&namespace, &caches.links);
     successor(link, remaining.iter().map(AsRef::as_ref)).map(ObjectRef::from_obj).into_iter().collect()
+}
+
+/// A link just created that holds its namespace: the namespace's other links. Links created
+/// within the same second are ranked by name, so in a burst the holder may arrive after links
+/// that took another for it; each says which link holds the namespace, and without a
+/// finalizer write to bring it back, a refused link kept naming the wrong one (#26). Only at
+/// creation (no status yet): a holder's later edits change nobody's standing.
+pub fn outranked_by_newcomer(caches: &Caches, link: &ClientLink) -> Vec<ObjectRef<ClientLink>> {
+    if link.status.is_some() {
+        return vec![];
+    }
+    let namespace = link.namespace().unwrap_or_default();
+    let links = caches.by.links_by_namespace.get(&namespace, &caches.links);
+    let is_it = |l: &ClientLink| l.name_any() == link.name_any() && l.metadata.uid == link.metadata.uid;
+    if !holder(links.iter().map(AsRef::as_ref)).is_some_and(is_it) {
+        return vec![];
+    }
+    links.iter().filter(|l| !is_it(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect()
 }
 
 /// A request for an on-request level: the link of the client it asks.

@@ -468,3 +468,20 @@ fn a_crowded_namespaces_holder_is_remembered_until_it_goes() {
     assert!(verdict.message.contains("link-01"), "{}", verdict.message);
     assert_eq!(holders.outranked(&cached(&world, "link-01"), &world.caches), None, "the new holder");
 }
+
+#[test]
+fn a_link_created_holding_its_namespace_brings_back_the_others_there() {
+    let world = World::new().link("beta", "b-second", tickets()).link("beta", "c-third", tickets());
+    let world = world.link("beta", "a-first", tickets()).link("gamma", "other", tickets());
+    let cached =
+        |name: &str| (*world.caches.links.get(&ObjectRef::new(name).within("beta")).unwrap()).clone();
+    assert_eq!(
+        named(outranked_by_newcomer(&world.caches, &cached("a-first"))),
+        ["beta/b-second", "beta/c-third"],
+        "created within the same second as the others, first by name: it holds the namespace"
+    );
+    assert!(outranked_by_newcomer(&world.caches, &cached("c-third")).is_empty(), "an outranked newcomer");
+    let mut reported = cached("a-first");
+    reported.status = Some(Default::default());
+    assert!(outranked_by_newcomer(&world.caches, &reported).is_empty(), "not at creation");
+}
