@@ -157,7 +157,12 @@ where
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let kind = K::kind(&());
-    let span = tracing::info_span!("reconcile", kind = %kind, namespace = object.namespace().unwrap_or_default(), name = object.name_any());
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = %kind,
+        namespace = object.namespace().unwrap_or_default(),
+        name = object.name_any()
+    );
     let result = handle(object.clone()).instrument(span).await;
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
     count_outcome(ctx, api, &object, &result).await;
