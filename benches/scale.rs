@@ -431,7 +431,7 @@ fn tokio_stream_of<T>(
 /// Another tenant's flood (#26): `count` links in one namespace of its own that no partner
 /// accepts (each names a partner that does not exist, and all but the oldest are outranked).
 /// Anyone who may create ClientLinks in their own namespace can do this.
-async fn refused_links(admin: &kube::Client, count: usize, concurrency: usize) {
+async fn refused_links(admin: &kube::Client, count: usize, concurrency: usize) -> String {
     let ns = fresh_namespace(admin, "bench-flood").await;
     let api: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
     futures::stream::iter(0..count)
@@ -449,6 +449,79 @@ async fn refused_links(admin: &kube::Client, count: usize, concurrency: usize) {
             }
         })
         .await;
+    ns
+}
+
+/// Where a revocation's milliseconds went, from the API server's audit log: from the delete
+/// arriving to the operator's first write of one of the namespace's Roles arriving (the
+/// operator hearing of it and acting), and how long the API server took to serve that write.
+/// Also how many of the operator's writes arrived meanwhile (what it was busy with).
+struct RevocationSteps {
+    to_role_write_ms: f64,
+    role_write_ms: f64,
+    operator_writes_meanwhile: usize,
+}
+
+fn audit_events() -> Vec<serde_json::Value> {
+    let log = std::fs::read_to_string(testenv().dir.join("audit.log")).unwrap_or_default();
+    log.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
+
+fn stamp(event: &serde_json::Value, field: &str) -> Option<jiff::Timestamp> {
+    event[field].as_str()?.parse().ok()
+}
+
+fn revocation_steps(events: &[serde_json::Value], namespace: &str) -> Option<RevocationSteps> {
+    let is = |e: &serde_json::Value, verb: &str, resource: &str| {
+        e["verb"] == verb
+            && e["objectRef"]["resource"] == resource
+            && e["objectRef"]["namespace"] == namespace
+    };
+    let delete = events.iter().find(|e| is(e, "delete", "clientlinks"))?;
+    let deleted = stamp(delete, "requestReceivedTimestamp")?;
+    let by_operator = |e: &&serde_json::Value| e["impersonatedUser"]["username"] == OPERATOR_USER;
+    let role_write = events.iter().filter(by_operator).find(|e| {
+        (is(e, "patch", "roles") || is(e, "update", "roles"))
+            && stamp(e, "requestReceivedTimestamp").is_some_and(|t| t >= deleted)
+    })?;
+    let (sent, served) =
+        (stamp(role_write, "requestReceivedTimestamp")?, stamp(role_write, "stageTimestamp")?);
+    let ms = |from: jiff::Timestamp, to: jiff::Timestamp| to.duration_since(from).as_secs_f64() * 1000.0;
+    let meanwhile = events
+        .iter()
+        .filter(by_operator)
+        .filter(|e| stamp(e, "requestReceivedTimestamp").is_some_and(|t| t >= deleted && t <= served))
+        .count();
+    Some(RevocationSteps {
+        to_role_write_ms: ms(deleted, sent),
+        role_write_ms: ms(sent, served),
+        operator_writes_meanwhile: meanwhile,
+    })
+}
+
+/// The operator's writes in one namespace, by kind, and the seconds from the first to the last.
+fn operator_writes_in(events: &[serde_json::Value], namespace: &str) -> (BTreeMap<String, usize>, f64) {
+    let mut writes = BTreeMap::new();
+    let (mut first, mut last) = (None::<jiff::Timestamp>, None::<jiff::Timestamp>);
+    let mine = events.iter().filter(|e| {
+        e["impersonatedUser"]["username"] == OPERATOR_USER && e["objectRef"]["namespace"] == namespace
+    });
+    for event in mine {
+        let object = &event["objectRef"];
+        let subresource = object["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+        let what = format!(
+            "{} {}{subresource}",
+            event["verb"].as_str().unwrap_or("?"),
+            object["resource"].as_str().unwrap_or("?")
+        );
+        *writes.entry(what).or_insert(0) += 1;
+        if let Some(at) = stamp(event, "requestReceivedTimestamp") {
+            first = Some(first.map_or(at, |f| f.min(at)));
+            last = Some(last.map_or(at, |l| l.max(at)));
+        }
+    }
+    let over = first.zip(last).map(|(f, l)| l.duration_since(f).as_secs_f64()).unwrap_or_default();
+    (writes, over)
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -619,10 +692,11 @@ async fn main() {
     // just after another tenant created its refused links.
     let quiet_count = if sizes.refused_links > 0 { revoked.len().div_ceil(2) } else { revoked.len() };
     let (mut revocations, mut bindings_removed, mut flooded) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut timed, mut flood_namespace) = (Vec::new(), None);
     for (i, ns) in revoked.iter().enumerate() {
         if i == quiet_count {
             eprintln!("creating {} refused links in another tenant's namespace...", sizes.refused_links);
-            refused_links(&admin, sizes.refused_links, c).await;
+            flood_namespace = Some(refused_links(&admin, sizes.refused_links, c).await);
         }
         assert!(
             can(&admin, &victim, &[], "list", res("", "pods"), ns).await,
@@ -640,6 +714,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let took = started.elapsed().as_secs_f64() * 1000.0;
+        timed.push((ns.clone(), i >= quiet_count, took));
         if i < quiet_count {
             revocations.push(took)
         } else {
@@ -657,6 +732,11 @@ async fn main() {
     for times in [&mut revocations, &mut bindings_removed, &mut flooded] {
         times.sort_by(f64::total_cmp);
     }
+    let audit = audit_events();
+    let steps: Vec<_> =
+        timed.iter().map(|(ns, flooded, took)| (*flooded, *took, revocation_steps(&audit, ns))).collect();
+    let flood_writes = flood_namespace.as_deref().map(|ns| operator_writes_in(&audit, ns));
+    drop(audit);
 
     // 4. The operator's cost.
     let cost = proc_stats(operator.pid());
@@ -770,6 +850,25 @@ async fn main() {
     );
     for (what, count) in &writes_at_rest {
         println!("| &nbsp;&nbsp;{what} | {count} |");
+    }
+    println!(
+        "| each revocation: from the delete, the operator's first Role write sent / its serving; to the API server's no (operator writes meanwhile) | |"
+    );
+    for (flooded, took, steps) in &steps {
+        let when = if *flooded { "flooded" } else { "quiet" };
+        match steps {
+            Some(s) => println!(
+                "| &nbsp;&nbsp;{when} | {:.0} ms / {:.0} ms; {took:.0} ms ({}) |",
+                s.to_role_write_ms, s.role_write_ms, s.operator_writes_meanwhile
+            ),
+            None => println!("| &nbsp;&nbsp;{when} | no Role write in the audit log; {took:.0} ms |"),
+        }
+    }
+    if let Some((writes, over)) = &flood_writes {
+        println!("| the operator's writes in the refused links' namespace, over {over:.1} s | |");
+        for (what, count) in writes {
+            println!("| &nbsp;&nbsp;{what} | {count} |");
+        }
     }
     let flood = flood_p99.map(|p| format!(" flooded_revoke_p99_ms={p:.0}")).unwrap_or_default();
     println!(

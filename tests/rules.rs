@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use liaison::api::{ClientLink, Partner};
 use serde_json::{Value, json};
@@ -128,6 +129,59 @@ async fn a_namespace_has_one_partner_the_oldest_link_wins() {
     until_allowed(&admin, &mallory, &ns).await;
     until_denied(&admin, &alice, &ns).await;
     link_reason(&admin, &ns, "b-second", "Active").await;
+}
+
+/// A refused link carries no finalizer: granted nothing, it has nothing to revoke, and another
+/// tenant's thousands of refused links then cost no write each (#26). Once put in force it gets
+/// the finalizer before its access is written, and its deletion revokes as any other's.
+#[tokio::test]
+async fn a_refused_link_carries_no_finalizer_until_it_is_put_in_force() {
+    let (admin, p) = setup("unguarded").await;
+    let ns = p.client_namespace("c").await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    // It holds the namespace (first by name if created in the same second) but names no
+    // partner that exists; the partner's own link is outranked by it.
+    let squatter = json!({
+        "apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink",
+        "metadata": {"name": "a-squatter", "namespace": ns},
+        "spec": {"partner": format!("{}-nobody", p.name), "accessLevels": read_level("read")}
+    });
+    apply(&links, &squatter).await;
+    // Seen by the operator before the link it outranks is created.
+    let squatter = link_reason(&admin, &ns, "a-squatter", "PartnerNotFound").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let bob = p.user("bob");
+    p.grant("g", &[&ns], "read", json!([user(&bob)]), json!({})).await;
+    let refused = [squatter, link_reason(&admin, &ns, "link", "Conflict").await];
+    grant_reason(&p.grants(), "g", "LinkNotReady").await;
+    for link in refused {
+        assert_eq!(link.metadata.finalizers, None, "{} is refused: no finalizer", link.name_any());
+    }
+    assert!(!allowed(&admin, &bob, &ns).await);
+
+    // The squatter goes at once (nothing held it): the partner's link is put in force.
+    links.delete("a-squatter", &DeleteParams::default()).await.unwrap();
+    until_allowed(&admin, &bob, &ns).await;
+    let in_force = links.get("link").await.unwrap();
+    assert_eq!(
+        in_force.metadata.finalizers,
+        Some(vec![liaison::desired::names::FINALIZER.to_string()]),
+        "access is written only once the finalizer guards it"
+    );
+    link_reason(&admin, &ns, "link", "Active").await;
+
+    // Its deletion revokes first, and the finalizer goes last.
+    links.delete("link", &DeleteParams::default()).await.unwrap();
+    until_denied(&admin, &bob, &ns).await;
+    until("the link is gone", WAIT, || {
+        let links = links.clone();
+        async move { links.get_opt("link").await.unwrap().is_none() }
+    })
+    .await;
+    let managed = ListParams::default().labels(&liaison::desired::names::managed_selector(None));
+    let roles = Api::<Role>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items;
+    let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items;
+    assert!(roles.is_empty() && bindings.is_empty(), "nothing of Liaison's is left in {ns}");
 }
 
 #[tokio::test]

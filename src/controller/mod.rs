@@ -301,6 +301,8 @@ impl Watches {
             link_grants: self.link_grants.clone(),
             partner_clients: self.partner_clients.clone(),
             failures: Default::default(),
+            holders: Default::default(),
+            refusals: tokio::sync::Semaphore::new(reconcile::client_link::REFUSALS_AT_ONCE),
         }
     }
 }
@@ -412,6 +414,14 @@ fn link_controller(
         .with_config(config)
         .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
+        .watches_shared_stream(
+            watches.links.subscribe_spec_changes(),
+            on(caches, |c, link: Arc<ClientLink>| triggers::successor_of_departed(c, &link)),
+        )
+        .watches_shared_stream(
+            watches.links.subscribe_spec_changes(),
+            on(caches, |c, link: Arc<ClientLink>| triggers::outranked_by_newcomer(c, &link)),
+        )
         .watches_shared_stream(
             watches.level_roles.subscribe(),
             on(caches, |c, role: Arc<Role>| triggers::links_of_made(c, &*role)),

@@ -14,6 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::{Caches, client_served_by};
+use crate::desired::client::{holder, successor};
 use crate::desired::names;
 
 // ---- links: they write and prune a namespace's access ----
@@ -108,6 +109,39 @@ pub fn links_of_departing_partner(caches: &Caches, partner: &Partner) -> Vec<Obj
     }
     let links = caches.by.links_by_partner.get(&partner.name_any(), &caches.links);
     links.iter().map(|link| ObjectRef::from_obj(link.as_ref())).collect()
+}
+
+/// The link that held its namespace deleted, or being deleted: the one that holds it next,
+/// which its going may put in force. An outranked link carries no finalizer (nothing to
+/// revoke), so nothing else re-plans the namespace for it, as the revocation of the one that
+/// goes used to (#26).
+pub fn successor_of_departed(caches: &Caches, link: &ClientLink) -> Vec<ObjectRef<ClientLink>> {
+    let gone =
+        link.metadata.deletion_timestamp.is_some() || caches.links.get(&ObjectRef::from_obj(link)).is_none();
+    if !gone {
+        return vec![];
+    }
+    let namespace = link.namespace().unwrap_or_default();
+    let remaining = caches.by.links_by_namespace.get(&namespace, &caches.links);
+    successor(link, remaining.iter().map(AsRef::as_ref)).map(ObjectRef::from_obj).into_iter().collect()
+}
+
+/// A link just created that holds its namespace: the namespace's other links. Links created
+/// within the same second are ranked by name, so in a burst the holder may arrive after links
+/// that took another for it; each says which link holds the namespace, and without a
+/// finalizer write to bring it back, a refused link kept naming the wrong one (#26). Only at
+/// creation (no status yet): a holder's later edits change nobody's standing.
+pub fn outranked_by_newcomer(caches: &Caches, link: &ClientLink) -> Vec<ObjectRef<ClientLink>> {
+    if link.status.is_some() {
+        return vec![];
+    }
+    let namespace = link.namespace().unwrap_or_default();
+    let links = caches.by.links_by_namespace.get(&namespace, &caches.links);
+    let is_it = |l: &ClientLink| l.name_any() == link.name_any() && l.metadata.uid == link.metadata.uid;
+    if !holder(links.iter().map(AsRef::as_ref)).is_some_and(is_it) {
+        return vec![];
+    }
+    links.iter().filter(|l| !is_it(l)).map(|l| ObjectRef::from_obj(l.as_ref())).collect()
 }
 
 /// A request for an on-request level: the link of the client it asks.

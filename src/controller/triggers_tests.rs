@@ -413,3 +413,75 @@ fn a_request_or_its_answer_brings_back_the_clients_link_and_the_grant_asked_thro
         "a request not cached: nothing to wake"
     );
 }
+
+#[test]
+fn the_link_holding_a_namespace_going_brings_back_the_one_that_holds_it_next() {
+    // Same age: "a-first" holds beta by name, "b-second" and "c-third" are outranked.
+    let world = World::new().link("beta", "a-first", tickets()).link("beta", "b-second", tickets());
+    let mut world = world.link("beta", "c-third", tickets()).link("gamma", "other", tickets());
+    let cached = |world: &World, name: &str| {
+        (*world.caches.links.get(&ObjectRef::new(name).within("beta")).unwrap()).clone()
+    };
+    let (first, second) = (cached(&world, "a-first"), cached(&world, "b-second"));
+    assert!(successor_of_departed(&world.caches, &first).is_empty(), "a live link changes nobody's standing");
+    let mut deleting = first.clone();
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+    assert_eq!(named(successor_of_departed(&world.caches, &deleting)), ["beta/b-second"], "being deleted");
+    world.links.apply_watcher_event(&Event::Delete(second.clone()));
+    world.caches.by.links_by_namespace.observe(&Event::Delete(second.clone()), &world.caches.links);
+    assert!(
+        successor_of_departed(&world.caches, &second).is_empty(),
+        "an outranked link gone: the holder stays the holder"
+    );
+    world.links.apply_watcher_event(&Event::Delete(first.clone()));
+    world.caches.by.links_by_namespace.observe(&Event::Delete(first.clone()), &world.caches.links);
+    assert_eq!(named(successor_of_departed(&world.caches, &first)), ["beta/c-third"], "gone from the cache");
+}
+
+/// `reconcile::holders`: the remembered holder of a crowded namespace answers as a look at
+/// every link would, and is looked for again once it goes. (Here beside the caches built by hand.)
+#[test]
+fn a_crowded_namespaces_holder_is_remembered_until_it_goes() {
+    use crate::desired::client::outranked;
+    use crate::reconcile::holders::Holders;
+    let mut world = World::new();
+    for i in 0..20 {
+        world = world.link("crowded", &format!("link-{i:02}"), tickets());
+    }
+    let holders = Holders::default();
+    let every = |world: &World, link: &ClientLink| {
+        let links = world.caches.by.links_by_namespace.get("crowded", &world.caches.links);
+        outranked(link, links.iter().map(AsRef::as_ref))
+    };
+    let cached =
+        |world: &World, name: &str| world.caches.links.get(&ObjectRef::new(name).within("crowded")).unwrap();
+    for name in ["link-00", "link-05", "link-19", "link-05"] {
+        let link = cached(&world, name);
+        assert_eq!(holders.outranked(&link, &world.caches), every(&world, &link), "{name}");
+    }
+    let first = cached(&world, "link-00");
+    world.links.apply_watcher_event(&Event::Delete((*first).clone()));
+    world.caches.by.links_by_namespace.observe(&Event::Delete((*first).clone()), &world.caches.links);
+    let link = cached(&world, "link-05");
+    let verdict = holders.outranked(&link, &world.caches).expect("link-01 holds it now");
+    assert!(verdict.message.contains("link-01"), "{}", verdict.message);
+    assert_eq!(holders.outranked(&cached(&world, "link-01"), &world.caches), None, "the new holder");
+}
+
+#[test]
+fn a_link_created_holding_its_namespace_brings_back_the_others_there() {
+    let world = World::new().link("beta", "b-second", tickets()).link("beta", "c-third", tickets());
+    let world = world.link("beta", "a-first", tickets()).link("gamma", "other", tickets());
+    let cached =
+        |name: &str| (*world.caches.links.get(&ObjectRef::new(name).within("beta")).unwrap()).clone();
+    assert_eq!(
+        named(outranked_by_newcomer(&world.caches, &cached("a-first"))),
+        ["beta/b-second", "beta/c-third"],
+        "created within the same second as the others, first by name: it holds the namespace"
+    );
+    assert!(outranked_by_newcomer(&world.caches, &cached("c-third")).is_empty(), "an outranked newcomer");
+    let mut reported = cached("a-first");
+    reported.status = Some(Default::default());
+    assert!(outranked_by_newcomer(&world.caches, &reported).is_empty(), "not at creation");
+}

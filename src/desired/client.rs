@@ -207,15 +207,40 @@ fn conflict(namespace: &str, winner: &ClientLink) -> Verdict {
 /// namespace of thousands of links is then planned once per change, by its winner, not once
 /// per link.
 pub fn outranked<'a>(link: &ClientLink, links: impl IntoIterator<Item = &'a ClientLink>) -> Option<Verdict> {
-    if link.metadata.deletion_timestamp.is_some() {
-        return None;
-    }
-    let winner = links
+    outranked_by(link, holder(links)?)
+}
+
+/// The verdict on `link` if `other`, a link of its namespace, outranks it: live and older (or
+/// as old and first by name). Any such link is proof enough that `link` holds nothing, so a
+/// remembered holder spares a look at every link of a crowded namespace; the verdict names
+/// `other`, the holder when it is the one remembered.
+pub fn outranked_by(link: &ClientLink, other: &ClientLink) -> Option<Verdict> {
+    let live = |l: &ClientLink| l.metadata.deletion_timestamp.is_none();
+    let older = age_order(&other.metadata, &link.metadata).is_lt();
+    let namespace = link.metadata.namespace.as_deref().unwrap_or_default();
+    (live(link) && live(other) && older).then(|| conflict(namespace, other))
+}
+
+/// The link that holds its namespace among `links` (those of one namespace): the oldest that
+/// is not being deleted.
+pub fn holder<'a>(links: impl IntoIterator<Item = &'a ClientLink>) -> Option<&'a ClientLink> {
+    links
         .into_iter()
         .filter(|l| l.metadata.deletion_timestamp.is_none())
-        .min_by(|a, b| age_order(&a.metadata, &b.metadata))?;
-    let namespace = link.metadata.namespace.as_deref().unwrap_or_default();
-    (winner.metadata.uid != link.metadata.uid).then(|| conflict(namespace, winner))
+        .min_by(|a, b| age_order(&a.metadata, &b.metadata))
+}
+
+/// The link that holds the namespace once `departed` (deleted, or being deleted) is gone, if
+/// `departed` held it until then: the one its going may put in force. None when `departed`
+/// was outranked itself (its going changes nobody's standing).
+pub fn successor<'a>(
+    departed: &ClientLink,
+    links: impl IntoIterator<Item = &'a ClientLink>,
+) -> Option<&'a ClientLink> {
+    let same =
+        |l: &ClientLink| l.metadata.name == departed.metadata.name && l.metadata.uid == departed.metadata.uid;
+    let next = holder(links.into_iter().filter(|l| !same(l)))?;
+    age_order(&departed.metadata, &next.metadata).is_lt().then_some(next)
 }
 
 /// Why the link grants nothing whatever else its namespace holds, if its own spec or its
@@ -240,6 +265,27 @@ pub fn revoked_outright(link: &ClientLink, partner: Option<&Partner>, now: Times
     accepted_partner(link)
         .filter(|accepted| partner.metadata.uid.as_ref() != Some(*accepted))
         .map(|_| Reason::PartnerReplaced)
+}
+
+/// Whether a link's reconcile must first make sure the link carries Liaison's finalizer. A
+/// link that carries it keeps it until its revocation is complete: it may have been granted
+/// something, even if it is refused now. One that does not carry it yet needs it only if it
+/// may be put in force: a link an older one outranks, or one its own spec or partner revokes
+/// outright (`revoked_outright`), is granted nothing, so it has nothing to revoke. Another
+/// tenant's thousands of refused links then cost no finalizer write each (#26). Should such a
+/// link be put in force later, it is given the finalizer before anything is written for it
+/// (`unguarded_in_force`).
+pub fn needs_finalizer(carries: bool, outranked: bool, revoked_outright: bool) -> bool {
+    carries || !(outranked || revoked_outright)
+}
+
+/// The link `plan` puts in force, if it does not carry Liaison's finalizer yet: nothing may be
+/// written in its name until it does, or its deletion would leave what was written behind.
+pub fn unguarded_in_force<'a>(plan: &ClientPlan, links: &'a [ClientLink]) -> Option<&'a ClientLink> {
+    let uid = plan.active_link_uid.as_ref()?;
+    let in_force = links.iter().find(|l| l.metadata.uid.as_ref() == Some(uid))?;
+    let carries = in_force.finalizers().iter().any(|f| f == names::FINALIZER);
+    (!carries).then_some(in_force)
 }
 
 fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {

@@ -54,6 +54,11 @@ pub struct Context {
     pub partner_clients: Arc<crate::cache::summaries::PartnerClients>,
     /// Objects whose reconciles keep failing: their retry waits, and what their users were told.
     pub failures: super::failures::Failures,
+    /// The link holding each crowded namespace.
+    pub holders: super::holders::Holders,
+    /// Links reconciled without a finalizer (refused, never granted) write at most this many
+    /// statuses and Events at once (`client_link::REFUSALS_AT_ONCE`).
+    pub refusals: tokio::sync::Semaphore,
 }
 
 /// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)

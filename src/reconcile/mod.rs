@@ -6,6 +6,7 @@ pub mod access_request;
 pub mod client_link;
 pub mod context;
 pub mod failures;
+pub mod holders;
 pub mod partner;
 pub mod review;
 pub mod revocation;
@@ -137,6 +138,34 @@ where
     }
     ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
     count_outcome(ctx, api, &reconciled, &result).await;
+    result
+}
+
+/// Runs one reconcile of an object that carries no finalizer and needs none yet: nothing is
+/// written in its name (a link refused outright, say; `desired::client::needs_finalizer`).
+/// Recorded as `with_finalizer` records its reconciles.
+pub async fn without_finalizer<K, Fut>(
+    api: &kube::Api<K>,
+    object: Arc<K>,
+    ctx: &Context,
+    handle: impl FnOnce(Arc<K>) -> Fut,
+) -> Result<Action, Error>
+where
+    K: status::Reported + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let kind = K::kind(&());
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = %kind,
+        namespace = object.namespace().unwrap_or_default(),
+        name = object.name_any()
+    );
+    let result = handle(object.clone()).instrument(span).await;
+    ctx.metrics.reconciled(&kind, started.elapsed().as_secs_f64());
+    count_outcome(ctx, api, &object, &result).await;
     result
 }
 

@@ -419,6 +419,7 @@ fn contested() -> World {
 
 mod access_key;
 mod beyond_the_ceiling;
+mod finalizer;
 mod grant_limit;
 mod grants;
 mod naming;

@@ -105,3 +105,22 @@ fn who_holds_the_namespace_does_not_depend_on_list_order() {
         |p: &ClientPlan| p.bindings.iter().map(|b| b.metadata.name.clone()).collect::<BTreeSet<_>>();
     assert_eq!(binding_names(&a), binding_names(&b));
 }
+
+#[test]
+fn any_older_live_link_is_proof_that_a_link_is_outranked() {
+    let world = contested();
+    let link = |name: &str| world.links.iter().find(|l| l.name_any() == name).unwrap().clone();
+    let (techhelp, other) = (link("techhelp"), link("other"));
+    let verdict = outranked_by(&other, &techhelp).expect("the older link outranks the younger");
+    assert_eq!(Some(verdict), outranked(&other, &world.links), "the same verdict as from every link");
+    assert_eq!(outranked_by(&techhelp, &other), None, "a younger link outranks nobody");
+    assert_eq!(outranked_by(&techhelp, &techhelp), None, "nor does a link itself");
+    assert_eq!(outranked_by(&other, &deleting(techhelp.clone())), None, "nor one being deleted");
+    assert_eq!(outranked_by(&deleting(other.clone()), &techhelp), None, "a link being deleted is revoked");
+    let same_age = created(other.clone(), JAN);
+    assert_eq!(
+        outranked_by(&techhelp, &same_age).map(|v| v.reason),
+        Some(Reason::Conflict),
+        "as old, first by name"
+    );
+}
