@@ -346,12 +346,12 @@ pub async fn run(
     let controllers = futures::future::try_join_all(controllers.map(tokio::spawn));
     drivers.push(sweep_periodically(ctx, readiness, limits.sweep_interval).boxed());
     // The watches end only with the process; the controllers end on shutdown, or are left
-    // after a grace: a stop in the instant after the lease was won (caches still filling,
-    // reconciles requeued by the readiness gate) kept kube's graceful shutdown waiting for
-    // good. What is abandoned then is what a SIGKILL abandons: finalizers and idempotent
-    // writes finish it at the next start. (Starting the controllers only once the caches were
-    // filled avoided it too, but their subscriptions then held a copy of every listed object:
-    // a restarted operator peaked at 167 MiB instead of 51 at 10,000 grants.)
+    // after a grace. A stop in the instant after the lease was won used to hang here for good
+    // (kube's lost wake-up, fixed in `drive_controller`); the grace stays as a backstop. What
+    // is abandoned then is what a SIGKILL abandons: finalizers and idempotent writes finish it
+    // at the next start. (Starting the controllers only once the caches were filled avoided
+    // the hang too, but their subscriptions then held a copy of every listed object: a
+    // restarted operator peaked at 167 MiB instead of 51 at 10,000 grants.)
     let mut stop = shutdown.clone();
     let grace_over = async move {
         let _ = stop.wait_for(|stop| *stop).await;
@@ -387,7 +387,7 @@ fn revocation_controller(
         .links
         .subscribe_spec_changes()
         .filter(|link| futures::future::ready(reconcile::revocation::concerns(link)));
-    Controller::for_shared_stream(concerned, caches.links.clone())
+    let controller = Controller::for_shared_stream(concerned, caches.links.clone())
         .with_config(config)
         .reconcile_all_on(watches.relists.completed_since())
         .watches_shared_stream(
@@ -395,9 +395,8 @@ fn revocation_controller(
             on(caches, |c, p: Arc<Partner>| triggers::links_of_departing_partner(c, &p)),
         )
         .graceful_shutdown_on(stopped(shutdown.clone()))
-        .run(gated(reconcile::revocation::reconcile, readiness.clone()), reconcile::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .boxed()
+        .run(gated(reconcile::revocation::reconcile, readiness.clone()), reconcile::error_policy, ctx);
+    drive_controller(controller, readiness.clone())
 }
 
 /// Links write and prune access: re-planned by whatever a namespace's plan reads.
@@ -410,7 +409,7 @@ fn link_controller(
 ) -> BoxFuture<'static, ()> {
     let caches = &watches.caches;
     let ceiling = ctx.settings.ceiling.clone();
-    Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
+    let controller = Controller::for_shared_stream(watches.links.subscribe(), caches.links.clone())
         .with_config(config)
         .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(caches.links.clone(), ctx.settings.resync))
@@ -470,9 +469,8 @@ fn link_controller(
             on(caches, |c, a: Arc<AccessApproval>| triggers::links_of_approval(c, &a)),
         )
         .graceful_shutdown_on(stopped(shutdown.clone()))
-        .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .boxed()
+        .run(gated(reconcile::client_link::reconcile, readiness.clone()), reconcile::error_policy, ctx);
+    drive_controller(controller, readiness.clone())
 }
 
 /// Grants report whether they are in force: looked at again when a link, partner, role or
@@ -486,7 +484,7 @@ fn grant_controller(
 ) -> BoxFuture<'static, ()> {
     let caches = &watches.caches;
     let ceiling = ctx.settings.ceiling.clone();
-    Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
+    let controller = Controller::for_shared_stream(watches.grants.subscribe(), caches.grants.clone())
         .with_config(config)
         .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(caches.grants.clone(), ctx.settings.resync))
@@ -527,9 +525,8 @@ fn grant_controller(
             on(caches, move |c, cr: Arc<ClusterRole>| triggers::grants_using_cluster_role(c, &ceiling, &cr)),
         )
         .graceful_shutdown_on(stopped(shutdown.clone()))
-        .run(gated(reconcile::access_grant::reconcile, readiness.clone()), reconcile::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .boxed()
+        .run(gated(reconcile::access_grant::reconcile, readiness.clone()), reconcile::error_policy, ctx);
+    drive_controller(controller, readiness.clone())
 }
 
 /// Partners keep their home's objects and summarize their links and grants.
@@ -542,7 +539,7 @@ fn partner_controller(
 ) -> BoxFuture<'static, ()> {
     let partners = &watches.caches.partners;
     let (link_partners, grant_partners, ns_partners) = (partners.clone(), partners.clone(), partners.clone());
-    Controller::for_shared_stream(watches.partners.subscribe(), partners.clone())
+    let controller = Controller::for_shared_stream(watches.partners.subscribe(), partners.clone())
         .with_config(config)
         .reconcile_all_on(watches.relists.completed_since())
         .reconcile_on(resync::walk(partners.clone(), ctx.settings.resync))
@@ -560,9 +557,8 @@ fn partner_controller(
             triggers::partners_of_namespace(&ns_partners, &ns)
         })
         .graceful_shutdown_on(stopped(shutdown.clone()))
-        .run(gated(reconcile::partner::reconcile, readiness.clone()), reconcile::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .boxed()
+        .run(gated(reconcile::partner::reconcile, readiness.clone()), reconcile::error_policy, ctx);
+    drive_controller(controller, readiness.clone())
 }
 
 /// A trigger as a watch's mapper: `trigger` with its own handle on the caches.
@@ -572,6 +568,30 @@ where
 {
     let caches = caches.clone();
     move |object| trigger(&caches, object)
+}
+
+/// How often a controller is polled again until the caches are synced (`drive_controller`).
+const NUDGE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Drives a controller until it ends. kube holds a controller's reconciles until its store is
+/// ready and learns of that through a one-shot channel, which wakes only the last task that
+/// waited on it: with two controllers and the readiness check waiting on one store, the others
+/// ran only when something else polled them again (their next trigger). After a stop nothing
+/// did, and kube's graceful shutdown waited for them for good (`leader::a_leader_stopped_
+/// while_its_caches_fill_exits_at_once`). So each is polled again until the caches are synced.
+fn drive_controller<S>(controller: S, readiness: Readiness) -> BoxFuture<'static, ()>
+where
+    S: futures::Stream + Send + 'static,
+{
+    let nudges = futures::stream::unfold((readiness, false), |(readiness, synced)| async move {
+        if synced {
+            return None;
+        }
+        tokio::time::sleep(NUDGE).await;
+        let synced = readiness.is_ready();
+        Some(((), (readiness, synced)))
+    });
+    futures::stream::select(controller.map(|_| ()), nudges).for_each(|_| futures::future::ready(())).boxed()
 }
 
 async fn stopped(mut shutdown: watch::Receiver<bool>) {
