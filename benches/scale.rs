@@ -96,20 +96,26 @@ const RESYNC_SECONDS: u64 = 5;
 fn operator_writes() -> BTreeMap<String, usize> {
     let log = std::fs::read_to_string(testenv().dir.join("audit.log")).unwrap_or_default();
     let mut writes = BTreeMap::new();
-    for event in log.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()) {
-        if event["impersonatedUser"]["username"] != OPERATOR_USER {
-            continue;
-        }
-        let object = &event["objectRef"];
-        let subresource = object["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
-        let what = format!(
-            "{} {}{subresource}",
-            event["verb"].as_str().unwrap_or("?"),
-            object["resource"].as_str().unwrap_or("?")
-        );
-        *writes.entry(what).or_insert(0) += 1;
+    let events = log.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok());
+    for event in events.filter(by_operator) {
+        *writes.entry(write_kind(&event)).or_insert(0) += 1;
     }
     writes
+}
+
+fn by_operator(event: &serde_json::Value) -> bool {
+    event["impersonatedUser"]["username"] == OPERATOR_USER
+}
+
+/// `verb resource[/subresource]` of an audit event.
+fn write_kind(event: &serde_json::Value) -> String {
+    let object = &event["objectRef"];
+    let subresource = object["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+    format!(
+        "{} {}{subresource}",
+        event["verb"].as_str().unwrap_or("?"),
+        object["resource"].as_str().unwrap_or("?")
+    )
 }
 
 fn total(writes: &BTreeMap<String, usize>) -> usize {
@@ -479,8 +485,7 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str) -> Option<Rev
     };
     let delete = events.iter().find(|e| is(e, "delete", "clientlinks"))?;
     let deleted = stamp(delete, "requestReceivedTimestamp")?;
-    let by_operator = |e: &&serde_json::Value| e["impersonatedUser"]["username"] == OPERATOR_USER;
-    let role_write = events.iter().filter(by_operator).find(|e| {
+    let role_write = events.iter().filter(|e| by_operator(e)).find(|e| {
         (is(e, "patch", "roles") || is(e, "update", "roles"))
             && stamp(e, "requestReceivedTimestamp").is_some_and(|t| t >= deleted)
     })?;
@@ -489,7 +494,7 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str) -> Option<Rev
     let ms = |from: jiff::Timestamp, to: jiff::Timestamp| to.duration_since(from).as_secs_f64() * 1000.0;
     let meanwhile = events
         .iter()
-        .filter(by_operator)
+        .filter(|e| by_operator(e))
         .filter(|e| stamp(e, "requestReceivedTimestamp").is_some_and(|t| t >= deleted && t <= served))
         .count();
     Some(RevocationSteps {
@@ -503,18 +508,9 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str) -> Option<Rev
 fn operator_writes_in(events: &[serde_json::Value], namespace: &str) -> (BTreeMap<String, usize>, f64) {
     let mut writes = BTreeMap::new();
     let (mut first, mut last) = (None::<jiff::Timestamp>, None::<jiff::Timestamp>);
-    let mine = events.iter().filter(|e| {
-        e["impersonatedUser"]["username"] == OPERATOR_USER && e["objectRef"]["namespace"] == namespace
-    });
+    let mine = events.iter().filter(|e| by_operator(e) && e["objectRef"]["namespace"] == namespace);
     for event in mine {
-        let object = &event["objectRef"];
-        let subresource = object["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
-        let what = format!(
-            "{} {}{subresource}",
-            event["verb"].as_str().unwrap_or("?"),
-            object["resource"].as_str().unwrap_or("?")
-        );
-        *writes.entry(what).or_insert(0) += 1;
+        *writes.entry(write_kind(event)).or_insert(0) += 1;
         if let Some(at) = stamp(event, "requestReceivedTimestamp") {
             first = Some(first.map_or(at, |f| f.min(at)));
             last = Some(last.map_or(at, |l| l.max(at)));
