@@ -43,11 +43,16 @@ pub const REFUSALS_AT_ONCE: usize = 2;
 
 pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
-    let refused = |now| !guarded(&link, ctx.holders.outranked(&link, &ctx.caches).is_some(), &ctx, now);
-    // A refused link waits for its turn, then is decided again: the wait may be long.
-    let _paced = if refused(Timestamp::now()) { Some(ctx.refusals.acquire().await) } else { None };
-    let now = Timestamp::now();
-    let outranked = ctx.holders.outranked(&link, &ctx.caches);
+    let mut now = Timestamp::now();
+    let mut outranked = ctx.holders.outranked(&link, &ctx.caches);
+    // Held until the reconcile ends.
+    let mut _paced = None;
+    if !guarded(&link, outranked.is_some(), &ctx, now) {
+        // A refused link waits for its turn, then is decided again: the wait may be long.
+        _paced = Some(ctx.refusals.acquire().await);
+        now = Timestamp::now();
+        outranked = ctx.holders.outranked(&link, &ctx.caches);
+    }
     if !guarded(&link, outranked.is_some(), &ctx, now) {
         let ctx = ctx.as_ref();
         return without_finalizer(
