@@ -186,10 +186,15 @@ pub struct ClientLinkStatus {
     /// The reviews counted and when the next one is due (with `spec.review`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewStatus>,
-    /// The partner's requests for on-request levels here, for the approvers: who asks what,
-    /// why, and where each stands (answer one by its UID with an AccessApproval).
+    /// The partner's open requests for on-request levels here (pending, or approved and in
+    /// force; at most 50), for the approvers: who asks what, why, and where each stands (answer
+    /// one by its UID with an AccessApproval). Answered and ended ones keep their record in
+    /// their own status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<LinkRequestSummary>,
+    /// The partner's open requests beyond the 50 listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_unlisted: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]

@@ -60,9 +60,11 @@ pub struct LinkPlan {
     pub access_key_secret: Option<String>,
     /// The partner's grants refused because the link's `maxGrants` is reached.
     pub over_limit: usize,
-    /// The partner's requests for on-request levels here (never another partner's: their
-    /// names are theirs to choose).
+    /// The partner's open requests for on-request levels here (never another partner's: their
+    /// names are theirs to choose), at most `request::LISTED_AT_MOST`.
     pub requests: Vec<crate::api::LinkRequestSummary>,
+    /// The partner's open requests beyond those listed.
+    pub requests_unlisted: usize,
 }
 
 /// The verdict on one (grant, this namespace) pair.
@@ -297,6 +299,7 @@ fn link_plan(verdict: Verdict, ends_at: Option<Timestamp>) -> LinkPlan {
         access_key_secret: None,
         over_limit: 0,
         requests: Vec::new(),
+        requests_unlisted: 0,
     }
 }
 
@@ -580,12 +583,9 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
     };
     summaries.sort_by(|a, b| a.grant.cmp(&b.grant));
     let partner_uid = accepted_partner(link).or(partner.metadata.uid.as_ref()).cloned();
-    let requests = plan
-        .requests
-        .iter()
-        .filter(|r| r.namespace == partner.spec.home_namespace)
-        .map(RequestPlan::summary)
-        .collect();
+    let (requests, requests_unlisted) = request::listed_for_approvers(
+        plan.requests.iter().filter(|r| r.namespace == partner.spec.home_namespace),
+    );
     let ends_at = link_ends_at;
     plan.links.insert(
         link_name,
@@ -597,6 +597,7 @@ fn plan_active_link(inputs: &ClientInputs, requests: Requests, link: &ClientLink
             access_key_secret,
             over_limit,
             requests,
+            requests_unlisted,
         },
     );
     plan.wake_at = wake_at.filter(|at| *at > inputs.now);

@@ -89,6 +89,23 @@ impl RequestPlan {
     }
 }
 
+/// At most this many of a partner's open requests are listed in the client's link: the
+/// partner writes as many requests as it likes, and the link's status must stay small.
+pub const LISTED_AT_MOST: usize = 50;
+
+/// The requests a client's approvers find in the link's status: the partner's open ones
+/// (pending, or approved and in force), at most [`LISTED_AT_MOST`], and how many more there
+/// are. Answered and ended requests keep their record in their own status, in the partner's
+/// home.
+pub fn listed_for_approvers<'a>(
+    plans: impl IntoIterator<Item = &'a RequestPlan>,
+) -> (Vec<crate::api::LinkRequestSummary>, usize) {
+    let open: Vec<&RequestPlan> =
+        plans.into_iter().filter(|r| matches!(r.phase, Phase::Pending | Phase::Approved)).collect();
+    let unlisted = open.len().saturating_sub(LISTED_AT_MOST);
+    (open.into_iter().take(LISTED_AT_MOST).map(RequestPlan::summary).collect(), unlisted)
+}
+
 /// What the request is judged against: the link in force, its partner, the grants naming the
 /// namespace.
 pub struct Context<'a> {

@@ -330,3 +330,29 @@ fn overlapping_requests_bind_each_person_until_their_own_end() {
     assert_eq!(bound, [dan], "bob's hour is over; dan's three are not");
     assert_eq!(later.wake_at, Some(at(3 * 3_600)));
 }
+
+#[test]
+fn the_link_lists_a_bounded_number_of_open_requests_and_counts_the_rest() {
+    let grants = vec![grant("eligible", "break-glass", &[BOB])];
+    let open = LISTED_AT_MOST + 7;
+    let mut requests: Vec<_> =
+        (0..open).map(|i| request(&format!("open-{i:03}"), "eligible", "1h", ALICE, at(-60))).collect();
+    requests.push(request("denied", "eligible", "1h", ALICE, at(-60)));
+    requests.push(request("ended", "eligible", "1h", ALICE, at(-9_000)));
+    requests.push(request("approved", "eligible", "1h", ALICE, at(-60)));
+    let approvals = [
+        answer("no", "denied", "Deny", CAROL, at(-50)),
+        answer("long-ago", "ended", "Approve", CAROL, at(-8_000)),
+        answer("yes", "approved", "Approve", CAROL, at(-50)),
+    ];
+    let plan =
+        plan_at(link(&[CAROL]), grants, Requests { requests: &requests, approvals: &approvals }, at(0));
+    let link_plan = &plan.links["techhelp"];
+    assert_eq!(link_plan.requests.len(), LISTED_AT_MOST);
+    assert_eq!(link_plan.requests_unlisted, open + 1 - LISTED_AT_MOST, "the approved one is open too");
+    let phases: std::collections::BTreeSet<&str> =
+        link_plan.requests.iter().map(|r| r.phase.as_str()).collect();
+    assert_eq!(phases, ["Approved", "Pending"].into(), "answered and ended ones are not listed");
+    assert_eq!(request_plan(&plan, "denied").phase, Phase::Denied, "their own status keeps the record");
+    assert_eq!(request_plan(&plan, "ended").phase, Phase::Ended);
+}

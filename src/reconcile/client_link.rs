@@ -104,6 +104,7 @@ async fn apply(
             access_key_secret: None,
             over_limit: 0,
             requests: vec![],
+            requests_unlisted: 0,
         };
         write_status(ctx, link, &mine, review.as_ref(), now).await?;
         return Ok(requeue_at(review_changes, now, ctx.settings.resync));
@@ -120,6 +121,7 @@ async fn apply(
         access_key_secret: None,
         over_limit: 0,
         requests: vec![],
+        requests_unlisted: 0,
     });
     super::access_request::report(ctx, link, &plan, now).await?;
     let summary_held = write_status(ctx, link, &mine, review.as_ref(), now).await?;
@@ -188,6 +190,8 @@ async fn write_status(
         grants_over_limit: (plan.over_limit > 0).then(|| i32::try_from(plan.over_limit).unwrap_or(i32::MAX)),
         review: review.map(|judged| judged.status.clone()),
         requests: plan.requests.clone(),
+        requests_unlisted: (plan.requests_unlisted > 0)
+            .then(|| i32::try_from(plan.requests_unlisted).unwrap_or(i32::MAX)),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
