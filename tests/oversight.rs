@@ -410,6 +410,11 @@ async fn a_request_grants_nothing_until_an_approver_approves_it_and_ends_at_the_
     );
     request_says(&p, "inc-1", "Ended").await;
     grant_reason(&p.grants(), "eligible", "OnRequest").await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    until("the link lists open requests only", WAIT, || async {
+        links.get("link").await.is_ok_and(|l| l.status.is_some_and(|s| s.requests.is_empty()))
+    })
+    .await;
 }
 
 /// The examples as their actors apply them: the platform admin, Beta's admin, TechHelp's admin
