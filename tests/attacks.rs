@@ -421,8 +421,9 @@ async fn only_those_who_may_bind_a_role_delegate_it() {
     assert!(message.contains("bind"), "{message}");
 }
 
-/// A Partner cannot take an existing namespace (here with a Secret) as its home unless the
-/// platform admin adopts it; loose user suffixes and system homes are refused at admission.
+/// A Partner cannot take an existing namespace (here with a Secret) as its home unless it asks
+/// to adopt it and whoever administers namespaces consents (`liaison.dev/adoptable-by`); loose
+/// user suffixes and system homes are refused at admission.
 #[tokio::test]
 async fn a_home_is_the_partners_or_it_is_refused() {
     operator_under_the_charts_rbac().await;
@@ -477,10 +478,40 @@ async fn a_home_is_the_partners_or_it_is_refused() {
         .await;
     assert!(refusal(&forged).contains("only the Liaison operator"), "{forged:?}");
 
-    // The platform admin adopts it explicitly.
+    // The Partner asks to adopt it; whoever administers namespaces has not agreed: nothing.
     let mut adopting = spec(&tenant, &format!("@{name}.example"));
     adopting["spec"]["adoptExistingHome"] = json!(true);
     apply::<Partner>(&partners, &adopting).await;
+    let consent = format!("kubectl label namespace {tenant} liaison.dev/adoptable-by={name}");
+    let unconsented = eventually("the partner is told what consent is missing", WAIT, || {
+        let (partners, name, consent) = (partners.clone(), name.clone(), consent.clone());
+        async move {
+            let partner = partners.get(&name).await.ok()?;
+            let ready = partner.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+            let asked = !ready.message.contains("adoptExistingHome is not true");
+            (ready.reason == "HomeNotOwned" && asked && ready.message.contains(&consent)).then_some(ready)
+        }
+    })
+    .await;
+    assert_eq!(unconsented.status, "False");
+    assert!(unconsented.message.contains("has no liaison.dev/adoptable-by label"), "{}", unconsented.message);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!can(&admin, &alice, &[], "get", SECRETS, &tenant).await, "no Secret without the consent");
+    let as_alice = client_as(&alice, &[]).await;
+    let read = Api::<Secret>::namespaced(as_alice.clone(), &tenant).get("db").await;
+    assert!(refusal(&read).contains("secrets"), "alice's own read is refused: {read:?}");
+    let labels = namespaces.get(&tenant).await.unwrap().metadata.labels.unwrap_or_default();
+    assert!(!labels.contains_key("liaison.dev/home-of-uid"), "the namespace is not marked: {labels:?}");
+
+    // The platform admin consents: the partner adopts it, and its admin reads the Secret.
+    let consented = namespaces
+        .patch(
+            &tenant,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"liaison.dev/adoptable-by": name}}})),
+        )
+        .await;
+    assert!(consented.is_ok(), "{consented:?}");
     let adopted = eventually("the partner adopts its home", WAIT, || {
         let partners = partners.clone();
         let name = name.clone();
@@ -493,6 +524,8 @@ async fn a_home_is_the_partners_or_it_is_refused() {
     .await;
     assert_eq!(adopted.status.unwrap().home_adopted, Some(true));
     eventually_allowed(&admin, &alice, "get", SECRETS, &tenant, "an adopted home is the partner's").await;
+    let read = Api::<Secret>::namespaced(as_alice, &tenant).get("db").await;
+    assert!(read.is_ok(), "alice reads the adopted home's Secret: {read:?}");
     let (ok, events) = kubectl(&[
         "get",
         "events",
@@ -528,6 +561,59 @@ async fn a_home_is_the_partners_or_it_is_refused() {
         }
     })
     .await;
+}
+
+/// The operator's own credentials (stolen, or a bug) cannot adopt a tenant's namespace: the API
+/// server refuses to mark an existing namespace as a home unless whoever administers it had
+/// labelled it adoptable by the partner the mark names, a label the operator cannot write.
+#[tokio::test]
+async fn the_operator_marks_an_existing_namespace_only_with_its_administrators_consent() {
+    operator_under_the_charts_rbac().await;
+    let admin = client().await;
+    let groups = service_account_groups(RELEASE_NAMESPACE);
+    let operator = client_as(OPERATOR, &groups.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (as_admin, as_operator) = (Api::<Namespace>::all(admin.clone()), Api::<Namespace>::all(operator));
+    let labels = |labels: Value| Patch::Merge(json!({"metadata": {"labels": labels}}));
+    // Liaison's mark of a home, as the operator writes it (desired::partner::plan).
+    let mark = |partner: &str, adopted: &str| {
+        json!({"app.kubernetes.io/managed-by": "liaison", "liaison.dev/home-of": partner,
+               "liaison.dev/home-of-uid": format!("uid-of-{partner}"), "liaison.dev/home-adopted": adopted})
+    };
+    let patch = PatchParams::default();
+    // Until the API server has loaded the policy, the operator may change a tenant's label (a
+    // new value each time: a label it wrote before the policy was in force stays its to keep).
+    let probe = fresh_namespace(&admin, "probe").await;
+    until("the operator-bounds policy is in force", WAIT, || {
+        let (namespaces, probe, relabel) =
+            (as_operator.clone(), probe.clone(), labels(json!({"x": unique("y")})));
+        async move { namespaces.patch(&probe, &PatchParams::default(), &relabel).await.is_err() }
+    })
+    .await;
+
+    let tenant = fresh_namespace(&admin, "tenant").await;
+    let (acme, other) = (unique("acme"), unique("other"));
+    let unlabelled = as_operator.patch(&tenant, &patch, &labels(mark(&acme, "true"))).await;
+    assert!(refusal(&unlabelled).contains("liaison.dev/adoptable-by"), "{unlabelled:?}");
+    let consent = json!({"liaison.dev/adoptable-by": acme});
+    let self_consent = as_operator.patch(&tenant, &patch, &labels(consent.clone())).await;
+    assert!(refusal(&self_consent).contains("only its own labels"), "{self_consent:?}");
+    let mut at_once = mark(&acme, "true");
+    at_once["liaison.dev/adoptable-by"] = json!(acme);
+    let at_once = as_operator.patch(&tenant, &patch, &labels(at_once)).await;
+    refusal(&at_once);
+    let labels_now = as_admin.get(&tenant).await.unwrap().metadata.labels.unwrap_or_default();
+    assert!(!labels_now.contains_key("liaison.dev/home-of-uid"), "not marked: {labels_now:?}");
+    assert!(!labels_now.contains_key("liaison.dev/adoptable-by"), "no consent forged: {labels_now:?}");
+
+    // Whoever administers namespaces consents, for acme: the operator may mark it for acme only.
+    as_admin.patch(&tenant, &patch, &labels(consent)).await.unwrap();
+    let for_other = as_operator.patch(&tenant, &patch, &labels(mark(&other, "true"))).await;
+    assert!(refusal(&for_other).contains("liaison.dev/adoptable-by"), "{for_other:?}");
+    let unadopted = as_operator.patch(&tenant, &patch, &labels(mark(&acme, "false"))).await;
+    assert!(refusal(&unadopted).contains("only when adopted"), "{unadopted:?}");
+    let adopted = as_operator.patch(&tenant, &patch, &labels(mark(&acme, "true"))).await;
+    let labels_now = adopted.expect("marked with consent").metadata.labels.unwrap_or_default();
+    assert_eq!(labels_now.get("liaison.dev/home-of-uid"), Some(&format!("uid-of-{acme}")));
 }
 
 /// A client admin who removes Liaison's owner reference from a grant binding does not keep it:
@@ -622,7 +708,15 @@ async fn a_partner_created_again_revives_nothing_until_the_client_accepts_it() {
     .await;
     eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's access went with the partner").await;
 
-    // Created again, its old home adopted by the platform admin; the grant is still there.
+    // Created again, its old home adopted with the platform admin's consent; the grant is
+    // still there.
+    let (ok, text) = kubectl(&[
+        "label",
+        "namespace",
+        &partner.home,
+        &format!("liaison.dev/adoptable-by={}", partner.name),
+    ]);
+    assert!(ok, "{text}");
     let again = json!({
         "apiVersion": "liaison.dev/v1alpha1", "kind": "Partner", "metadata": {"name": partner.name},
         "spec": {"homeNamespace": partner.home, "adoptExistingHome": true,

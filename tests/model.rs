@@ -1240,7 +1240,12 @@ impl World {
     async fn write_partner(&self, p: usize) {
         let partner = self.model.partners[p].as_ref().unwrap();
         // A partner re-created after a deletion takes back its old home, which still carries the
-        // deleted Partner's mark: the platform admin adopts it explicitly.
+        // deleted Partner's mark: the platform admin adopts it explicitly, and consents to it
+        // on the namespace (absent before the first creation: nothing to consent to).
+        let consent = json!({"metadata": {"labels": {"liaison.dev/adoptable-by": self.model.partner(p)}}});
+        let _ = Api::<Namespace>::all(self.admin.clone())
+            .patch(&self.model.home(p), &PatchParams::default(), &Patch::Merge(&consent))
+            .await;
         let mut spec = json!({
             "homeNamespace": self.model.home(p),
             "adoptExistingHome": true,

@@ -36,8 +36,9 @@ pub struct PartnerSpec {
     pub home_namespace: String,
     /// Take `homeNamespace` as the home although it already exists (Liaison did not create
     /// it for this Partner). Its Secrets and ServiceAccounts then become readable by the
-    /// partner's admins: set it only for a namespace made for this partner. Without it, an
-    /// existing namespace is refused (`HomeNotOwned`).
+    /// partner's admins, so it also takes the consent of whoever administers namespaces: the
+    /// namespace labelled `liaison.dev/adoptable-by: <this Partner's name>`, a label the
+    /// operator cannot write. Without both, an existing namespace is refused (`HomeNotOwned`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt_existing_home: Option<bool>,
     /// The internal User or Group that owns the relationship; may read the partner's objects.

@@ -47,6 +47,10 @@ pub const HOME_OF_UID: &str = "liaison.dev/home-of-uid";
 /// Label on a home namespace that existed before its Partner and was adopted
 /// (`spec.adoptExistingHome`) rather than created by Liaison.
 pub const HOME_ADOPTED: &str = "liaison.dev/home-adopted";
+/// Label on an existing namespace, set by whoever administers namespaces (never by the
+/// operator: the chart's operator-bounds policy lets it add no label but its own): the name of
+/// the one Partner that may adopt it as its home. The consent the operator cannot forge.
+pub const ADOPTABLE_BY: &str = "liaison.dev/adoptable-by";
 
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "liaison";

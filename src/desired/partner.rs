@@ -26,15 +26,17 @@ pub struct HomeAccess {
 
 /// What Liaison may do with the namespace a Partner names as its home. A home's Secrets
 /// (access keys) and ServiceAccounts become readable by the partner's admins, so a namespace is
-/// a home only if Liaison created it for this Partner, or the platform admin adopted it
-/// explicitly; either way it carries the Partner's UID in a label only the operator may write.
+/// a home only if Liaison created it for this Partner, or it was adopted with the consent of
+/// both the Partner's spec and whoever administers the namespace (`adoption`); either way it
+/// carries the Partner's UID in a label only the operator may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HomeClaim {
     /// It does not exist: create it, marked as this Partner's.
     Create,
     /// It is marked as this Partner's.
     Own { adopted: bool },
-    /// It exists, unmarked or marked by a Partner that is gone, and the spec asks to adopt it.
+    /// It exists, unmarked or marked by a Partner that is gone; the spec asks to adopt it and the
+    /// namespace is labelled adoptable by this Partner.
     Adopt,
 }
 
@@ -83,15 +85,41 @@ pub fn home_claim(partner: &Partner, facts: &HomeFacts) -> Result<HomeClaim, Ver
     if let Some(link) = facts.link {
         return refused(format!("it holds ClientLink {link}, and a home holds no link"));
     }
-    if partner.spec.adopt_existing_home == Some(true) {
+    adoption(partner, labels)
+}
+
+/// An existing namespace that is not the Partner's becomes its home only if both sides asked:
+/// the Partner (`spec.adoptExistingHome`) and whoever administers namespaces, by labelling it
+/// `liaison.dev/adoptable-by: <partner>`, a label the operator cannot write (so its stolen
+/// credentials cannot adopt a tenant's namespace and read its Secrets).
+fn adoption(partner: &Partner, labels: &BTreeMap<String, String>) -> Result<HomeClaim, Verdict> {
+    let (home, name) = (&partner.spec.home_namespace, partner.name_any());
+    let asked = partner.spec.adopt_existing_home == Some(true);
+    let adoptable_by = labels.get(names::ADOPTABLE_BY);
+    if asked && adoptable_by == Some(&name) {
         return Ok(HomeClaim::Adopt);
     }
+    let mut missing = Vec::new();
+    if !asked {
+        missing.push("spec.adoptExistingHome is not true".to_string());
+    }
+    match adoptable_by {
+        None => missing.push(format!("the namespace has no {} label", names::ADOPTABLE_BY)),
+        Some(other) if *other != name => {
+            missing.push(format!("the namespace is adoptable by partner {other}"))
+        }
+        Some(_) => {}
+    }
+    let overwrite = if adoptable_by.is_some_and(|other| *other != name) { " --overwrite" } else { "" };
     Err(Verdict::new(
         Reason::HomeNotOwned,
         format!(
-            "namespace {home} already exists and is not partner {}'s home; set spec.adoptExistingHome: true to adopt it \
-             (its Secrets and ServiceAccounts become readable by the partner's admins), or choose a new namespace",
-            partner.name_any()
+            "namespace {home} already exists and is not partner {name}'s home: {}. Adopting it (its \
+             Secrets and ServiceAccounts become readable by the partner's admins) takes \
+             spec.adoptExistingHome: true and the consent of whoever administers namespaces: \
+             kubectl label namespace {home} {}={name}{overwrite}. Or choose a new namespace",
+            missing.join(", and "),
+            names::ADOPTABLE_BY,
         ),
     ))
 }

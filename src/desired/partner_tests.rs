@@ -330,7 +330,11 @@ fn a_home_is_the_partners_only_if_liaison_made_or_adopted_it() {
     assert_eq!(home_claim(&techhelp, &facts(None)), Ok(HomeClaim::Create), "absent: Liaison creates it");
     assert_eq!(home_claim(&techhelp, &facts(Some(&mine))), Ok(HomeClaim::Own { adopted: false }));
     let adopted = labels("uid-partner-techhelp", "true");
-    assert_eq!(home_claim(&techhelp, &facts(Some(&adopted))), Ok(HomeClaim::Own { adopted: true }));
+    assert_eq!(
+        home_claim(&techhelp, &facts(Some(&adopted))),
+        Ok(HomeClaim::Own { adopted: true }),
+        "a home adopted once stays the partner's (its mark is the record)"
+    );
     assert_eq!(
         reason(&techhelp, &facts(Some(&bare))),
         Reason::HomeNotOwned,
@@ -345,20 +349,79 @@ fn a_home_is_the_partners_only_if_liaison_made_or_adopted_it() {
 
     let mut adopting = techhelp.clone();
     adopting.spec.adopt_existing_home = Some(true);
-    assert_eq!(home_claim(&adopting, &facts(Some(&bare))), Ok(HomeClaim::Adopt));
-    assert_eq!(home_claim(&adopting, &facts(Some(&old_mark))), Ok(HomeClaim::Adopt));
-    let taken = HomeFacts { labels: Some(&old_mark), marked_by_other: Some("other"), ..Default::default() };
+    let consented = |labels: &BTreeMap<String, String>, partner: &str| {
+        let mut labels = labels.clone();
+        labels.insert(names::ADOPTABLE_BY.to_string(), partner.to_string());
+        labels
+    };
+    let (bare_for_techhelp, old_mark_for_techhelp) =
+        (consented(&bare, "techhelp"), consented(&old_mark, "techhelp"));
+    assert_eq!(home_claim(&adopting, &facts(Some(&bare_for_techhelp))), Ok(HomeClaim::Adopt));
+    assert_eq!(home_claim(&adopting, &facts(Some(&old_mark_for_techhelp))), Ok(HomeClaim::Adopt));
+    let taken = HomeFacts {
+        labels: Some(&old_mark_for_techhelp),
+        marked_by_other: Some("other"),
+        ..Default::default()
+    };
     assert_eq!(reason(&adopting, &taken), Reason::HomeNamespaceConflict, "never another live partner's home");
-    let linked = HomeFacts { labels: Some(&bare), link: Some("techhelp"), ..Default::default() };
+    let linked = HomeFacts { labels: Some(&bare_for_techhelp), link: Some("techhelp"), ..Default::default() };
     assert_eq!(reason(&adopting, &linked), Reason::HomeRefused, "a namespace holding a link is never a home");
 
     for system in ["default", "kube-system", "kube-public"] {
         let mut partner = adopting.clone();
         partner.spec.home_namespace = system.into();
-        assert_eq!(reason(&partner, &facts(None)), Reason::HomeRefused, "{system}");
+        let labelled = consented(&bare, "techhelp");
+        assert_eq!(reason(&partner, &facts(Some(&labelled))), Reason::HomeRefused, "{system}");
     }
-    let operator = HomeFacts { operator_namespace: Some(HOME), ..Default::default() };
+    let operator =
+        HomeFacts { labels: Some(&bare_for_techhelp), operator_namespace: Some(HOME), ..Default::default() };
     assert_eq!(reason(&adopting, &operator), Reason::HomeRefused, "the operator's own namespace");
+}
+
+/// Adoption takes both sides: the Partner's spec and the namespace administrator's label naming
+/// this Partner. Either alone is refused, with a message that says what is missing and the exact
+/// label to set.
+#[test]
+fn adopting_an_existing_namespace_takes_the_consent_of_its_administrator() {
+    let mut adopting = techhelp();
+    adopting.spec.adopt_existing_home = Some(true);
+    let labelled = |partner: Option<&str>| -> BTreeMap<String, String> {
+        partner.map(|p| (names::ADOPTABLE_BY.to_string(), p.to_string())).into_iter().collect()
+    };
+    let refusal = |partner: &Partner, labels: &BTreeMap<String, String>| {
+        let verdict =
+            home_claim(partner, &HomeFacts { labels: Some(labels), ..Default::default() }).unwrap_err();
+        assert_eq!(verdict.reason, Reason::HomeNotOwned, "{}", verdict.message);
+        verdict.message
+    };
+    let the_label = format!("kubectl label namespace {HOME} liaison.dev/adoptable-by=techhelp");
+
+    assert_eq!(
+        home_claim(&adopting, &HomeFacts { labels: Some(&labelled(Some("techhelp"))), ..Default::default() }),
+        Ok(HomeClaim::Adopt),
+        "both sides asked"
+    );
+
+    let unlabelled = refusal(&adopting, &labelled(None));
+    assert!(unlabelled.contains("the namespace has no liaison.dev/adoptable-by label"), "{unlabelled}");
+    assert!(unlabelled.contains(&the_label) && !unlabelled.contains("--overwrite"), "{unlabelled}");
+    assert!(!unlabelled.contains("is not true"), "the spec did ask: {unlabelled}");
+
+    let for_another = refusal(&adopting, &labelled(Some("other")));
+    assert!(for_another.contains("the namespace is adoptable by partner other"), "{for_another}");
+    assert!(for_another.contains(&format!("{the_label} --overwrite")), "{for_another}");
+
+    let techhelp = techhelp();
+    let unasked = refusal(&techhelp, &labelled(Some("techhelp")));
+    assert!(unasked.contains("spec.adoptExistingHome is not true"), "{unasked}");
+    assert!(!unasked.contains("has no") && !unasked.contains("adoptable by partner"), "{unasked}");
+
+    let neither = refusal(&techhelp, &labelled(None));
+    assert!(
+        neither.contains("spec.adoptExistingHome is not true, and the namespace has no liaison.dev/"),
+        "{neither}"
+    );
+    assert!(neither.contains(&the_label), "{neither}");
 }
 
 #[test]

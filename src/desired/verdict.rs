@@ -18,7 +18,8 @@ pub enum Reason {
     PartnerReplaced,
     HomeNamespaceConflict,
     /// Partner: its home namespace exists and is not its own (not created by Liaison for it,
-    /// nor adopted through `spec.adoptExistingHome`).
+    /// nor adopted: `spec.adoptExistingHome` and the namespace's `liaison.dev/adoptable-by`
+    /// label naming the Partner, both).
     HomeNotOwned,
     /// Partner: its home namespace can never be a home (a system namespace, the operator's,
     /// or one holding a ClientLink).
