@@ -7,7 +7,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
+use super::grant_statuses::GrantStatuses;
 use super::index::{Index, namespace_of};
+use super::summaries::{LinkGrants, PartnerClients};
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 
 /// Caches kept by shared watches. Materialized kinds are watched through Liaison's label only.
@@ -32,6 +34,12 @@ pub struct Caches {
     pub requests: Store<AccessRequest>,
     pub approvals: Store<AccessApproval>,
     pub by: Indexes,
+    /// What the statuses of cached grants, links and partners said of the parts the caches
+    /// leave out of them: a grant's per-client entries and `Ready` condition, a link's list of
+    /// grants, a partner's list of clients.
+    pub grant_statuses: Arc<GrantStatuses>,
+    pub link_grants: Arc<LinkGrants>,
+    pub partner_clients: Arc<PartnerClients>,
 }
 
 /// Lookups a reconcile makes many times, which a scan of a whole cache would make grow with

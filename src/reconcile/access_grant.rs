@@ -78,7 +78,7 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
         };
         clients.push(outcome);
     }
-    let previous = ctx.grant_statuses.previous(grant);
+    let previous = ctx.caches.grant_statuses.previous(grant);
     if let Some(left) = settling_for(grant, &previous, &clients, now) {
         // The binding's own watch event brings this grant back as soon as it is in place.
         return Ok(Action::requeue(left));
@@ -240,7 +240,7 @@ async fn write_status(
         clients: clients.into(),
         review: review.map(|judged| Box::new(judged.status.clone())),
     };
-    if ctx.grant_statuses.says(grant, &status) {
+    if ctx.caches.grant_statuses.says(grant, &status) {
         return Ok(());
     }
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());

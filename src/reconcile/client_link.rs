@@ -193,7 +193,7 @@ async fn write_status(
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
     if rest_as_seen
         && status.grant_count == previous.grant_count
-        && ctx.link_grants.lists(link, &status.grants)
+        && ctx.caches.link_grants.lists(link, &status.grants)
     {
         ctx.link_summaries.settled(&key);
         return Ok(None);

@@ -44,14 +44,6 @@ pub struct Context {
     /// Every write and removal of materialized objects.
     pub writer: crate::materialize::Writer,
     pub plans: PlanBudget,
-    /// What each grant's status said when last seen (the cache keeps grants without their
-    /// per-client entries and their `Ready` condition).
-    pub grant_statuses: Arc<crate::cache::grant_statuses::GrantStatuses>,
-    /// What each link's status lists of the grants using it (the cache keeps links without
-    /// that list).
-    pub link_grants: Arc<crate::cache::summaries::LinkGrants>,
-    /// What each partner's status lists of its clients (the cache keeps partners without it).
-    pub partner_clients: Arc<crate::cache::summaries::PartnerClients>,
     /// Objects whose reconciles keep failing: their retry waits, and what their users were told.
     pub failures: super::failures::Failures,
     /// The link holding each crowded namespace.

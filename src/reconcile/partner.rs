@@ -96,7 +96,7 @@ fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGra
         .iter()
         .map(|link| {
             let conditions = link.status.as_ref().map(|s| &s.conditions[..]).unwrap_or_default();
-            let granted = ctx.link_grants.granted(link);
+            let granted = ctx.caches.link_grants.granted(link);
             let subjects: BTreeSet<String> = granted
                 .iter()
                 .filter_map(|g| grants.get(g.as_str()))
@@ -161,7 +161,7 @@ async fn write_status(
     let key = partner.name_any();
     let without_clients = |s: &PartnerStatus| PartnerStatus { clients: vec![], ..s.clone() };
     if without_clients(&status) == without_clients(&previous)
-        && ctx.partner_clients.lists(partner, &status.clients)
+        && ctx.caches.partner_clients.lists(partner, &status.clients)
     {
         ctx.partner_summaries.settled(&key);
         return Ok(None);

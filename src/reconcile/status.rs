@@ -80,7 +80,7 @@ impl Reported for Partner {
 impl Reported for AccessGrant {
     fn ready_as_seen(&self, ctx: &Context) -> Option<Condition> {
         // The cache keeps grants without their `Ready` condition.
-        ready_of(&ctx.grant_statuses.previous(self).conditions).cloned()
+        ready_of(&ctx.caches.grant_statuses.previous(self).conditions).cloned()
     }
 }
 
