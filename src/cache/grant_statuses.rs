@@ -18,6 +18,7 @@ use crate::api::READY;
 use crate::api::{AccessGrant, AccessGrantStatus};
 use crate::cache::fed::{Fed, Keeps};
 use crate::cache::keys::{Key, digest, key_of};
+use crate::cache::views::CachedGrant;
 use crate::desired::Reason;
 
 #[derive(Default)]
@@ -139,8 +140,10 @@ impl GrantStatuses {
     }
 
     /// The grant's status as last seen, as far as a reconcile reads it: the cached status with
-    /// its `Ready` condition put back (without its message). A grant never seen: its own status.
-    pub fn previous(&self, grant: &AccessGrant) -> AccessGrantStatus {
+    /// its `Ready` condition put back (without its message), still without its per-client
+    /// entries (`says` compares those). A grant never seen: its own status.
+    pub fn previous(&self, grant: &CachedGrant) -> AccessGrantStatus {
+        let grant = grant.0.as_ref();
         let mut status = grant.status.clone().unwrap_or_default();
         if let Some(ready) = self.seen.read().0.get(&key_of(grant)).and_then(|said| said.ready.as_ref()) {
             status.conditions = status.conditions.iter().cloned().chain([ready.condition()]).collect();
@@ -150,7 +153,8 @@ impl GrantStatuses {
 
     /// Whether `grant`'s status, as last seen, is `next`. Unknown: only if the cached status
     /// (which then still has its entries) equals it.
-    pub fn says(&self, grant: &AccessGrant, next: &AccessGrantStatus) -> bool {
+    pub fn says(&self, grant: &CachedGrant, next: &AccessGrantStatus) -> bool {
+        let grant = grant.0.as_ref();
         let seen = self.seen.read().0.get(&key_of(grant)).map(|said| said.digest);
         match seen {
             Some(seen) => seen == status_digest(Some(next)),

@@ -13,7 +13,8 @@
 //! - `index`: secondary indexes (which links name a partner, which grants a namespace...);
 //! - `namespace_labels`: namespaces as the labels the rules read;
 //! - `grant_statuses`, `summaries`: what grants', links' and partners' statuses say, kept
-//!   apart so that the cached objects can leave it out.
+//!   apart so that the cached objects can leave it out;
+//! - `views`: those cached objects as reconciles hold them, without the parts left out.
 
 pub mod compact;
 pub mod compare;
@@ -24,5 +25,6 @@ pub mod keys;
 pub mod namespace_labels;
 mod stores;
 pub mod summaries;
+pub mod views;
 
 pub use stores::{Caches, Indexes, client_served_by};

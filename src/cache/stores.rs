@@ -5,14 +5,20 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::ResourceExt;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::grant_statuses::GrantStatuses;
 use super::index::{Index, namespace_of};
+use super::summaries::{LinkGrants, PartnerClients};
+use super::views::{Cached, CachedGrant, CachedLink, CachedPartner};
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 
 /// Caches kept by shared watches. Materialized kinds are watched through Liaison's label only.
 #[derive(Clone)]
 pub struct Caches {
+    /// Partners, links and grants, their statuses trimmed: reconciles read them as views
+    /// (`partner`, `links_in`... below); the stores themselves serve kube's controllers and
+    /// what reads only metadata and spec (triggers, indexes, the orphan sweep).
     pub partners: Store<Partner>,
     pub links: Store<ClientLink>,
     pub grants: Store<AccessGrant>,
@@ -32,6 +38,33 @@ pub struct Caches {
     pub requests: Store<AccessRequest>,
     pub approvals: Store<AccessApproval>,
     pub by: Indexes,
+    /// What the statuses of cached grants, links and partners said of the parts the caches
+    /// leave out of them (`views`): a grant's per-client entries and `Ready` condition, a
+    /// link's list of grants, a partner's list of clients.
+    pub grant_statuses: Arc<GrantStatuses>,
+    pub link_grants: Arc<LinkGrants>,
+    pub partner_clients: Arc<PartnerClients>,
+}
+
+/// Cached grants, links and partners as reconciles read them: views (`super::views`).
+impl Caches {
+    pub fn partner(&self, name: &str) -> Option<CachedPartner> {
+        self.partners.get(&ObjectRef::new(name)).map(Cached::from)
+    }
+
+    pub fn links_in(&self, namespace: &str) -> Vec<CachedLink> {
+        self.by.links_by_namespace.get(namespace, &self.links).into_iter().map(Cached::from).collect()
+    }
+
+    /// The links accepting partner `name`.
+    pub fn links_of_partner(&self, name: &str) -> Vec<CachedLink> {
+        self.by.links_by_partner.get(name, &self.links).into_iter().map(Cached::from).collect()
+    }
+
+    /// The grants living in `namespace`: a partner's home.
+    pub fn grants_in(&self, namespace: &str) -> Vec<CachedGrant> {
+        self.by.grants_by_namespace.get(namespace, &self.grants).into_iter().map(Cached::from).collect()
+    }
 }
 
 /// Lookups a reconcile makes many times, which a scan of a whole cache would make grow with

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::api::{ClientLink, LinkGrantSummary, Partner, PartnerClient};
 use crate::cache::fed::{Fed, Keeps};
 use crate::cache::keys::{Key, digest, key_of};
+use crate::cache::views::{Cached, CachedLink};
 
 /// A kind whose status carries a summary list that the caches leave out.
 pub trait Summarized: Resource<DynamicType = ()> {
@@ -117,9 +118,10 @@ impl<K: Summarized> Summaries<K> {
         self.seen.apply_and_trim(event, K::leave_out_summary);
     }
 
-    /// Whether `object`'s status, as last seen, lists exactly `summary`. An object never seen:
-    /// its own list.
-    pub fn lists(&self, object: &K, summary: &[K::Entry]) -> bool {
+    /// Whether `object`'s status, as last seen, lists exactly `summary`. An object never seen
+    /// (so not trimmed): its own list.
+    pub fn lists(&self, object: &Cached<K>, summary: &[K::Entry]) -> bool {
+        let object = object.0.as_ref();
         match self.seen.read().0.get(&key_of(object)) {
             Some(listed) => listed.digest == digest(&summary),
             None => object.summary() == summary,
@@ -127,7 +129,8 @@ impl<K: Summarized> Summaries<K> {
     }
 
     /// `Summarized::noted` of `object`'s list as last seen.
-    fn noted(&self, object: &K) -> Vec<String> {
+    fn noted(&self, object: &Cached<K>) -> Vec<String> {
+        let object = object.0.as_ref();
         match self.seen.read().0.get(&key_of(object)) {
             Some(listed) => {
                 listed.noted.split('\n').filter(|item| !item.is_empty()).map(str::to_string).collect()
@@ -139,7 +142,7 @@ impl<K: Summarized> Summaries<K> {
 
 impl LinkGrants {
     /// `namespace/name` of the grants `link`'s status reports granted, as last seen.
-    pub fn granted(&self, link: &ClientLink) -> Vec<String> {
+    pub fn granted(&self, link: &CachedLink) -> Vec<String> {
         self.noted(link)
     }
 }

@@ -105,9 +105,6 @@ struct Watches {
     approvals: Watched<AccessApproval>,
     caches: Caches,
     recent: Arc<RecentWrites>,
-    grant_statuses: Arc<GrantStatuses>,
-    link_grants: Arc<LinkGrants>,
-    partner_clients: Arc<PartnerClients>,
     relists: Relists,
 }
 
@@ -251,6 +248,9 @@ impl Watches {
             requests: requests.store.clone(),
             approvals: approvals.store.clone(),
             by,
+            grant_statuses,
+            link_grants,
+            partner_clients,
         };
         Watches {
             partners,
@@ -268,9 +268,6 @@ impl Watches {
             approvals,
             caches,
             recent,
-            grant_statuses,
-            link_grants,
-            partner_clients,
             relists: drivers.relists(),
         }
     }
@@ -297,9 +294,6 @@ impl Watches {
             ),
             access_writes,
             plans: reconcile::context::PlanBudget::new(),
-            grant_statuses: self.grant_statuses.clone(),
-            link_grants: self.link_grants.clone(),
-            partner_clients: self.partner_clients.clone(),
             failures: Default::default(),
             holders: Default::default(),
             refusals: tokio::sync::Semaphore::new(reconcile::client_link::REFUSALS_AT_ONCE),

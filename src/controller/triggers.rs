@@ -164,7 +164,8 @@ pub fn grants_of_link(caches: &Caches, link: &ClientLink) -> Vec<ObjectRef<Acces
 /// A link whose writes keep failing says so in its status; its grants waiting for a binding
 /// then say which link to ask. Other status changes of links are not news to grants.
 pub fn grants_of_failing_link(caches: &Caches, link: &ClientLink) -> Vec<ObjectRef<AccessGrant>> {
-    match crate::reconcile::failures::reported_by(link) {
+    let conditions = link.status.as_ref().map(|s| &s.conditions[..]).unwrap_or_default();
+    match crate::reconcile::failures::reported_in(conditions) {
         Some(_) => grants_of_link(caches, link),
         None => vec![],
     }

@@ -47,6 +47,9 @@ impl World {
             requests: requests_store,
             approvals: reflector::store().0,
             by: Indexes::default(),
+            grant_statuses: Default::default(),
+            link_grants: Default::default(),
+            partner_clients: Default::default(),
         };
         World { caches, partners, links, grants, requests }
     }

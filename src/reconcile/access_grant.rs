@@ -10,12 +10,13 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, failures, requeue_at, review, with_finalizer};
 use crate::api::READY;
-use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, ClientLink, Expiry};
+use crate::api::{AccessGrant, AccessGrantStatus, ClientAccess, Expiry};
+use crate::cache::views::{CachedGrant, CachedLink};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::review::Judged;
@@ -27,8 +28,8 @@ pub async fn reconcile(grant: Arc<AccessGrant>, ctx: Arc<Context>) -> Result<Act
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
     with_finalizer(&api, grant, &ctx, |event| async {
         match event {
-            Finalizer::Apply(grant) => apply(&grant, &ctx).await,
-            Finalizer::Cleanup(grant) => cleanup(&grant, &ctx).await,
+            Finalizer::Apply(grant) => apply(&grant.into(), &ctx).await,
+            Finalizer::Cleanup(grant) => cleanup(&grant.into(), &ctx).await,
         }
     })
     .await
@@ -41,13 +42,9 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// How long, at most, a grant stays silent while a link of one of its clients is revoked.
 const REVOCATION_FIRST: Duration = Duration::from_secs(10);
 
-async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error> {
+async fn apply(grant: &CachedGrant, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let links = grant
-        .spec
-        .clients
-        .iter()
-        .flat_map(|client| ctx.caches.by.links_by_namespace.get(client, &ctx.caches.links));
+    let links = grant.spec().clients.iter().flat_map(|client| ctx.caches.links_in(client));
     if let Some(left) = revocation_in_flight(links, now) {
         // The link's removal from the cache brings this grant back.
         return Ok(Action::requeue(left));
@@ -56,8 +53,10 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
     let name = grant.name_any();
     let mut clients = Vec::new();
     let mut wake = None;
-    for client in &grant.spec.clients {
-        let world = ctx.grant_world(client, grant);
+    // What the rules judge it by.
+    let judged = grant.clone().into_trimmed();
+    for client in &grant.spec().clients {
+        let world = ctx.grant_world(client, &judged);
         let plan = world.plan(now);
         wake = [wake, plan.wake_at].into_iter().flatten().min();
         let outcome = match plan.grant(&home, &name) {
@@ -78,12 +77,12 @@ async fn apply(grant: &Arc<AccessGrant>, ctx: &Context) -> Result<Action, Error>
         };
         clients.push(outcome);
     }
-    let previous = ctx.grant_statuses.previous(grant);
+    let previous = ctx.caches.grant_statuses.previous(grant);
     if let Some(left) = settling_for(grant, &previous, &clients, now) {
         // The binding's own watch event brings this grant back as soon as it is in place.
         return Ok(Action::requeue(left));
     }
-    let review = crate::desired::review::of_grant(grant, now);
+    let review = crate::desired::review::of_grant(grant.trimmed(), now);
     wake = [wake, review.as_ref().and_then(|judged| judged.next_change(now))].into_iter().flatten().min();
     write_status(ctx, grant, previous, &clients, review.as_ref(), now).await?;
     Ok(requeue_at(wake, now, ctx.settings.resync))
@@ -140,15 +139,15 @@ fn confirmed(found: &GrantPlan, plan: &ClientPlan, ctx: &Context, grant_uid: &st
 /// The link of `namespace` whose reconciles keep failing, and its reason: a grant `Pending`
 /// there says why it lasts. The failure's own words stay in the link, the client's.
 fn failing_link(ctx: &Context, namespace: &str) -> Option<(String, String)> {
-    let links = ctx.caches.by.links_by_namespace.get(namespace, &ctx.caches.links);
-    links
-        .iter()
-        .find_map(|link| failures::reported_by(link).map(|reason| (link.name_any(), reason.to_string())))
+    let links = ctx.caches.links_in(namespace);
+    links.iter().find_map(|link| {
+        failures::reported_in(link.conditions()).map(|reason| (link.name_any(), reason.to_string()))
+    })
 }
 
 /// While a new grant's bindings are being written, how long it may still stay silent.
 fn settling_for(
-    grant: &AccessGrant,
+    grant: &CachedGrant,
     previous: &AccessGrantStatus,
     clients: &[ClientVerdict],
     now: Timestamp,
@@ -164,10 +163,7 @@ fn settling_for(
 /// revocation deletes every binding of the namespace, and a hundred grants rewriting their
 /// statuses at that moment slowed it threefold at the API server. Bounded, so that a revocation
 /// stuck on its finalizer does not silence the grants naming it.
-fn revocation_in_flight(
-    links: impl IntoIterator<Item = Arc<ClientLink>>,
-    now: Timestamp,
-) -> Option<Duration> {
+fn revocation_in_flight(links: impl IntoIterator<Item = CachedLink>, now: Timestamp) -> Option<Duration> {
     links
         .into_iter()
         .filter_map(|link| link.meta().deletion_timestamp.as_ref().map(|t| t.0))
@@ -212,7 +208,7 @@ fn overall(clients: &[ClientVerdict]) -> (bool, Verdict) {
 /// `previous`: the status as last seen (`GrantStatuses::previous`).
 async fn write_status(
     ctx: &Context,
-    grant: &AccessGrant,
+    grant: &CachedGrant,
     previous: AccessGrantStatus,
     verdicts: &[ClientVerdict],
     review: Option<&Judged>,
@@ -235,30 +231,30 @@ async fn write_status(
     let status = AccessGrantStatus {
         observed_generation: generation.and_then(std::num::NonZeroI64::new),
         conditions: review::with_condition(conditions, review, generation, now).into(),
-        subject_count: grant.spec.subjects.len() as i32,
+        subject_count: grant.spec().subjects.len() as i32,
         granted_clients: clients.iter().filter(|c| c.granted).count() as i32,
         clients: clients.into(),
         review: review.map(|judged| Box::new(judged.status.clone())),
     };
-    if ctx.grant_statuses.says(grant, &status) {
+    if ctx.caches.grant_statuses.says(grant, &status) {
         return Ok(());
     }
     let api: Api<AccessGrant> = Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
-    let sent = patch_status(ctx, &api, grant, &previous, &status).await.map_err(Error::Status)?;
+    let sent = patch_status(ctx, &api, grant.meta(), &previous, &status).await.map_err(Error::Status)?;
     if sent {
         let before = review::Said { conditions: &previous.conditions, review: previous.review.as_deref() };
         let after = review::Said { conditions: &status.conditions, review: status.review.as_deref() };
-        review::announce(ctx, grant, before, after).await;
+        review::announce(ctx, grant.trimmed(), before, after).await;
     }
     if sent && transitioned(&previous.conditions, &status.conditions) {
         if verdict.reason == Reason::Expired
-            && let Some(at) = grant.spec.expires_at.as_ref().and_then(Expiry::instant)
+            && let Some(at) = grant.spec().expires_at.as_ref().and_then(Expiry::instant)
         {
             ctx.metrics.expiry_lag.observe(now.duration_since(at).as_secs_f64().max(0.0));
         }
         if worth_an_event(&previous.conditions, verdict.reason) {
             let action = if ready { "Grant" } else { "Refuse" };
-            publish(ctx, grant, !ready, verdict.reason.as_str(), action, verdict.message).await;
+            publish(ctx, grant.trimmed(), !ready, verdict.reason.as_str(), action, verdict.message).await;
         }
     }
     Ok(())
@@ -278,7 +274,7 @@ fn worth_an_event(previous: &[Condition], reason: Reason) -> bool {
 }
 
 /// Removes every binding of this grant in every client, then lets the grant go.
-async fn cleanup(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(grant: &CachedGrant, ctx: &Context) -> Result<Action, Error> {
     let uid = grant.uid().unwrap_or_default();
     let selector = format!("{}={},{}={uid}", names::MANAGED_BY, names::MANAGER, names::GRANT_UID);
     // The grant's label finds its bindings; the name Liaison derived for them decides.
@@ -289,14 +285,15 @@ async fn cleanup(grant: &AccessGrant, ctx: &Context) -> Result<Action, Error> {
     let removed = ctx.writer.revoke::<RoleBinding>(None, &selector, is_grant_binding).await?;
     let latency = super::client_link::deletion_latency(grant.meta());
     ctx.metrics.revoked(KIND, latency);
-    publish(ctx, grant, false, "Revoked", "Revoke", format!("removed {removed} bindings in {latency:.3}s"))
-        .await;
+    let note = format!("removed {removed} bindings in {latency:.3}s");
+    publish(ctx, grant.trimmed(), false, "Revoked", "Revoke", note).await;
     Ok(Action::await_change())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ClientLink;
 
     fn verdict(ns: &str, reason: Reason) -> ClientVerdict {
         ClientVerdict {
@@ -359,6 +356,7 @@ mod tests {
                 .unwrap(),
         );
         grant.metadata.creation_timestamp = Some(Time(created));
+        let grant = CachedGrant::from(Arc::new(grant));
         let pending = [verdict("c", Reason::Pending)];
         let at = |secs: i64| created + jiff::SignedDuration::from_secs(secs);
         let silent = AccessGrantStatus::default();
@@ -386,7 +384,7 @@ mod tests {
                 serde_json::from_value(serde_json::json!({"partner": "p", "accessLevels": []})).unwrap();
             let mut link = ClientLink::new("l", spec);
             link.metadata.deletion_timestamp = deleted_at.map(Time);
-            Arc::new(link)
+            CachedLink::from(Arc::new(link))
         };
         assert_eq!(revocation_in_flight([link(None), link(None)], at(1)), None, "no link is going");
         assert_eq!(

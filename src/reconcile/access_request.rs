@@ -8,7 +8,8 @@ use kube::{Api, Resource};
 
 use super::status::{patch_status, publish};
 use super::{Context, Error};
-use crate::api::{AccessRequest, AccessRequestStatus, ClientLink};
+use crate::api::{AccessRequest, AccessRequestStatus};
+use crate::cache::views::CachedLink;
 use crate::desired::ClientPlan;
 use crate::desired::request::{Phase, RequestPlan};
 use crate::materialize::FirstFailure;
@@ -17,7 +18,7 @@ use crate::materialize::FirstFailure;
 /// each change of phase in Events: on the request (the partner's) and on the link (the client's).
 pub async fn report(
     ctx: &Context,
-    link: &ClientLink,
+    link: &CachedLink,
     plan: &ClientPlan,
     now: Timestamp,
 ) -> Result<(), Error> {
@@ -35,7 +36,7 @@ pub async fn report(
 
 async fn report_one(
     ctx: &Context,
-    link: &ClientLink,
+    link: &CachedLink,
     request: &AccessRequest,
     judged: &RequestPlan,
     now: Timestamp,
@@ -46,7 +47,7 @@ async fn report_one(
         return Ok(());
     }
     let api: Api<AccessRequest> = Api::namespaced(ctx.client.clone(), &judged.namespace);
-    let sent = patch_status(ctx, &api, request, &previous, &next).await.map_err(Error::Status)?;
+    let sent = patch_status(ctx, &api, request.meta(), &previous, &next).await.map_err(Error::Status)?;
     if sent && previous.phase.as_deref() != Some(judged.phase.as_str()) {
         let warning = matches!(judged.phase, Phase::Denied | Phase::Refused);
         let asked = format!(
@@ -61,7 +62,15 @@ async fn report_one(
         let said = format!("{asked}: {}", judged.message);
         publish(ctx, request, warning, judged.phase.as_str(), "Request", said.clone()).await;
         if judged.phase != Phase::Refused {
-            publish(ctx, link, warning, &format!("Request{}", judged.phase.as_str()), "Request", said).await;
+            publish(
+                ctx,
+                link.trimmed(),
+                warning,
+                &format!("Request{}", judged.phase.as_str()),
+                "Request",
+                said,
+            )
+            .await;
         }
     }
     Ok(())

@@ -19,13 +19,14 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::context::ClientWorld;
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, review, with_finalizer, without_finalizer};
 use crate::api::READY;
 use crate::api::{ClientLink, ClientLinkStatus};
+use crate::cache::views::CachedLink;
 use crate::desired::client::{accepted_partner, needs_finalizer, revoked_outright, unguarded_in_force};
 use crate::desired::names;
 use crate::desired::ownership;
@@ -41,17 +42,18 @@ const KIND: &str = "ClientLink";
 /// for it (#26). Paced, they leave it room; the links that grant keep the full concurrency.
 pub const REFUSALS_AT_ONCE: usize = 2;
 
-pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let link = CachedLink::from(object.clone());
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
     let mut now = Timestamp::now();
-    let mut outranked = ctx.holders.outranked(&link, &ctx.caches);
+    let mut outranked = ctx.holders.outranked(link.trimmed(), &ctx.caches);
     // Held until the reconcile ends.
     let mut _paced = None;
     if !guarded(&link, outranked.is_some(), &ctx, now) {
         // A refused link waits for its turn, then is decided again: the wait may be long.
         _paced = Some(ctx.refusals.acquire().await);
         now = Timestamp::now();
-        outranked = ctx.holders.outranked(&link, &ctx.caches);
+        outranked = ctx.holders.outranked(link.trimmed(), &ctx.caches);
     }
     if !guarded(&link, outranked.is_some(), &ctx, now) {
         let ctx = ctx.as_ref();
@@ -63,10 +65,10 @@ pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    with_finalizer(&api, link, &ctx, |event| async {
+    with_finalizer(&api, object, &ctx, |event| async {
         match event {
-            Finalizer::Apply(link) => apply(&link, outranked, &ctx, now).await,
-            Finalizer::Cleanup(link) => cleanup(&link, &ctx).await,
+            Finalizer::Apply(link) => apply(&link.into(), outranked, &ctx, now).await,
+            Finalizer::Cleanup(link) => cleanup(&link.into(), &ctx).await,
         }
     })
     .await
@@ -75,16 +77,16 @@ pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Actio
 /// Whether the reconcile goes through the finalizer (`desired::client::needs_finalizer`). A
 /// link being deleted always does: kube's helper revokes it if it carries the finalizer, and
 /// lets it go if not.
-fn guarded(link: &ClientLink, outranked: bool, ctx: &Context, now: Timestamp) -> bool {
-    let carries = link.finalizers().iter().any(|f| f == names::FINALIZER);
-    let partner = ctx.partner(&link.spec.partner);
-    let revoked = revoked_outright(link, partner.as_deref(), now).is_some();
-    link.metadata.deletion_timestamp.is_some() || needs_finalizer(carries, outranked, revoked)
+fn guarded(link: &CachedLink, outranked: bool, ctx: &Context, now: Timestamp) -> bool {
+    let carries = link.meta().finalizers.iter().flatten().any(|f| f == names::FINALIZER);
+    let partner = ctx.caches.partner(&link.spec().partner);
+    let revoked = revoked_outright(link.trimmed(), partner.as_ref().map(|p| p.trimmed()), now).is_some();
+    link.meta().deletion_timestamp.is_some() || needs_finalizer(carries, outranked, revoked)
 }
 
 /// `outranked`: the verdict on the link if an older one of its namespace holds it.
 async fn apply(
-    link: &ClientLink,
+    link: &CachedLink,
     outranked: Option<Verdict>,
     ctx: &Context,
     now: Timestamp,
@@ -92,10 +94,11 @@ async fn apply(
     let namespace = link.namespace().unwrap_or_default();
     // A link that an older one outranks only says so: the winner's reconcile plans and writes
     // the namespace (and every change there brings it back).
-    let review = crate::desired::review::of_link(link, ctx.partner(&link.spec.partner).as_deref(), now);
+    let partner = ctx.caches.partner(&link.spec().partner);
+    let review = crate::desired::review::of_link(link.trimmed(), partner.as_ref().map(|p| p.trimmed()), now);
     let review_changes = review.as_ref().and_then(|judged| judged.next_change(now));
     if let Some(verdict) = outranked {
-        let partner_uid = accepted_partner(link).cloned();
+        let partner_uid = accepted_partner(link.trimmed()).cloned();
         let mine = LinkPlan {
             verdict,
             partner_uid,
@@ -162,13 +165,13 @@ async fn materialize_namespace(
 /// coalesced: then returns how long it is held.
 async fn write_status(
     ctx: &Context,
-    link: &ClientLink,
+    link: &CachedLink,
     plan: &LinkPlan,
     review: Option<&Judged>,
     now: Timestamp,
 ) -> Result<Option<Duration>, Error> {
     // As cached: without its list of grants (`LinkGrants` knows what that says).
-    let previous = link.status.clone().unwrap_or_default();
+    let previous = link.status_without_grants();
     let ready = plan.verdict.reason == Reason::Active;
     let generation = link.meta().generation;
     let conditions = ready_condition(ready, &plan.verdict, generation, &previous.conditions, now);
@@ -181,12 +184,12 @@ async fn write_status(
         access_ends_at: plan.ends_at.map(Time),
         // Once recorded, kept: only the spec's word replaces it.
         partner_uid: link
-            .spec
+            .spec()
             .partner_uid
             .clone()
             .or(previous.partner_uid.clone())
             .or(plan.partner_uid.clone()),
-        grant_limit: Some(i32::try_from(link.spec.grant_limit()).unwrap_or(i32::MAX)),
+        grant_limit: Some(i32::try_from(link.spec().grant_limit()).unwrap_or(i32::MAX)),
         grants_over_limit: (plan.over_limit > 0).then(|| i32::try_from(plan.over_limit).unwrap_or(i32::MAX)),
         review: review.map(|judged| judged.status.clone()),
         requests: plan.requests.clone(),
@@ -197,7 +200,7 @@ async fn write_status(
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
     if rest_as_seen
         && status.grant_count == previous.grant_count
-        && ctx.link_grants.lists(link, &status.grants)
+        && ctx.caches.link_grants.lists(link, &status.grants)
     {
         ctx.link_summaries.settled(&key);
         return Ok(None);
@@ -211,12 +214,12 @@ async fn write_status(
         return Ok(Some(wait));
     }
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
-    let sent = patch_status(ctx, &api, link, &previous, &status).await.map_err(Error::Status)?;
+    let sent = patch_status(ctx, &api, link.meta(), &previous, &status).await.map_err(Error::Status)?;
     ctx.link_summaries.settled(&key);
     if sent {
         let before = review::Said { conditions: &previous.conditions, review: previous.review.as_ref() };
         let after = review::Said { conditions: &status.conditions, review: status.review.as_ref() };
-        review::announce(ctx, link, before, after).await;
+        review::announce(ctx, link.trimmed(), before, after).await;
     }
     if sent && transitioned(&previous.conditions, &status.conditions) {
         if plan.verdict.reason == Reason::Expired
@@ -225,16 +228,17 @@ async fn write_status(
             ctx.metrics.expiry_lag.observe(now.duration_since(at).as_secs_f64().max(0.0));
         }
         let action = if ready { "Grant" } else { "Refuse" };
-        publish(ctx, link, !ready, plan.verdict.reason.as_str(), action, plan.verdict.message.clone()).await;
+        let message = plan.verdict.message.clone();
+        publish(ctx, link.trimmed(), !ready, plan.verdict.reason.as_str(), action, message).await;
     }
     if sent && status.grants_over_limit > previous.grants_over_limit {
         let note = format!(
             "{} of partner {}'s grants refused: this link puts at most {} in force (spec.maxGrants)",
             plan.over_limit,
-            link.spec.partner,
-            link.spec.grant_limit()
+            link.spec().partner,
+            link.spec().grant_limit()
         );
-        publish(ctx, link, true, Reason::GrantLimitReached.as_str(), "Refuse", note).await;
+        publish(ctx, link.trimmed(), true, Reason::GrantLimitReached.as_str(), "Refuse", note).await;
     }
     Ok(None)
 }
@@ -246,7 +250,7 @@ fn without_grants(status: &ClientLinkStatus) -> ClientLinkStatus {
 
 /// Revocation, in DESIGN order: bindings, then the access key (account, then Secret), then
 /// roles. Lists come from the API server, so a stale cache cannot hide anything.
-async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(link: &CachedLink, ctx: &Context) -> Result<Action, Error> {
     let namespace = link.namespace().unwrap_or_default();
     let uid = link.uid().unwrap_or_default();
     ctx.link_summaries.settled(&format!("{namespace}/{}", link.name_any()));
@@ -268,7 +272,7 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     // The key's account and Secret live in the partner's home namespace (an older Liaison's
     // account, here) and are owned by the Partner; with the Partner gone, garbage collection
     // has them, and the sweep any account left.
-    let home = ctx.partner(&link.spec.partner).map(|p| p.spec.home_namespace.clone());
+    let home = ctx.caches.partner(&link.spec().partner).map(|p| p.spec().home_namespace.clone());
     let mut accounts = failure
         .note(ctx.writer.revoke::<ServiceAccount>(Some(&namespace), &selector, owned).await)
         .unwrap_or(0);
@@ -289,7 +293,7 @@ async fn cleanup(link: &ClientLink, ctx: &Context) -> Result<Action, Error> {
     metrics.revoked(KIND, latency);
     publish(
         ctx,
-        link,
+        link.trimmed(),
         false,
         "Revoked",
         "Revoke",

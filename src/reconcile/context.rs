@@ -11,6 +11,7 @@ use kube::{Client, ResourceExt};
 
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
 use crate::cache::Caches;
+use crate::cache::views::CachedPartner;
 use crate::desired::request::Requests;
 use crate::desired::{ClientInputs, ClientPlan, client, plan_client_with};
 use crate::materialize::access_key::KeySettings;
@@ -44,14 +45,6 @@ pub struct Context {
     /// Every write and removal of materialized objects.
     pub writer: crate::materialize::Writer,
     pub plans: PlanBudget,
-    /// What each grant's status said when last seen (the cache keeps grants without their
-    /// per-client entries and their `Ready` condition).
-    pub grant_statuses: Arc<crate::cache::grant_statuses::GrantStatuses>,
-    /// What each link's status lists of the grants using it (the cache keeps links without
-    /// that list).
-    pub link_grants: Arc<crate::cache::summaries::LinkGrants>,
-    /// What each partner's status lists of its clients (the cache keeps partners without it).
-    pub partner_clients: Arc<crate::cache::summaries::PartnerClients>,
     /// Objects whose reconciles keep failing: their retry waits, and what their users were told.
     pub failures: super::failures::Failures,
     /// The link holding each crowded namespace.
@@ -134,7 +127,7 @@ impl ClientWorld {
 }
 
 impl Context {
-    pub fn links_in(&self, namespace: &str) -> Vec<ClientLink> {
+    fn links_for_the_rules(&self, namespace: &str) -> Vec<ClientLink> {
         let mut links: Vec<ClientLink> = self
             .caches
             .by
@@ -147,6 +140,8 @@ impl Context {
         links
     }
 
+    /// The grants naming `namespace`, as cached: the rules read nothing the cache leaves out of
+    /// them (`crate::cache::views::Cached::trimmed`).
     pub fn grants_naming(&self, namespace: &str) -> Vec<Arc<AccessGrant>> {
         let mut grants = self.caches.by.grants_by_client.get(namespace, &self.caches.grants);
         grants.sort_by_key(|g| (g.namespace(), g.name_any()));
@@ -167,22 +162,13 @@ impl Context {
         partners
     }
 
-    /// The grants a partner's home holds.
-    pub fn grants_at_home(&self, home: &str) -> Vec<Arc<AccessGrant>> {
-        self.caches.by.grants_by_namespace.get(home, &self.caches.grants)
-    }
-
-    /// The links accepting partner `name`.
-    pub fn links_of_partner(&self, name: &str) -> Vec<Arc<ClientLink>> {
-        self.caches.by.links_by_partner.get(name, &self.caches.links)
-    }
-
     /// The partners the rules of a namespace can consult: those its links name, and those
     /// sharing their home namespaces (which decide their standing). Copying only these keeps a
     /// reconcile's cost independent of how many partners the cluster has.
     pub fn partners_for(&self, links: &[ClientLink]) -> Vec<Partner> {
-        let named: Vec<Arc<Partner>> = links.iter().filter_map(|l| self.partner(&l.spec.partner)).collect();
-        let homes: Vec<&str> = named.iter().map(|p| p.spec.home_namespace.as_str()).collect();
+        let named: Vec<CachedPartner> =
+            links.iter().filter_map(|l| self.caches.partner(&l.spec.partner)).collect();
+        let homes: Vec<&str> = named.iter().map(|p| p.spec().home_namespace.as_str()).collect();
         let mut partners: Vec<Partner> = if homes.is_empty() {
             vec![]
         } else {
@@ -196,10 +182,6 @@ impl Context {
         };
         partners.sort_by_key(|p| p.name_any());
         partners
-    }
-
-    pub fn partner(&self, name: &str) -> Option<Arc<Partner>> {
-        self.caches.partners.get(&ObjectRef::new(name))
     }
 
     /// Waits until the plan budget has room for planning `namespace`, sized by the grants
@@ -228,7 +210,7 @@ impl Context {
     }
 
     fn world_with(&self, namespace: &str, grants: Vec<Arc<AccessGrant>>) -> ClientWorld {
-        let links = self.links_in(namespace);
+        let links = self.links_for_the_rules(namespace);
         let namespace_labels = self.caches.namespaces.of(namespace);
         let mut roles = BTreeMap::new();
         let mut cluster_roles = BTreeMap::new();

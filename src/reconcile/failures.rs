@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::api::{ClientLink, ready_condition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+use crate::api::ready_condition;
 use crate::cache::keys::Key;
 
 /// The first retry's wait; each failure in a row doubles it, up to `LONGEST_RETRY`.
@@ -34,9 +36,9 @@ pub fn is_failure(reason: &str) -> bool {
     REASONS.contains(&reason)
 }
 
-/// The failure a link's `Ready` condition reports, if its reconciles keep failing.
-pub fn reported_by(link: &ClientLink) -> Option<&str> {
-    let ready = link.status.as_ref().and_then(|s| ready_condition(&s.conditions))?;
+/// The failure an object's `Ready` condition reports, if its reconciles keep failing.
+pub fn reported_in(conditions: &[Condition]) -> Option<&str> {
+    let ready = ready_condition(conditions)?;
     Some(ready.reason.as_str()).filter(|reason| is_failure(reason))
 }
 

@@ -20,6 +20,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::cache::keys;
 use crate::cache::keys::Version;
+use crate::cache::views::Cached;
 use crate::desired::names::FINALIZER;
 use crate::materialize::{Write, said};
 
@@ -108,7 +109,7 @@ where
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let kind = K::kind(&());
-    let reconciled = object.clone();
+    let reconciled = Cached::from(object.clone());
     // Every log line of this reconcile names the object.
     let span = tracing::info_span!("reconcile", kind = %kind, namespace = object.namespace().unwrap_or_default(), name = object.name_any());
     // Without the finalizer, kube's helper only adds it; the change's own event brings the
@@ -146,9 +147,9 @@ where
 /// Recorded as `with_finalizer` records its reconciles.
 pub async fn without_finalizer<K, Fut>(
     api: &kube::Api<K>,
-    object: Arc<K>,
+    object: Cached<K>,
     ctx: &Context,
-    handle: impl FnOnce(Arc<K>) -> Fut,
+    handle: impl FnOnce(Cached<K>) -> Fut,
 ) -> Result<Action, Error>
 where
     K: status::Reported + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
@@ -171,8 +172,12 @@ where
 
 /// Ends the object's streak of failures, or adds to it; a failure that persists is told to
 /// the object's users.
-async fn count_outcome<K>(ctx: &Context, api: &kube::Api<K>, object: &K, result: &Result<Action, Error>)
-where
+async fn count_outcome<K>(
+    ctx: &Context,
+    api: &kube::Api<K>,
+    object: &Cached<K>,
+    result: &Result<Action, Error>,
+) where
     K: status::Reported + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
     let key = keys::key::<K>(object.meta().namespace.as_deref(), &object.name_any());

@@ -11,12 +11,13 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::Event as Finalizer;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, with_finalizer};
 use crate::api::READY;
-use crate::api::{AccessGrant, Partner, PartnerClient, PartnerStatus, condition_is_true};
+use crate::api::{Partner, PartnerClient, PartnerStatus, condition_is_true};
+use crate::cache::views::{CachedGrant, CachedPartner};
 use crate::desired::names::{self, Component};
 use crate::desired::ownership;
 use crate::desired::{HomeClaim, HomeFacts, Reason, Verdict, home_claim, partner_standing, plan_partner};
@@ -28,35 +29,33 @@ pub async fn reconcile(partner: Arc<Partner>, ctx: Arc<Context>) -> Result<Actio
     let api: Api<Partner> = Api::all(ctx.client.clone());
     with_finalizer(&api, partner, &ctx, |event| async {
         match event {
-            Finalizer::Apply(partner) => apply(&partner, &ctx).await,
-            Finalizer::Cleanup(partner) => cleanup(&partner, &ctx).await,
+            Finalizer::Apply(partner) => apply(&partner.into(), &ctx).await,
+            Finalizer::Cleanup(partner) => cleanup(&partner.into(), &ctx).await,
         }
     })
     .await
 }
 
-async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
+async fn apply(partner: &CachedPartner, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let standing = partner_standing(partner, &ctx.partners_at_home(&partner.spec.home_namespace))
+    let home = &partner.spec().home_namespace;
+    let standing = partner_standing(partner.trimmed(), &ctx.partners_at_home(home))
         .and_then(|()| claim_home(ctx, partner));
     let mut home_adopted = None;
     let verdict = match standing {
         Ok(claim) => {
-            let plan = plan_partner(partner, ctx.settings.home_access.as_ref(), claim);
+            let plan = plan_partner(partner.trimmed(), ctx.settings.home_access.as_ref(), claim);
             if claim == HomeClaim::Create && !suite::create_home(&ctx.writer, &plan.home_namespace).await? {
                 // Someone created the namespace meanwhile: it is judged again as an existing one.
                 return Ok(Action::requeue(Duration::from_secs(2)));
             }
             suite::apply(&ctx.writer, &ctx.caches, &plan).await?;
             if claim == HomeClaim::Adopt {
-                let message = format!(
-                    "adopted the existing namespace {} as the partner's home",
-                    partner.spec.home_namespace
-                );
-                publish(ctx, partner, false, "HomeAdopted", "Adopt", message).await;
+                let message = format!("adopted the existing namespace {home} as the partner's home");
+                publish(ctx, partner.trimmed(), false, "HomeAdopted", "Adopt", message).await;
             }
             home_adopted = Some(claim.adopted());
-            Verdict::new(Reason::Active, format!("guest suite {} is ready", partner.spec.home_namespace))
+            Verdict::new(Reason::Active, format!("guest suite {home} is ready"))
         }
         // A partner without a home of its own must not touch the namespace it names.
         Err(verdict) => verdict,
@@ -66,13 +65,13 @@ async fn apply(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Whether the namespace the partner names may be its home, from what the caches say of it.
-fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
-    let home = &partner.spec.home_namespace;
+fn claim_home(ctx: &Context, partner: &CachedPartner) -> Result<HomeClaim, Verdict> {
+    let home = &partner.spec().home_namespace;
     let labels = ctx.caches.namespaces.get(home);
-    let link = ctx.caches.by.links_by_namespace.get(home, &ctx.caches.links).first().map(|l| l.name_any());
+    let link = ctx.caches.links_in(home).first().map(|l| l.name_any());
     let mark = labels.as_ref().and_then(|l| l.get(names::HOME_OF_UID)).cloned();
     let other = mark
-        .filter(|uid| Some(uid) != partner.metadata.uid.as_ref())
+        .filter(|uid| Some(uid) != partner.meta().uid.as_ref())
         .and_then(|uid| {
             ctx.caches.partners.state().into_iter().find(|p| p.metadata.uid.as_ref() == Some(&uid))
         })
@@ -83,29 +82,29 @@ fn claim_home(ctx: &Context, partner: &Partner) -> Result<HomeClaim, Verdict> {
         operator_namespace: ctx.settings.operator_namespace.as_deref(),
         marked_by_other: other.as_deref(),
     };
-    home_claim(partner, &facts)
+    home_claim(partner.trimmed(), &facts)
 }
 
 /// Who reaches which client, read from the links' and grants' own statuses.
-fn client_summary(ctx: &Context, partner: &Partner, home_grants: &[Arc<AccessGrant>]) -> Vec<PartnerClient> {
-    let home = partner.spec.home_namespace.as_str();
-    let grants: BTreeMap<String, &AccessGrant> =
-        home_grants.iter().map(|g| (format!("{home}/{}", g.name_any()), g.as_ref())).collect();
+fn client_summary(ctx: &Context, partner: &CachedPartner, home_grants: &[CachedGrant]) -> Vec<PartnerClient> {
+    let home = partner.spec().home_namespace.as_str();
+    let grants: BTreeMap<String, &CachedGrant> =
+        home_grants.iter().map(|g| (format!("{home}/{}", g.name_any()), g)).collect();
     let mut clients: Vec<PartnerClient> = ctx
+        .caches
         .links_of_partner(&partner.name_any())
         .iter()
         .map(|link| {
-            let conditions = link.status.as_ref().map(|s| &s.conditions[..]).unwrap_or_default();
-            let granted = ctx.link_grants.granted(link);
+            let granted = ctx.caches.link_grants.granted(link);
             let subjects: BTreeSet<String> = granted
                 .iter()
                 .filter_map(|g| grants.get(g.as_str()))
-                .flat_map(|g| g.spec.subjects.iter().map(|s| s.to_string()))
+                .flat_map(|g| g.spec().subjects.iter().map(|s| s.to_string()))
                 .collect();
             PartnerClient {
                 namespace: link.namespace().unwrap_or_default(),
                 link: link.name_any(),
-                active: condition_is_true(conditions, READY),
+                active: condition_is_true(link.conditions(), READY),
                 grants: granted.iter().map(|g| g.rsplit('/').next().unwrap_or(g).to_string()).collect(),
                 subjects: subjects.len() as i32,
             }
@@ -138,15 +137,15 @@ fn bounded(clients: Vec<PartnerClient>) -> (Vec<PartnerClient>, i32) {
 /// change is being coalesced: then returns how long it is held.
 async fn write_status(
     ctx: &Context,
-    partner: &Partner,
+    partner: &CachedPartner,
     verdict: Verdict,
     home_adopted: Option<bool>,
     now: Timestamp,
 ) -> Result<Option<Duration>, Error> {
     // As cached: without its list of clients (`PartnerClients` knows what that says).
-    let previous = partner.status.clone().unwrap_or_default();
+    let previous = partner.status_without_clients();
     let ready = verdict.reason == Reason::Active;
-    let home_grants = ctx.grants_at_home(&partner.spec.home_namespace);
+    let home_grants = ctx.caches.grants_in(&partner.spec().home_namespace);
     let (clients, refused) = bounded(client_summary(ctx, partner, &home_grants));
     let grant_count = home_grants.len() as i32;
     let status = PartnerStatus {
@@ -161,7 +160,7 @@ async fn write_status(
     let key = partner.name_any();
     let without_clients = |s: &PartnerStatus| PartnerStatus { clients: vec![], ..s.clone() };
     if without_clients(&status) == without_clients(&previous)
-        && ctx.partner_clients.lists(partner, &status.clients)
+        && ctx.caches.partner_clients.lists(partner, &status.clients)
     {
         ctx.partner_summaries.settled(&key);
         return Ok(None);
@@ -172,12 +171,12 @@ async fn write_status(
         return Ok(Some(wait));
     }
     let api: Api<Partner> = Api::all(ctx.client.clone());
-    let sent = patch_status(ctx, &api, partner, &previous, &status).await.map_err(Error::Status)?;
+    let sent = patch_status(ctx, &api, partner.meta(), &previous, &status).await.map_err(Error::Status)?;
     ctx.partner_summaries.settled(&key);
     if sent && transitioned(&previous.conditions, &status.conditions) {
         publish(
             ctx,
-            partner,
+            partner.trimmed(),
             !ready,
             verdict.reason.as_str(),
             if ready { "Activate" } else { "Refuse" },
@@ -196,7 +195,7 @@ fn only_summary_differs(next: &PartnerStatus, previous: &PartnerStatus) -> bool 
 }
 
 /// Everything granted in the partner's name goes, bindings first; the home namespace stays.
-async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(partner: &CachedPartner, ctx: &Context) -> Result<Action, Error> {
     ctx.partner_summaries.settled(&partner.name_any());
     let metrics = &ctx.metrics;
     let selector =
@@ -213,7 +212,7 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     };
     let mut failure = FirstFailure::default();
     if let Some(binding) =
-        plan_partner(partner, ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding
+        plan_partner(partner.trimmed(), ctx.settings.home_access.as_ref(), HomeClaim::Create).operator_binding
     {
         failure.note(ctx.writer.ensure(&ctx.caches.role_bindings, &binding).await);
     }
@@ -234,7 +233,7 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
             .note(ctx.writer.revoke::<ClusterRoleBinding>(None, &selector, liaison_owned).await)
             .unwrap_or(0);
     failure.note(ctx.writer.revoke::<ServiceAccount>(None, &selector, liaison_owned).await);
-    let home = Some(partner.spec.home_namespace.as_str());
+    let home = Some(partner.spec().home_namespace.as_str());
     failure.note(ctx.writer.revoke::<Secret>(home, &selector, liaison_owned).await);
     if let Some(roles) = roles {
         failure.note(ctx.writer.prune_named::<Role>(roles).await);
@@ -247,7 +246,7 @@ async fn cleanup(partner: &Partner, ctx: &Context) -> Result<Action, Error> {
     metrics.revoked(KIND, latency);
     publish(
         ctx,
-        partner,
+        partner.trimmed(),
         false,
         "Revoked",
         "Revoke",

@@ -11,19 +11,20 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::{Context, Error, requeue_at};
 use crate::api::{ClientLink, Expiry};
+use crate::cache::views::CachedLink;
 use crate::desired::client::revoked_outright;
 
 pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let link = CachedLink::from(link);
     let now = Timestamp::now();
-    let partner = ctx.partner(&link.spec.partner);
-    if revoked_outright(&link, partner.as_deref(), now).is_none() {
+    let partner = ctx.caches.partner(&link.spec().partner);
+    if revoked_outright(link.trimmed(), partner.as_ref().map(|p| p.trimmed()), now).is_none() {
         // Back when it expires (a paced look at most every resync).
-        let expires = link.spec.expires_at.as_ref().and_then(Expiry::instant);
+        let expires = link.spec().expires_at.as_ref().and_then(Expiry::instant);
         return Ok(requeue_at(expires, now, ctx.settings.resync));
     }
     let granting = ctx

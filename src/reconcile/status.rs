@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource};
 use serde::Serialize;
@@ -15,8 +15,10 @@ use serde::de::DeserializeOwned;
 use super::Context;
 use crate::api::READY;
 use crate::api::{AccessGrant, ClientLink, Partner, ready_condition as ready_of};
+use crate::cache::Caches;
 use crate::cache::keys;
 use crate::cache::keys::Version;
+use crate::cache::views::{Cached, CachedGrant, CachedLink, CachedPartner};
 use crate::desired::Verdict;
 use crate::events::Note;
 use crate::materialize::{Write, said};
@@ -60,27 +62,27 @@ fn ready_as(
 }
 
 /// The kinds whose `Ready` condition Liaison writes.
-pub trait Reported: Resource<DynamicType = ()> {
+pub trait Reported: Resource<DynamicType = ()> + Sized {
     /// `Ready` as last seen.
-    fn ready_as_seen(&self, ctx: &Context) -> Option<Condition>;
+    fn ready_as_seen(object: &Cached<Self>, caches: &Caches) -> Option<Condition>;
 }
 
 impl Reported for ClientLink {
-    fn ready_as_seen(&self, _: &Context) -> Option<Condition> {
-        self.status.as_ref().and_then(|s| ready_of(&s.conditions)).cloned()
+    fn ready_as_seen(link: &CachedLink, _: &Caches) -> Option<Condition> {
+        ready_of(link.conditions()).cloned()
     }
 }
 
 impl Reported for Partner {
-    fn ready_as_seen(&self, _: &Context) -> Option<Condition> {
-        self.status.as_ref().and_then(|s| ready_of(&s.conditions)).cloned()
+    fn ready_as_seen(partner: &CachedPartner, _: &Caches) -> Option<Condition> {
+        ready_of(partner.conditions()).cloned()
     }
 }
 
 impl Reported for AccessGrant {
-    fn ready_as_seen(&self, ctx: &Context) -> Option<Condition> {
+    fn ready_as_seen(grant: &CachedGrant, caches: &Caches) -> Option<Condition> {
         // The cache keeps grants without their `Ready` condition.
-        ready_of(&ctx.grant_statuses.previous(self).conditions).cloned()
+        ready_of(&caches.grant_statuses.previous(grant).conditions).cloned()
     }
 }
 
@@ -88,11 +90,16 @@ impl Reported for AccessGrant {
 /// failure's reason and description, and a Warning Event. The verdict's own status comes back
 /// with the first reconcile that succeeds. Best effort: what failed may be the API server
 /// itself.
-pub async fn report_failure<K>(ctx: &Context, api: &Api<K>, object: &K, reason: &str, description: &str)
-where
+pub async fn report_failure<K>(
+    ctx: &Context,
+    api: &Api<K>,
+    object: &Cached<K>,
+    reason: &str,
+    description: &str,
+) where
     K: Reported + Clone + DeserializeOwned + Debug,
 {
-    let before = object.ready_as_seen(ctx);
+    let before = K::ready_as_seen(object, &ctx.caches);
     let ready =
         ready_as(false, reason, description, object.meta().generation, before.as_ref(), Timestamp::now());
     // `Ready` is the only condition of Liaison's kinds, so the list can be replaced whole.
@@ -102,7 +109,7 @@ where
     if let Err(error) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
         tracing::warn!(error = %said(&error), reason, "writing a failure to the status failed");
     }
-    publish(ctx, object, true, reason, "Reconcile", description.to_string()).await;
+    publish(ctx, object.trimmed(), true, reason, "Reconcile", description.to_string()).await;
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -130,13 +137,13 @@ fn status_patch<T: Serialize>(previous: &T, next: &T) -> serde_json::Value {
     serde_json::json!({ "status": next })
 }
 
-/// Patches `object`'s status from `previous` to `next`, unless the same status was just written
-/// over the object as the cache still shows it (a reconcile reading the cache from before its
-/// own write). Returns whether it was sent.
+/// Patches the status of the object `meta` describes from `previous` to `next`, unless the same
+/// status was just written over the object as the cache still shows it (a reconcile reading
+/// the cache from before its own write). Returns whether it was sent.
 pub async fn patch_status<K, S>(
     ctx: &Context,
     api: &Api<K>,
-    object: &K,
+    meta: &ObjectMeta,
     previous: &S,
     next: &S,
 ) -> Result<bool, kube::Error>
@@ -144,9 +151,9 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
-    let name = object.meta().name.clone().unwrap_or_default();
-    let key = keys::key::<K>(object.meta().namespace.as_deref(), &name);
-    let (over, digest, now) = (Version::of(object.meta()), status_digest(next), Instant::now());
+    let name = meta.name.clone().unwrap_or_default();
+    let key = keys::key::<K>(meta.namespace.as_deref(), &name);
+    let (over, digest, now) = (Version::of(meta), status_digest(next), Instant::now());
     if ctx.writer.recent().just_made(key, Write::Status, over, digest, now) {
         return Ok(false);
     }
