@@ -349,6 +349,34 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     })
     .await;
 
+    // A periodic review through the pod: the client requires the link re-confirmed every 20 s
+    // (5 s of grace); missed, bob's access is suspended; the client's admin reviews it in its
+    // own name and access comes back.
+    let review = json!({"spec": {"review": {"every": "20s", "grace": "5s"}}});
+    eventually("the client's admin requires a review", WAIT, || {
+        let (links, patch) =
+            (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), review.clone());
+        async move {
+            links
+                .patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    until("a missed review suspends bob's access", WAIT, || {
+        let (admin, bob, ns) = (admin.clone(), bob.clone(), client_ns.clone());
+        async move { !can(&admin, &bob, &[], "list", PODS, &ns).await }
+    })
+    .await;
+    support::fixtures::link_reason(&admin, &client_ns, "link", "ReviewOverdue").await;
+    let reviewed = liaison::reviews::review::<ClientLink>(&as_client_admin, &client_ns, "link")
+        .await
+        .expect("the client's admin reviews the link");
+    assert_eq!(reviewed.by, "beta-admin");
+    until("the review restores bob's access", WAIT, || can(&admin, &bob, &[], "list", PODS, &client_ns))
+        .await;
+
     Api::<ClientLink>::namespaced(admin.clone(), &client_ns)
         .delete("link", &DeleteParams::default())
         .await
