@@ -298,17 +298,8 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
         ],
         "approvers": ["beta-admin"]
     }});
-    eventually("the client's admin offers a level on request", WAIT, || {
-        let (links, patch) =
-            (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), on_request.clone());
-        async move {
-            links
-                .patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
-                .await
-                .ok()
-        }
-    })
-    .await;
+    change_link(&as_client_admin, &client_ns, &on_request, "the client's admin offers a level on request")
+        .await;
     let dave = partner.user("dave");
     partner.grant("dave", &[&client_ns], "config", json!([user(&dave)]), json!({})).await;
     support::fixtures::grant_reason(&partner.grants(), "dave", "OnRequest").await;
@@ -353,17 +344,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     // (5 s of grace); missed, bob's access is suspended; the client's admin reviews it in its
     // own name and access comes back.
     let review = json!({"spec": {"review": {"every": "20s", "grace": "5s"}}});
-    eventually("the client's admin requires a review", WAIT, || {
-        let (links, patch) =
-            (Api::<ClientLink>::namespaced(as_client_admin.clone(), &client_ns), review.clone());
-        async move {
-            links
-                .patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
-                .await
-                .ok()
-        }
-    })
-    .await;
+    change_link(&as_client_admin, &client_ns, &review, "the client's admin requires a review").await;
     until("a missed review suspends bob's access", WAIT, || {
         let (admin, bob, ns) = (admin.clone(), bob.clone(), client_ns.clone());
         async move { !can(&admin, &bob, &[], "list", PODS, &ns).await }
@@ -463,4 +444,19 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
             .await
             .expect("removing the re-created ceiling");
     }
+}
+
+/// Merge-patches the client's link `link` as `who`, again until the API server takes it.
+async fn change_link(who: &kube::Client, namespace: &str, patch: &serde_json::Value, what: &str) {
+    let links = Api::<ClientLink>::namespaced(who.clone(), namespace);
+    eventually(what, WAIT, || {
+        let (links, patch) = (links.clone(), patch.clone());
+        async move {
+            links
+                .patch("link", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
+                .await
+                .ok()
+        }
+    })
+    .await;
 }
