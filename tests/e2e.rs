@@ -373,11 +373,7 @@ async fn the_chart_runs_the_image_on_a_node_and_the_story_works_through_it() {
     })
     .await;
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &client_ns);
-    until("the link's finalizer is released", WAIT, || {
-        let links = links.clone();
-        async move { links.get_opt("link").await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&links, "link", "the link's finalizer is released", WAIT).await;
 
     let (ok, manifest) = helm(&["get", "manifest", "liaison", "-n", NAMESPACE]);
     assert!(ok, "helm get manifest: {manifest}");

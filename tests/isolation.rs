@@ -121,11 +121,8 @@ async fn a_revocation_does_not_wait_behind_another_tenants_links() {
 
     // The rest of the revocation still completes through the links' queue: the link is gone,
     // its finalizer released last, nothing of Liaison's is left, and access stays gone.
-    until("the link is gone", Duration::from_secs(180), || {
-        let links = Api::<ClientLink>::namespaced(admin.clone(), &ns);
-        async move { links.get_opt("link").await.unwrap().is_none() }
-    })
-    .await;
+    let links = Api::<ClientLink>::namespaced(admin.clone(), &ns);
+    until_gone(&links, "link", "the link is gone", Duration::from_secs(180)).await;
     let bindings = Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), &ns);
     let left = bindings
         .list(&ListParams::default().labels(&liaison::desired::names::managed_selector(None)))

@@ -1380,11 +1380,7 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + fmt::Debug,
 {
     api.delete(name, &DeleteParams::default()).await.unwrap();
-    until(what, WAIT, || {
-        let (api, name) = (api.clone(), name.to_string());
-        async move { api.get_opt(&name).await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&api, name, what, WAIT).await;
 }
 
 async fn sleep_until(at: Timestamp) {

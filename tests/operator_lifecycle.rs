@@ -42,11 +42,7 @@ async fn a_revocation_missed_while_down_completes_on_restart() {
     let restarted = Operator::start(&[]);
     until("bob's access is revoked", WAIT, || async { !can(&admin, &bob, &[], "list", PODS, &ns).await })
         .await;
-    until("the link is released", WAIT, || {
-        let links = links.clone();
-        async move { links.get_opt("link").await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&links, "link", "the link is released", WAIT).await;
     drop(restarted);
 }
 

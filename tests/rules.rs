@@ -173,11 +173,7 @@ async fn a_refused_link_carries_no_finalizer_until_it_is_put_in_force() {
     // Its deletion revokes first, and the finalizer goes last.
     links.delete("link", &DeleteParams::default()).await.unwrap();
     until_denied(&admin, &bob, &ns).await;
-    until("the link is gone", WAIT, || {
-        let links = links.clone();
-        async move { links.get_opt("link").await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&links, "link", "the link is gone", WAIT).await;
     let managed = ListParams::default().labels(&liaison::desired::names::managed_selector(None));
     let roles = Api::<Role>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items;
     let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns).list(&managed).await.unwrap().items;
@@ -585,11 +581,7 @@ async fn stray_objects_are_removed_but_forged_labels_adopt_nothing() {
     }
     // Nudge the link so that it reconciles now rather than at its next resync.
     p.link(&ns, "link", read_level("read"), json!({"suspended": false})).await;
-    until("the leftover binding is removed", WAIT, || {
-        let (bindings, leftover) = (bindings.clone(), leftover.clone());
-        async move { bindings.get_opt(&leftover).await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&bindings, &leftover, "the leftover binding is removed", WAIT).await;
     for name in ["forged", "forged-owned"] {
         let forged = bindings.get(name).await.unwrap();
         assert_eq!(
@@ -613,11 +605,7 @@ async fn a_recreated_link_does_not_inherit_old_objects() {
     let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
     links.delete("link", &DeleteParams::default()).await.unwrap();
     until_denied(&admin, &bob, &ns).await;
-    until("the old link is gone", WAIT, || {
-        let links = links.clone();
-        async move { links.get_opt("link").await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&links, "link", "the old link is gone", WAIT).await;
     p.link(&ns, "link", read_level("read"), json!({})).await;
     until_allowed(&admin, &bob, &ns).await;
     let after = eventually("the grant reports its new binding", WAIT, || {

@@ -182,11 +182,7 @@ async fn techhelp_serves_beta_and_beta_ends_it() {
 
     // 5. Beta ends the partnership: every subject and the access key lose access at once.
     links.delete("techhelp", &DeleteParams::default()).await.unwrap();
-    until("the link is gone", WAIT, || {
-        let links = links.clone();
-        async move { links.get_opt("techhelp").await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&links, "techhelp", "the link is gone", WAIT).await;
     // The finalizer is released only after revocation: no waiting needed beyond the informer.
     until("carol has lost access", Duration::from_secs(5), || async {
         !can(&admin, "carol@techhelp.example", &[], "list", PODS, "beta").await

@@ -259,6 +259,18 @@ where
     .await
 }
 
+/// Polls until the object `name` is gone from `api` (a finalizer may hold it for a while).
+pub async fn until_gone<K>(api: &kube::Api<K>, name: &str, what: &str, timeout: Duration)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    until(what, timeout, || {
+        let (api, name) = (api.clone(), name.to_string());
+        async move { api.get_opt(&name).await.unwrap().is_none() }
+    })
+    .await
+}
+
 /// Server-side applies YAML documents (any kinds, as the admin) and returns the objects.
 pub async fn apply_yaml(client: &Client, yaml: &str) -> Vec<kube::api::DynamicObject> {
     use kube::discovery::{ApiCapabilities, ApiResource, Scope};
