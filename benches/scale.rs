@@ -469,6 +469,8 @@ async fn refused_links(admin: &kube::Client, count: usize, concurrency: usize) -
 /// operator hearing of it and acting), and how long the API server took to serve that write.
 /// Also how many of the operator's writes arrived meanwhile (what it was busy with).
 struct RevocationSteps {
+    /// The delete's own serving: until then nobody could hear of it.
+    delete_ms: f64,
     to_role_write_ms: f64,
     role_write_ms: f64,
     operator_writes_meanwhile: usize,
@@ -504,6 +506,7 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str) -> Option<Rev
         .filter(|e| stamp(e, "requestReceivedTimestamp").is_some_and(|t| t >= deleted && t <= served))
         .count();
     Some(RevocationSteps {
+        delete_ms: ms(deleted, stamp(delete, "stageTimestamp")?),
         to_role_write_ms: ms(deleted, sent),
         role_write_ms: ms(sent, served),
         operator_writes_meanwhile: meanwhile,
@@ -854,14 +857,14 @@ async fn main() {
         println!("| &nbsp;&nbsp;{what} | {count} |");
     }
     println!(
-        "| each revocation: from the delete, the operator's first Role write sent / its serving; to the API server's no (operator writes meanwhile) | |"
+        "| each revocation: from the delete, its serving / the operator's first Role write sent / that write's serving; to the API server's no (operator writes meanwhile) | |"
     );
     for (flooded, took, steps) in &steps {
         let when = if *flooded { "flooded" } else { "quiet" };
         match steps {
             Some(s) => println!(
-                "| &nbsp;&nbsp;{when} | {:.0} ms / {:.0} ms; {took:.0} ms ({}) |",
-                s.to_role_write_ms, s.role_write_ms, s.operator_writes_meanwhile
+                "| &nbsp;&nbsp;{when} | {:.0} ms / {:.0} ms / {:.0} ms; {took:.0} ms ({}) |",
+                s.delete_ms, s.to_role_write_ms, s.role_write_ms, s.operator_writes_meanwhile
             ),
             None => println!("| &nbsp;&nbsp;{when} | no Role write in the audit log; {took:.0} ms |"),
         }

@@ -20,6 +20,7 @@ use crate::desired::client::revoked_outright;
 
 pub async fn reconcile(link: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let link = CachedLink::from(link);
+    tracing::debug!(namespace = link.namespace(), link = link.name_any(), "revocation path: reconciling");
     let now = Timestamp::now();
     let partner = ctx.caches.partner(&link.spec().partner);
     if revoked_outright(link.trimmed(), partner.as_ref().map(|p| p.trimmed()), now).is_none() {
