@@ -239,6 +239,18 @@ pub fn rows_from_bindings(bindings: &[RoleBinding], links: &[ClientLink]) -> Vec
                 state: refused.reason.clone().unwrap_or_else(|| "Refused".into()),
             });
         }
+        // The link lists its refused grants first, at most 50 grants in all.
+        let unlisted = link.status.as_ref().and_then(|s| s.grants_unlisted).unwrap_or(0);
+        if unlisted > 0 {
+            rows.push(Row {
+                subject: format!("({unlisted} more grants not listed by the link)"),
+                client: link.namespace().unwrap_or_default(),
+                level: "-".into(),
+                grant: "-".into(),
+                until: "-".into(),
+                state: "Unlisted".into(),
+            });
+        }
     }
     rows.sort();
     rows
@@ -373,5 +385,24 @@ mod tests {
         let text = render(&rows_from_grants(&[hidden]), OutputFormat::Table).unwrap();
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
         assert!(text.contains("mallory@techhelp.example\\r\\u{1b}[2Kbob@techhelp.example"), "{text}");
+    }
+
+    #[test]
+    fn the_client_is_told_how_many_grants_its_link_does_not_list() {
+        let mut link = ClientLink::new(
+            "techhelp",
+            serde_json::from_value(serde_json::json!({
+                "partner": "techhelp", "accessLevels": [{"name": "support", "clusterRole": "view"}]
+            }))
+            .unwrap(),
+        );
+        link.metadata.namespace = Some("beta".into());
+        link.status = Some(crate::api::ClientLinkStatus { grants_unlisted: Some(7), ..Default::default() });
+        let rows = rows_from_bindings(&[], &[link.clone()]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].client.as_str(), rows[0].state.as_str()), ("beta", "Unlisted"));
+        assert!(rows[0].subject.contains("7 more grants"), "{}", rows[0].subject);
+        link.status = Some(Default::default());
+        assert!(rows_from_bindings(&[], &[link]).is_empty(), "nothing unlisted, no row");
     }
 }

@@ -63,6 +63,37 @@ async fn one_grant_serves_several_clients() {
     assert!(allowed(&admin, &bob, &c1).await, "the remaining client keeps its access");
 }
 
+/// A link lists at most 50 of its partner's grants (its size is what deleting it, a
+/// revocation, costs the API server) and counts the rest; the partner's summary and the
+/// API server's own answer still know every grant in force.
+#[tokio::test]
+async fn a_link_lists_fifty_grants_and_counts_them_all() {
+    let (admin, p) = setup("many").await;
+    let ns = p.client_namespace("c").await;
+    p.link(&ns, "link", read_level("read"), json!({})).await;
+    let users: Vec<String> = (0..53).map(|n| p.user(&format!("u{n:02}"))).collect();
+    futures::future::join_all(users.iter().enumerate().map(|(n, who)| {
+        let p = &p;
+        let ns = ns.as_str();
+        async move { p.grant(&format!("g{n:02}"), &[ns], "read", json!([user(who)]), json!({})).await }
+    }))
+    .await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    let status = eventually("the link counts 53 grants", WAIT, || async {
+        let status = links.get("link").await.ok()?.status?;
+        (status.grant_count == 53).then_some(status)
+    })
+    .await;
+    assert_eq!((status.grants.len(), status.grants_unlisted), (50, Some(3)), "{status:?}");
+    let partners: Api<Partner> = Api::all(admin.clone());
+    until("the partner's summary counts every grant and subject", WAIT, || async {
+        let Some(status) = partners.get(&p.name).await.ok().and_then(|p| p.status) else { return false };
+        status.clients.iter().any(|c| c.namespace == ns && c.grants.len() == 53 && c.subjects == 53)
+    })
+    .await;
+    assert!(allowed(&admin, &users[52], &ns).await, "an unlisted grant is in force");
+}
+
 /// `Ready=True` is a promise to the user who waits for it: the access works from that instant.
 /// The condition is awaited through a watch (no polling slack), then asked once, without retry.
 #[tokio::test]

@@ -162,11 +162,17 @@ pub struct ClientLinkStatus {
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub conditions: Vec<Condition>,
-    /// The AccessGrants that use this link, with their subject counts.
+    /// The partner's AccessGrants that use this link, with their subject counts: the refused
+    /// ones first, then those in force, at most 50 (the RoleBindings Liaison made here show
+    /// every grant in force, with its subjects).
     #[serde(default)]
     pub grants: Vec<LinkGrantSummary>,
+    /// The partner's AccessGrants in force through this link.
     #[serde(default)]
     pub grant_count: i32,
+    /// The partner's AccessGrants using this link beyond the 50 listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants_unlisted: Option<i32>,
     /// `namespace/name` of the Secret holding the access key's kubeconfig.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_secret: Option<String>,

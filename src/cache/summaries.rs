@@ -1,12 +1,10 @@
 //! The summaries in links' and partners' statuses, kept compactly so that the caches can leave
 //! them out.
 //!
-//! A link's status lists every grant naming its namespace, with its level, subject count and
+//! A link's status lists grants naming its namespace, with their level, subject count and
 //! verdict; a partner's lists its clients, with their grants: the largest part of each cached
-//! object. Reconciles read a link's list for two things only: whether a freshly planned list
-//! differs from the written one (the link's own status write), and which grants the link
-//! reports granted (its partner's summary). So the link watch records both here, a digest of
-//! the list and the granted grants' names; the partner watch records a digest of its list.
+//! object. Reconciles read a list only to know whether a freshly planned one differs from the
+//! written one (before writing the status), so each watch records a digest of it here.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -18,7 +16,7 @@ use serde::Serialize;
 use crate::api::{ClientLink, LinkGrantSummary, Partner, PartnerClient};
 use crate::cache::fed::{Fed, Keeps};
 use crate::cache::keys::{Key, digest, key_of};
-use crate::cache::views::{Cached, CachedLink};
+use crate::cache::views::Cached;
 
 /// A kind whose status carries a summary list that the caches leave out.
 pub trait Summarized: Resource<DynamicType = ()> {
@@ -29,11 +27,6 @@ pub trait Summarized: Resource<DynamicType = ()> {
 
     /// Leaves the list out of the object.
     fn leave_out_summary(&mut self);
-
-    /// What reconciles read of the list besides whether it changed, an item each.
-    fn noted(_summary: &[Self::Entry]) -> Vec<&str> {
-        Vec::new()
-    }
 }
 
 impl Summarized for ClientLink {
@@ -47,11 +40,6 @@ impl Summarized for ClientLink {
         if let Some(status) = self.status.as_mut() {
             status.grants = Vec::new();
         }
-    }
-
-    /// `namespace/name` of each grant reported granted: what its partner's summary reads.
-    fn noted(grants: &[LinkGrantSummary]) -> Vec<&str> {
-        grants.iter().filter(|g| g.granted).map(|g| g.grant.as_str()).collect()
     }
 }
 
@@ -86,25 +74,14 @@ impl<K> Default for Summaries<K> {
     }
 }
 
-/// By object (a hash of namespace and name): its list as last seen. Taken like kube's cache
-/// takes the objects, so a re-list replaces both once complete.
+/// By object (a hash of namespace and name): a digest of its list as last seen. Taken like
+/// kube's cache takes the objects, so a re-list replaces both once complete.
 #[derive(Default)]
-struct ListedByObject(HashMap<Key, Listed>);
-
-struct Listed {
-    /// Of the whole list.
-    digest: u64,
-    /// `Summarized::noted`, one item per line: one allocation an object, none when empty.
-    noted: Box<str>,
-}
+struct ListedByObject(HashMap<Key, u64>);
 
 impl<K: Summarized> Keeps<K> for ListedByObject {
     fn keep(&mut self, object: &K) {
-        let summary = object.summary();
-        self.0.insert(
-            key_of(object),
-            Listed { digest: digest(&summary), noted: K::noted(summary).join("\n").into() },
-        );
+        self.0.insert(key_of(object), digest(&object.summary()));
     }
 
     fn forget(&mut self, object: &K) {
@@ -123,27 +100,9 @@ impl<K: Summarized> Summaries<K> {
     pub fn lists(&self, object: &Cached<K>, summary: &[K::Entry]) -> bool {
         let object = object.0.as_ref();
         match self.seen.read().0.get(&key_of(object)) {
-            Some(listed) => listed.digest == digest(&summary),
+            Some(listed) => *listed == digest(&summary),
             None => object.summary() == summary,
         }
-    }
-
-    /// `Summarized::noted` of `object`'s list as last seen.
-    fn noted(&self, object: &Cached<K>) -> Vec<String> {
-        let object = object.0.as_ref();
-        match self.seen.read().0.get(&key_of(object)) {
-            Some(listed) => {
-                listed.noted.split('\n').filter(|item| !item.is_empty()).map(str::to_string).collect()
-            }
-            None => K::noted(object.summary()).into_iter().map(str::to_string).collect(),
-        }
-    }
-}
-
-impl LinkGrants {
-    /// `namespace/name` of the grants `link`'s status reports granted, as last seen.
-    pub fn granted(&self, link: &CachedLink) -> Vec<String> {
-        self.noted(link)
     }
 }
 

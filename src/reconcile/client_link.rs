@@ -27,7 +27,9 @@ use super::{Context, Error, requeue_at, review, with_finalizer, without_finalize
 use crate::api::READY;
 use crate::api::{ClientLink, ClientLinkStatus};
 use crate::cache::views::CachedLink;
-use crate::desired::client::{accepted_partner, needs_finalizer, revoked_outright, unguarded_in_force};
+use crate::desired::client::{
+    accepted_partner, link_plan, needs_finalizer, revoked_outright, unguarded_in_force,
+};
 use crate::desired::names;
 use crate::desired::ownership;
 use crate::desired::review::Judged;
@@ -99,16 +101,7 @@ async fn apply(
     let review_changes = review.as_ref().and_then(|judged| judged.next_change(now));
     if let Some(verdict) = outranked {
         let partner_uid = accepted_partner(link.trimmed()).cloned();
-        let mine = LinkPlan {
-            verdict,
-            partner_uid,
-            ends_at: None,
-            grants: vec![],
-            access_key_secret: None,
-            over_limit: 0,
-            requests: vec![],
-            requests_unlisted: 0,
-        };
+        let mine = LinkPlan { partner_uid, ..link_plan(verdict, None) };
         write_status(ctx, link, &mine, review.as_ref(), now).await?;
         return Ok(requeue_at(review_changes, now, ctx.settings.resync));
     }
@@ -116,15 +109,8 @@ async fn apply(
     let world = ctx.client_world(&namespace);
     let plan = world.plan(now);
     let key_refresh = materialize_namespace(ctx, &world, &plan, now).await?;
-    let mine = plan.links.get(&link.name_any()).cloned().unwrap_or_else(|| LinkPlan {
-        verdict: Verdict::new(Reason::LinkNotReady, "the link is not yet in the operator's cache"),
-        partner_uid: None,
-        ends_at: None,
-        grants: vec![],
-        access_key_secret: None,
-        over_limit: 0,
-        requests: vec![],
-        requests_unlisted: 0,
+    let mine = plan.links.get(&link.name_any()).cloned().unwrap_or_else(|| {
+        link_plan(Verdict::new(Reason::LinkNotReady, "the link is not yet in the operator's cache"), None)
     });
     super::access_request::report(ctx, link, &plan, now).await?;
     let summary_held = write_status(ctx, link, &mine, review.as_ref(), now).await?;
@@ -178,8 +164,10 @@ async fn write_status(
     let status = ClientLinkStatus {
         observed_generation: generation,
         conditions: review::with_condition(conditions, review, generation, now),
-        grant_count: plan.grants.iter().filter(|g| g.granted).count() as i32,
+        grant_count: i32::try_from(plan.grant_count).unwrap_or(i32::MAX),
         grants: plan.grants.clone(),
+        grants_unlisted: (plan.grants_unlisted > 0)
+            .then(|| i32::try_from(plan.grants_unlisted).unwrap_or(i32::MAX)),
         access_key_secret: plan.access_key_secret.clone(),
         access_ends_at: plan.ends_at.map(Time),
         // Once recorded, kept: only the spec's word replaces it.
@@ -200,6 +188,7 @@ async fn write_status(
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
     if rest_as_seen
         && status.grant_count == previous.grant_count
+        && status.grants_unlisted == previous.grants_unlisted
         && ctx.caches.link_grants.lists(link, &status.grants)
     {
         ctx.link_summaries.settled(&key);
@@ -245,7 +234,7 @@ async fn write_status(
 
 /// The verdict, key and end of access: a status but for the grants using the link.
 fn without_grants(status: &ClientLinkStatus) -> ClientLinkStatus {
-    ClientLinkStatus { grants: vec![], grant_count: 0, ..status.clone() }
+    ClientLinkStatus { grants: vec![], grant_count: 0, grants_unlisted: None, ..status.clone() }
 }
 
 /// Revocation, in DESIGN order: bindings, then the access key (account, then Secret), then

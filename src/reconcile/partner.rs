@@ -85,27 +85,32 @@ fn claim_home(ctx: &Context, partner: &CachedPartner) -> Result<HomeClaim, Verdi
     home_claim(partner.trimmed(), &facts)
 }
 
-/// Who reaches which client, read from the links' and grants' own statuses.
+/// Who reaches which client: the partner's grants that one of Liaison's RoleBindings serves in
+/// the namespace of a link in force. (The links' statuses list at most 50 grants each.)
 fn client_summary(ctx: &Context, partner: &CachedPartner, home_grants: &[CachedGrant]) -> Vec<PartnerClient> {
-    let home = partner.spec().home_namespace.as_str();
-    let grants: BTreeMap<String, &CachedGrant> =
-        home_grants.iter().map(|g| (format!("{home}/{}", g.name_any()), g)).collect();
+    let mut reaching: BTreeMap<String, Vec<&CachedGrant>> = BTreeMap::new();
+    for grant in home_grants {
+        for namespace in ctx.caches.grant_bindings.namespaces_of_grant(&grant.uid().unwrap_or_default()) {
+            reaching.entry(namespace).or_default().push(grant);
+        }
+    }
     let mut clients: Vec<PartnerClient> = ctx
         .caches
         .links_of_partner(&partner.name_any())
         .iter()
         .map(|link| {
-            let granted = ctx.caches.link_grants.granted(link);
-            let subjects: BTreeSet<String> = granted
-                .iter()
-                .filter_map(|g| grants.get(g.as_str()))
-                .flat_map(|g| g.spec().subjects.iter().map(|s| s.to_string()))
-                .collect();
+            let namespace = link.namespace().unwrap_or_default();
+            let active = condition_is_true(link.conditions(), READY);
+            let granted = reaching.get(&namespace).filter(|_| active).map(Vec::as_slice).unwrap_or_default();
+            let subjects: BTreeSet<String> =
+                granted.iter().flat_map(|g| g.spec().subjects.iter().map(|s| s.to_string())).collect();
+            let mut grants: Vec<String> = granted.iter().map(|g| g.name_any()).collect();
+            grants.sort();
             PartnerClient {
-                namespace: link.namespace().unwrap_or_default(),
+                namespace,
                 link: link.name_any(),
-                active: condition_is_true(link.conditions(), READY),
-                grants: granted.iter().map(|g| g.rsplit('/').next().unwrap_or(g).to_string()).collect(),
+                active,
+                grants,
                 subjects: subjects.len() as i32,
             }
         })

@@ -122,3 +122,31 @@ fn a_grant_judged_with_the_older_ones_gets_the_verdict_it_gets_among_all() {
         }
     }
 }
+
+#[test]
+fn the_link_lists_a_bounded_number_of_grants_the_refused_first_and_counts_the_rest() {
+    let mut world = World::story();
+    world.beta().spec.max_grants = Some(55);
+    for n in 0..60 {
+        let at = format!("2026-01-05T00:{n:02}:00Z");
+        world
+            .grants
+            .push(created(grant(HOME, &format!("g{n:02}"), &[BETA], "support", vec![user(BOB)]), &at));
+    }
+    let plan = world.plan();
+    let link = &plan.links["techhelp"];
+    let listed = |granted: bool| link.grants.iter().filter(|g| g.granted == granted).count();
+    assert_eq!(link.grants.len(), crate::desired::client::GRANTS_LISTED_AT_MOST);
+    assert_eq!(
+        (link.grant_count, link.over_limit, link.grants_unlisted),
+        (55, 6, 11),
+        "counted, listed or not"
+    );
+    assert_eq!((listed(false), listed(true)), (6, 44), "every refused one is listed");
+    let refused: Vec<String> = (54..60).map(|n| format!("{HOME}/g{n}")).collect();
+    assert_eq!(link.grants[..6].iter().map(|g| g.grant.clone()).collect::<Vec<_>>(), refused);
+    assert!(link.grants[6..].windows(2).all(|w| w[0].grant < w[1].grant), "then those in force, by name");
+
+    let few = World::story().plan();
+    assert_eq!((few.links["techhelp"].grants.len(), few.links["techhelp"].grants_unlisted), (1, 0));
+}
