@@ -318,11 +318,7 @@ async fn a_refused_write_never_holds_back_a_revocation() {
     assert!(left.items.is_empty(), "a grant says LevelNotFound only once its binding is gone: {bob_grant:?}");
     let (home, secret) = key_secret.split_once('/').unwrap();
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), home);
-    until("the key Secret is removed", WAIT, || {
-        let (secrets, secret) = (secrets.clone(), secret.to_string());
-        async move { secrets.get_opt(&secret).await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&secrets, secret, "the key Secret is removed", WAIT).await;
     assert!(
         can(&admin, &carol, &[], "list", res("", "configmaps"), &ns).await,
         "carol keeps the unchanged part of her level"
@@ -667,21 +663,13 @@ async fn partner_deletion_completes_under_the_charts_rbac() {
     let partners: Api<Partner> = Api::all(admin.clone());
     partners.delete(&partner.name, &Default::default()).await.unwrap();
     eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's access goes with the partner").await;
-    until("the Partner is gone", Duration::from_secs(60), || {
-        let (partners, name) = (partners.clone(), partner.name.clone());
-        async move { partners.get_opt(&name).await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&partners, &partner.name, "the Partner is gone", Duration::from_secs(60)).await;
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
     let keys =
         accounts.list(&ListParams::default().labels("liaison.dev/component=access-key")).await.unwrap();
     assert!(keys.items.is_empty(), "no access key account is left");
     let (home, secret) = key_secret.split_once('/').unwrap();
-    until("the key Secret is gone", WAIT, || {
-        let (secrets, secret) = (Api::<Secret>::namespaced(admin.clone(), home), secret.to_string());
-        async move { secrets.get_opt(&secret).await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&Api::<Secret>::namespaced(admin.clone(), home), secret, "the key Secret is gone", WAIT).await;
 }
 
 /// A Partner deleted and created again under the same name (another organisation, perhaps)
@@ -701,11 +689,7 @@ async fn a_partner_created_again_revives_nothing_until_the_client_accepts_it() {
     .await;
 
     partners.delete(&partner.name, &Default::default()).await.unwrap();
-    until("the Partner is gone", Duration::from_secs(60), || {
-        let (partners, name) = (partners.clone(), partner.name.clone());
-        async move { partners.get_opt(&name).await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&partners, &partner.name, "the Partner is gone", Duration::from_secs(60)).await;
     eventually_denied(&admin, &bob, "list", PODS, &ns, "bob's access went with the partner").await;
 
     // Created again, its old home adopted with the platform admin's consent; the grant is

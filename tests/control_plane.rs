@@ -107,11 +107,7 @@ async fn deleting_an_owner_collects_its_dependents() {
     };
     maps.create(&PostParams::default(), &dependent).await.unwrap();
     maps.delete("owner", &DeleteParams::background()).await.unwrap();
-    until("the dependent is collected", Duration::from_secs(30), || {
-        let maps = maps.clone();
-        async move { maps.get_opt("dependent").await.unwrap().is_none() }
-    })
-    .await;
+    until_gone(&maps, "dependent", "the dependent is collected", Duration::from_secs(30)).await;
 }
 
 #[tokio::test]

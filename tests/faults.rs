@@ -83,11 +83,7 @@ async fn sigkill_during_mass_grant_and_mass_revocation_converges_to_intent() {
             all_allowed(&admin, &users, &ns, false)
         })
         .await;
-        until(&format!("trial {trial}: the link is released"), WAIT, || {
-            let links = links.clone();
-            async move { links.get_opt("link").await.unwrap().is_none() }
-        })
-        .await;
+        until_gone(&links, "link", &format!("trial {trial}: the link is released"), WAIT).await;
         let managed = ListParams::default().labels("app.kubernetes.io/managed-by=liaison");
         let left = Api::<RoleBinding>::namespaced(admin.clone(), &ns)
             .list(&managed)
@@ -399,10 +395,7 @@ async fn refused_writes_are_reported_and_retried_until_they_pass() {
     })
     .await;
     eprintln!("binding removed {:?} after the policy was lifted", lifted.elapsed());
-    until("the link is gone", WAIT, || async {
-        Api::<ClientLink>::namespaced(admin.clone(), &ns).get_opt("link").await.unwrap().is_none()
-    })
-    .await;
+    until_gone(&Api::<ClientLink>::namespaced(admin.clone(), &ns), "link", "the link is gone", WAIT).await;
     freeze.remove().await;
     drop(operator);
 }
