@@ -166,8 +166,7 @@ async fn write_status(
         conditions: review::with_condition(conditions, review, generation, now),
         grant_count: i32::try_from(plan.grant_count).unwrap_or(i32::MAX),
         grants: plan.grants.clone(),
-        grants_unlisted: (plan.grants_unlisted > 0)
-            .then(|| i32::try_from(plan.grants_unlisted).unwrap_or(i32::MAX)),
+        grants_unlisted: shown_if_any(plan.grants_unlisted),
         access_key_secret: plan.access_key_secret.clone(),
         access_ends_at: plan.ends_at.map(Time),
         // Once recorded, kept: only the spec's word replaces it.
@@ -178,11 +177,10 @@ async fn write_status(
             .or(previous.partner_uid.clone())
             .or(plan.partner_uid.clone()),
         grant_limit: Some(i32::try_from(link.spec().grant_limit()).unwrap_or(i32::MAX)),
-        grants_over_limit: (plan.over_limit > 0).then(|| i32::try_from(plan.over_limit).unwrap_or(i32::MAX)),
+        grants_over_limit: shown_if_any(plan.over_limit),
         review: review.map(|judged| judged.status.clone()),
         requests: plan.requests.clone(),
-        requests_unlisted: (plan.requests_unlisted > 0)
-            .then(|| i32::try_from(plan.requests_unlisted).unwrap_or(i32::MAX)),
+        requests_unlisted: shown_if_any(plan.requests_unlisted),
     };
     let key = format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any());
     let rest_as_seen = without_grants(&status) == without_grants(&previous);
@@ -230,6 +228,11 @@ async fn write_status(
         publish(ctx, link.trimmed(), true, Reason::GrantLimitReached.as_str(), "Refuse", note).await;
     }
     Ok(None)
+}
+
+/// A count the status shows only when there is something to count.
+fn shown_if_any(count: usize) -> Option<i32> {
+    (count > 0).then(|| i32::try_from(count).unwrap_or(i32::MAX))
 }
 
 /// The verdict, key and end of access: a status but for the grants using the link.
