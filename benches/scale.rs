@@ -503,23 +503,20 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str, took_ms: f64)
     let (sent, served) =
         (stamp(role_write, "requestReceivedTimestamp")?, stamp(role_write, "stageTimestamp")?);
     let ms = |from: jiff::Timestamp, to: jiff::Timestamp| to.duration_since(from).as_secs_f64() * 1000.0;
-    let meanwhile = events
-        .iter()
-        .filter(|e| by_operator(e))
-        .filter(|e| stamp(e, "requestReceivedTimestamp").is_some_and(|t| t >= deleted && t <= served))
-        .count();
+    let operator_writes = |within: &dyn Fn(jiff::Timestamp) -> bool| {
+        events
+            .iter()
+            .filter(|e| by_operator(e))
+            .filter(|e| stamp(e, "requestReceivedTimestamp").is_some_and(within))
+            .count()
+    };
     let denied = deleted + jiff::SignedDuration::from_secs_f64(took_ms / 1000.0);
-    let until_no = events
-        .iter()
-        .filter(|e| by_operator(e))
-        .filter(|e| stamp(e, "requestReceivedTimestamp").is_some_and(|t| t > served && t <= denied))
-        .count();
     Some(RevocationSteps {
         delete_ms: ms(deleted, stamp(delete, "stageTimestamp")?),
         to_role_write_ms: ms(deleted, sent),
         role_write_ms: ms(sent, served),
-        operator_writes_meanwhile: meanwhile,
-        operator_writes_until_no: until_no,
+        operator_writes_meanwhile: operator_writes(&|t| t >= deleted && t <= served),
+        operator_writes_until_no: operator_writes(&|t| t > served && t <= denied),
     })
 }
 
