@@ -211,6 +211,64 @@ async fn a_refused_link_carries_no_finalizer_until_it_is_put_in_force() {
     assert!(roles.is_empty() && bindings.is_empty(), "nothing of Liaison's is left in {ns}");
 }
 
+/// One tenant's refused links are told at a pace (#26): the first twenty at once, then
+/// twenty-five a second, so that a flood of them cannot keep the API server busy while access ends
+/// elsewhere. None is forgotten on the way: each waits for its turn away from the queue.
+#[tokio::test]
+async fn a_namespaces_refused_links_are_all_told_at_a_bounded_pace() {
+    // The operator's pace (`reconcile::client_link::REFUSALS_PER_SECOND` and `_TOLD_AT_ONCE`).
+    const PER_SECOND: f64 = 25.0;
+    const AT_ONCE: usize = 20;
+    const LINKS: usize = 100;
+    let (admin, p) = setup("paced").await;
+    let ns = p.client_namespace("flood").await;
+    let links: Api<ClientLink> = Api::namespaced(admin.clone(), &ns);
+    futures::future::join_all((0..LINKS).map(|i| {
+        let link = json!({
+            "apiVersion": "liaison.dev/v1alpha1", "kind": "ClientLink",
+            "metadata": {"name": format!("refused-{i}"), "namespace": ns},
+            "spec": {"partner": format!("{}-nobody", p.name), "accessLevels": read_level("read")}
+        });
+        let links = links.clone();
+        async move { apply(&links, &link).await }
+    }))
+    .await;
+    // The oldest holds the namespace and names no partner that exists; the others are outranked.
+    until(&format!("all {LINKS} refused links are told"), WAIT, || async {
+        let told = links.list(&ListParams::default()).await.unwrap().items.into_iter().filter(|link| {
+            liaison::api::ready_condition(link.status.as_ref().map_or(&[][..], |s| &s.conditions))
+                .is_some_and(|ready| {
+                    ready.status == "False"
+                        && ["PartnerNotFound", "Conflict"].contains(&ready.reason.as_str())
+                })
+        });
+        told.count() == LINKS
+    })
+    .await;
+
+    // When the API server received each status write, from its audit log.
+    let log = std::fs::read_to_string(testenv().dir.join("audit.log")).unwrap();
+    let mut written: Vec<Timestamp> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|e| {
+            let object = &e["objectRef"];
+            object["namespace"] == ns.as_str()
+                && object["resource"] == "clientlinks"
+                && object["subresource"] == "status"
+        })
+        .filter_map(|e| e["requestReceivedTimestamp"].as_str()?.parse().ok())
+        .collect();
+    written.sort();
+    assert!(written.len() >= LINKS, "a status write per link: {} seen", written.len());
+    let paced = (LINKS - AT_ONCE) as f64 / PER_SECOND;
+    let spread = written[written.len() - 1].duration_since(written[0]).as_secs_f64();
+    assert!(
+        spread >= paced * 0.9,
+        "{LINKS} refused links told within {spread:.2} s: the pace allows no less than {paced:.2} s"
+    );
+}
+
 #[tokio::test]
 async fn a_namespace_outside_the_selector_is_refused_until_labelled() {
     let (admin, p) = setup("selector").await;

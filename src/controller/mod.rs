@@ -297,6 +297,10 @@ impl Watches {
             failures: Default::default(),
             holders: Default::default(),
             refusals: tokio::sync::Semaphore::new(reconcile::client_link::REFUSALS_AT_ONCE),
+            refusal_pace: reconcile::pace::Pace::new(
+                reconcile::client_link::REFUSALS_PER_SECOND,
+                reconcile::client_link::REFUSALS_TOLD_AT_ONCE,
+            ),
         }
     }
 }

@@ -25,7 +25,7 @@ use super::context::ClientWorld;
 use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, review, with_finalizer, without_finalizer};
 use crate::api::READY;
-use crate::api::{ClientLink, ClientLinkStatus};
+use crate::api::{ClientLink, ClientLinkStatus, ready_condition as ready_of};
 use crate::cache::views::CachedLink;
 use crate::desired::client::{
     accepted_partner, link_plan, needs_finalizer, revoked_outright, unguarded_in_force,
@@ -44,6 +44,12 @@ const KIND: &str = "ClientLink";
 /// for it (#26). Paced, they leave it room; the links that grant keep the full concurrency.
 pub const REFUSALS_AT_ONCE: usize = 2;
 
+/// Refused links of one namespace told per second, after the first twenty at once
+/// (`reconcile::pace`): two at a time, the 4,000 of one tenant still kept the API server
+/// busy writing 440 statuses and Events a second, for 18-49 s.
+pub const REFUSALS_PER_SECOND: u32 = 25;
+pub const REFUSALS_TOLD_AT_ONCE: u32 = 20;
+
 pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let link = CachedLink::from(object.clone());
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
@@ -52,7 +58,14 @@ pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Act
     // Held until the reconcile ends.
     let mut _paced = None;
     if !guarded(&link, outranked.is_some(), &ctx, now) {
-        // A refused link waits for its turn, then is decided again: the wait may be long.
+        // A refused link not yet told waits for its namespace's turn away from the queue's
+        // slots, then for a permit; then it is decided again, as the wait may be long.
+        if !told(&link)
+            && let Some(wait) =
+                ctx.refusal_pace.turn(&link.namespace().unwrap_or_default(), &key_of(&link), Instant::now())
+        {
+            return Ok(Action::requeue(wait));
+        }
         _paced = Some(ctx.refusals.acquire().await);
         now = Timestamp::now();
         outranked = ctx.holders.outranked(link.trimmed(), &ctx.caches);
@@ -74,6 +87,16 @@ pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Act
         }
     })
     .await
+}
+
+/// Whether the link's `Ready` condition speaks of its current spec: told once, a refused link
+/// has nothing more to write until its spec or standing changes.
+fn told(link: &CachedLink) -> bool {
+    ready_of(link.conditions()).is_some_and(|ready| ready.observed_generation == link.meta().generation)
+}
+
+fn key_of(link: &CachedLink) -> String {
+    format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any())
 }
 
 /// Whether the reconcile goes through the finalizer (`desired::client::needs_finalizer`). A

@@ -52,6 +52,8 @@ pub struct Context {
     /// Links reconciled without a finalizer (refused, never granted) write at most this many
     /// statuses and Events at once (`client_link::REFUSALS_AT_ONCE`).
     pub refusals: tokio::sync::Semaphore,
+    /// How fast each namespace's refused links are told (`client_link::REFUSALS_PER_SECOND`).
+    pub refusal_pace: super::pace::Pace,
 }
 
 /// Bounds the memory of the namespace plans in flight. A plan holds a RoleBinding (about 3 KB)

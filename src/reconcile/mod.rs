@@ -7,6 +7,7 @@ pub mod client_link;
 pub mod context;
 pub mod failures;
 pub mod holders;
+pub mod pace;
 pub mod partner;
 pub mod review;
 pub mod revocation;
