@@ -146,45 +146,48 @@ fn difference(after: &BTreeMap<String, usize>, before: &BTreeMap<String, usize>)
         .collect()
 }
 
-/// Waits until a watch of a Liaison kind has seen `count` of its objects Ready.
-async fn all_ready<K: Conditioned>(admin: &kube::Client, count: usize) {
-    let api: Api<K> = Api::all(admin.clone());
-    let mut ready = BTreeSet::new();
-    let stream = watcher(api, watcher::Config::default()).applied_objects();
+/// Waits until a watch through `api` has seen `count` distinct objects that `counts`.
+async fn until_counted<K>(api: Api<K>, config: watcher::Config, count: usize, counts: impl Fn(&K) -> bool)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let mut counted = BTreeSet::new();
+    let stream = watcher(api, config).applied_objects();
     let mut stream = std::pin::pin!(stream);
-    while ready.len() < count {
-        let Some(object) = stream.try_next().await.expect("watching Liaison objects") else { break };
-        if ready_of(object.conditions()).is_some_and(|(status, _)| status == "True") {
-            ready.insert((object.meta().namespace.clone(), object.meta().name.clone()));
+    while counted.len() < count {
+        let Some(object) =
+            stream.try_next().await.unwrap_or_else(|e| panic!("watching {}: {e}", K::kind(&())))
+        else {
+            break;
+        };
+        if counts(&object) {
+            counted.insert((object.meta().namespace.clone(), object.meta().name.clone()));
         }
     }
+}
+
+/// Waits until a watch of a Liaison kind has seen `count` of its objects Ready.
+async fn all_ready<K: Conditioned>(admin: &kube::Client, count: usize) {
+    let ready = |object: &K| ready_of(object.conditions()).is_some_and(|(status, _)| status == "True");
+    until_counted(Api::all(admin.clone()), watcher::Config::default(), count, ready).await
 }
 
 /// Waits until a watch of `namespace`'s links has seen `count` of them told their `Ready`
 /// condition, whatever it says.
 async fn all_told(admin: &kube::Client, namespace: &str, count: usize) {
-    let api: Api<ClientLink> = Api::namespaced(admin.clone(), namespace);
-    let mut told = BTreeSet::new();
-    let stream = watcher(api, watcher::Config::default()).applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    while told.len() < count {
-        let Some(link) = stream.try_next().await.expect("watching ClientLinks") else { break };
-        if ready_of(link.conditions()).is_some() {
-            told.insert(link.metadata.name.clone());
-        }
-    }
+    let told = |link: &ClientLink| ready_of(link.conditions()).is_some();
+    until_counted(Api::namespaced(admin.clone(), namespace), watcher::Config::default(), count, told).await
 }
 
 /// Waits until a watch of RoleBindings matching `labels` has seen `count` distinct ones.
 async fn seen(admin: &kube::Client, labels: &str, count: usize) {
-    let api: Api<RoleBinding> = Api::all(admin.clone());
-    let mut names = BTreeSet::new();
-    let stream = watcher(api, watcher::Config::default().labels(labels)).applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    while names.len() < count {
-        let Some(binding) = stream.try_next().await.expect("watching RoleBindings") else { break };
-        names.insert((binding.metadata.namespace.clone(), binding.metadata.name.clone()));
-    }
+    let config = watcher::Config::default().labels(labels);
+    until_counted(Api::<RoleBinding>::all(admin.clone()), config, count, |_| true).await
 }
 
 /// Starts a watch of the RoleBindings of `namespace` matching `labels` and returns once it has
@@ -530,7 +533,7 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str, took_ms: f64)
     let (sent, served) =
         (stamp(role_write, "requestReceivedTimestamp")?, stamp(role_write, "stageTimestamp")?);
     let ms = |from: jiff::Timestamp, to: jiff::Timestamp| to.duration_since(from).as_secs_f64() * 1000.0;
-    let operator_writes = |within: &dyn Fn(jiff::Timestamp) -> bool| {
+    let writes_within = |within: &dyn Fn(jiff::Timestamp) -> bool| {
         let mut kinds = BTreeMap::new();
         let written = events
             .iter()
@@ -548,8 +551,8 @@ fn revocation_steps(events: &[serde_json::Value], namespace: &str, took_ms: f64)
         delete_ms: ms(deleted, stamp(delete, "stageTimestamp")?),
         to_role_write_ms: ms(deleted, sent),
         role_write_ms: ms(sent, served),
-        operator_writes_meanwhile: total(&operator_writes(&|t| t >= deleted && t <= served)),
-        operator_writes_until_no: operator_writes(&|t| t > served && t <= denied),
+        operator_writes_meanwhile: total(&writes_within(&|t| t >= deleted && t <= served)),
+        operator_writes_until_no: writes_within(&|t| t > served && t <= denied),
         served_ms: events
             .iter()
             .filter(|e| e["objectRef"]["resource"] == "subjectaccessreviews")

@@ -26,6 +26,7 @@ use super::status::{patch_status, publish, ready_condition, transitioned};
 use super::{Context, Error, requeue_at, review, with_finalizer, without_finalizer};
 use crate::api::READY;
 use crate::api::{ClientLink, ClientLinkStatus, ready_condition as ready_of};
+use crate::cache::keys;
 use crate::cache::views::CachedLink;
 use crate::desired::client::{
     accepted_partner, link_plan, needs_finalizer, revoked_outright, unguarded_in_force,
@@ -61,8 +62,11 @@ pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Act
         // A refused link not yet told waits for its namespace's turn away from the queue's
         // slots, then for a permit; then it is decided again, as the wait may be long.
         if !told(&link)
-            && let Some(wait) =
-                ctx.refusal_pace.turn(&link.namespace().unwrap_or_default(), &key_of(&link), Instant::now())
+            && let Some(wait) = ctx.refusal_pace.turn(
+                &link.namespace().unwrap_or_default(),
+                keys::key_of(link.trimmed()),
+                Instant::now(),
+            )
         {
             return Ok(Action::requeue(wait));
         }
@@ -93,10 +97,6 @@ pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Act
 /// has nothing more to write until its spec or standing changes.
 fn told(link: &CachedLink) -> bool {
     ready_of(link.conditions()).is_some_and(|ready| ready.observed_generation == link.meta().generation)
-}
-
-fn key_of(link: &CachedLink) -> String {
-    format!("{}/{}", link.namespace().unwrap_or_default(), link.name_any())
 }
 
 /// Whether the reconcile goes through the finalizer (`desired::client::needs_finalizer`). A

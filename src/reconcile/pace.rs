@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::cache::keys::Key;
+
 pub struct Pace {
     interval: Duration,
     /// Turns a namespace quiet for a while may take at once (at least one).
@@ -25,7 +27,7 @@ struct Turns {
     next: HashMap<String, Instant>,
     /// Turns given to links that were told to come back: kept for them, so that coming back
     /// they go first and are not sent to the end of the line again.
-    kept: HashMap<String, Instant>,
+    kept: HashMap<Key, Instant>,
     /// The number of entries after the last clean-up, and when it was: the next one comes
     /// when they double, or a minute later.
     after_cleanup: usize,
@@ -47,11 +49,11 @@ impl Pace {
 
     /// `None`: the link `key` of `namespace` may write now. `Some(wait)`: its turn comes in
     /// `wait`, and is kept for it.
-    pub fn turn(&self, namespace: &str, key: &str, now: Instant) -> Option<Duration> {
+    pub fn turn(&self, namespace: &str, key: Key, now: Instant) -> Option<Duration> {
         let mut turns = self.state.lock().expect("pace");
-        if let Some(at) = turns.kept.get(key).copied() {
+        if let Some(at) = turns.kept.get(&key).copied() {
             if at <= now {
-                turns.kept.remove(key);
+                turns.kept.remove(&key);
                 return None;
             }
             return Some(at - now);
@@ -65,7 +67,7 @@ impl Pace {
         if slot <= now {
             return None;
         }
-        turns.kept.insert(key.to_string(), slot);
+        turns.kept.insert(key, slot);
         Some(slot - now)
     }
 }
@@ -89,14 +91,22 @@ impl Turns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ClientLink;
+    use crate::cache::keys::key;
 
     const MS: Duration = Duration::from_millis(1);
+
+    /// A link's key: `link("ns/a")`.
+    fn link(reference: &str) -> Key {
+        let (namespace, name) = reference.split_once('/').expect("namespace/name");
+        key::<ClientLink>(Some(namespace), name)
+    }
 
     #[test]
     fn a_quiet_namespace_has_its_burst_at_once_then_one_turn_per_interval() {
         let pace = Pace::new(50, 3);
         let t0 = Instant::now() + Duration::from_secs(1);
-        let waits: Vec<_> = (0..6).map(|i| pace.turn("ns", &format!("ns/l{i}"), t0)).collect();
+        let waits: Vec<_> = (0..6).map(|i| pace.turn("ns", link(&format!("ns/l{i}")), t0)).collect();
         assert_eq!(waits, [None, None, None, Some(20 * MS), Some(40 * MS), Some(60 * MS)]);
     }
 
@@ -104,22 +114,22 @@ mod tests {
     fn a_link_told_to_wait_keeps_its_turn_and_takes_it_when_it_comes_back() {
         let pace = Pace::new(50, 1);
         let t0 = Instant::now() + Duration::from_secs(1);
-        assert_eq!(pace.turn("ns", "ns/a", t0), None);
-        assert_eq!(pace.turn("ns", "ns/b", t0), Some(20 * MS));
-        assert_eq!(pace.turn("ns", "ns/c", t0), Some(40 * MS));
-        assert_eq!(pace.turn("ns", "ns/b", t0 + 10 * MS), Some(10 * MS), "too early: the same turn");
-        assert_eq!(pace.turn("ns", "ns/b", t0 + 25 * MS), None, "back at its turn: it goes");
-        assert_eq!(pace.turn("ns", "ns/c", t0 + 40 * MS), None);
-        assert_eq!(pace.turn("ns", "ns/d", t0 + 40 * MS), Some(20 * MS), "after the turns given out");
+        assert_eq!(pace.turn("ns", link("ns/a"), t0), None);
+        assert_eq!(pace.turn("ns", link("ns/b"), t0), Some(20 * MS));
+        assert_eq!(pace.turn("ns", link("ns/c"), t0), Some(40 * MS));
+        assert_eq!(pace.turn("ns", link("ns/b"), t0 + 10 * MS), Some(10 * MS), "too early: the same turn");
+        assert_eq!(pace.turn("ns", link("ns/b"), t0 + 25 * MS), None, "back at its turn: it goes");
+        assert_eq!(pace.turn("ns", link("ns/c"), t0 + 40 * MS), None);
+        assert_eq!(pace.turn("ns", link("ns/d"), t0 + 40 * MS), Some(20 * MS), "after the turns given out");
     }
 
     #[test]
     fn each_namespace_has_its_own_pace() {
         let pace = Pace::new(10, 1);
         let t0 = Instant::now() + Duration::from_secs(1);
-        assert_eq!(pace.turn("flood", "flood/a", t0), None);
-        assert_eq!(pace.turn("flood", "flood/b", t0), Some(100 * MS));
-        assert_eq!(pace.turn("quiet", "quiet/a", t0), None, "another tenant is not held by the flood");
+        assert_eq!(pace.turn("flood", link("flood/a"), t0), None);
+        assert_eq!(pace.turn("flood", link("flood/b"), t0), Some(100 * MS));
+        assert_eq!(pace.turn("quiet", link("quiet/a"), t0), None, "another tenant is not held by the flood");
     }
 
     #[test]
@@ -127,10 +137,10 @@ mod tests {
         let pace = Pace::new(10, 2);
         let t0 = Instant::now() + Duration::from_secs(1);
         for i in 0..5 {
-            pace.turn("ns", &format!("ns/l{i}"), t0);
+            pace.turn("ns", link(&format!("ns/l{i}")), t0);
         }
         let later = t0 + Duration::from_secs(5);
-        let waits: Vec<_> = (0..4).map(|i| pace.turn("ns", &format!("ns/m{i}"), later)).collect();
+        let waits: Vec<_> = (0..4).map(|i| pace.turn("ns", link(&format!("ns/m{i}")), later)).collect();
         assert_eq!(waits, [None, None, Some(100 * MS), Some(200 * MS)]);
     }
 
@@ -139,11 +149,11 @@ mod tests {
         let pace = Pace::new(1000, 1);
         let t0 = Instant::now() + Duration::from_secs(1);
         for i in 0..200 {
-            pace.turn(&format!("ns{i}"), &format!("ns{i}/a"), t0);
-            pace.turn(&format!("ns{i}"), &format!("ns{i}/b"), t0);
+            pace.turn(&format!("ns{i}"), link(&format!("ns{i}/a")), t0);
+            pace.turn(&format!("ns{i}"), link(&format!("ns{i}/b")), t0);
         }
         let much_later = t0 + FORGOTTEN_AFTER + Duration::from_secs(1);
-        pace.turn("other", "other/a", much_later);
+        pace.turn("other", link("other/a"), much_later);
         let turns = pace.state.lock().unwrap();
         assert_eq!((turns.next.len(), turns.kept.len()), (1, 0), "only the namespace just seen");
     }
