@@ -11,6 +11,7 @@
 //! - `compare`: whether a cached object says what Liaison wants;
 //! - `compact`: grant bindings and level Roles, compactly;
 //! - `index`: secondary indexes (which links name a partner, which grants a namespace...);
+//! - `holders`: which link holds each crowded namespace, remembered;
 //! - `namespace_labels`: namespaces as the labels the rules read;
 //! - `grant_statuses`, `summaries`: what grants', links' and partners' statuses say, kept
 //!   apart so that the cached objects can leave it out;
@@ -20,6 +21,7 @@ pub mod compact;
 pub mod compare;
 pub mod fed;
 pub mod grant_statuses;
+pub mod holders;
 pub mod index;
 pub mod keys;
 pub mod namespace_labels;

@@ -8,10 +8,12 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::grant_statuses::GrantStatuses;
+use super::holders::Holders;
 use super::index::{Index, namespace_of};
 use super::summaries::{LinkGrants, PartnerClients};
 use super::views::{Cached, CachedGrant, CachedLink, CachedPartner};
 use crate::api::{AccessApproval, AccessGrant, AccessRequest, ClientLink, Partner};
+use crate::desired::Verdict;
 
 /// Caches kept by shared watches. Materialized kinds are watched through Liaison's label only.
 #[derive(Clone)]
@@ -44,10 +46,18 @@ pub struct Caches {
     pub grant_statuses: Arc<GrantStatuses>,
     pub link_grants: Arc<LinkGrants>,
     pub partner_clients: Arc<PartnerClients>,
+    /// The link holding each crowded namespace, remembered.
+    pub holders: Arc<Holders>,
 }
 
 /// Cached grants, links and partners as reconciles read them: views (`super::views`).
 impl Caches {
+    /// Whether an older link of its namespace outranks `link`, and how it is told so
+    /// (`desired::client::outranked`), without looking at every link of a crowded namespace.
+    pub fn outranked(&self, link: &ClientLink) -> Option<Verdict> {
+        self.holders.outranked(link, self)
+    }
+
     pub fn partner(&self, name: &str) -> Option<CachedPartner> {
         self.partners.get(&ObjectRef::new(name)).map(Cached::from)
     }

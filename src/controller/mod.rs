@@ -251,6 +251,7 @@ impl Watches {
             grant_statuses,
             link_grants,
             partner_clients,
+            holders: Default::default(),
         };
         Watches {
             partners,
@@ -295,7 +296,6 @@ impl Watches {
             access_writes,
             plans: reconcile::context::PlanBudget::new(),
             failures: Default::default(),
-            holders: Default::default(),
             refusals: tokio::sync::Semaphore::new(reconcile::client_link::REFUSALS_AT_ONCE),
             refusal_pace: reconcile::pace::Pace::new(
                 reconcile::client_link::REFUSALS_PER_SECOND,

@@ -50,6 +50,7 @@ impl World {
             grant_statuses: Default::default(),
             link_grants: Default::default(),
             partner_clients: Default::default(),
+            holders: Default::default(),
         };
         World { caches, partners, links, grants, requests }
     }
@@ -442,17 +443,15 @@ fn the_link_holding_a_namespace_going_brings_back_the_one_that_holds_it_next() {
     assert_eq!(named(successor_of_departed(&world.caches, &first)), ["beta/c-third"], "gone from the cache");
 }
 
-/// `reconcile::holders`: the remembered holder of a crowded namespace answers as a look at
-/// every link would, and is looked for again once it goes. (Here beside the caches built by hand.)
+/// `cache::holders`: the remembered holder of a crowded namespace answers as a look at every
+/// link would, and is looked for again once it goes. (Here beside the caches built by hand.)
 #[test]
 fn a_crowded_namespaces_holder_is_remembered_until_it_goes() {
     use crate::desired::client::outranked;
-    use crate::reconcile::holders::Holders;
     let mut world = World::new();
     for i in 0..20 {
         world = world.link("crowded", &format!("link-{i:02}"), tickets());
     }
-    let holders = Holders::default();
     let every = |world: &World, link: &ClientLink| {
         let links = world.caches.by.links_by_namespace.get("crowded", &world.caches.links);
         outranked(link, links.iter().map(AsRef::as_ref))
@@ -461,15 +460,15 @@ fn a_crowded_namespaces_holder_is_remembered_until_it_goes() {
         |world: &World, name: &str| world.caches.links.get(&ObjectRef::new(name).within("crowded")).unwrap();
     for name in ["link-00", "link-05", "link-19", "link-05"] {
         let link = cached(&world, name);
-        assert_eq!(holders.outranked(&link, &world.caches), every(&world, &link), "{name}");
+        assert_eq!(world.caches.outranked(&link), every(&world, &link), "{name}");
     }
     let first = cached(&world, "link-00");
     world.links.apply_watcher_event(&Event::Delete((*first).clone()));
     world.caches.by.links_by_namespace.observe(&Event::Delete((*first).clone()), &world.caches.links);
     let link = cached(&world, "link-05");
-    let verdict = holders.outranked(&link, &world.caches).expect("link-01 holds it now");
+    let verdict = world.caches.outranked(&link).expect("link-01 holds it now");
     assert!(verdict.message.contains("link-01"), "{}", verdict.message);
-    assert_eq!(holders.outranked(&cached(&world, "link-01"), &world.caches), None, "the new holder");
+    assert_eq!(world.caches.outranked(&cached(&world, "link-01")), None, "the new holder");
 }
 
 #[test]
@@ -487,4 +486,23 @@ fn a_link_created_holding_its_namespace_brings_back_the_others_there() {
     let mut reported = cached("a-first");
     reported.status = Some(Default::default());
     assert!(outranked_by_newcomer(&world.caches, &reported).is_empty(), "not at creation");
+}
+
+/// A burst into a crowded namespace, its links arriving out of order: the remembered holder
+/// answers for the newcomers it outranks, and one created first by name still brings back
+/// every other link there.
+#[test]
+fn in_a_burst_only_a_newcomer_that_holds_the_namespace_brings_back_the_others() {
+    let mut world = World::new();
+    let mut bringing_back = Vec::new();
+    for i in (10..20).chain([3]).chain(20..25) {
+        let name = format!("link-{i:02}");
+        world = world.link("crowded", &name, tickets());
+        let newcomer = world.caches.links.get(&ObjectRef::new(&name).within("crowded")).unwrap();
+        let others = outranked_by_newcomer(&world.caches, &newcomer);
+        if !others.is_empty() {
+            bringing_back.push((name, others.len()));
+        }
+    }
+    assert_eq!(bringing_back, [("link-03".to_string(), 10)]);
 }

@@ -55,7 +55,7 @@ pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Act
     let link = CachedLink::from(object.clone());
     let api: Api<ClientLink> = Api::namespaced(ctx.client.clone(), &link.namespace().unwrap_or_default());
     let mut now = Timestamp::now();
-    let mut outranked = ctx.holders.outranked(link.trimmed(), &ctx.caches);
+    let mut outranked = ctx.caches.outranked(link.trimmed());
     // Held until the reconcile ends.
     let mut _paced = None;
     if !guarded(&link, outranked.is_some(), &ctx, now) {
@@ -72,7 +72,7 @@ pub async fn reconcile(object: Arc<ClientLink>, ctx: Arc<Context>) -> Result<Act
         }
         _paced = Some(ctx.refusals.acquire().await);
         now = Timestamp::now();
-        outranked = ctx.holders.outranked(link.trimmed(), &ctx.caches);
+        outranked = ctx.caches.outranked(link.trimmed());
     }
     if !guarded(&link, outranked.is_some(), &ctx, now) {
         let ctx = ctx.as_ref();

@@ -47,8 +47,6 @@ pub struct Context {
     pub plans: PlanBudget,
     /// Objects whose reconciles keep failing: their retry waits, and what their users were told.
     pub failures: super::failures::Failures,
-    /// The link holding each crowded namespace.
-    pub holders: super::holders::Holders,
     /// Links reconciled without a finalizer (refused, never granted) write at most this many
     /// statuses and Events at once (`client_link::REFUSALS_AT_ONCE`).
     pub refusals: tokio::sync::Semaphore,

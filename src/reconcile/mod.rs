@@ -6,7 +6,6 @@ pub mod access_request;
 pub mod client_link;
 pub mod context;
 pub mod failures;
-pub mod holders;
 pub mod pace;
 pub mod partner;
 pub mod review;

@@ -1,8 +1,9 @@
-//! Which link holds each crowded namespace, remembered. Each reconcile of a link asks whether
-//! an older one outranks it; finding the holder means looking at every link of the namespace,
-//! and another tenant's 4,000 refused links in one namespace made that the operator's largest
-//! cost (half its CPU, on the cores the API server needs to end access elsewhere; #26). A
-//! remembered holder that is still cached, live and older than the link answers at once.
+//! Which link holds each crowded namespace, remembered. Each reconcile of a link, and each
+//! link created, asks whether an older one outranks it; finding the holder means looking at
+//! every link of the namespace, and another tenant's 4,000 refused links in one namespace made
+//! that the operator's largest cost (half its CPU, on the cores the API server needs to end
+//! access elsewhere; #26). A remembered holder that is still cached, live and older than the
+//! link answers at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,8 +11,8 @@ use std::sync::Mutex;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
+use super::Caches;
 use crate::api::ClientLink;
-use crate::cache::Caches;
 use crate::desired::Verdict;
 use crate::desired::client::{holder, outranked_by};
 
