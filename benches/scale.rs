@@ -467,6 +467,76 @@ fn tokio_stream_of<T>(
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
+/// One revocation as the benchmark times it: from the delete to the API server's "no".
+struct Timed {
+    took: f64,
+    delete_returned: f64,
+    /// When each review was sent, in ms from the delete.
+    reviews: Vec<f64>,
+}
+
+/// The timed requests (the delete, then the reviews) run on a thread, a runtime and a client of
+/// their own:
+/// - on the shared client, each revocation's watches closed their connections, and once its
+///   pool ran dry (the sixteenth revocation at full size) every delete first opened a
+///   connection, reaching the API server ~45 ms after it was sent;
+/// - on the shared runtime, the benchmark's own watches (a revocation's 100 binding deletes and
+///   grant reports) ran beside the reviews: the API server's audit log showed a review arriving
+///   22 ms after the one before, for a 5 ms pause.
+struct Timer {
+    jobs: tokio::sync::mpsc::UnboundedSender<TimerJob>,
+}
+
+/// A link's namespace, the user who loses access there, and where to send the result.
+type TimerJob = (String, String, tokio::sync::oneshot::Sender<(Instant, Timed)>);
+
+impl Timer {
+    fn start() -> Timer {
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<TimerJob>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let timer = client().await;
+                while let Some((ns, victim, done)) = queue.recv().await {
+                    let _ = done.send(Timer::time(&timer, &ns, &victim).await);
+                }
+            });
+        });
+        Timer { jobs }
+    }
+
+    /// Deletes `ns`'s link and asks every 5 ms whether `victim` may still list pods there;
+    /// returns when the delete was sent, and what it took.
+    async fn revoke(&self, ns: &str, victim: &str) -> (Instant, Timed) {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs.send((ns.to_string(), victim.to_string(), done)).unwrap();
+        result.await.unwrap()
+    }
+
+    async fn time(timer: &kube::Client, ns: &str, victim: &str) -> (Instant, Timed) {
+        let may_list = || can(timer, victim, &[], "list", res("", "pods"), ns);
+        assert!(may_list().await, "{victim} has access in {ns} before its link goes");
+        let started = Instant::now();
+        let since = |instant: Instant| (instant - started).as_secs_f64() * 1000.0;
+        Api::<ClientLink>::namespaced(timer.clone(), ns)
+            .delete("link", &DeleteParams::default())
+            .await
+            .unwrap();
+        let delete_returned = since(Instant::now());
+        // Timed to the API server's own "no": the level Roles are emptied first, so access
+        // ends before the bindings are all gone.
+        let mut reviews = vec![];
+        loop {
+            reviews.push(since(Instant::now()));
+            if !may_list().await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (started, Timed { took: since(Instant::now()), delete_returned, reviews })
+    }
+}
+
 /// Another tenant's flood (#26): `count` links in one namespace of its own that no partner
 /// accepts (each names a partner that does not exist, and all but the oldest are outranked).
 /// Anyone who may create ClientLinks in their own namespace can do this.
@@ -748,11 +818,7 @@ async fn main() {
     let quiet_count = if sizes.refused_links > 0 { revoked.len().div_ceil(2) } else { revoked.len() };
     let (mut revocations, mut bindings_removed, mut flooded) = (Vec::new(), Vec::new(), Vec::new());
     let (mut timed, mut flood_namespace, mut flood_created) = (Vec::new(), None, None);
-    // The timed requests (the delete, then the reviews) go through a client of their own, so
-    // that they find a connection open: each revocation's watches of the shared client close
-    // theirs, and once its pool ran dry (the sixteenth revocation at full size) every delete
-    // first opened a connection, reaching the API server ~45 ms after it was sent.
-    let timer = client().await;
+    let timer = Timer::start();
     for (i, ns) in revoked.iter().enumerate() {
         if i == quiet_count {
             eprintln!("creating {} refused links in another tenant's namespace...", sizes.refused_links);
@@ -764,24 +830,12 @@ async fn main() {
             // #26 is about, is still ahead: telling 4,000 refused links takes minutes.
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        assert!(
-            can(&timer, &victim, &[], "list", res("", "pods"), ns).await,
-            "{victim} has access in {ns} before its link goes"
-        );
         let bindings_gone = watch_until_none_left(&admin, ns, "liaison.dev/component=grant-binding").await;
-        let started = Instant::now();
-        Api::<ClientLink>::namespaced(timer.clone(), ns)
-            .delete("link", &DeleteParams::default())
-            .await
-            .unwrap();
-        let delete_returned = started.elapsed().as_secs_f64() * 1000.0;
-        // Timed to the API server's own "no": the level Roles are emptied first, so access
-        // ends before the bindings are all gone.
-        while can(&timer, &victim, &[], "list", res("", "pods"), ns).await {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let took = started.elapsed().as_secs_f64() * 1000.0;
-        eprintln!("revoked {ns} in {took:.0} ms (the delete returned after {delete_returned:.0} ms)");
+        let (started, Timed { took, delete_returned, reviews }) = timer.revoke(ns, &victim).await;
+        eprintln!(
+            "revoked {ns} in {took:.0} ms (the delete returned after {delete_returned:.0} ms; reviews sent at {})",
+            reviews.iter().map(|ms| format!("{ms:.0}")).collect::<Vec<_>>().join(", ")
+        );
         timed.push((ns.clone(), i >= quiet_count, took));
         if i < quiet_count {
             revocations.push(took)
