@@ -872,11 +872,12 @@ async fn main() {
     // summaries held 5 s each (a link's, then its partner's) and the partner's 1 s debounce,
     // so it must have written nothing for longer than that. With a 5 s quiet period, a partner
     // summary still held when the first operator stopped was counted at rest (16 once).
-    // The refused links are told at a pace (25 a second per namespace): the cluster is at rest
-    // only once they all are.
+    // The refused links are told at a pace (`REFUSALS_PER_SECOND` per namespace): the cluster
+    // is at rest only once they all are.
     let flood_told = match (&flood_namespace, flood_created) {
         (Some(ns), Some(created)) => {
-            let limit = Duration::from_secs(sizes.refused_links as u64 / 25 + 120);
+            let pace = u64::from(liaison::REFUSALS_PER_SECOND);
+            let limit = Duration::from_secs(sizes.refused_links as u64 / pace + 120);
             tokio::time::timeout(limit, all_told(&admin, ns, sizes.refused_links))
                 .await
                 .expect("every refused link is told its Ready condition");

@@ -29,3 +29,7 @@ pub mod report;
 pub mod reviews;
 pub mod run;
 pub mod telemetry;
+
+/// How fast each namespace's refused links are told (#26), which the tests and the benchmark
+/// measure against.
+pub use reconcile::client_link::{REFUSALS_PER_SECOND, REFUSALS_TOLD_AT_ONCE};

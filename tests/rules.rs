@@ -211,14 +211,12 @@ async fn a_refused_link_carries_no_finalizer_until_it_is_put_in_force() {
     assert!(roles.is_empty() && bindings.is_empty(), "nothing of Liaison's is left in {ns}");
 }
 
-/// One tenant's refused links are told at a pace (#26): the first twenty at once, then
-/// twenty-five a second, so that a flood of them cannot keep the API server busy while access ends
+/// One tenant's refused links are told at a pace (#26): the first twenty at once, then a few a
+/// second, so that a flood of them cannot keep the API server busy while access ends
 /// elsewhere. None is forgotten on the way: each waits for its turn away from the queue.
 #[tokio::test]
 async fn a_namespaces_refused_links_are_all_told_at_a_bounded_pace() {
-    // The operator's pace (`reconcile::client_link::REFUSALS_PER_SECOND` and `_TOLD_AT_ONCE`).
-    const PER_SECOND: f64 = 25.0;
-    const AT_ONCE: usize = 20;
+    use liaison::{REFUSALS_PER_SECOND, REFUSALS_TOLD_AT_ONCE};
     const LINKS: usize = 100;
     let (admin, p) = setup("paced").await;
     let ns = p.client_namespace("flood").await;
@@ -261,7 +259,7 @@ async fn a_namespaces_refused_links_are_all_told_at_a_bounded_pace() {
         .collect();
     written.sort();
     assert!(written.len() >= LINKS, "a status write per link: {} seen", written.len());
-    let paced = (LINKS - AT_ONCE) as f64 / PER_SECOND;
+    let paced = (LINKS - REFUSALS_TOLD_AT_ONCE as usize) as f64 / f64::from(REFUSALS_PER_SECOND);
     let spread = written[written.len() - 1].duration_since(written[0]).as_secs_f64();
     assert!(
         spread >= paced * 0.9,
