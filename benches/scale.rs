@@ -469,6 +469,8 @@ fn tokio_stream_of<T>(
 
 /// One revocation as the benchmark times it: from the delete to the API server's "no".
 struct Timed {
+    /// When the delete was sent.
+    started: Instant,
     took: f64,
     delete_returned: f64,
     /// When each review was sent, in ms from the delete.
@@ -488,7 +490,7 @@ struct Timer {
 }
 
 /// A link's namespace, the user who loses access there, and where to send the result.
-type TimerJob = (String, String, tokio::sync::oneshot::Sender<(Instant, Timed)>);
+type TimerJob = (String, String, tokio::sync::oneshot::Sender<Timed>);
 
 impl Timer {
     fn start() -> Timer {
@@ -505,15 +507,14 @@ impl Timer {
         Timer { jobs }
     }
 
-    /// Deletes `ns`'s link and asks every 5 ms whether `victim` may still list pods there;
-    /// returns when the delete was sent, and what it took.
-    async fn revoke(&self, ns: &str, victim: &str) -> (Instant, Timed) {
+    /// Deletes `ns`'s link and asks every 5 ms whether `victim` may still list pods there.
+    async fn revoke(&self, ns: &str, victim: &str) -> Timed {
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs.send((ns.to_string(), victim.to_string(), done)).unwrap();
         result.await.unwrap()
     }
 
-    async fn time(timer: &kube::Client, ns: &str, victim: &str) -> (Instant, Timed) {
+    async fn time(timer: &kube::Client, ns: &str, victim: &str) -> Timed {
         let may_list = || can(timer, victim, &[], "list", res("", "pods"), ns);
         assert!(may_list().await, "{victim} has access in {ns} before its link goes");
         let started = Instant::now();
@@ -533,7 +534,7 @@ impl Timer {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        (started, Timed { took: since(Instant::now()), delete_returned, reviews })
+        Timed { started, took: since(Instant::now()), delete_returned, reviews }
     }
 }
 
@@ -831,7 +832,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let bindings_gone = watch_until_none_left(&admin, ns, "liaison.dev/component=grant-binding").await;
-        let (started, Timed { took, delete_returned, reviews }) = timer.revoke(ns, &victim).await;
+        let Timed { started, took, delete_returned, reviews } = timer.revoke(ns, &victim).await;
         eprintln!(
             "revoked {ns} in {took:.0} ms (the delete returned after {delete_returned:.0} ms; reviews sent at {})",
             reviews.iter().map(|ms| format!("{ms:.0}")).collect::<Vec<_>>().join(", ")
