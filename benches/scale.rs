@@ -91,6 +91,14 @@ fn sizes() -> Sizes {
 const OPERATOR_USER: &str = "liaison-bench-operator";
 const RESYNC_SECONDS: u64 = 5;
 
+/// The pause between one revocation's last grant report and the next delete, for the API
+/// server's garbage collector. A revocation's ~200 writes allocate some 200 MB there (quick
+/// size), so its Go GC ran once per revocation, its mark lasting 200-390 ms (`GODEBUG=gctrace=1`).
+/// Without a pause the GC cycle locked onto the revocation cycle, and where it fell depended on
+/// the live heap: on the quiet cluster it ended before the next delete, with 4,000 refused links
+/// more in the heap it ended after, and every flooded revocation was timed inside a mark.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// The operator's requests so far, by what they did (`verb resource[/subresource]`); the audit
 /// policy of the test control plane records writes only.
 fn operator_writes() -> BTreeMap<String, usize> {
@@ -849,8 +857,10 @@ async fn main() {
             bindings_removed.push(removed);
         }
         // Each link goes on a settled cluster: its revocation is not measured while the API
-        // server still writes what the previous one changed (the statuses of the grants).
+        // server still writes what the previous one changed (the statuses of the grants), nor
+        // while it still collects the garbage of those writes (see `SETTLE`).
         reported_revoked(&admin, &revoking.home, ns, sizes.revoke_grants).await;
+        tokio::time::sleep(SETTLE).await;
     }
     for times in [&mut revocations, &mut bindings_removed, &mut flooded] {
         times.sort_by(f64::total_cmp);
