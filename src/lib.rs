@@ -31,4 +31,4 @@ pub mod run;
 pub mod telemetry;
 
 /// How fast each namespace's refused links are told (#26): the benchmark waits for them by it.
-pub use reconcile::client_link::{REFUSALS_PER_SECOND, REFUSALS_TOLD_AT_ONCE};
+pub use reconcile::client_link::REFUSALS_PER_SECOND;

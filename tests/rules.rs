@@ -216,8 +216,9 @@ async fn a_refused_link_carries_no_finalizer_until_it_is_put_in_force() {
 /// elsewhere. None is forgotten on the way: each waits for its turn away from the queue.
 #[tokio::test]
 async fn a_namespaces_refused_links_are_all_told_at_a_bounded_pace() {
-    // The pace the operator promises (`liaison::REFUSALS_PER_SECOND`, `REFUSALS_TOLD_AT_ONCE`),
-    // written out so that a faster pace fails here rather than being followed.
+    // The pace the operator promises (`REFUSALS_PER_SECOND`, `REFUSALS_TOLD_AT_ONCE` in
+    // `reconcile::client_link`), written out so that a faster pace fails here rather than
+    // being followed.
     const PER_SECOND: f64 = 10.0;
     const AT_ONCE: usize = 20;
     const LINKS: usize = 100;
